@@ -1,0 +1,182 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.helpers import assert_serialization_round_trip
+from weibo_lstm import SyncBatchNormalization, WeiboLSTM
+
+VOCAB = 300
+
+
+def seed_model(vocab):
+    """The seed architecture, written out independently as a Sequential model."""
+    l2 = keras.regularizers.L2(1e-5)
+    return keras.Sequential(
+        [
+            keras.Input((None,), dtype="int32"),
+            keras.layers.Embedding(vocab, 100, mask_zero=True, embeddings_regularizer=l2),
+            keras.layers.LSTM(
+                128, return_sequences=True, kernel_regularizer=l2, recurrent_regularizer=l2
+            ),
+            keras.layers.BatchNormalization(),
+            keras.layers.Dropout(0.3),
+            keras.layers.LSTM(64, kernel_regularizer=l2, recurrent_regularizer=l2),
+            keras.layers.BatchNormalization(),
+            keras.layers.Dropout(0.3),
+            keras.layers.Dense(32, activation="relu", kernel_regularizer=l2),
+            keras.layers.BatchNormalization(),
+            keras.layers.Dropout(0.3),
+            keras.layers.Dense(2, activation="softmax", kernel_regularizer=l2),
+        ]
+    )
+
+
+def layer_signature(layer):
+    config = layer.get_config()
+    keys = (
+        "input_dim",
+        "output_dim",
+        "mask_zero",
+        "units",
+        "return_sequences",
+        "rate",
+        "activation",
+    )
+    sig = {k: config[k] for k in keys if k in config}
+    for reg in ("embeddings_regularizer", "kernel_regularizer", "recurrent_regularizer"):
+        if config.get(reg):
+            sig[reg] = config[reg]["config"]["l2"]
+    return type(layer).__name__, sig
+
+
+def test_default_is_the_seed_architecture():
+    model = WeiboLSTM(VOCAB)
+    model.build()
+    reference = seed_model(VOCAB)
+    ours = [layer_signature(layer) for layer in model.layers]
+    theirs = [layer_signature(layer) for layer in reference.layers]
+    # Our layers are listed by attribute group; compare as multisets and in counts.
+    assert sorted(map(repr, ours)) == sorted(map(repr, theirs))
+    assert model.count_params() == reference.count_params()
+    assert len(model.trainable_weights) == len(reference.trainable_weights)
+    # Same regularised tensors: 1 embedding + 2 per LSTM + 1 per Dense.
+    assert len(model.losses) == len(reference.losses) == 7
+
+
+def test_same_weights_give_the_seed_models_outputs():
+    model = WeiboLSTM(VOCAB)
+    model.build()
+    reference = seed_model(VOCAB)
+    ordered = [
+        model.embedding,
+        model.lstm_layers[0],
+        model.lstm_norms[0],
+        model.lstm_layers[1],
+        model.lstm_norms[1],
+        model.hidden,
+        model.hidden_norm,
+        model.classifier,
+    ]
+    weighted = [layer for layer in reference.layers if layer.weights]
+    for ours, theirs in zip(ordered, weighted, strict=True):
+        theirs.set_weights(ours.get_weights())
+    x = np.random.default_rng(0).integers(1, VOCAB, (4, 12))
+    x[1, 5:] = 0
+    np.testing.assert_allclose(model(x, training=False), reference(x, training=False), atol=1e-6)
+
+
+def test_padding_does_not_change_predictions():
+    model = WeiboLSTM(VOCAB, lstm_units=(16, 8), dense_units=8)
+    x = np.array([[5, 6, 7, 8]])
+    padded = np.pad(x, ((0, 0), (0, 20)))
+    np.testing.assert_allclose(model(x, training=False), model(padded, training=False), atol=1e-6)
+
+
+def test_options_change_the_stack():
+    model = WeiboLSTM(VOCAB, lstm_units=(32,), dense_units=0, batch_norm=False, l2=0.0)
+    model.build()
+    assert [type(layer).__name__ for layer in model.layers] == [
+        "Embedding",
+        "LSTM",
+        "Dropout",
+        "Dense",
+    ]
+    assert model.losses == []
+    sync = WeiboLSTM(VOCAB, synchronized_batch_norm=True)
+    sync.build()
+    assert sum(isinstance(la, SyncBatchNormalization) for la in sync.layers) == 3
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (dict(vocabulary_size=1), "vocabulary_size=1"),
+        (dict(lstm_units=()), "lstm_units=()"),
+        (dict(dropout=1.0), "dropout=1.0"),
+        (dict(l2=-1.0), "l2=-1.0"),
+    ],
+)
+def test_validation(kwargs, message):
+    args = dict(vocabulary_size=VOCAB) | kwargs
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        WeiboLSTM(**args)
+
+
+def test_config_round_trip():
+    model = WeiboLSTM(VOCAB, lstm_units=(16, 8), dense_units=8, synchronized_batch_norm=True)
+    x = np.random.default_rng(1).integers(0, VOCAB, (3, 9))
+    x[:, 0] = 1
+    restored = assert_serialization_round_trip(model, lambda m: m(x, training=False), atol=1.0)
+    assert restored.count_params() == model.count_params()
+
+
+def test_save_and_load_give_identical_predictions(tmp_path):
+    model = WeiboLSTM(VOCAB, lstm_units=(16, 8), dense_units=8)
+    x = np.random.default_rng(2).integers(1, VOCAB, (5, 11))
+    model(x, training=True)  # move BatchNorm statistics away from their initial values
+    expected = model(x, training=False)
+    model.save(tmp_path / "model.keras")
+    loaded = keras.models.load_model(tmp_path / "model.keras")
+    assert isinstance(loaded, WeiboLSTM)
+    np.testing.assert_array_equal(loaded(x, training=False), expected)
+
+
+def test_sync_batch_norm_masked_moments_match_numpy():
+    layer = SyncBatchNormalization(momentum=0.0, epsilon=0.0, center=False, scale=False)
+    x = np.random.default_rng(3).normal(size=(2, 5, 3)).astype("float32")
+    mask = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], bool)
+    layer(x, training=True, mask=mask)
+    valid = x[mask]
+    np.testing.assert_allclose(layer.moving_mean.numpy(), valid.mean(0), atol=1e-5)
+    np.testing.assert_allclose(layer.moving_variance.numpy(), valid.var(0), atol=1e-5)
+
+
+def test_sync_batch_norm_two_replicas_equal_one_global_batch():
+    x = np.random.default_rng(4).normal(size=(8, 6, 3)).astype("float32")
+    mask = np.random.default_rng(5).random((8, 6)) < 0.7
+    mask[:, 0] = True
+
+    def run(devices):
+        strategy = tf.distribute.MirroredStrategy(devices)
+        n = strategy.num_replicas_in_sync
+        with strategy.scope():
+            layer = SyncBatchNormalization(momentum=0.5)
+            layer.build((None, None, 3))
+
+        def shard(array):
+            def value_fn(ctx):
+                i = ctx.replica_id_in_sync_group
+                return tf.constant(array[i * 8 // n : (i + 1) * 8 // n])
+
+            return strategy.experimental_distribute_values_from_function(value_fn)
+
+        step = tf.function(lambda a, m: layer(a, training=True, mask=m))
+        out = strategy.run(step, args=(shard(x), shard(mask)))
+        outputs = np.concatenate([o.numpy() for o in strategy.experimental_local_results(out)])
+        return outputs, layer.moving_mean.numpy(), layer.moving_variance.numpy()
+
+    one = run(["/cpu:0"])
+    two = run(["/cpu:0", "/cpu:1"])
+    for a, b in zip(one, two, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5)

