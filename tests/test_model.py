@@ -4,7 +4,8 @@ import pytest
 import tensorflow as tf
 
 from tests.helpers import assert_serialization_round_trip
-from weibo_lstm import SyncBatchNormalization, WeiboLSTM
+from weibo_lstm import DistributedBatchNormalization, WeiboLSTM
+from weibo_lstm.distribution import cpu_strategy, mirrored_strategy
 
 VOCAB = 300
 
@@ -47,7 +48,8 @@ def layer_signature(layer):
     for reg in ("embeddings_regularizer", "kernel_regularizer", "recurrent_regularizer"):
         if config.get(reg):
             sig[reg] = config[reg]["config"]["l2"]
-    return type(layer).__name__, sig
+    base = "BatchNormalization" if isinstance(layer, keras.layers.BatchNormalization) else None
+    return base or type(layer).__name__, sig
 
 
 def test_default_is_the_seed_architecture():
@@ -105,7 +107,8 @@ def test_options_change_the_stack():
     assert model.losses == []
     sync = WeiboLSTM(VOCAB, synchronized_batch_norm=True)
     sync.build()
-    assert sum(isinstance(la, SyncBatchNormalization) for la in sync.layers) == 3
+    norms = [la for la in sync.layers if isinstance(la, DistributedBatchNormalization)]
+    assert len(norms) == 3 and all(la.synchronize_moments for la in norms)
 
 
 @pytest.mark.parametrize(
@@ -143,7 +146,7 @@ def test_save_and_load_give_identical_predictions(tmp_path):
 
 
 def test_sync_batch_norm_masked_moments_match_numpy():
-    layer = SyncBatchNormalization(momentum=0.0, epsilon=0.0, center=False, scale=False)
+    layer = DistributedBatchNormalization(momentum=0.0, epsilon=0.0, center=False, scale=False)
     x = np.random.default_rng(3).normal(size=(2, 5, 3)).astype("float32")
     mask = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], bool)
     layer(x, training=True, mask=mask)
@@ -158,10 +161,10 @@ def test_sync_batch_norm_two_replicas_equal_one_global_batch():
     mask[:, 0] = True
 
     def run(devices):
-        strategy = tf.distribute.MirroredStrategy(devices)
+        strategy = mirrored_strategy(devices)
         n = strategy.num_replicas_in_sync
         with strategy.scope():
-            layer = SyncBatchNormalization(momentum=0.5)
+            layer = DistributedBatchNormalization(synchronized=True, momentum=0.5)
             layer.build((None, None, 3))
 
         def shard(array):
@@ -180,3 +183,35 @@ def test_sync_batch_norm_two_replicas_equal_one_global_batch():
     two = run(["/cpu:0", "/cpu:1"])
     for a, b in zip(one, two, strict=True):
         np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_moving_statistics_are_the_same_on_every_replica():
+    """Keras's BatchNormalization keeps per-replica moving statistics; ours averages."""
+    x = np.random.default_rng(6).normal(size=(8, 3)).astype("float32")
+    strategy = cpu_strategy(2)
+    with strategy.scope():
+        ours = DistributedBatchNormalization(momentum=0.0)
+        ours.build((None, 3))
+        keras_bn = keras.layers.BatchNormalization(momentum=0.0)
+        keras_bn.build((None, 3))
+    halves = strategy.experimental_distribute_values_from_function(
+        lambda ctx: tf.constant(x[ctx.replica_id_in_sync_group * 4 :][:4])
+    )
+
+    @tf.function
+    def step(batch):
+        return strategy.run(
+            lambda b: (ours(b, training=True), keras_bn(b, training=True)), (batch,)
+        )
+
+    step(halves)
+
+    def components(layer):
+        return [c.numpy() for c in strategy.experimental_local_results(layer.moving_mean.value)]
+
+    expected = (x[:4].mean(0) + x[4:].mean(0)) / 2
+    for component in components(ours):
+        np.testing.assert_allclose(component, expected, atol=1e-6)
+    # The upstream behaviour this layer exists for: replicas disagree.
+    keras_components = components(keras_bn)
+    assert not np.allclose(keras_components[0], keras_components[1])

@@ -5,7 +5,7 @@ The public API is re-exported here; everything else is private.
 
 __version__ = "0.1.0"
 
-from weibo_lstm.batch_norm import SyncBatchNormalization
+from weibo_lstm.batch_norm import DistributedBatchNormalization
 from weibo_lstm.data import (
     CLASS_NAMES,
     DataError,
@@ -24,9 +24,9 @@ __all__ = [
     "CLASS_NAMES",
     "EMOTICON_PATTERN",
     "DataError",
+    "DistributedBatchNormalization",
     "LabeledTexts",
     "LoadStats",
-    "SyncBatchNormalization",
     "Tokenizer",
     "WarmupCosineDecay",
     "WeiboLSTM",

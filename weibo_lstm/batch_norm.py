@@ -1,4 +1,4 @@
-"""Batch normalization whose statistics are shared by all replicas, masks included."""
+"""Batch normalization that behaves the same on one replica or many."""
 
 from __future__ import annotations
 
@@ -7,24 +7,35 @@ import tensorflow as tf
 
 
 @keras.saving.register_keras_serializable(package="weibo_lstm")
-class SyncBatchNormalization(keras.layers.BatchNormalization):
-    """`BatchNormalization` with batch statistics all-reduced across replicas.
+class DistributedBatchNormalization(keras.layers.BatchNormalization):
+    """`BatchNormalization` whose state stays identical on every replica.
 
-    In training, each replica computes masked sums `Σx`, `Σx²` and counts over its
-    local batch, and one `all_reduce(SUM)` of the three turns them into the mean and
-    variance of the global batch. N replicas with batch B/N then normalise exactly as
-    one replica with batch B does, which keeps `DistributedTrainer` runs independent
-    of the replica count.
+    Two problems of Keras 3's `BatchNormalization` in a custom `strategy.run` loop
+    (measured with TF 2.21 / Keras 3.15, see tests/test_model.py):
 
-    Keras's own `BatchNormalization(synchronized=True)` skips the synchronisation
-    when a mask is present (the output of `LSTM(return_sequences=True)` after a
-    `mask_zero` embedding always has one), so it cannot serve `WeiboLSTM`.
+    * Its moving mean and variance are created with aggregation `NONE`, so under
+      `MirroredStrategy` each replica silently keeps its own moving statistics;
+      reading the variable shows replica 0's, while replica 1 evaluates with its
+      own. Here they are created with aggregation `MEAN`: each update averages the
+      replicas' batch statistics, and all replicas hold the same values.
+    * `synchronized=True` is skipped whenever a mask is present (always, after an
+      `LSTM(return_sequences=True)` on a `mask_zero` embedding). Here, with
+      `synchronized=True`, each replica computes masked sums `Σx`, `Σx²` and
+      counts, and one `all_reduce(SUM)` of the three gives the moments of the
+      global batch: N replicas with batch B/N then normalise exactly as one replica
+      with batch B.
 
-    Outside a multi-replica context this is plain masked batch normalization.
+    With `synchronized=False` (the default, as in the seed) training normalises
+    with each replica's own batch statistics. On one replica both modes are plain
+    masked batch normalization.
+
+    Args:
+        synchronized: compute batch statistics over the global batch.
+        **kwargs: `keras.layers.BatchNormalization` arguments.
 
     Example:
 
-    >>> layer = SyncBatchNormalization()
+    >>> layer = DistributedBatchNormalization()
     >>> x = tf.constant([[[1.0], [3.0], [100.0]]])
     >>> mask = tf.constant([[True, True, False]])
     >>> y = layer(x, training=True, mask=mask)
@@ -32,11 +43,20 @@ class SyncBatchNormalization(keras.layers.BatchNormalization):
     [-1.0, 1.0]
     """
 
-    def __init__(self, **kwargs):
-        kwargs.pop("synchronized", None)
-        super().__init__(synchronized=True, **kwargs)
+    def __init__(self, synchronized: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        # Keras's own flag stays False: `_moments` below does the synchronisation.
+        self.synchronize_moments = bool(synchronized)
+
+    def add_weight(self, *args, **kwargs):
+        if not kwargs.get("trainable", True):  # moving mean / variance
+            kwargs.setdefault("aggregation", "mean")
+        return super().add_weight(*args, **kwargs)
 
     def _moments(self, inputs, mask):
+        replica = tf.distribute.get_replica_context()
+        if not self.synchronize_moments or replica is None or replica.num_replicas_in_sync == 1:
+            return super()._moments(inputs, mask)
         if mask is None:
             weights = tf.ones_like(inputs[..., :1])
         else:
@@ -50,15 +70,12 @@ class SyncBatchNormalization(keras.layers.BatchNormalization):
                 tf.reduce_sum(weights, axes),
             ]
         )
-        replica = tf.distribute.get_replica_context()
-        if replica is not None and replica.num_replicas_in_sync > 1:
-            sums = replica.all_reduce(tf.distribute.ReduceOp.SUM, sums)
-        total, total_sq, count = tf.unstack(sums)
+        total, total_sq, count = tf.unstack(replica.all_reduce(tf.distribute.ReduceOp.SUM, sums))
         mean = tf.math.divide_no_nan(total, count)
         variance = tf.maximum(tf.math.divide_no_nan(total_sq, count) - tf.square(mean), 0.0)
         return mean, variance
 
     def get_config(self) -> dict:
         config = super().get_config()
-        config.pop("synchronized", None)
+        config["synchronized"] = self.synchronize_moments
         return config

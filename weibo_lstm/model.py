@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import keras
 
-from weibo_lstm.batch_norm import SyncBatchNormalization
+from weibo_lstm.batch_norm import DistributedBatchNormalization
 
 
 @keras.saving.register_keras_serializable(package="weibo_lstm")
@@ -34,7 +34,8 @@ class WeiboLSTM(keras.Model):
         l2: L2 factor of the regularised kernels (0 disables).
         batch_norm: put BatchNormalization after each block.
         synchronized_batch_norm: compute batch statistics over the global batch
-            across replicas (`SyncBatchNormalization`) rather than per replica.
+            across replicas rather than per replica (see
+            `DistributedBatchNormalization`, used for every BatchNorm here).
         num_classes: output classes (softmax).
         **kwargs: passed to `keras.Model` (e.g. `name`).
 
@@ -88,9 +89,9 @@ class WeiboLSTM(keras.Model):
         def norm(name):
             if not self.batch_norm:
                 return None
-            if self.synchronized_batch_norm:
-                return SyncBatchNormalization(name=name)
-            return keras.layers.BatchNormalization(name=name)
+            return DistributedBatchNormalization(
+                synchronized=self.synchronized_batch_norm, name=name
+            )
 
         self.embedding = keras.layers.Embedding(
             self.vocabulary_size,

@@ -1,0 +1,106 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from weibo_lstm import Tokenizer
+from weibo_lstm.batching import (
+    PADDING_ROW,
+    TokenizedExamples,
+    distribute,
+    loss_weights,
+    plan_epoch,
+)
+from weibo_lstm.data import LabeledTexts
+from weibo_lstm.distribution import mirrored_strategy
+
+
+def random_examples(n, seed=0, max_len=30):
+    rng = np.random.default_rng(seed)
+    rows = [rng.integers(2, 50, rng.integers(1, max_len + 1)).astype(np.int32) for _ in range(n)]
+    return TokenizedExamples(
+        values=np.concatenate(rows),
+        row_splits=np.cumsum([0] + [len(r) for r in rows]),
+        labels=rng.integers(0, 2, n).astype(np.int32),
+    ), rows
+
+
+def test_from_texts_matches_tokenizer():
+    texts = ["好开心[哈哈]", "难过", "", "x" * 500]
+    tokenizer = Tokenizer(max_length=20)
+    tokenizer.adapt(texts)
+    examples = TokenizedExamples.from_texts(
+        tokenizer, LabeledTexts(texts, [1, 0, 0, 1]), batch_size=3
+    )
+    expected = tokenizer(texts, ragged=True).to_list()
+    assert examples.rows(np.arange(4)).to_list() == expected
+    assert examples.lengths.tolist() == [len(r) for r in expected]
+
+
+def test_rows_gathers_and_pads():
+    examples, rows = random_examples(10)
+    got = examples.rows(np.array([3, PADDING_ROW, 0])).to_list()
+    assert got == [rows[3].tolist(), [1], rows[0].tolist()]
+
+
+@pytest.mark.parametrize("bucket", [False, True])
+@pytest.mark.parametrize("n", [1, 63, 64, 1003])
+def test_plan_covers_every_example_once(bucket, n):
+    lengths = np.random.default_rng(n).integers(1, 100, n)
+    plan = plan_epoch(lengths, 64, seed=1, epoch=3, bucket=bucket)
+    assert plan.shape == (-(-n // 64), 64)
+    real = plan[plan != PADDING_ROW]
+    assert sorted(real.tolist()) == list(range(n))
+    np.testing.assert_array_equal(plan, plan_epoch(lengths, 64, seed=1, epoch=3, bucket=bucket))
+    if n > 64:
+        assert not np.array_equal(plan, plan_epoch(lengths, 64, seed=1, epoch=4, bucket=bucket))
+
+
+def test_bucketing_reduces_padding():
+    lengths = np.random.default_rng(0).integers(1, 180, 5000)
+
+    def padded_cells(plan):
+        real = np.where(plan == PADDING_ROW, 0, lengths[np.maximum(plan, 0)])
+        return (real.max(axis=1) * plan.shape[1]).sum()
+
+    free = padded_cells(plan_epoch(lengths, 64, bucket=False))
+    bucketed = padded_cells(plan_epoch(lengths, 64, bucket=True))
+    assert bucketed < 0.6 * free
+
+
+def test_loss_weights_make_each_batch_a_mean():
+    plan = np.array([[0, 1, 2, 3], [4, 5, PADDING_ROW, PADDING_ROW]])
+    weights = loss_weights(plan)
+    np.testing.assert_allclose(weights, [[1, 1, 1, 1], [2, 2, 0, 0]])
+    # sum(w * l) / G equals the mean over real rows.
+    losses = np.array([[1.0, 2, 3, 4], [5, 7, 100, 100]])
+    np.testing.assert_allclose((weights * losses).sum(1) / 4, [2.5, 6.0])
+
+
+@pytest.mark.parametrize("devices", [["/cpu:0"], ["/cpu:0", "/cpu:1"]])
+def test_distributed_batches_hold_each_example_once_padded_to_batch_max(devices):
+    strategy = mirrored_strategy(devices)
+    examples, rows = random_examples(203, seed=2)
+    plan = plan_epoch(examples.lengths, 16, seed=0, epoch=1)
+    seen = []
+    for batch in distribute(strategy, examples, plan):
+        for replica in strategy.experimental_local_results(batch):
+            ids, index = replica["ids"].numpy(), replica["index"].numpy()
+            assert ids.shape[0] == 16 // len(devices)
+            lengths = [len(rows[i]) if i >= 0 else 1 for i in index]
+            assert ids.shape[1] == max(lengths)  # padded to this batch's longest row
+            for row, i in zip(ids, index, strict=True):
+                if i >= 0:
+                    assert row[: len(rows[i])].tolist() == rows[i].tolist()
+                    assert not row[len(rows[i]) :].any()
+            seen.extend(index[index >= 0].tolist())
+    assert sorted(seen) == list(range(203))
+
+
+def test_fixed_padding_and_skip():
+    strategy = tf.distribute.get_strategy()
+    examples, _ = random_examples(50, seed=3)
+    plan = plan_epoch(examples.lengths, 10, seed=0, epoch=0)
+    batches = list(distribute(strategy, examples, plan, pad_to=40, skip_steps=2))
+    assert len(batches) == 3
+    assert all(b["ids"].shape == (10, 40) for b in batches)
+    np.testing.assert_array_equal(batches[0]["index"].numpy(), plan[2])

@@ -1,0 +1,260 @@
+import math
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from sklearn.metrics import accuracy_score, log_loss, precision_score, recall_score
+
+from weibo_lstm import WarmupCosineDecay, WeiboLSTM
+from weibo_lstm.batching import TokenizedExamples
+from weibo_lstm.distribution import cpu_strategy
+from weibo_lstm.trainer import DistributedTrainer, TrainerOptions
+
+VOCAB = 30
+SMALL = dict(embedding_dim=8, lstm_units=(8, 4), dense_units=4)
+
+
+def make_examples(n, seed=0):
+    """A learnable task: label 1 iff token 3 occurs in the sequence."""
+    rng = np.random.default_rng(seed)
+    rows = [rng.integers(2, VOCAB, rng.integers(1, 12)).astype(np.int32) for _ in range(n)]
+    labels = np.array([int(3 in r) for r in rows], np.int32)
+    return TokenizedExamples(np.concatenate(rows), np.cumsum([0] + [len(r) for r in rows]), labels)
+
+
+STRATEGIES = {
+    "default": lambda: tf.distribute.get_strategy(),
+    "one_device": lambda: tf.distribute.OneDeviceStrategy("/cpu:0"),
+    "mirrored_1": lambda: cpu_strategy(1),
+    "mirrored_2": lambda: cpu_strategy(2),
+}
+
+
+def build(strategy, initial=None, **model_kwargs):
+    with strategy.scope():
+        model = WeiboLSTM(VOCAB, **(SMALL | model_kwargs))
+        model.build()
+        if initial is not None:
+            model.set_weights(initial)
+    return model
+
+
+def options(global_batch, replicas, **kwargs):
+    defaults = dict(
+        epochs=2,
+        per_replica_batch_size=global_batch // replicas,
+        base_learning_rate=1e-2,
+        lr_scaling="none",
+        warmup_epochs=1,
+        progress_bar=False,
+        steps_per_loop=3,
+    )
+    return TrainerOptions(**(defaults | kwargs))
+
+
+def train_weights(strategy_name, initial, data, **model_kwargs):
+    strategy = STRATEGIES[strategy_name]()
+    model = build(strategy, initial, **model_kwargs)
+    trainer = DistributedTrainer(
+        model=model, strategy=strategy, options=options(32, strategy.num_replicas_in_sync)
+    )
+    trainer.fit(data)
+    return [w.numpy() for w in model.weights]
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_examples(200)  # 200 = 6 × 32 + 8: the last batch is partial
+
+
+@pytest.mark.parametrize("strategy_name", ["default", "one_device", "mirrored_2"])
+def test_replicas_match_single_replica_at_the_same_global_batch(data, strategy_name):
+    """No BatchNorm, no dropout, L2 on: N replicas at global batch B == 1 replica at B."""
+    kwargs = dict(batch_norm=False, dropout=0.0, l2=1e-3)
+    initial = build(tf.distribute.get_strategy(), **kwargs).get_weights()
+    reference = train_weights("mirrored_1", initial, data, **kwargs)
+    other = train_weights(strategy_name, initial, data, **kwargs)
+    assert max(np.abs(a - b).max() for a, b in zip(reference, other, strict=True)) <= 1e-5
+    assert max(np.abs(a - b).max() for a, b in zip(reference, initial, strict=True)) > 1e-3
+
+
+def test_synchronized_batch_norm_matches_across_replica_counts(data):
+    kwargs = dict(synchronized_batch_norm=True, dropout=0.0)
+    initial = build(tf.distribute.get_strategy(), **kwargs).get_weights()
+    one = train_weights("mirrored_1", initial, data, **kwargs)
+    two = train_weights("mirrored_2", initial, data, **kwargs)
+    # Measured: ~1e-6 (float32 sums in a different order).
+    assert max(np.abs(a - b).max() for a, b in zip(one, two, strict=True)) <= 1e-4
+
+
+def test_one_step_changes_every_trainable_weight(data):
+    strategy = STRATEGIES["mirrored_2"]()
+    model = build(strategy)
+    before = [w.numpy() for w in model.trainable_weights]
+    trainer = DistributedTrainer(model=model, strategy=strategy, options=options(32, 2, epochs=1))
+    trainer._build(data, steps_per_epoch=1)
+    from weibo_lstm import batching
+
+    plan = batching.plan_epoch(data.lengths, 32)[:1]
+    trainer.train_step(iter(batching.distribute(strategy, data, plan)), 1)
+    after = [w.numpy() for w in model.trainable_weights]
+    for b, a, w in zip(before, after, model.trainable_weights, strict=True):
+        assert not np.allclose(a, b), w.path
+    assert int(trainer.optimizer.iterations.numpy()) == 1
+
+
+def test_loss_decreases_and_task_is_learned():
+    strategy = STRATEGIES["mirrored_2"]()
+    train, val = make_examples(1024, seed=1), make_examples(256, seed=2)
+    trainer = DistributedTrainer(
+        model=build(strategy),
+        strategy=strategy,
+        options=options(64, 2, epochs=12, base_learning_rate=2e-2),
+    )
+    history = trainer.fit(train, val)
+    losses = history.series("loss")
+    assert losses[-1] < 0.7 * losses[0]
+    assert history.best_metrics["val_accuracy"] > 0.9
+
+
+def test_learning_rate_follows_scaled_warmup_cosine(data):
+    strategy = STRATEGIES["mirrored_2"]()
+    opts = options(32, 2, epochs=4, lr_scaling="sqrt", base_learning_rate=1e-3, warmup_epochs=2)
+    trainer = DistributedTrainer(model=build(strategy), strategy=strategy, options=opts)
+    history = trainer.fit(data)
+    steps = math.ceil(200 / 32)
+    peak = 1e-3 * math.sqrt(2)
+    schedule = trainer.optimizer.learning_rate  # the optimizer's rate after training
+    assert isinstance(trainer.optimizer._learning_rate, WarmupCosineDecay)
+    sched = trainer.optimizer._learning_rate
+    assert (sched.initial_lr, sched.target_lr) == pytest.approx((peak / 10, peak))
+    assert (sched.warmup_steps, sched.decay_steps) == (2 * steps, 4 * steps)
+
+    def reference(step):  # the seed's formula
+        if step < 2 * steps:
+            return peak / 10 + (peak - peak / 10) * step / (2 * steps)
+        progress = min(1, (step - 2 * steps) / (2 * steps))
+        return peak * 0.5 * (1 + math.cos(math.pi * progress))
+
+    for entry in history.epochs:
+        assert entry["learning_rate"] == pytest.approx(reference(entry["epoch"] * steps), abs=1e-9)
+    assert float(schedule) == pytest.approx(0.0, abs=1e-9)
+
+
+class ScriptedTrainer(DistributedTrainer):
+    """Validation accuracy follows a script; weights are snapshotted at each evaluation."""
+
+    def __init__(self, script, **kwargs):
+        super().__init__(**kwargs)
+        self.script, self.snapshots = list(script), []
+
+    def evaluate(self, examples, prefix=""):
+        self.snapshots.append([w.numpy().copy() for w in self.model.weights])
+        accuracy = self.script[len(self.snapshots) - 1]
+        return {f"{prefix}loss": 1 - accuracy, f"{prefix}accuracy": accuracy}
+
+
+def test_best_weights_are_restored_not_the_last(data):
+    strategy = STRATEGIES["mirrored_2"]()
+    trainer = ScriptedTrainer(
+        [0.5, 0.9, 0.6, 0.7],
+        model=build(strategy),
+        strategy=strategy,
+        options=options(32, 2, epochs=4),
+    )
+    history = trainer.fit(data, data)
+    assert history.best_epoch == 2 and history.best_metrics["val_accuracy"] == 0.9
+    final = [w.numpy() for w in trainer.model.weights]
+    for got, best in zip(final, trainer.snapshots[1], strict=True):
+        np.testing.assert_array_equal(got, best)
+    assert any(
+        not np.array_equal(b, la)
+        for b, la in zip(trainer.snapshots[1], trainer.snapshots[-1], strict=True)
+    )
+
+
+def test_min_mode_and_early_stopping(data):
+    strategy = STRATEGIES["default"]()
+    trainer = ScriptedTrainer(
+        [0.5, 0.9, 0.8, 0.7, 0.95],
+        model=build(strategy),
+        strategy=strategy,
+        options=options(32, 1, epochs=5, monitor="val_loss", mode="min", patience=2),
+    )
+    history = trainer.fit(data, data)
+    assert history.stopped_early and len(history.epochs) == 4 and history.best_epoch == 2
+    np.testing.assert_array_equal(trainer.model.weights[0].numpy(), trainer.snapshots[1][0])
+
+
+def test_exact_evaluation_counts_every_example_once():
+    """1,003 examples, 2 replicas, batch 64: metrics equal scikit-learn's."""
+    strategy = STRATEGIES["mirrored_2"]()
+    data = make_examples(1003, seed=5)
+    model = build(strategy)
+    trainer = DistributedTrainer(
+        model=model, strategy=strategy, options=options(64, 2, eval_batch_size=32)
+    )
+    trainer._build(data, steps_per_epoch=1)
+    model(data.rows(np.arange(64)).to_tensor(), training=True)  # move BN off its init
+    probabilities = trainer.predict(data)
+    assert probabilities.shape == (1003, 2)
+    predicted = probabilities.argmax(1)
+    metrics = trainer.evaluate(data)
+    assert metrics["accuracy"] == pytest.approx(accuracy_score(data.labels, predicted), abs=1e-12)
+    assert metrics["precision"] == pytest.approx(
+        precision_score(data.labels, predicted, zero_division=0), abs=1e-12
+    )
+    assert metrics["recall"] == pytest.approx(recall_score(data.labels, predicted), abs=1e-12)
+    assert metrics["loss"] == pytest.approx(log_loss(data.labels, probabilities), rel=1e-5)
+    # The same numbers from one replica (predictions are order-independent).
+    single = cpu_strategy(1)
+    copy = build(single, model.get_weights())
+    one = DistributedTrainer(model=copy, strategy=single, options=options(64, 1))
+    np.testing.assert_allclose(one.predict(data), probabilities, atol=1e-5)
+
+
+def test_steps_per_loop_runs_every_step_including_the_partial_loop(data):
+    strategy = STRATEGIES["mirrored_2"]()
+    trainer = DistributedTrainer(
+        model=build(strategy), strategy=strategy, options=options(32, 2, epochs=2, steps_per_loop=4)
+    )
+    trainer.fit(data)
+    assert int(trainer.optimizer.iterations.numpy()) == 2 * 7  # 7 steps: loops of 4 + 3
+
+
+def test_variables_built_outside_the_scope_are_refused(data):
+    strategy = STRATEGIES["mirrored_2"]()
+    model = build(tf.distribute.get_strategy())
+    trainer = DistributedTrainer(model=model, strategy=strategy, options=options(32, 2))
+    with pytest.raises(ValueError, match=r"outside `strategy\.scope"):
+        trainer.fit(data)
+    with pytest.raises(ValueError, match="optimizer was created outside"):
+        DistributedTrainer(
+            model=build(strategy), optimizer=keras.optimizers.Adam(), strategy=strategy
+        )
+
+
+def test_user_optimizer_is_used(data):
+    strategy = STRATEGIES["mirrored_2"]()
+    with strategy.scope():
+        optimizer = keras.optimizers.SGD(0.1)
+    trainer = DistributedTrainer(
+        model=build(strategy),
+        optimizer=optimizer,
+        strategy=strategy,
+        options=options(32, 2, epochs=1),
+    )
+    history = trainer.fit(data)
+    assert trainer.optimizer is optimizer and history.epochs[0]["learning_rate"] == pytest.approx(
+        0.1
+    )
+
+
+def test_options_validation():
+    with pytest.raises(ValueError, match="Received: epochs=0"):
+        TrainerOptions(epochs=0)
+    with pytest.raises(ValueError, match="Received: lr_scaling='cubic'"):
+        TrainerOptions(lr_scaling="cubic")
+    with pytest.raises(ValueError, match="Received: mode='up'"):
+        TrainerOptions(mode="up")
