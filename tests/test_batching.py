@@ -104,3 +104,18 @@ def test_fixed_padding_and_skip():
     assert len(batches) == 3
     assert all(b["ids"].shape == (10, 40) for b in batches)
     np.testing.assert_array_equal(batches[0]["index"].numpy(), plan[2])
+
+
+def test_bucketing_keeps_the_class_mix_when_length_predicts_the_label():
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 2, 4096)
+    lengths = np.where(labels == 1, rng.integers(60, 120, 4096), rng.integers(10, 70, 4096))
+    share = lambda plan: np.array([labels[b].mean() for b in plan])  # noqa: E731
+    plain = plan_epoch(lengths, 128, seed=0, bucket=True)
+    dealt = plan_epoch(lengths, 128, seed=0, bucket=True, labels=labels)
+    assert share(plain).std() > 0.3  # length buckets are nearly one-class
+    assert share(dealt).std() < 0.05
+    assert sorted(dealt.ravel().tolist()) == list(range(4096))
+    # Still far less padding than no bucketing.
+    pad = lambda plan: (lengths[plan].max(1) * 128).sum()  # noqa: E731
+    assert pad(dealt) < 0.8 * pad(plan_epoch(lengths, 128, seed=0, bucket=False))

@@ -215,3 +215,48 @@ def test_moving_statistics_are_the_same_on_every_replica():
     # The upstream behaviour this layer exists for: replicas disagree.
     keras_components = components(keras_bn)
     assert not np.allclose(keras_components[0], keras_components[1])
+
+
+OPTIONS = [
+    dict(bidirectional=True),
+    dict(pooling="mean"),
+    dict(pooling="max"),
+    dict(pooling="attention", bidirectional=True),
+    dict(pooling="mean_max", pool_embeddings=True, bigram_buckets=97),
+    dict(pooling="mean_max", embedding_dropout=0.3, token_dropout=0.3, batch_norm=False),
+]
+
+
+@pytest.mark.parametrize(
+    "kwargs", OPTIONS, ids=lambda k: "-".join(f"{a}={b}" for a, b in k.items())
+)
+def test_options_ignore_padding_and_round_trip(kwargs, tmp_path):
+    model = WeiboLSTM(VOCAB, **(dict(embedding_dim=8, lstm_units=(8, 6), dense_units=4) | kwargs))
+    x = np.random.default_rng(7).integers(2, VOCAB, (3, 6))
+    x[0, 3:] = 0
+    padded = np.pad(x, ((0, 0), (0, 9)))
+    np.testing.assert_allclose(model(x, training=False), model(padded, training=False), atol=1e-6)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    np.testing.assert_array_equal(loaded(x, training=False), model(x, training=False))
+
+
+def test_bigram_ids_match_a_python_reference():
+    model = WeiboLSTM(VOCAB, bigram_buckets=50)
+    x = np.array([[5, 6, 7, 0], [9, 0, 0, 0]])
+    got = model._bigram_ids(tf.constant(x)).numpy()
+    expected = [
+        [
+            (a * 1_000_003 + b * 7_919) % 50 + 1 if a else 0
+            for a, b in zip(row, [*row[1:], 0], strict=True)
+        ]
+        for row in x.tolist()
+    ]
+    assert got.tolist() == expected
+
+
+def test_token_dropout_only_in_training():
+    model = WeiboLSTM(VOCAB, token_dropout=0.5, dropout=0.0, batch_norm=False)
+    x = np.random.default_rng(8).integers(2, VOCAB, (4, 20))
+    np.testing.assert_array_equal(model(x, training=False), model(x, training=False))
+    assert not np.allclose(model(x, training=True), model(x, training=True))

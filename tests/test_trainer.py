@@ -108,7 +108,9 @@ def test_loss_decreases_and_task_is_learned():
     strategy = STRATEGIES["mirrored_2"]()
     train, val = make_examples(1024, seed=1), make_examples(256, seed=2)
     trainer = DistributedTrainer(
-        model=build(strategy),
+        # BatchNorm's moving averages lag far behind in a run this short; without it
+        # the check is about the loop, not about BatchNorm.
+        model=build(strategy, batch_norm=False),
         strategy=strategy,
         options=options(64, 2, epochs=12, base_learning_rate=2e-2),
     )

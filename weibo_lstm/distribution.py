@@ -79,7 +79,11 @@ def cpu_strategy(num_replicas: int) -> tf.distribute.Strategy:
     >>> strategy.num_replicas_in_sync
     1
     """
-    configure_cpu_devices(max(num_replicas, len(tf.config.list_logical_devices("CPU"))))
+    # Not tf.config.list_logical_devices: it would initialise TensorFlow with one CPU.
+    configured = tf.config.get_logical_device_configuration(
+        tf.config.list_physical_devices("CPU")[0]
+    )
+    configure_cpu_devices(max(num_replicas, len(configured or [None])))
     return mirrored_strategy([f"/cpu:{i}" for i in range(num_replicas)])
 
 

@@ -46,6 +46,16 @@ class WeiboLSTM(keras.Model):
             `"mean_max"`, `"attention"`.
         embedding_dropout: `SpatialDropout1D` rate on the embeddings (drops whole
             embedding channels).
+        pool_embeddings: with a pooling mode, pool the (character and bigram)
+            embeddings together with the last LSTM's outputs, a skip connection
+            that gives the classifier the bag of characters directly.
+        wide_ngrams: when > 0, add a linear "wide" path to the logits: character
+            1-, 2- and 3-grams hashed into this many buckets, each with one weight
+            per class, averaged over the text (a fastText / logistic-regression
+            style bag of n-grams trained jointly with the LSTM).
+        token_dropout: in training, replace this fraction of the characters by the
+            OOV id (word dropout at character level): the model cannot memorise
+            exact strings.
         bigram_buckets: when > 0, each position also gets an embedding of its
             character bigram `(c_t, c_t+1)`, hashed into this many buckets from the
             character ids inside the model (no tokenizer change), concatenated
@@ -76,6 +86,9 @@ class WeiboLSTM(keras.Model):
         pooling: str = "last",
         embedding_dropout: float = 0.0,
         bigram_buckets: int = 0,
+        token_dropout: float = 0.0,
+        pool_embeddings: bool = False,
+        wide_ngrams: int = 0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -114,6 +127,16 @@ class WeiboLSTM(keras.Model):
         self.pooling = pooling
         self.embedding_dropout = float(embedding_dropout)
         self.bigram_buckets = int(bigram_buckets)
+        self.token_dropout = float(token_dropout)
+        self.pool_embeddings = bool(pool_embeddings)
+        self.wide_ngrams = int(wide_ngrams)
+        if self.pool_embeddings and self.pooling == "last":
+            raise ValueError(
+                "Argument `pool_embeddings=True` needs a pooling mode other than 'last'"
+            )
+        self._token_seed = (
+            keras.random.SeedGenerator(name="token_dropout_seed") if self.token_dropout else None
+        )
 
         def regularizer():
             return keras.regularizers.L2(self.l2) if self.l2 else None
@@ -172,9 +195,20 @@ class WeiboLSTM(keras.Model):
             )
             self.hidden_norm = norm("hidden_norm")
             self.hidden_dropout = keras.layers.Dropout(self.dropout, name="hidden_dropout")
+        self.wide = (
+            keras.layers.Embedding(
+                self.wide_ngrams + 1,
+                self.num_classes,
+                embeddings_initializer="zeros",
+                embeddings_regularizer=regularizer(),
+                name="wide_ngrams",
+            )
+            if self.wide_ngrams
+            else None
+        )
         self.classifier = keras.layers.Dense(
             self.num_classes,
-            activation="softmax",
+            activation=None if self.wide_ngrams else "softmax",
             kernel_regularizer=regularizer(),
             name="classifier",
         )
@@ -187,11 +221,14 @@ class WeiboLSTM(keras.Model):
         if self.bigram_embedding is not None:
             self.bigram_embedding.build(input_shape)
             shape = (*input_shape, 2 * self.embedding_dim)
+        embedded_width = shape[-1]
         for lstm, norm in zip(self.lstm_layers, self.lstm_norms, strict=True):
             lstm.build(shape)
             shape = tuple(lstm.compute_output_shape(shape))
             if norm is not None:
                 norm.build(shape)
+        if self.pool_embeddings:
+            shape = (*shape[:-1], shape[-1] + embedded_width)
         if self.pool is not None:
             self.pool.build(shape)
             shape = tuple(self.pool.compute_output_shape(shape))
@@ -201,15 +238,23 @@ class WeiboLSTM(keras.Model):
             if self.hidden_norm is not None:
                 self.hidden_norm.build(shape)
         self.classifier.build(shape)
+        if self.wide is not None:
+            self.wide.build((*input_shape, 3))
         self.built = True
 
     def call(self, inputs, training=None):
         mask = self.embedding.compute_mask(inputs)
+        if self.token_dropout and training:
+            drop = (
+                keras.random.uniform(tf.shape(inputs), seed=self._token_seed) < self.token_dropout
+            )
+            inputs = tf.where(drop & mask, tf.ones_like(inputs), inputs)
         x = self.embedding(inputs)
         if self.bigram_embedding is not None:
             x = tf.concat([x, self.bigram_embedding(self._bigram_ids(inputs))], axis=-1)
         if self.embedding_drop is not None:
             x = self.embedding_drop(x, training=training)
+        embedded = x
         for lstm, norm, dropout in zip(
             self.lstm_layers, self.lstm_norms, self.lstm_dropouts, strict=True
         ):
@@ -218,6 +263,8 @@ class WeiboLSTM(keras.Model):
             if norm is not None:
                 x = norm(x, training=training, mask=step_mask)
             x = dropout(x, training=training)
+        if self.pool_embeddings:
+            x = tf.concat([x, embedded], axis=-1)
         if self.pool is not None:
             x = self.pool(x, mask=mask)
         if self.hidden is not None:
@@ -225,7 +272,28 @@ class WeiboLSTM(keras.Model):
             if self.hidden_norm is not None:
                 x = self.hidden_norm(x, training=training)
             x = self.hidden_dropout(x, training=training)
-        return self.classifier(x)
+        if self.wide is None:
+            return self.classifier(x)
+        ngrams = self._ngram_ids(inputs)  # [batch, time, 3], 0 = none
+        weights = tf.cast(ngrams > 0, x.dtype)[..., None]
+        wide = tf.reduce_sum(self.wide(ngrams) * weights, axis=[1, 2])
+        wide /= tf.maximum(tf.reduce_sum(weights, axis=[1, 2]), 1.0)
+        return tf.nn.softmax(self.classifier(x) + wide)
+
+    def _ngram_ids(self, inputs):
+        ids = tf.cast(inputs, tf.int64)
+        nxt = tf.pad(ids[:, 1:], [[0, 0], [0, 1]])
+        nxt2 = tf.pad(ids[:, 2:], [[0, 0], [0, 2]])
+        grams = tf.stack(
+            [
+                ids * 31,
+                ids * 1_000_003 + nxt * 7_919,
+                (ids * 1_000_003 + nxt * 7_919) * 131 + nxt2 * 17,
+            ],
+            axis=-1,
+        )
+        valid = tf.stack([ids > 0, nxt > 0, nxt2 > 0], axis=-1)
+        return tf.where(valid, grams % self.wide_ngrams + 1, 0)
 
     def _bigram_ids(self, inputs):
         ids = tf.cast(inputs, tf.int64)
@@ -251,6 +319,9 @@ class WeiboLSTM(keras.Model):
                 "pooling": self.pooling,
                 "embedding_dropout": self.embedding_dropout,
                 "bigram_buckets": self.bigram_buckets,
+                "token_dropout": self.token_dropout,
+                "pool_embeddings": self.pool_embeddings,
+                "wide_ngrams": self.wide_ngrams,
             }
         )
         return config

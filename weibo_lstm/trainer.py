@@ -411,6 +411,7 @@ class DistributedTrainer:
                 seed=o.seed,
                 epoch=epoch,
                 bucket=o.bucket_by_length,
+                labels=train.labels,
             )
             dataset = batching.distribute(
                 self.strategy, train, plan, weights=batching.loss_weights(plan), pad_to=o.pad_to

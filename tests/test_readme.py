@@ -1,0 +1,24 @@
+"""The README's notebook example runs as written (on a small generated corpus)."""
+
+import re
+from pathlib import Path
+
+from tests.synthetic import write_csv
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def notebook_snippet() -> str:
+    text = README.read_text("utf-8")
+    section = text[text.index("## From a notebook") :]
+    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+
+
+def test_readme_notebook_example_runs(tmp_path, capsys):
+    data = write_csv(tmp_path / "weibo.csv", 300)
+    code = notebook_snippet()
+    assert 'wl.load_csv("weibo_senti_100k.csv")' in code and "epochs=15" in code
+    code = code.replace('"weibo_senti_100k.csv"', repr(str(data))).replace("epochs=15", "epochs=1")
+    exec(compile(code, "README.md", "exec"), {})
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("1 {'loss'")
