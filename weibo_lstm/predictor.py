@@ -29,8 +29,11 @@ class Predictor:
 
     Args:
         serve: a function from a 1-D `tf.string` tensor to the dict of
-            `weibo_lstm.export.OUTPUTS` (e.g. `weibo_lstm.export.serving_function`).
+            `weibo_lstm.export.OUTPUTS` (tensors or arrays), e.g.
+            `weibo_lstm.export.serving_function`.
         batch_size: texts per model call.
+        bucket_by_length: sort by length before batching (False: batches in input
+            order, each padded to its longest text; for comparison).
         source: where the model came from, for messages.
 
     Example:
@@ -49,6 +52,7 @@ class Predictor:
         serve: Callable[[tf.Tensor], dict],
         *,
         batch_size: int = 256,
+        bucket_by_length: bool = True,
         source: str = "<memory>",
     ):
         if batch_size < 1:
@@ -57,6 +61,7 @@ class Predictor:
             )
         self.serve = serve
         self.batch_size = int(batch_size)
+        self.bucket_by_length = bool(bucket_by_length)
         self.source = source
 
     @classmethod
@@ -102,13 +107,16 @@ class Predictor:
     def predict(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         """The outputs for `texts`, in their order (`label_id` int32, the rest float32)."""
         texts = list(texts)
-        order = np.argsort([len(t) for t in texts], kind="stable")
+        if self.bucket_by_length:
+            order = np.argsort([len(t) for t in texts], kind="stable")
+        else:
+            order = np.arange(len(texts))
         parts = {key: [] for key in OUTPUT_KEYS}
         for start in range(0, len(texts), self.batch_size):
             batch = [texts[i] for i in order[start : start + self.batch_size]]
             outputs = self.serve(tf.constant(batch, tf.string))
             for key in OUTPUT_KEYS:
-                parts[key].append(outputs[key].numpy())
+                parts[key].append(np.asarray(outputs[key]))
         result = {}
         for key, dtype, shape in (
             ("positive_probability", np.float32, (0,)),
