@@ -82,7 +82,8 @@ def export(
     Args:
         model: a binary classifier (see `serving_function`).
         tokenizer: the tokenizer the model was trained with.
-        path: the SavedModel directory to write (created; must not hold a file).
+        path: the SavedModel directory to write (created if needed; files of an
+            earlier export there are overwritten).
         metadata: extra JSON-serialisable information stored in
             `assets.extra/weibo_lstm.json` (e.g. the training run's report).
 
