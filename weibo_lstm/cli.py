@@ -189,26 +189,54 @@ def _evaluate(args) -> int:
 
 
 def _predict(args) -> int:
+    from weibo_lstm.predictor import Predictor
+
+    predictor = Predictor.load(args.model, batch_size=args.batch_size)
+    if args.text:
+        texts, window = args.text, len(args.text)
+    else:
+        texts = (line.rstrip("\r\n") for line in sys.stdin)
+        # Typing at a terminal wants each answer at once; a pipe wants throughput.
+        window = 1 if sys.stdin.isatty() else args.window
+    for text, outputs in predictor.stream(texts, window=window):
+        label = int(outputs["label_id"])
+        print(
+            json.dumps(
+                {
+                    "text": text,
+                    "label": CLASS_NAMES[label],
+                    "positive_probability": round(float(outputs["positive_probability"]), 6),
+                },
+                ensure_ascii=False,
+            ),
+            flush=True,
+        )
+    return 0
+
+
+def _export(args) -> int:
+    import shutil
+    from pathlib import Path
+
+    from weibo_lstm.export import export
     from weibo_lstm.workflow import load_trained
 
-    texts = args.text or [line.rstrip("\n") for line in sys.stdin]
+    output = Path(args.output)
     model, tokenizer = load_trained(args.model)
-    for start in range(0, len(texts), args.batch_size):
-        batch = texts[start : start + args.batch_size]
-        ids = tokenizer(batch, pad_to_max_length=False)
-        probabilities = model(ids, training=False).numpy()
-        for text, p in zip(batch, probabilities, strict=True):
-            label = int(p.argmax())
-            print(
-                json.dumps(
-                    {
-                        "text": text,
-                        "label": CLASS_NAMES[label],
-                        "positive_probability": round(float(p[1]), 6),
-                    },
-                    ensure_ascii=False,
-                )
+    if output.exists() and (not output.is_dir() or any(output.iterdir())):
+        # Only ever delete what is recognisably a SavedModel.
+        if not (args.force and (output / "saved_model.pb").is_file()):
+            raise UserError(
+                f"error: {output}: already exists"
+                + (" and is not a SavedModel" if args.force else " (use --force to replace it)")
             )
+        shutil.rmtree(output)
+    metadata = {"source_model_dir": str(Path(args.model).resolve())}
+    run_file = Path(args.model) / "run.json"
+    if run_file.is_file():
+        metadata["training_run"] = json.loads(run_file.read_text("utf-8"))
+    export(model, tokenizer, output, metadata=metadata)
+    print(f"{output}: SavedModel with signature 'serve' (texts: 1-D tf.string)")
     return 0
 
 
@@ -236,11 +264,33 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="print JSON")
     evaluate.set_defaults(run=_evaluate)
 
-    predict = commands.add_parser("predict", help="label texts (arguments, or stdin lines)")
-    predict.add_argument("--model", required=True, help="a model directory written by train")
-    predict.add_argument("--batch-size", type=_positive(int), default=256)
+    predict = commands.add_parser(
+        "predict", help="label texts (arguments, or stdin lines) as JSON lines"
+    )
+    predict.add_argument(
+        "--model",
+        required=True,
+        help="a model directory written by train, or a SavedModel written by export",
+    )
+    predict.add_argument("--batch-size", type=_positive(int), default=256, help="texts per call")
+    predict.add_argument(
+        "--window",
+        type=_positive(int),
+        default=4096,
+        help="stdin lines sorted by length together (bucketing); output keeps input order",
+    )
     predict.add_argument("text", nargs="*", help="texts to label (default: read stdin)")
     predict.set_defaults(run=_predict)
+
+    export = commands.add_parser(
+        "export", help="write a SavedModel that takes raw text (tokenizer inside)"
+    )
+    export.add_argument("--model", required=True, help="a model directory written by train")
+    export.add_argument("--output", required=True, help="SavedModel directory to write")
+    export.add_argument(
+        "--force", action="store_true", help="replace an existing SavedModel at --output"
+    )
+    export.set_defaults(run=_export)
     return parser
 
 

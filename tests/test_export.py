@@ -1,0 +1,314 @@
+"""The raw-text SavedModel, `Predictor`, and `weibo-lstm export` / `predict`."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.synthetic import texts_and_labels
+from weibo_lstm import LabeledTexts, Predictor, Tokenizer, WeiboLSTM, cli, export
+from weibo_lstm.batching import TokenizedExamples
+from weibo_lstm.distribution import cpu_strategy
+from weibo_lstm.export import read_metadata
+from weibo_lstm.trainer import DistributedTrainer, TrainerOptions
+from weibo_lstm.workflow import save_trained
+
+SMALL = dict(embedding_dim=16, lstm_units=(16, 8), dense_units=8)
+
+# Emoticons (half and full width), empty and blank texts, emoji (outside the BMP,
+# with a skin-tone modifier), full-width letters, a text far beyond max_length,
+# and invalid UTF-8.
+TEXTS = [
+    "好喜欢[哈哈]",
+    "太失望了[泪][抓狂]",
+    "［赞］很满意",
+    "",
+    "   \u3000 ",
+    "😀👍🏻",
+    "ＯＫ好的ＯＫ",
+    "我" + "很好的一天[哈哈]" * 700,
+    "[分享自 @百度知道] 讨厌",
+    "\t差\n差\n",
+]
+INVALID_UTF8 = b"\xff\xfe\xe5\xa5\xbd"
+
+
+def all_texts():
+    """The edge cases above plus ordinary posts like the training data, as bytes."""
+    ordinary, _ = texts_and_labels(20, seed=5)
+    return [t.encode("utf-8") for t in TEXTS + ordinary] + [INVALID_UTF8]
+
+
+def train_small(strategy, tokenizer_options, seed=0):
+    texts, labels = texts_and_labels(320, seed=seed)
+    tokenizer = Tokenizer(max_length=32, **tokenizer_options)
+    tokenizer.adapt(texts)
+    with strategy.scope():
+        model = WeiboLSTM(tokenizer.vocabulary_size, **SMALL)
+    options = TrainerOptions(
+        epochs=6,
+        per_replica_batch_size=32 // strategy.num_replicas_in_sync,
+        base_learning_rate=1e-2,
+        lr_scaling="none",
+        warmup_epochs=0.5,
+        progress_bar=False,
+    )
+    trainer = DistributedTrainer(model=model, strategy=strategy, options=options)
+    trainer.fit(TokenizedExamples.from_texts(tokenizer, LabeledTexts(texts, labels)))
+    return model, tokenizer
+
+
+def reference_probabilities(model, tokenizer, texts):
+    """The in-process model on ids padded to `max_length` (the training layout)."""
+    return model(tokenizer(tf.constant(texts, tf.string)), training=False).numpy()
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """A small model trained with non-default tokenizer options."""
+    return train_small(
+        tf.distribute.get_strategy(), dict(strip_emoticons=True, fold_width=True, lowercase=True)
+    )
+
+
+@pytest.fixture(scope="module")
+def exported(trained, tmp_path_factory):
+    model, tokenizer = trained
+    return export(model, tokenizer, tmp_path_factory.mktemp("export") / "serving")
+
+
+# Runs in a fresh interpreter that cannot import weibo_lstm or tensorflow_text.
+_LOADER = textwrap.dedent(
+    """
+    import json, sys
+
+    class Forbid:
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in ("weibo_lstm", "tensorflow_text"):
+                raise ImportError(f"{name} must not be imported")
+
+    sys.meta_path.insert(0, Forbid())
+    import tensorflow as tf
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    path, texts_file = sys.argv[1:]
+    texts = [bytes.fromhex(t) for t in json.load(open(texts_file))]
+    loaded = tf.saved_model.load(path)
+    serve = loaded.signatures["serve"]
+    outputs = serve(texts=tf.constant(texts, tf.string))
+
+    proto = saved_model_pb2.SavedModel()
+    with open(path + "/saved_model.pb", "rb") as f:
+        proto.ParseFromString(f.read())
+    graph = proto.meta_graphs[0].graph_def
+    ops = {n.op for n in graph.node} | {
+        n.op for f in graph.library.function for n in f.node_def
+    }
+    print(json.dumps({
+        "outputs": {k: v.numpy().tolist() for k, v in outputs.items()},
+        "dtypes": {k: v.dtype.name for k, v in outputs.items()},
+        "input": {k: [v.dtype.name, v.shape.as_list()]
+                  for k, v in serve.structured_input_signature[1].items()},
+        "non_core_ops": sorted(op for op in ops if not hasattr(tf.raw_ops, op)),
+        "loaded_forbidden": sorted(
+            m for m in sys.modules if m.split(".")[0] in ("weibo_lstm", "tensorflow_text")
+        ),
+        "serving_default": "serving_default" in loaded.signatures,
+    }))
+    """
+)
+
+
+def load_in_fresh_process(path, texts, tmp_path):
+    texts_file = tmp_path / "texts.json"
+    texts_file.write_text(json.dumps([t.hex() for t in texts]))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    result = subprocess.run(
+        [sys.executable, "-c", _LOADER, str(path), str(texts_file)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_saved_model_loads_with_only_tensorflow_and_matches_the_model(trained, exported, tmp_path):
+    model, tokenizer = trained
+    texts = all_texts()
+    result = load_in_fresh_process(exported, texts, tmp_path)
+
+    assert result["loaded_forbidden"] == [] and result["non_core_ops"] == []
+    assert result["input"] == {"texts": ["string", [None]]} and result["serving_default"]
+    assert result["dtypes"] == {
+        "positive_probability": "float32",
+        "probabilities": "float32",
+        "label_id": "int32",
+    }
+    outputs = {k: np.array(v) for k, v in result["outputs"].items()}
+    expected = reference_probabilities(model, tokenizer, texts)
+    assert outputs["probabilities"].shape == (len(texts), 2)
+    np.testing.assert_allclose(outputs["probabilities"], expected, atol=1e-5, rtol=0)
+    np.testing.assert_array_equal(outputs["positive_probability"], outputs["probabilities"][:, 1])
+    np.testing.assert_array_equal(outputs["label_id"], expected.argmax(1))
+    # The model learned something, so the comparison is not between constants.
+    assert np.ptp(expected[:, 1]) > 0.05
+
+
+def test_saved_model_applies_the_tokenizer_options_it_was_trained_with(exported):
+    serve = tf.saved_model.load(str(exported)).signatures["serve"]
+    pairs = [
+        ("好喜欢[哈哈]", "好喜欢"),  # strip_emoticons=True
+        ("ＯＫ好", "ok好"),  # fold_width + lowercase
+        ("  差\u3000\u3000了 ", "差 了"),  # collapse_whitespace
+    ]
+    texts = tf.constant([t for pair in pairs for t in pair])
+    p = serve(texts=texts)["probabilities"].numpy()
+    np.testing.assert_allclose(p[0::2], p[1::2], atol=1e-6, rtol=0)
+    metadata = read_metadata(exported)
+    assert metadata["tokenizer"]["strip_emoticons"] is True
+    assert metadata["tokenizer"]["max_length"] == 32 and metadata["class_names"] == ["消极", "积极"]
+
+
+def test_export_of_a_model_trained_on_two_replicas(tmp_path):
+    """Mirrored variables (and MEAN-aggregated BatchNorm statistics) export as plain ones.
+
+    Reference: the same weights copied into a model built outside any strategy.
+    """
+    strategy = cpu_strategy(2)
+    model, tokenizer = train_small(strategy, dict(strip_emoticons=False), seed=3)
+    assert isinstance(model.weights[0].value, tf.distribute.DistributedValues)
+    single = WeiboLSTM(tokenizer.vocabulary_size, **SMALL)
+    single.build()
+    single.set_weights(model.get_weights())
+    moving_mean = next(v for v in model.weights if "moving_mean" in v.path)
+    assert np.abs(moving_mean.numpy()).max() > 1e-3  # training updated the statistics
+
+    path = export(model, tokenizer, tmp_path / "serving")
+    texts = all_texts()
+    outputs = load_in_fresh_process(path, texts, tmp_path)["outputs"]
+    expected = reference_probabilities(single, tokenizer, texts)
+    np.testing.assert_allclose(np.array(outputs["probabilities"]), expected, atol=1e-5, rtol=0)
+
+
+def test_export_rejects_a_model_that_is_not_binary(tmp_path):
+    tokenizer = Tokenizer(["好"], max_length=4)
+    model = WeiboLSTM(tokenizer.vocabulary_size, lstm_units=(4,), dense_units=0, num_classes=3)
+    with pytest.raises(ValueError, match="must output 2 class probabilities"):
+        export(model, tokenizer, tmp_path / "x")
+
+
+def test_predictor_buckets_by_length_and_keeps_the_input_order(trained, exported):
+    model, tokenizer = trained
+    texts, _ = texts_and_labels(53, seed=7)
+    texts = [*texts, *TEXTS]
+    expected = reference_probabilities(model, tokenizer, texts)
+    calls = []
+    keras_predictor = Predictor.from_keras(model, tokenizer, batch_size=8)
+    serve = keras_predictor.serve
+    keras_predictor.serve = lambda batch: calls.append(batch.numpy().tolist()) or serve(batch)
+    for predictor in (keras_predictor, Predictor.from_saved_model(exported, batch_size=8)):
+        outputs = predictor.predict(texts)
+        np.testing.assert_allclose(outputs["probabilities"], expected, atol=1e-5, rtol=0)
+        np.testing.assert_array_equal(outputs["label_id"], expected.argmax(1))
+    # Each batch holds texts of neighbouring lengths: the batches are sorted.
+    lengths = [len(t.decode("utf-8")) for batch in calls for t in batch]
+    assert len(calls) == 8 and lengths == sorted(lengths)
+
+    streamed = list(Predictor.from_saved_model(exported, batch_size=4).stream(texts, window=10))
+    assert [t for t, _ in streamed] == texts
+    np.testing.assert_allclose(
+        [o["positive_probability"] for _, o in streamed], expected[:, 1], atol=1e-5, rtol=0
+    )
+    empty = keras_predictor.predict([])
+    assert empty["probabilities"].shape == (0, 2) and empty["label_id"].dtype == np.int32
+
+
+@pytest.fixture(scope="module")
+def model_dir(trained, tmp_path_factory):
+    model, tokenizer = trained
+    path = tmp_path_factory.mktemp("train") / "model_1"
+    save_trained(path, model, tokenizer, {"report": {"final_test_accuracy": 0.9}})
+    return path
+
+
+def predict_lines(args, stdin, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "stdin", __import__("io").StringIO(stdin))
+    assert cli.main(["predict", *args]) == 0
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+
+def test_cli_export_then_predict_from_either_artifact(model_dir, tmp_path, monkeypatch, capsys):
+    output = tmp_path / "serving"
+    assert cli.main(["export", "--model", str(model_dir), "--output", str(output)]) == 0
+    assert "signature 'serve'" in capsys.readouterr().out
+    metadata = read_metadata(output)
+    assert metadata["training_run"]["report"]["final_test_accuracy"] == 0.9
+
+    texts, _ = texts_and_labels(40, seed=11)
+    stdin = "\n".join([*texts, "", "好[哈哈]"]) + "\n"
+    from_dir = predict_lines(
+        ["--model", str(model_dir), "--window", "7", "--batch-size", "3"],
+        stdin,
+        monkeypatch,
+        capsys,
+    )
+    from_saved = predict_lines(["--model", str(output)], stdin, monkeypatch, capsys)
+    assert [x["text"] for x in from_saved] == [*texts, "", "好[哈哈]"]
+    assert [x["text"] for x in from_dir] == [x["text"] for x in from_saved]
+    np.testing.assert_allclose(
+        [x["positive_probability"] for x in from_dir],
+        [x["positive_probability"] for x in from_saved],
+        atol=2e-6,
+    )
+    assert {x["label"] for x in from_saved} <= {"积极", "消极"}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["predict", "--model", "{tmp}/nowhere", "好"], "neither a trained model directory"),
+        (["export", "--model", "{tmp}/nowhere", "--output", "{tmp}/o"], "not a trained model"),
+        (["export", "--model", "{model}", "--output", "{tmp}/busy"], "already exists (use --force"),
+        (
+            ["export", "--model", "{model}", "--output", "{tmp}/busy", "--force"],
+            "already exists and is not a SavedModel",
+        ),
+        (["predict", "--model", "{model}", "--window", "0"], "--window: must be > 0"),
+    ],
+)
+def test_cli_user_errors(model_dir, tmp_path, args, message, capsys):
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "notes.txt").write_text("keep me")
+    args = [a.format(tmp=tmp_path, model=model_dir) for a in args]
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err and "Traceback" not in err
+    assert (tmp_path / "busy" / "notes.txt").read_text() == "keep me"
+
+
+def test_cli_export_force_replaces_a_saved_model(model_dir, exported, tmp_path, capsys):
+    output = tmp_path / "serving"
+    assert cli.main(["export", "--model", str(model_dir), "--output", str(output)]) == 0
+    (output / "stale").write_text("x")
+    assert cli.main(["export", "--model", str(model_dir), "--output", str(output)]) == 2
+    assert cli.main(["export", "--model", str(model_dir), "--output", str(output), "--force"]) == 0
+    assert not (output / "stale").exists() and (output / "saved_model.pb").is_file()
+    capsys.readouterr()
+
+
+def test_exported_graph_runs_on_a_single_post(exported):
+    """Serving often sends one text; the signature takes a batch of one."""
+    serve = tf.saved_model.load(str(exported)).signatures["serve"]
+    outputs = serve(texts=tf.constant(["好"]))
+    assert outputs["probabilities"].shape == (1, 2)
+    assert Path(exported, "assets.extra", "weibo_lstm.json").is_file()
