@@ -222,10 +222,30 @@ def test_unwritable_checkpoint_dir_is_a_checkpoint_error(data, tmp_path):
     assert "\n" not in str(info.value)
 
 
-def test_non_chief_writes_a_temporary_directory_and_reads_the_chiefs(tmp_path):
+def dense_and_adam():
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
     optimizer = keras.optimizers.Adam()
     optimizer.build(model.trainable_variables)
+    return model, optimizer
+
+
+def test_an_unreadable_newest_checkpoint_falls_back_to_the_one_before(tmp_path, caplog):
+    model, optimizer = dense_and_adam()
+    checkpoint = TrainingCheckpoint(tmp_path, model=model, optimizer=optimizer)
+    checkpoint.save(1, {"epoch": 1, "step": 1})
+    checkpoint.save(2, {"epoch": 1, "step": 2})
+    (damaged,) = tmp_path.glob("ckpt-2.data-*")
+    damaged.write_bytes(damaged.read_bytes()[:10])
+    assert checkpoint.restore()["step"] == 1
+    assert f"Cannot read checkpoint {tmp_path / 'ckpt-2'}" in caplog.text
+    for file in tmp_path.glob("ckpt-1.*"):
+        file.unlink()
+    with pytest.raises(CheckpointError, match="none of its 2 checkpoint"):
+        checkpoint.restore()
+
+
+def test_non_chief_writes_a_temporary_directory_and_reads_the_chiefs(tmp_path):
+    model, optimizer = dense_and_adam()
     chief = TrainingCheckpoint(tmp_path, model=model, optimizer=optimizer)
     chief.save(5, {"epoch": 1, "step": 5})
     worker = TrainingCheckpoint(

@@ -107,31 +107,45 @@ class TrainingCheckpoint:
         return tf.train.latest_checkpoint(self.directory)
 
     def restore(self) -> dict | None:
-        """Restores the newest checkpoint into the variables.
+        """Restores the newest readable checkpoint into the variables.
+
+        A checkpoint whose files are missing or unreadable (a damaged disk, files
+        deleted by hand) is skipped with a warning for the one before it.
 
         Returns:
             The host state given to `save` (with `epoch` and `step` from their
-            variables), or None when `directory` holds no checkpoint.
+            variables, and its `path`), or None when `directory` holds no checkpoint.
 
         Raises:
-            CheckpointError: if the checkpoint does not match the model or optimizer.
+            CheckpointError: if the checkpoint does not match the model or optimizer,
+                or none of the listed checkpoints can be read.
         """
-        path = self.latest
-        if path is None:
+        index = tf.train.get_checkpoint_state(self.directory)
+        if index is None or not index.model_checkpoint_path:
             return None
-        try:
-            self._checkpoint.restore(path).assert_existing_objects_matched()
-        except (AssertionError, ValueError, tf.errors.OpError) as e:
-            detail = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
-            raise CheckpointError(
-                f"{path}: the checkpoint does not match this model and optimizer ({detail}); "
-                "was it written with other model settings or data? Use another checkpoint "
-                "directory, or start fresh (--fresh / resume=False)"
-            ) from None
-        state = json.loads(self._host_state.numpy().decode("utf-8"))
-        state.update(epoch=int(self._epoch.numpy()), step=int(self._step.numpy()))
-        state["path"] = path
-        return state
+        paths = list(index.all_model_checkpoint_paths) or [index.model_checkpoint_path]
+        for path in reversed(paths):
+            path = path if os.path.isabs(path) else os.path.join(self.directory, path)
+            try:
+                self._checkpoint.restore(path).assert_existing_objects_matched()
+            except (AssertionError, ValueError) as e:
+                raise CheckpointError(
+                    f"{path}: the checkpoint does not match this model and optimizer "
+                    f"({_first_line(e)}); was it written with other model settings or data? "
+                    "Use another checkpoint directory, or start fresh (--fresh / resume=False)"
+                ) from None
+            # A truncated file surfaces as IndexError ("Read less bytes than requested").
+            except (tf.errors.OpError, OSError, IndexError) as e:
+                logger.warning("Cannot read checkpoint %s (%s)", path, _first_line(e))
+                continue
+            state = json.loads(self._host_state.numpy().decode("utf-8"))
+            state.update(epoch=int(self._epoch.numpy()), step=int(self._step.numpy()))
+            state["path"] = path
+            return state
+        raise CheckpointError(
+            f"{self.directory}: none of its {len(paths)} checkpoint(s) can be read; move them "
+            "away or start fresh (--fresh / resume=False)"
+        )
 
     def best_weights(self) -> list[np.ndarray]:
         """The best-weights slots as restored (meaningful when the state has a best)."""
@@ -163,9 +177,8 @@ class TrainingCheckpoint:
         try:
             self._manager.save(checkpoint_number=global_step)
         except (OSError, tf.errors.OpError) as e:
-            message = getattr(e, "message", None) or getattr(e, "strerror", None) or str(e)
             raise CheckpointError(
-                f"{self._write_dir}: could not write a checkpoint: {message.splitlines()[0]}; "
+                f"{self._write_dir}: could not write a checkpoint: {_first_line(e)}; "
                 f"the previous one ({self.latest or 'none'}) is intact"
             ) from None
         finally:
@@ -322,6 +335,11 @@ def restore_fit_state(
 def non_chief_write_dir(directory: str, task: str) -> str:
     """Where a non-chief worker writes its throw-away checkpoints."""
     return os.path.join(directory, f".tmp_{task}_{os.getpid()}")
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0][:300] if text else type(error).__name__
 
 
 def _json_default(value):

@@ -292,6 +292,8 @@ def setup_logging(quiet: bool = False) -> None:
         datefmt="%H:%M:%S",
     )
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    # TF's checkpoint saver logs every save at INFO through absl.
+    logging.getLogger("absl").setLevel(logging.WARNING)
 
 
 def run(argv: Sequence[str] | None, parser: argparse.ArgumentParser) -> int:

@@ -455,6 +455,17 @@ class DistributedTrainer:
         steps_per_loop = min(
             o.steps_per_loop or _default_steps_per_loop(self.strategy), steps_per_epoch
         )
+        logger.info(
+            "Training %d examples for %d epochs: %d replica(s) on %s, global batch %d, "
+            "%d steps/epoch, %d steps per loop",
+            len(train),
+            o.epochs,
+            self.strategy.num_replicas_in_sync,
+            device_kind(self.strategy),
+            self.global_batch_size,
+            steps_per_epoch,
+            steps_per_loop,
+        )
         checkpoint = self._open_checkpoint()
         signature = {
             "examples": len(train),
@@ -475,17 +486,6 @@ class DistributedTrainer:
         state.signature = signature
         history = state.history
         writer = _summary_writer(o.summary_dir) if o.summary_dir and self.is_chief else None
-        logger.info(
-            "Training %d examples for %d epochs: %d replica(s) on %s, global batch %d, "
-            "%d steps/epoch, %d steps per loop",
-            len(train),
-            o.epochs,
-            self.strategy.num_replicas_in_sync,
-            device_kind(self.strategy),
-            self.global_batch_size,
-            steps_per_epoch,
-            steps_per_loop,
-        )
         while state.epoch <= o.epochs and not history.stopped_early:
             entry = self._train_epoch(train, state, steps_per_epoch, steps_per_loop, checkpoint)
             evaluation_start = time.perf_counter()
@@ -561,7 +561,8 @@ class DistributedTrainer:
                         acc=f"{logs['accuracy']:.4f}",
                         ex_s=f"{self._train_stats[1] / state.epoch_time:.0f}",
                     )
-                if every and (global_step + n) % every == 0 and state.step < steps_per_epoch:
+                done = state.global_step(steps_per_epoch)
+                if every and done % every == 0 and state.step < steps_per_epoch:
                     self._save(checkpoint, state, steps_per_epoch)
         if state.skipped_steps:
             if state.skipped_steps == steps_per_epoch:
