@@ -18,7 +18,7 @@ from tests.synthetic import write_csv
 from tests.test_cli import FAST, ROOT, read_report
 from tests.test_trainer import SMALL, STRATEGIES, VOCAB, make_examples
 from weibo_lstm import CheckpointError, WeiboLSTM
-from weibo_lstm.checkpointing import TrainingCheckpoint
+from weibo_lstm.checkpointing import FitState, TrainingCheckpoint, restore_fit_state
 from weibo_lstm.trainer import DistributedTrainer, TrainerOptions
 
 
@@ -242,6 +242,19 @@ def test_an_unreadable_newest_checkpoint_falls_back_to_the_one_before(tmp_path, 
         file.unlink()
     with pytest.raises(CheckpointError, match="none of its 2 checkpoint"):
         checkpoint.restore()
+
+
+def test_the_signature_refuses_a_model_that_would_restore_silently(tmp_path):
+    """Variables are restored by position; their shapes are part of the signature."""
+    model, optimizer = dense_and_adam()
+    checkpoint = TrainingCheckpoint(tmp_path, model=model, optimizer=optimizer)
+    signature = {"seed": 1, "variables": ["float32[3, 2]", "float32[2]", "float32[2, 2]"]}
+    checkpoint.save(4, FitState(step=4, signature=signature).to_json())
+    now = {"seed": 1, "variables": ["float32[3, 2]", "float32[2]"]}
+    with pytest.raises(CheckpointError, match=r"the model's variables differ \(3 saved, 2 now\)"):
+        restore_fit_state(checkpoint, signature=now, epochs=1, steps_per_epoch=4)
+    state = restore_fit_state(checkpoint, signature=signature, epochs=1, steps_per_epoch=4)
+    assert state.history.resumed_at_step == 4
 
 
 def test_non_chief_writes_a_temporary_directory_and_reads_the_chiefs(tmp_path):

@@ -128,7 +128,8 @@ class TrainingCheckpoint:
             path = path if os.path.isabs(path) else os.path.join(self.directory, path)
             try:
                 self._checkpoint.restore(path).assert_existing_objects_matched()
-            except (AssertionError, ValueError) as e:
+            except (AssertionError, ValueError, tf.errors.InvalidArgumentError) as e:
+                # Objects missing, or a shape or dtype that differs at some position.
                 raise CheckpointError(
                     f"{path}: the checkpoint does not match this model and optimizer "
                     f"({_first_line(e)}); was it written with other model settings or data? "
@@ -296,7 +297,7 @@ def restore_fit_state(
     old = saved.get("signature") or {}
     if old != signature:
         differences = ", ".join(
-            f"{key} {old.get(key)} (now {value})"
+            _difference(key, old.get(key), value)
             for key, value in signature.items()
             if old.get(key) != value
         )
@@ -335,6 +336,12 @@ def restore_fit_state(
 def non_chief_write_dir(directory: str, task: str) -> str:
     """Where a non-chief worker writes its throw-away checkpoints."""
     return os.path.join(directory, f".tmp_{task}_{os.getpid()}")
+
+
+def _difference(key: str, saved, now) -> str:
+    if key == "variables":
+        return f"the model's variables differ ({len(saved or [])} saved, {len(now)} now)"
+    return f"{key} {saved} (now {now})"
 
 
 def _first_line(error: Exception) -> str:

@@ -472,6 +472,8 @@ class DistributedTrainer:
             "global_batch_size": self.global_batch_size,
             "seed": o.seed,
             "bucket_by_length": o.bucket_by_length,
+            # Variables are restored by position: their shapes must match too.
+            "variables": [f"{v.dtype}{list(v.shape)}" for v in self.model.variables],
         }
         state = None
         if checkpoint is not None:
