@@ -10,6 +10,7 @@ model with its tokenizer.
 
     python examples/train_multi_gpu.py                      # defaults
     python examples/train_multi_gpu.py --data my.csv --epochs 15 --strip-emoticons
+    python examples/train_multi_gpu.py --checkpoint-dir ckpt   # after a crash: same command
 
 Every flag is shared with ``weibo-lstm train`` (see ``--help``).
 """

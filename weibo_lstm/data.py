@@ -111,7 +111,10 @@ class LabeledTexts:
 def _read_text(path: Path) -> tuple[str, str]:
     if not path.is_file():
         raise DataError(f"{path}: no such file")
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise DataError(f"{path}: cannot read the file: {e.strerror or e}") from None
     if not raw.strip():
         raise DataError(f"{path}: the file is empty")
     if b"\x00" in raw:
@@ -126,6 +129,12 @@ def _read_text(path: Path) -> tuple[str, str]:
     raise DataError(f"{path}: not UTF-8 or GB18030/GBK text; save it as UTF-8 CSV")
 
 
+def _clip(value, limit: int = 80) -> str:
+    """`repr(value)`, cut short: binary junk can decode as a very long "header"."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 5]}...{text[-1]}"
+
+
 def _parse_label(value: str, path: Path, line: int) -> int:
     key = value.strip().lower()
     if key in POSITIVE_LABELS:
@@ -133,7 +142,7 @@ def _parse_label(value: str, path: Path, line: int) -> int:
     if key in NEGATIVE_LABELS:
         return 0
     raise DataError(
-        f"{path}, line {line}: unknown label {value!r}; expected 1/0 or 积极/消极 "
+        f"{path}, line {line}: unknown label {_clip(value)}; expected 1/0 or 积极/消极 "
         "(also 正面/负面, positive/negative, pos/neg)"
     )
 
@@ -196,7 +205,7 @@ def load_csv(
         if text_col is None or label_col is None:
             raise DataError(
                 f"{path}, line 1: missing column(s): need a text column "
-                f"({'/'.join(TEXT_COLUMNS)}) and `label`; found header {header!r}"
+                f"({'/'.join(TEXT_COLUMNS)}) and `label`; found header {_clip(header)}"
             )
         texts, labels = [], []
         rows = dropped_empty = dropped_bad = truncated = 0

@@ -5,6 +5,11 @@ fit()                       # host: epochs, validation, best weights, logging
   train_step(iterator, n)   # tf.function: n × strategy.run(_replica_train_step)
   train_loop_end() -> dict  # metrics reduced over replicas and steps
   evaluate(validation)      # exact: sums and counts, every example once
+  checkpoint                # TrainingCheckpoint: every N steps and each epoch end
+
+A step whose loss or gradients are not finite is undone (model and optimizer
+variables keep their values from before it) and either stops the run with
+`NonFiniteError` or is skipped and counted (`options.on_nonfinite`).
 """
 
 from __future__ import annotations
@@ -20,13 +25,17 @@ import tensorflow as tf
 
 from weibo_lstm import batching
 from weibo_lstm.batching import TokenizedExamples
-from weibo_lstm.distribution import default_strategy, device_kind, is_chief
+from weibo_lstm.checkpointing import FitState, TrainingCheckpoint, restore_fit_state
+from weibo_lstm.distribution import default_strategy, device_kind, is_chief, task_id
+from weibo_lstm.errors import NonFiniteError
+from weibo_lstm.history import STATS as _STATS
+from weibo_lstm.history import History, log_epoch, metrics_from_stats
 from weibo_lstm.schedules import WarmupCosineDecay
 
 logger = logging.getLogger("weibo_lstm")
 
-# Per-step statistics, summed over replicas and steps: the metrics derive from them.
-_STATS = ("loss_sum", "count", "correct", "true_pos", "false_pos", "false_neg")
+# Per-replica flags sent along with the statistics: non-finite loss, non-finite gradients.
+_FLAGS = ("nonfinite_loss", "nonfinite_gradients")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +68,17 @@ class TrainerOptions:
             (None: 4 × `per_replica_batch_size`).
         progress_bar: show a tqdm bar on the chief (None: only on a terminal).
         summary_dir: write TensorBoard scalars here (chief only; None: off).
+        on_nonfinite: what a step with a non-finite loss or gradient does; it is
+            undone either way. `"stop"` raises `NonFiniteError`; `"skip"` goes on
+            and counts it (`skipped_steps` in each epoch's history entry).
+        checkpoint_dir: save resumable checkpoints here (None: none). With
+            `resume`, `fit` continues from the newest one, mid-epoch if need be.
+        checkpoint_every_steps: also save every this many optimizer steps (on a
+            `steps_per_loop` boundary; loops are cut to meet it); None: only at
+            the end of each epoch.
+        max_checkpoints: how many recent checkpoints to keep.
+        resume: continue from the newest checkpoint in `checkpoint_dir`; False
+            deletes the checkpoints there and starts from scratch.
     """
 
     epochs: int = 15
@@ -80,6 +100,11 @@ class TrainerOptions:
     eval_batch_size: int | None = None
     progress_bar: bool | None = None
     summary_dir: str | None = None
+    on_nonfinite: str = "stop"
+    checkpoint_dir: str | None = None
+    checkpoint_every_steps: int | None = 200
+    max_checkpoints: int = 3
+    resume: bool = True
 
     def __post_init__(self):
         def check(name, ok, expected):
@@ -105,48 +130,18 @@ class TrainerOptions:
         check("pad_to", self.pad_to is None or self.pad_to >= 1, ">= 1 or None")
         check("label_smoothing", 0 <= self.label_smoothing < 1, "in [0, 1)")
         check("eval_batch_size", self.eval_batch_size is None or self.eval_batch_size >= 1, ">= 1")
+        check("on_nonfinite", self.on_nonfinite in ("stop", "skip"), "'stop' or 'skip'")
+        check(
+            "checkpoint_every_steps",
+            self.checkpoint_every_steps is None or self.checkpoint_every_steps >= 1,
+            ">= 1 or None",
+        )
+        check("max_checkpoints", self.max_checkpoints >= 1, ">= 1")
 
     def peak_learning_rate(self, num_replicas: int) -> float:
         """`base_learning_rate` scaled for `num_replicas` replicas by `lr_scaling`."""
         factor = {"sqrt": math.sqrt(num_replicas), "linear": num_replicas, "none": 1.0}
         return self.base_learning_rate * factor[self.lr_scaling]
-
-
-@dataclasses.dataclass
-class History:
-    """What `fit` did.
-
-    Attributes:
-        epochs: one dict per epoch: `epoch` (1-based), train metrics (`loss`,
-            `accuracy`, `precision`, `recall`), validation metrics (`val_` prefix),
-            `learning_rate`, `epoch_time`, `examples_per_second`.
-        best_epoch: 1-based epoch whose weights the model holds after `fit`.
-        best_metrics: that epoch's entry of `epochs`.
-        stopped_early: whether `patience` ended training.
-    """
-
-    epochs: list[dict] = dataclasses.field(default_factory=list)
-    best_epoch: int | None = None
-    best_metrics: dict | None = None
-    stopped_early: bool = False
-
-    def series(self, key: str) -> list[float]:
-        """One metric over epochs."""
-        return [entry.get(key, math.nan) for entry in self.epochs]
-
-
-def metrics_from_stats(stats: np.ndarray, prefix: str = "") -> dict[str, float]:
-    """Loss, accuracy, precision and recall (class 1) from summed statistics."""
-    s = dict(zip(_STATS, np.asarray(stats, np.float64), strict=True))
-    count = max(s["count"], 1.0)
-    predicted_pos = s["true_pos"] + s["false_pos"]
-    actual_pos = s["true_pos"] + s["false_neg"]
-    return {
-        f"{prefix}loss": s["loss_sum"] / count,
-        f"{prefix}accuracy": s["correct"] / count,
-        f"{prefix}precision": s["true_pos"] / predicted_pos if predicted_pos else 0.0,
-        f"{prefix}recall": s["true_pos"] / actual_pos if actual_pos else 0.0,
-    }
 
 
 class DistributedTrainer:
@@ -280,9 +275,21 @@ class DistributedTrainer:
         # replica and step; all-gathering them inside the `tf.range` loop reuses
         # collective instance keys with changing shapes, which aborts the step.
         gradients = [tf.convert_to_tensor(g) for g in gradients]
-        # Gradients are all-reduced (SUM) across replicas by the optimizer.
+        # Gradients are all-reduced (SUM) across replicas by the optimizer. A
+        # non-finite step is applied too, and undone in `_train_loop` (a `tf.cond`
+        # around `apply_gradients` would put its all-reduce inside a branch).
         self.optimizer.apply_gradients(zip(gradients, self.model.trainable_variables, strict=True))
-        return _batch_stats(labels, outputs, per_example_loss, weights > 0)
+        flags = [
+            ~tf.math.is_finite(loss),
+            ~tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in gradients]),
+        ]
+        return tf.concat(
+            [
+                _batch_stats(labels, outputs, per_example_loss, weights > 0),
+                tf.cast(flags, tf.float32),
+            ],
+            axis=0,
+        )
 
     def _replica_eval_step(self, batch):
         outputs = self.model(batch["ids"], training=False)
@@ -306,15 +313,58 @@ class DistributedTrainer:
 
         return tf.function(loop)
 
+    def _train_loop(self):
+        # Everything a step may change, except the dropout seeds (which just move on).
+        guarded = [*self.model.weights, *self.optimizer.variables]
+        stop = self.options.on_nonfinite == "stop"
+        num_stats = len(_STATS)
+
+        def loop(iterator, num_steps):
+            total = tf.zeros([num_stats], tf.float64)
+            nonfinite = tf.zeros([len(_FLAGS) + 1], tf.float64)  # steps; by flag
+            steps = tf.constant(0)
+            for _ in tf.range(num_steps):
+                if stop and nonfinite[0] > 0:
+                    break
+                before = [tf.identity(v.value) for v in guarded]
+                out = self.strategy.run(self._replica_train_step, args=(next(iterator),))
+                out = tf.cast(self.strategy.reduce("SUM", out, axis=None), tf.float64)
+                bad = out[num_stats:] > 0  # on any replica: every replica agrees
+                finite = ~tf.reduce_any(bad)
+                # Undo a non-finite step on every replica (cross-replica assignments
+                # of mirrored variables; no collective involved).
+                for variable, value in zip(guarded, before, strict=True):
+                    variable.assign(tf.where(finite, variable.value, value))
+                total += tf.where(finite, out[:num_stats], tf.zeros_like(total))
+                nonfinite += tf.cast(tf.concat([[~finite], bad], 0), tf.float64)
+                steps += 1
+            return total, nonfinite, steps
+
+        return tf.function(loop)
+
     def train_loop_begin(self) -> None:
         """Resets the metrics accumulated over training steps."""
         self._train_stats = np.zeros(len(_STATS))
 
-    def train_step(self, iterator, num_steps: int) -> None:
-        """Runs `num_steps` training steps in one `tf.function` call."""
+    def train_step(self, iterator, num_steps: int) -> dict[str, int]:
+        """Runs up to `num_steps` training steps in one `tf.function` call.
+
+        With `on_nonfinite="stop"` the call ends early after a non-finite step.
+
+        Returns:
+            `steps` run, `nonfinite_steps` (undone), and how many of them had a
+            `nonfinite_loss` or `nonfinite_gradients`.
+        """
         if self._train_loop_fn is None:
-            self._train_loop_fn = self._loop(self._replica_train_step)
-        self._train_stats += self._train_loop_fn(iterator, tf.constant(num_steps)).numpy()
+            self._train_loop_fn = self._train_loop()
+        total, nonfinite, steps = self._train_loop_fn(iterator, tf.constant(num_steps))
+        self._train_stats += total.numpy()
+        nonfinite = nonfinite.numpy().astype(int)
+        return {
+            "steps": int(steps.numpy()),
+            "nonfinite_steps": int(nonfinite[0]),
+            **{name: int(n) for name, n in zip(_FLAGS, nonfinite[1:], strict=True)},
+        }
 
     def train_loop_end(self) -> dict[str, float]:
         """Training metrics since `train_loop_begin`, reduced over all replicas."""
@@ -382,6 +432,22 @@ class DistributedTrainer:
         are copied to host memory. At the end they are restored, so the model holds
         the best epoch's weights without any file round trip. Without validation data
         the last epoch is kept.
+
+        With `options.checkpoint_dir`, the run is saved every `checkpoint_every_steps`
+        steps and at the end of each epoch, and a later `fit` on the same data with
+        the same batch and seed resumes from the newest checkpoint: the interrupted
+        epoch's plan is rebuilt from `(seed, epoch)` and its finished steps skipped,
+        the dropout seeds and optimizer state are restored, and the history, best
+        weights and patience continue. On CPU the final weights equal those of an
+        uninterrupted run bit for bit.
+
+        Raises:
+            NonFiniteError: with `on_nonfinite="stop"`, at the first non-finite step
+                (the model keeps its weights from before that step); with `"skip"`,
+                when every step of an epoch was non-finite; and whenever the weights
+                themselves are not finite at a checkpoint or epoch end.
+            CheckpointError: a checkpoint cannot be written, or the newest one was
+                written for other data, batch size, seed or model.
         """
         o = self.options
         steps_per_epoch = max(1, -(-len(train) // self.global_batch_size))
@@ -389,9 +455,6 @@ class DistributedTrainer:
         steps_per_loop = min(
             o.steps_per_loop or _default_steps_per_loop(self.strategy), steps_per_epoch
         )
-        history = History()
-        best_value, best_weights, waited = None, None, 0
-        writer = _summary_writer(o.summary_dir) if o.summary_dir and self.is_chief else None
         logger.info(
             "Training %d examples for %d epochs: %d replica(s) on %s, global batch %d, "
             "%d steps/epoch, %d steps per loop",
@@ -403,82 +466,180 @@ class DistributedTrainer:
             steps_per_epoch,
             steps_per_loop,
         )
-        for epoch in range(1, o.epochs + 1):
-            start = time.perf_counter()
-            plan = batching.plan_epoch(
-                train.lengths,
-                self.global_batch_size,
-                seed=o.seed,
-                epoch=epoch,
-                bucket=o.bucket_by_length,
-                labels=train.labels,
+        checkpoint = self._open_checkpoint()
+        signature = {
+            "examples": len(train),
+            "global_batch_size": self.global_batch_size,
+            "seed": o.seed,
+            "bucket_by_length": o.bucket_by_length,
+            # Variables are restored by position: their shapes must match too.
+            "variables": [f"{v.dtype}{list(v.shape)}" for v in self.model.variables],
+        }
+        state = None
+        if checkpoint is not None:
+            state = restore_fit_state(
+                checkpoint,
+                signature=signature,
+                epochs=o.epochs,
+                steps_per_epoch=steps_per_epoch,
+                resume=o.resume,
             )
-            dataset = batching.distribute(
-                self.strategy, train, plan, weights=batching.loss_weights(plan), pad_to=o.pad_to
-            )
-            iterator = iter(dataset)
-            self.train_loop_begin()
-            with _progress(
-                self.is_chief and o.progress_bar, steps_per_epoch, epoch, o.epochs
-            ) as bar:
-                for done in range(0, steps_per_epoch, steps_per_loop):
-                    n = min(steps_per_loop, steps_per_epoch - done)
-                    self.train_step(iterator, n)
-                    if bar is not None:
-                        seen = self._train_stats[1]
-                        logs = self.train_loop_end()
-                        bar.update(n)
-                        bar.set_postfix(
-                            loss=f"{logs['loss']:.4f}",
-                            acc=f"{logs['accuracy']:.4f}",
-                            ex_s=f"{seen / (time.perf_counter() - start):.0f}",
-                        )
-            train_time = time.perf_counter() - start
-            entry = {"epoch": epoch, **self.train_loop_end()}
-            entry["learning_rate"] = float(keras.ops.convert_to_numpy(self.optimizer.learning_rate))
-            entry["examples_per_second"] = len(train) / train_time
+        state = state or FitState()
+        state.signature = signature
+        history = state.history
+        writer = _summary_writer(o.summary_dir) if o.summary_dir and self.is_chief else None
+        while state.epoch <= o.epochs and not history.stopped_early:
+            entry = self._train_epoch(train, state, steps_per_epoch, steps_per_loop, checkpoint)
+            evaluation_start = time.perf_counter()
             if validation is not None:
                 entry.update(self.evaluate(validation, prefix="val_"))
-            entry["epoch_time"] = time.perf_counter() - start
+            entry["epoch_time"] = state.epoch_time + time.perf_counter() - evaluation_start
             history.epochs.append(entry)
-            _log_epoch(entry, o.epochs)
+            log_epoch(entry, o.epochs)
             if writer is not None:
-                with writer.as_default(step=epoch):
+                with writer.as_default(step=state.epoch):
                     for key, value in entry.items():
                         if key != "epoch":
                             tf.summary.scalar(key, value)
                 writer.flush()
-
-            monitored = entry.get(o.monitor if validation is not None else "loss")
-            if monitored is None:
-                raise ValueError(
-                    f"options.monitor={o.monitor!r} is not a metric; have {sorted(entry)}"
-                )
-            if validation is None:
-                improved = True
-            elif not math.isfinite(monitored):
-                improved = False
-            else:
-                improved = best_value is None or (
-                    monitored > best_value if o.mode == "max" else monitored < best_value
-                )
-            if improved:
-                best_value, waited = monitored, 0
-                best_weights = [np.array(v.numpy()) for v in self.model.weights]
-                history.best_epoch, history.best_metrics = epoch, entry
-            else:
-                waited += 1
-                if o.patience is not None and waited >= o.patience:
-                    logger.info(
-                        "Early stopping: %s has not improved for %d epochs", o.monitor, waited
-                    )
-                    history.stopped_early = True
-                    break
-        if best_weights is not None:
-            for variable, value in zip(self.model.weights, best_weights, strict=True):
+            self._end_epoch(state, entry, validation is not None)
+            if checkpoint is not None:
+                self._save(checkpoint, state, steps_per_epoch)
+        if state.best_weights is not None:
+            for variable, value in zip(self.model.weights, state.best_weights, strict=True):
                 variable.assign(value)
             logger.info("Restored the weights of epoch %d", history.best_epoch)
         return history
+
+    def _train_epoch(self, train, state, steps_per_epoch, steps_per_loop, checkpoint) -> dict:
+        """Runs the rest of epoch `state.epoch` from step `state.step`; its train entry."""
+        o = self.options
+        clock = time.perf_counter() - state.epoch_time
+        plan = batching.plan_epoch(
+            train.lengths,
+            self.global_batch_size,
+            seed=o.seed,
+            epoch=state.epoch,
+            bucket=o.bucket_by_length,
+            labels=train.labels,
+        )
+        dataset = batching.distribute(
+            self.strategy,
+            train,
+            plan,
+            weights=batching.loss_weights(plan),
+            pad_to=o.pad_to,
+            skip_steps=state.step,
+        )
+        iterator = iter(dataset)
+        self.train_loop_begin()
+        self._train_stats += state.train_stats
+        every = o.checkpoint_every_steps if checkpoint is not None else None
+        with _progress(
+            self.is_chief and o.progress_bar, steps_per_epoch, state.epoch, o.epochs, state.step
+        ) as bar:
+            while state.step < steps_per_epoch:
+                global_step = state.global_step(steps_per_epoch)
+                n = min(steps_per_loop, steps_per_epoch - state.step)
+                if every:
+                    n = min(n, every - global_step % every)
+                result = self.train_step(iterator, n)
+                state.step += result["steps"]
+                state.skipped_steps += result["nonfinite_steps"]
+                state.train_stats = self._train_stats.copy()
+                state.epoch_time = time.perf_counter() - clock
+                if result["nonfinite_steps"] and o.on_nonfinite == "stop":
+                    what = "loss" if result["nonfinite_loss"] else "gradients (the loss was finite)"
+                    raise NonFiniteError(
+                        f"non-finite {what} at epoch {state.epoch}, step {state.step} of "
+                        f"{steps_per_epoch}: training stopped, and the model keeps its weights "
+                        "from before that step. Lower the learning rate or check the data, or "
+                        "skip such steps with on_nonfinite='skip' (--on-nonfinite skip)"
+                    )
+                if bar is not None:
+                    logs = self.train_loop_end()
+                    bar.update(result["steps"])
+                    bar.set_postfix(
+                        loss=f"{logs['loss']:.4f}",
+                        acc=f"{logs['accuracy']:.4f}",
+                        ex_s=f"{self._train_stats[1] / state.epoch_time:.0f}",
+                    )
+                done = state.global_step(steps_per_epoch)
+                if every and done % every == 0 and state.step < steps_per_epoch:
+                    self._save(checkpoint, state, steps_per_epoch)
+        if state.skipped_steps:
+            if state.skipped_steps == steps_per_epoch:
+                raise NonFiniteError(
+                    f"every step of epoch {state.epoch} had a non-finite loss or gradients; "
+                    "lower the learning rate or check the data"
+                )
+            logger.warning(
+                "epoch %d: skipped %d of %d steps with a non-finite loss or gradients",
+                state.epoch,
+                state.skipped_steps,
+                steps_per_epoch,
+            )
+        entry = {"epoch": state.epoch, **self.train_loop_end()}
+        entry["learning_rate"] = float(keras.ops.convert_to_numpy(self.optimizer.learning_rate))
+        entry["examples_per_second"] = len(train) / state.epoch_time
+        entry["skipped_steps"] = state.skipped_steps
+        return entry
+
+    def _end_epoch(self, state: FitState, entry: dict, validated: bool) -> None:
+        """Best weights, patience, and the move to the next epoch."""
+        o = self.options
+        history = state.history
+        weights = [np.array(v.numpy()) for v in self.model.weights]
+        if not all(np.isfinite(w).all() for w in weights):
+            raise NonFiniteError(
+                f"the model weights are not finite after epoch {state.epoch}; they are "
+                "neither kept as the best nor checkpointed"
+            )
+        monitored = entry.get(o.monitor if validated else "loss")
+        if monitored is None:
+            raise ValueError(f"options.monitor={o.monitor!r} is not a metric; have {sorted(entry)}")
+        if not validated:
+            improved = True
+        elif not math.isfinite(monitored):
+            improved = False
+        else:
+            improved = state.best_value is None or (
+                monitored > state.best_value if o.mode == "max" else monitored < state.best_value
+            )
+        if improved:
+            state.best_value, state.waited, state.best_weights = monitored, 0, weights
+            history.best_epoch, history.best_metrics = state.epoch, entry
+        else:
+            state.waited += 1
+            if o.patience is not None and state.waited >= o.patience:
+                logger.info(
+                    "Early stopping: %s has not improved for %d epochs", o.monitor, state.waited
+                )
+                history.stopped_early = True
+        state.next_epoch()
+
+    # ----------------------------------------------------------------- checkpoints
+    def _open_checkpoint(self) -> TrainingCheckpoint | None:
+        if self.options.checkpoint_dir is None:
+            return None
+        return TrainingCheckpoint(
+            self.options.checkpoint_dir,
+            model=self.model,
+            optimizer=self.optimizer,
+            max_to_keep=self.options.max_checkpoints,
+            is_chief=self.is_chief,
+            task=task_id(self.strategy),
+        )
+
+    def _save(self, checkpoint: TrainingCheckpoint, state: FitState, steps_per_epoch: int):
+        if not all(np.isfinite(v.numpy()).all() for v in self.model.weights):
+            raise NonFiniteError(
+                f"the model weights are not finite at epoch {state.epoch}, step {state.step}; "
+                f"not checkpointed over {checkpoint.latest}"
+            )
+        saved = state.to_json()
+        saved["epochs"] = self.options.epochs
+        checkpoint.save(state.global_step(steps_per_epoch), saved, state.best_weights)
 
 
 def _batch_stats(labels, outputs, per_example_loss, mask):
@@ -514,8 +675,9 @@ def _default_steps_per_loop(strategy) -> int:
 class _progress:
     """A tqdm bar as a context manager, or None when disabled."""
 
-    def __init__(self, enabled, total, epoch, epochs):
+    def __init__(self, enabled, total, epoch, epochs, initial=0):
         self.enabled, self.total, self.desc = enabled, total, f"epoch {epoch}/{epochs}"
+        self.initial = initial
         self.bar = None
 
     def __enter__(self):
@@ -525,20 +687,11 @@ class _progress:
         if enabled:
             from tqdm.auto import tqdm
 
-            self.bar = tqdm(total=self.total, desc=self.desc, unit="step", leave=False)
+            self.bar = tqdm(
+                total=self.total, initial=self.initial, desc=self.desc, unit="step", leave=False
+            )
         return self.bar
 
     def __exit__(self, *exc):
         if self.bar is not None:
             self.bar.close()
-
-
-def _log_epoch(entry: dict, epochs: int) -> None:
-    parts = [f"epoch {entry['epoch']}/{epochs}"]
-    for key in ("loss", "accuracy", "val_loss", "val_accuracy", "val_precision", "val_recall"):
-        if key in entry:
-            parts.append(f"{key} {entry[key]:.4f}")
-    parts.append(f"lr {entry['learning_rate']:.2e}")
-    parts.append(f"{entry['examples_per_second']:.0f} ex/s")
-    parts.append(f"{entry['epoch_time']:.1f}s")
-    logger.info(" - ".join(parts))

@@ -33,6 +33,7 @@ from weibo_lstm.data import (
 )
 from weibo_lstm.distribution import default_strategy, device_kind, is_chief, task_id
 from weibo_lstm.model import WeiboLSTM
+from weibo_lstm.reproducibility import enable_determinism
 from weibo_lstm.tokenizer import Tokenizer
 from weibo_lstm.trainer import DistributedTrainer, History, TrainerOptions
 
@@ -51,6 +52,7 @@ _BUDGETS = {
     "GPU": dict(epochs=15, batch_size=64, learning_rate=1e-4, warmup_epochs=3.0),
     "CPU": dict(epochs=6, batch_size=64, learning_rate=2e-3, warmup_epochs=1.0),
 }
+_PROBE_BYTES = 1 << 20
 _MODEL_FILE = "model.keras"
 _TOKENIZER_DIR = "tokenizer"
 _RUN_FILE = "run.json"
@@ -81,6 +83,14 @@ class TrainConfig:
         multi_worker: force (True) or forbid (False) MultiWorkerMirroredStrategy;
             None follows TF_CONFIG.
         collective: all-reduce implementation for multi-worker runs.
+        checkpoint_dir: save resumable checkpoints here and resume from the newest
+            one (None: no checkpoints).
+        checkpoint_every_steps: save every this many steps, and at each epoch end.
+        keep_checkpoints: how many recent checkpoints to keep.
+        fresh: delete the checkpoints in `checkpoint_dir` and start from scratch.
+        on_nonfinite: `"stop"` (default) or `"skip"` a step with a non-finite loss
+            or gradients (see `TrainerOptions.on_nonfinite`).
+        deterministic: make TensorFlow's ops deterministic (`enable_determinism`).
     """
 
     data: str | None = None
@@ -105,19 +115,38 @@ class TrainConfig:
     quiet: bool = False
     multi_worker: bool | None = None
     collective: str = "auto"
+    checkpoint_dir: str | None = None
+    checkpoint_every_steps: int = 200
+    keep_checkpoints: int = 3
+    fresh: bool = False
+    on_nonfinite: str = "stop"
+    deterministic: bool = False
 
     def __post_init__(self):
         if self.model not in MODEL_PRESETS:
             raise ValueError(
                 f"Argument `model` must be one of {sorted(MODEL_PRESETS)}. Received: model={self.model!r}"
             )
-        for name in ("epochs", "batch_size", "max_length", "replicas", "steps_per_loop"):
+        for name in (
+            "epochs",
+            "batch_size",
+            "max_length",
+            "replicas",
+            "steps_per_loop",
+            "checkpoint_every_steps",
+            "keep_checkpoints",
+        ):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"Argument `{name}` must be >= 1. Received: {name}={value}")
         if self.learning_rate is not None and not self.learning_rate > 0:
             raise ValueError(
                 f"Argument `learning_rate` must be > 0. Received: learning_rate={self.learning_rate}"
+            )
+        if self.on_nonfinite not in ("stop", "skip"):
+            raise ValueError(
+                "Argument `on_nonfinite` must be 'stop' or 'skip'. "
+                f"Received: on_nonfinite={self.on_nonfinite!r}"
             )
 
 
@@ -167,15 +196,24 @@ def load_splits(config: TrainConfig) -> tuple[LabeledTexts, LabeledTexts, Labele
     return train, val, test, corpus
 
 
-def check_output_dir(path: str | os.PathLike) -> Path:
-    """Creates `path` and proves it is writable, before any training starts."""
+def check_output_dir(path: str | os.PathLike, what: str = "output directory") -> Path:
+    """Creates `path` and proves it can take a write, before any training starts.
+
+    A 1 MiB probe file is written, flushed to disk and deleted, so a directory on a
+    full disk fails here rather than after hours of training.
+
+    Raises:
+        DataError: naming `path`, `what` it is, and the reason (one line).
+    """
     path = Path(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path, prefix=".write_test_"):
-            pass
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write_test_") as probe:
+            probe.write(bytes(_PROBE_BYTES))
+            probe.flush()
+            os.fsync(probe.fileno())
     except OSError as e:
-        raise DataError(f"{path}: output directory is not writable: {e.strerror or e}") from None
+        raise DataError(f"{path}: {what} is not writable: {e.strerror or e}") from None
     return path
 
 
@@ -196,7 +234,12 @@ def run_training(config: TrainConfig) -> TrainingResult:
         if chief
         else Path(tempfile.mkdtemp(prefix=f"weibo_lstm_{task_id(strategy)}_"))
     )
-    keras.utils.set_random_seed(config.seed)
+    if config.checkpoint_dir and chief:
+        check_output_dir(config.checkpoint_dir, "checkpoint directory")
+    if config.deterministic:
+        enable_determinism(config.seed)
+    else:
+        keras.utils.set_random_seed(config.seed)
 
     train, val, test, corpus = load_splits(config)
     tokenizer = Tokenizer(max_length=config.max_length, strip_emoticons=config.strip_emoticons)
@@ -220,6 +263,11 @@ def run_training(config: TrainConfig) -> TrainingResult:
         seed=config.seed,
         progress_bar=False if config.quiet else None,
         summary_dir=str(output_dir / "tensorboard" / stamp),
+        on_nonfinite=config.on_nonfinite,
+        checkpoint_dir=config.checkpoint_dir,
+        checkpoint_every_steps=config.checkpoint_every_steps,
+        max_checkpoints=config.keep_checkpoints,
+        resume=not config.fresh,
     )
     trainer = DistributedTrainer(model=model, strategy=strategy, options=options)
     history = trainer.fit(train_x, val_x)
@@ -235,6 +283,8 @@ def run_training(config: TrainConfig) -> TrainingResult:
 
     best = history.best_metrics or {}
     train_time = sum(e["epoch_time"] for e in history.epochs)
+    # One LoadStats per file read (the three splits of one file share theirs).
+    files = list({id(d.stats): d.stats for d in (train, val, test)}.values())
     row = {
         "best_epoch": history.best_epoch,
         **{
@@ -254,18 +304,37 @@ def run_training(config: TrainConfig) -> TrainingResult:
         "train_rows": len(train),
         "val_rows": len(val),
         "test_rows": len(test),
-        "dropped_empty_rows": train.stats.dropped_empty,
-        "duplicate_rows": train.stats.duplicates,
+        "input_rows": sum(s.rows for s in files),
+        "dropped_empty_rows": sum(s.dropped_empty for s in files),
+        "duplicate_rows": sum(s.duplicates for s in files),
+        "dropped_duplicate_rows": sum(s.dropped_duplicates for s in files),
+        "truncated_rows": sum(s.truncated for s in files),
+        "skipped_nonfinite_steps": sum(e.get("skipped_steps", 0) for e in history.epochs),
+        "resumed_at_step": history.resumed_at_step,
+        "deterministic": config.deterministic,
         "strip_emoticons": config.strip_emoticons,
         "max_length": config.max_length,
         "model": config.model,
         "library_version": __version__,
     }
     model_dir = output_dir / f"model_{stamp}"
-    save_trained(model_dir, model, tokenizer, {"config": dataclasses.asdict(config), "report": row})
-    row["model_dir"] = str(model_dir)
-    report_path = reporting.write_report(output_dir, row)
-    reporting.plot_history(history, output_dir / f"training_curves_{stamp}.png")
+    try:
+        save_trained(
+            model_dir, model, tokenizer, {"config": dataclasses.asdict(config), "report": row}
+        )
+        row["model_dir"] = str(model_dir)
+        report_path = reporting.write_report(output_dir, row)
+        reporting.plot_history(history, output_dir / f"training_curves_{stamp}.png")
+    except OSError as e:
+        hint = (
+            f"; the trained state is in {config.checkpoint_dir}: free space and rerun the same "
+            "command to write the results without training again"
+            if config.checkpoint_dir
+            else ""
+        )
+        raise DataError(
+            f"{output_dir}: could not write the results: {e.strerror or e}{hint}"
+        ) from None
     wall = time.perf_counter() - start
     if chief:
         logger.info("Report: %s", report_path)

@@ -1,0 +1,354 @@
+"""Checkpoints and resuming: in process, and a SIGKILLed CLI run restarted."""
+
+import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.synthetic import write_csv
+from tests.test_cli import FAST, ROOT, read_report
+from tests.test_trainer import SMALL, STRATEGIES, VOCAB, make_examples
+from weibo_lstm import CheckpointError, WeiboLSTM
+from weibo_lstm.checkpointing import FitState, TrainingCheckpoint, restore_fit_state
+from weibo_lstm.trainer import DistributedTrainer, TrainerOptions
+
+
+class Crash(Exception):
+    pass
+
+
+class CrashingTrainer(DistributedTrainer):
+    """Dies (like a killed process) before its `crash_at`-th `train_step` call."""
+
+    def __init__(self, crash_at, **kwargs):
+        super().__init__(**kwargs)
+        self.crash_at, self.calls = crash_at, 0
+
+    def train_step(self, iterator, num_steps):
+        self.calls += 1
+        if self.calls == self.crash_at:
+            raise Crash
+        return super().train_step(iterator, num_steps)
+
+
+def new_model(strategy, seed, **kwargs):
+    """WeiboLSTM with BatchNorm and dropout (default rates); `seed` picks its init."""
+    keras.utils.set_random_seed(seed)
+    with strategy.scope():
+        model = WeiboLSTM(VOCAB, **(SMALL | kwargs))
+        model.build()
+    return model
+
+
+def options(strategy, **kwargs):
+    replicas = strategy.num_replicas_in_sync
+    defaults = dict(
+        epochs=2,
+        per_replica_batch_size=32 // replicas,
+        base_learning_rate=1e-2,
+        lr_scaling="none",
+        warmup_epochs=1,
+        progress_bar=False,
+        steps_per_loop=3,
+    )
+    return TrainerOptions(**(defaults | kwargs))
+
+
+def values(variables):
+    return [np.array(v.numpy()) for v in variables]
+
+
+@pytest.fixture(scope="module")
+def data():
+    # 200 = 6 × 32 + 8: 7 steps per epoch, the last one partial.
+    return make_examples(200), make_examples(64, seed=3)
+
+
+@pytest.mark.parametrize("strategy_name", ["mirrored_1", "mirrored_2"])
+def test_resume_mid_epoch_is_bit_exact(data, tmp_path, strategy_name, caplog):
+    """Crash in epoch 2, resume into a differently initialised model: same result.
+
+    Measured on CPU with 1 and with 2 replicas: every variable (weights, BatchNorm
+    statistics, dropout seed states, Adam moments, iterations) is bit-identical.
+    """
+    caplog.set_level(logging.INFO, logger="weibo_lstm")
+    strategy = STRATEGIES[strategy_name]()
+    train, val = data
+    reference = new_model(strategy, seed=0)
+    reference_trainer = DistributedTrainer(
+        model=reference, strategy=strategy, options=options(strategy)
+    )
+    expected = reference_trainer.fit(train, val)
+
+    ckpt = dict(checkpoint_dir=str(tmp_path), checkpoint_every_steps=2)
+    with pytest.raises(Crash):
+        # Loops are cut at the saves: steps 2, 2, 2, 1 (epoch end, ckpt-7), then 1
+        # (ckpt-8: epoch 2, step 1); the 6th call dies.
+        CrashingTrainer(
+            crash_at=6,
+            model=new_model(strategy, seed=0),
+            strategy=strategy,
+            options=options(strategy, **ckpt),
+        ).fit(train, val)
+    assert Path(tf.train.latest_checkpoint(tmp_path)).name == "ckpt-8"  # epoch 2, step 1
+
+    resumed = new_model(strategy, seed=99)
+    trainer = DistributedTrainer(
+        model=resumed, strategy=strategy, options=options(strategy, **ckpt)
+    )
+    history = trainer.fit(train, val)
+    assert "Resuming from checkpoint" in caplog.text and "epoch 2, step 1 of 7" in caplog.text
+    assert history.resumed_at_step == 8 and history.best_epoch == expected.best_epoch
+    for got, want in zip(values(resumed.variables), values(reference.variables), strict=True):
+        np.testing.assert_array_equal(got, want)
+    for got, want in zip(
+        values(trainer.optimizer.variables),
+        values(reference_trainer.optimizer.variables),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(got, want)
+    for got, want in zip(history.epochs, expected.epochs, strict=True):
+        for key in ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"):
+            assert got[key] == pytest.approx(want[key], rel=1e-12), key
+
+
+@pytest.fixture(scope="module")
+def one_epoch_run(data, tmp_path_factory):
+    """A finished 1-epoch run with checkpoints: its directory, model and optimizer."""
+    strategy = STRATEGIES["mirrored_2"]()
+    directory = tmp_path_factory.mktemp("ckpt")
+    model = new_model(strategy, seed=0)
+    trainer = DistributedTrainer(
+        model=model,
+        strategy=strategy,
+        options=options(strategy, epochs=1, checkpoint_dir=str(directory)),
+    )
+    history = trainer.fit(*data)
+    return directory, trainer, history
+
+
+def test_restore_fills_every_model_and_optimizer_variable(one_epoch_run, data):
+    directory, trained, _ = one_epoch_run
+    strategy = trained.strategy
+    model = new_model(strategy, seed=7)
+    fresh = DistributedTrainer(model=model, strategy=strategy, options=options(strategy))
+    fresh._build(data[0], steps_per_epoch=7)
+    assert int(fresh.optimizer.iterations.numpy()) == 0
+    checkpoint = TrainingCheckpoint(directory, model=model, optimizer=fresh.optimizer)
+    state = checkpoint.restore()
+    assert (state["epoch"], state["step"], Path(state["path"]).name) == (2, 0, "ckpt-7")
+    assert int(fresh.optimizer.iterations.numpy()) == 7
+    # Dropout seed states are not in `model.weights`, but they are restored too.
+    seeds = [v for v in model.variables if "seed_generator" in v.path]
+    assert seeds and len(model.variables) > len(model.weights)
+    for got, want in zip(values(model.variables), values(trained.model.variables), strict=True):
+        np.testing.assert_array_equal(got, want)
+    slots = values(fresh.optimizer.variables)
+    assert any(np.abs(s).sum() > 0 for s in slots[1:])  # Adam moments are not zero
+    for got, want in zip(slots, values(trained.optimizer.variables), strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_finished_run_trains_nothing_and_fresh_starts_over(one_epoch_run, data, caplog):
+    caplog.set_level(logging.INFO, logger="weibo_lstm")
+    directory, trained, history = one_epoch_run
+    strategy = trained.strategy
+    again = DistributedTrainer(
+        model=new_model(strategy, seed=5),
+        strategy=strategy,
+        options=options(strategy, epochs=1, checkpoint_dir=str(directory)),
+    )
+    rerun = again.fit(*data)
+    assert "holds a finished run (1 epochs)" in caplog.text
+    assert rerun.epochs == history.epochs and rerun.best_epoch == 1
+    assert int(again.optimizer.iterations.numpy()) == 7  # restored, not trained further
+    for got, want in zip(values(again.model.weights), values(trained.model.weights), strict=True):
+        np.testing.assert_array_equal(got, want)
+
+    fresh = DistributedTrainer(
+        model=new_model(strategy, seed=5),
+        strategy=strategy,
+        options=options(strategy, epochs=1, checkpoint_dir=str(directory), resume=False),
+    )
+    assert fresh.fit(*data).resumed_at_step is None
+    assert "Starting fresh: deleted 1 checkpoint(s)" in caplog.text
+    assert tf.train.get_checkpoint_state(directory).all_model_checkpoint_paths == [
+        str(directory / "ckpt-7")
+    ]
+
+
+def test_checkpoint_of_another_run_is_refused(one_epoch_run, data):
+    directory, trained, _ = one_epoch_run
+    strategy = trained.strategy
+    other_batch = DistributedTrainer(
+        model=new_model(strategy, seed=0),
+        strategy=strategy,
+        options=options(strategy, per_replica_batch_size=8, checkpoint_dir=str(directory)),
+    )
+    with pytest.raises(CheckpointError, match=r"global_batch_size 32 \(now 16\)"):
+        other_batch.fit(*data)
+    other_model = DistributedTrainer(
+        model=new_model(strategy, seed=0, lstm_units=(6,)),
+        strategy=strategy,
+        options=options(strategy, checkpoint_dir=str(directory)),
+    )
+    with pytest.raises(CheckpointError, match="does not match this model and optimizer") as info:
+        other_model.fit(*data)
+    assert "\n" not in str(info.value)
+
+
+def test_unwritable_checkpoint_dir_is_a_checkpoint_error(data, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    strategy = STRATEGIES["default"]()
+    trainer = DistributedTrainer(
+        model=new_model(strategy, seed=0),
+        strategy=strategy,
+        options=options(
+            strategy, epochs=1, checkpoint_dir=str(blocker / "ckpt"), checkpoint_every_steps=1
+        ),
+    )
+    with pytest.raises(CheckpointError, match="could not write a checkpoint") as info:
+        trainer.fit(data[0])
+    assert "\n" not in str(info.value)
+
+
+def dense_and_adam():
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    optimizer = keras.optimizers.Adam()
+    optimizer.build(model.trainable_variables)
+    return model, optimizer
+
+
+def test_an_unreadable_newest_checkpoint_falls_back_to_the_one_before(tmp_path, caplog):
+    model, optimizer = dense_and_adam()
+    checkpoint = TrainingCheckpoint(tmp_path, model=model, optimizer=optimizer)
+    checkpoint.save(1, {"epoch": 1, "step": 1})
+    checkpoint.save(2, {"epoch": 1, "step": 2})
+    (damaged,) = tmp_path.glob("ckpt-2.data-*")
+    damaged.write_bytes(damaged.read_bytes()[:10])
+    assert checkpoint.restore()["step"] == 1
+    assert f"Cannot read checkpoint {tmp_path / 'ckpt-2'}" in caplog.text
+    for file in tmp_path.glob("ckpt-1.*"):
+        file.unlink()
+    with pytest.raises(CheckpointError, match="none of its 2 checkpoint"):
+        checkpoint.restore()
+
+
+def test_the_signature_refuses_a_model_that_would_restore_silently(tmp_path):
+    """Variables are restored by position; their shapes are part of the signature."""
+    model, optimizer = dense_and_adam()
+    checkpoint = TrainingCheckpoint(tmp_path, model=model, optimizer=optimizer)
+    signature = {"seed": 1, "variables": ["float32[3, 2]", "float32[2]", "float32[2, 2]"]}
+    checkpoint.save(4, FitState(step=4, signature=signature).to_json())
+    now = {"seed": 1, "variables": ["float32[3, 2]", "float32[2]"]}
+    with pytest.raises(CheckpointError, match=r"the model's variables differ \(3 saved, 2 now\)"):
+        restore_fit_state(checkpoint, signature=now, epochs=1, steps_per_epoch=4)
+    state = restore_fit_state(checkpoint, signature=signature, epochs=1, steps_per_epoch=4)
+    assert state.history.resumed_at_step == 4
+
+
+def test_non_chief_writes_a_temporary_directory_and_reads_the_chiefs(tmp_path):
+    model, optimizer = dense_and_adam()
+    chief = TrainingCheckpoint(tmp_path, model=model, optimizer=optimizer)
+    chief.save(5, {"epoch": 1, "step": 5})
+    worker = TrainingCheckpoint(
+        tmp_path, model=model, optimizer=optimizer, is_chief=False, task="worker_1"
+    )
+    assert worker.restore()["step"] == 5
+    worker.save(9, {"epoch": 2, "step": 0})
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "checkpoint",
+        "ckpt-5.data-00000-of-00001",
+        "ckpt-5.index",
+    ]
+    assert worker.clear() == 1 and Path(chief.latest).name == "ckpt-5"  # only the chief deletes
+
+
+# ------------------------------------------------------------------ a real SIGKILL
+KILL_ARGS = [
+    *(a if a != "4" else "2" for a in FAST),  # 2 epochs
+    "--steps-per-loop",
+    "2",
+    "--checkpoint-every-steps",
+    "3",
+]
+
+
+def cli_command(data, out, ckpt):
+    return [
+        sys.executable,
+        "-m",
+        "weibo_lstm.cli",
+        "train",
+        "--data",
+        str(data),
+        "--output-dir",
+        str(out),
+        "--checkpoint-dir",
+        str(ckpt),
+        *KILL_ARGS,
+    ]
+
+
+def start(command, cwd):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.Popen(
+        command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def saved_weights(output_dir):
+    row, _ = read_report(output_dir)
+    model = keras.models.load_model(Path(row["model_dir"]) / "model.keras")
+    return row, model.get_weights()
+
+
+def test_sigkill_then_same_command_resumes_and_matches_an_uninterrupted_run(tmp_path):
+    """The must-show test: kill -9 after the first checkpoint, rerun, same weights.
+
+    Measured tolerance on CPU (1 replica, dropout on): 0, the saved models are
+    bit-identical, and so are the test metrics in the two reports.
+    """
+    data = write_csv(tmp_path / "train.csv", 200, seed=4)  # 160 train rows: 10 steps/epoch
+    # The uninterrupted reference runs alongside the run that gets killed.
+    reference = start(cli_command(data, tmp_path / "ref", tmp_path / "ref_ckpt"), tmp_path)
+    victim = start(cli_command(data, tmp_path / "out", tmp_path / "ckpt"), tmp_path)
+    index = tmp_path / "ckpt" / "checkpoint"
+    deadline = time.monotonic() + 300
+    while not index.exists() and victim.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    victim.send_signal(signal.SIGKILL)
+    _, killed_err = victim.communicate(timeout=60)
+    assert victim.returncode == -signal.SIGKILL, killed_err[-3000:]
+    assert not list((tmp_path / "out").glob("training_report_*.csv"))  # it did not finish
+    assert tf.train.latest_checkpoint(tmp_path / "ckpt") is not None
+
+    resumed = start(cli_command(data, tmp_path / "out", tmp_path / "ckpt"), tmp_path)
+    _, err = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, err[-3000:]
+    match = re.search(r"Resuming from checkpoint \S+ckpt-(\d+): epoch (\d+), step (\d+)", err)
+    assert match, err[-3000:]
+    step = int(match.group(1))
+    assert step >= 3 and "training from scratch" not in err
+    _, ref_err = reference.communicate(timeout=600)
+    assert reference.returncode == 0, ref_err[-3000:]
+
+    row, weights = saved_weights(tmp_path / "out")
+    ref_row, ref_weights = saved_weights(tmp_path / "ref")
+    assert row["resumed_at_step"] == str(step) and ref_row["resumed_at_step"] == ""
+    assert row["epochs_run"] == ref_row["epochs_run"] == "2"
+    assert row["best_epoch"] == ref_row["best_epoch"]
+    for key in ("final_test_loss", "final_test_accuracy", "best_val_loss"):
+        assert row[key] == ref_row[key], key
+    for got, want in zip(weights, ref_weights, strict=True):
+        np.testing.assert_array_equal(got, want)
