@@ -1,7 +1,8 @@
 """`weibo-lstm`: train, evaluate and predict from the command line.
 
 User errors (missing or bad files, bad flag values) exit with status 2 and one line
-on stderr; anything else is a bug and keeps its traceback.
+on stderr; a multi-worker run whose cluster fails (a worker died, or never joined)
+exits with status 3 and one line; anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from weibo_lstm.data import CLASS_NAMES, DataError
 logger = logging.getLogger("weibo_lstm")
 
 USER_ERROR = 2
+CLUSTER_FAILURE = 3  # == distribution.CLUSTER_FAILURE (not imported: it loads TensorFlow)
 
 
 class UserError(Exception):
@@ -107,7 +109,20 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="use MultiWorkerMirroredStrategy (automatic when TF_CONFIG names a cluster)",
     )
-    parser.add_argument("--collective", choices=("auto", "ring", "nccl"), default="auto")
+    parser.add_argument(
+        "--collective",
+        choices=("auto", "ring", "nccl"),
+        default="auto",
+        help="all-reduce implementation of multi-worker runs",
+    )
+    parser.add_argument(
+        "--startup-timeout",
+        type=_positive(float),
+        default=600.0,
+        metavar="SECONDS",
+        help="multi-worker: how long to wait for every worker of TF_CONFIG to join "
+        "before exiting with status 3 (default 600)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -135,6 +150,7 @@ def config_from_args(args: argparse.Namespace):
         quiet=args.quiet,
         multi_worker=True if args.multi_worker else None,
         collective=args.collective,
+        startup_timeout=args.startup_timeout,
     )
 
 
@@ -278,6 +294,21 @@ def run(argv: Sequence[str] | None, parser: argparse.ArgumentParser) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as e:
+        message = _cluster_failure(e)
+        if message is None:
+            raise
+        logger.debug("Cluster failure", exc_info=True)
+        print(f"error: {message}", file=sys.stderr)
+        return CLUSTER_FAILURE
+
+
+def _cluster_failure(error: Exception) -> str | None:
+    if "tensorflow" not in sys.modules:  # not a TensorFlow error; don't load it now
+        return None
+    from weibo_lstm.distribution import describe_cluster_failure
+
+    return describe_cluster_failure(error)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
