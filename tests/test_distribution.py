@@ -107,6 +107,14 @@ REFUSED = """Collective ops is aborted by: failed to connect to all addresses; l
 Additional GRPC error information from remote target /job:worker/replica:0/task:0 while calling /tensorflow.WorkerService/CompleteInstance:"""
 
 
+CLOSED = """Graph execution error:
+
+Detected at node while/CollectiveReduceV2 defined at (most recent call last):
+Socket closed
+Additional GRPC error information from remote target /job:worker/replica:0/task:0 while calling /tensorflow.WorkerService/RecvBuf:
+:UNKNOWN:Error received from peer  {grpc_message:"Socket closed", grpc_status:14}"""
+
+
 @pytest.mark.parametrize(
     ("index", "error", "expected"),
     [
@@ -118,7 +126,17 @@ Additional GRPC error information from remote target /job:worker/replica:0/task:
         (
             1,
             tf.errors.UnavailableError(None, None, REFUSED),
-            "worker_1: worker_0 is unreachable (connection refused: its process is gone)",
+            "worker_1: worker_0 is unreachable (connection refused or closed: its process is gone)",
+        ),
+        (
+            1,
+            tf.errors.UnavailableError(None, None, CLOSED),
+            "worker_1: worker_0 is unreachable (connection refused or closed: its process is gone)",
+        ),
+        (
+            1,
+            tf.errors.AbortedError(None, None, CLOSED.replace("Socket closed", "Stream removed")),
+            "worker_1: worker_0 failed (AbortedError: Stream removed)",
         ),
         (
             0,

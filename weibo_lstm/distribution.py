@@ -338,7 +338,7 @@ def describe_cluster_failure(error: BaseException) -> str | None:
     """One line for an error that means the cluster broke; None for any other error.
 
     TensorFlow reports a dead peer as `UnavailableError` (missed heartbeats, or a
-    refused connection) and an expired `collective_timeout` as
+    refused or closed connection) and an expired `collective_timeout` as
     `DeadlineExceededError`; their messages span many lines of gRPC detail.
     """
     if isinstance(error, ClusterError):
@@ -357,16 +357,40 @@ def describe_cluster_failure(error: BaseException) -> str | None:
     who = ", ".join(peers) or "a peer"
     if "heartbeat" in text:
         what = f"{who} stopped sending heartbeats (killed, crashed or unreachable)"
-    elif "refused" in text or "failed to connect" in text:
-        what = f"{who} is unreachable (connection refused: its process is gone)"
+    elif any(sign in text.lower() for sign in _CONNECTION_LOST):
+        what = f"{who} is unreachable (connection refused or closed: its process is gone)"
     elif isinstance(error, tf.errors.DeadlineExceededError):
         what = f"a collective timed out waiting for {who}"
     else:
-        what = f"{who} failed: {text.strip().splitlines()[0] if text.strip() else type(error).__name__}"
+        what = f"{who} failed ({type(error).__name__}: {_gist(text)})"
     return (
         f"{me}: {what}; the cluster cannot continue. Restart every worker "
         "(see docs/multi_worker.md)"
     )
+
+
+# How gRPC says that a peer's process is gone.
+_CONNECTION_LOST = (
+    "refused",
+    "failed to connect",
+    "socket closed",
+    "connection reset",
+    "broken pipe",
+)
+
+
+def _gist(text: str) -> str:
+    """The informative line of a TensorFlow runtime error (not its boilerplate)."""
+    grpc = re.search(r'grpc_message:"([^"]+)"', text)
+    if grpc:
+        return grpc.group(1)
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith(
+            ("Graph execution error", "Detected at node", "File ", "[[")
+        ):
+            return line
+    return "no details"
 
 
 def _digest(value) -> np.ndarray:
