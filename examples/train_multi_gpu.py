@@ -11,7 +11,8 @@ model with its tokenizer.
     python examples/train_multi_gpu.py                      # defaults
     python examples/train_multi_gpu.py --data my.csv --epochs 15 --strip-emoticons
 
-Every flag is shared with ``weibo-lstm train`` (see ``--help``).
+Every flag is shared with ``weibo-lstm train`` (see ``--help``). On several
+machines, run it on each with its own ``TF_CONFIG`` (see ``docs/multi_worker.md``).
 """
 
 import sys

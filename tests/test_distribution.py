@@ -204,3 +204,9 @@ def test_cli_reports_a_cluster_failure_in_one_line(capsys):
     )
     assert cli.main(["train", "--startup-timeout", "0"]) == 2
     assert "--startup-timeout: must be > 0" in capsys.readouterr().err
+
+
+def test_tf_config_without_this_nodes_task_is_refused(monkeypatch):
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": TWO}))
+    with pytest.raises(ClusterError, match="TF_CONFIG must name this node's task"):
+        wait_for_peers(1.0)

@@ -434,7 +434,10 @@ def _wait_for_peers(seconds: float | None) -> None:
     """
     me, tasks = _tf_config_task()
     if me not in tasks:
-        raise ClusterError(f"TF_CONFIG names task {me}, which is not in its cluster {tasks}")
+        raise ClusterError(
+            f"TF_CONFIG must name this node's task, a chief or worker of its cluster "
+            f'(e.g. "task": {{"type": "worker", "index": 1}}); it names {me} in {tasks}'
+        )
     port = int(tasks[me].rsplit(":", 1)[1])
     try:
         listener = socket.create_server(

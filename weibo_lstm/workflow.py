@@ -194,7 +194,16 @@ def check_output_dir(path: str | os.PathLike) -> Path:
 # Settings that may differ between the workers of a cluster: paths are per node (the
 # data files are compared by content) and the output of non-chief workers is dropped.
 _PER_NODE_SETTINGS = frozenset(
-    {"data", "val_data", "test_data", "input_dir", "output_dir", "quiet", "startup_timeout"}
+    [
+        "data",
+        "val_data",
+        "test_data",
+        "input_dir",
+        "output_dir",
+        "quiet",
+        "multi_worker",
+        "startup_timeout",
+    ]
 )
 
 
