@@ -140,6 +140,13 @@ Additional GRPC error information from remote target /job:worker/replica:0/task:
         ),
         (
             0,
+            tf.errors.UnavailableError(
+                None, None, HEARTBEAT.replace("replica:0/task:1\n", "replica:0/task:2\n")
+            ),
+            "worker_0: worker_2 stopped sending heartbeats (killed, crashed or unreachable)",
+        ),
+        (
+            0,
             tf.errors.DeadlineExceededError(None, None, "Collective has timed out."),
             "worker_0: a collective timed out waiting for a peer",
         ),

@@ -352,7 +352,12 @@ def describe_cluster_failure(error: BaseException) -> str | None:
     if me is None:
         return None
     text = str(getattr(error, "message", error))
-    named = re.findall(r"/job:(\w+)(?:/replica:\d+)?/task:(\d+)", text)
+    # The lost tasks follow these phrases; other task names are the workers that
+    # relayed the error.
+    culprit = re.search(r"unhealthy|remote target", text)
+    named = re.findall(
+        r"/job:(\w+)(?:/replica:\d+)?/task:(\d+)", text[culprit.start() :] if culprit else text
+    )
     peers = [t for t in dict.fromkeys(f"{job}_{index}" for job, index in named) if t != me]
     who = ", ".join(peers) or "a peer"
     if "heartbeat" in text:
