@@ -140,7 +140,8 @@ def multi_worker_strategy(
     their `TF_CONFIG` ports, and gives up with `ClusterError` after
     `startup_timeout`. Should a peer die between that check and TensorFlow's own
     wait, the process dumps its stack and exits with status 1 after another
-    `startup_timeout` (`faulthandler`: nothing else can interrupt that call).
+    `max(startup_timeout, 300)` seconds (`faulthandler`: nothing else can interrupt
+    that call).
 
     Once running, a worker that dies is detected by TensorFlow's coordination
     service (missed heartbeats, ~10 s) or by a refused connection, and the next
@@ -191,8 +192,9 @@ def multi_worker_strategy(
         _wait_for_peers(startup_timeout)
     # The peers are up, so TensorFlow's own wait for them (which holds the GIL and
     # has no deadline) should be short; should one die right now, give up anyway.
+    # Not sooner than 5 minutes: initialising many GPUs alone can take a while.
     if startup_timeout is not None:
-        faulthandler.dump_traceback_later(startup_timeout, exit=True)
+        faulthandler.dump_traceback_later(max(startup_timeout, 300.0), exit=True)
     try:
         strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
         barrier(strategy)
