@@ -23,7 +23,8 @@ import numpy as np
 from weibo_lstm import WeiboLSTM
 from weibo_lstm import report as reporting
 from weibo_lstm.batching import TokenizedExamples
-from weibo_lstm.distribution import barrier, chief_output_dir, default_strategy, task_id
+from weibo_lstm.cluster import barrier, chief_output_dir, task_id
+from weibo_lstm.distribution import default_strategy
 from weibo_lstm.trainer import DistributedTrainer, TrainerOptions
 
 VOCAB = 30

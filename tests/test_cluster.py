@@ -1,4 +1,4 @@
-"""Cluster helpers of `weibo_lstm.distribution` that need no second process.
+"""`weibo_lstm.cluster` and `distribution.multi_worker_strategy` without a second process.
 
 The multi-process behaviour itself is in tests/test_multi_worker.py.
 """
@@ -11,8 +11,8 @@ import types
 import pytest
 import tensorflow as tf
 
-from weibo_lstm import cli, distribution
-from weibo_lstm.distribution import (
+from weibo_lstm import cli, cluster
+from weibo_lstm.cluster import (
     ClusterError,
     barrier,
     chief_output_dir,
@@ -20,11 +20,11 @@ from weibo_lstm.distribution import (
     disagreements,
     has_cluster,
     is_chief,
-    multi_worker_strategy,
     task_id,
+    wait_for_peers,
     worker_count,
 )
-from weibo_lstm.distribution import _wait_for_peers as wait_for_peers
+from weibo_lstm.distribution import multi_worker_strategy
 
 
 def fake_strategy(cluster: dict, task_type: str, index: int):
@@ -205,7 +205,7 @@ def test_cli_reports_a_cluster_failure_in_one_line(capsys):
         raise ClusterError("worker_0: the cluster did not come up within 5 s: no answer")
 
     parser.set_defaults(run=fail)
-    assert cli.run([], parser) == cli.CLUSTER_FAILURE == distribution.CLUSTER_FAILURE == 3
+    assert cli.run([], parser) == cli.CLUSTER_FAILURE == cluster.CLUSTER_FAILURE == 3
     assert capsys.readouterr().err == (
         "error: worker_0: the cluster did not come up within 5 s: no answer\n"
     )
