@@ -12,7 +12,8 @@ model with its tokenizer.
     python examples/train_multi_gpu.py --data my.csv --epochs 15 --strip-emoticons
     python examples/train_multi_gpu.py --checkpoint-dir ckpt   # after a crash: same command
 
-Every flag is shared with ``weibo-lstm train`` (see ``--help``).
+Every flag is shared with ``weibo-lstm train`` (see ``--help``). On several
+machines, run it on each with its own ``TF_CONFIG`` (see ``docs/multi_worker.md``).
 """
 
 import sys

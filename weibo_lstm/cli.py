@@ -2,8 +2,9 @@
 
 User errors (missing or bad files, bad flag values, an unwritable output or checkpoint
 directory, a checkpoint of another run) exit with status 2 and one line on stderr; a
-run stopped by a non-finite loss or gradient exits with status 3 and one line;
-anything else is a bug and keeps its traceback.
+run stopped by a non-finite loss or gradient, or a multi-worker run whose cluster fails
+(a worker died, or never joined), exits with status 3 and one line; anything else is a
+bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ logger = logging.getLogger("weibo_lstm")
 
 USER_ERROR = 2
 TRAINING_FAILED = 3
+CLUSTER_FAILURE = 3  # == cluster.CLUSTER_FAILURE (not imported: it loads TensorFlow)
 
 
 class UserError(Exception):
@@ -143,6 +145,14 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="deterministic TensorFlow ops: the same --seed gives the same weights",
     )
+    parser.add_argument(
+        "--startup-timeout",
+        type=_positive(float),
+        default=600.0,
+        metavar="SECONDS",
+        help="multi-worker: how long to wait for every worker of TF_CONFIG to join "
+        "before exiting with status 3 (default 600)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -176,6 +186,7 @@ def config_from_args(args: argparse.Namespace):
         fresh=args.fresh,
         on_nonfinite=args.on_nonfinite,
         deterministic=args.deterministic,
+        startup_timeout=args.startup_timeout,
     )
 
 
@@ -377,6 +388,21 @@ def run(argv: Sequence[str] | None, parser: argparse.ArgumentParser) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as e:
+        message = _cluster_failure(e)
+        if message is None:
+            raise
+        logger.debug("Cluster failure", exc_info=True)
+        print(f"error: {message}", file=sys.stderr)
+        return CLUSTER_FAILURE
+
+
+def _cluster_failure(error: Exception) -> str | None:
+    if "tensorflow" not in sys.modules:  # not a TensorFlow error; don't load it now
+        return None
+    from weibo_lstm.cluster import describe_cluster_failure
+
+    return describe_cluster_failure(error)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

