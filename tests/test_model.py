@@ -222,7 +222,7 @@ OPTIONS = [
     dict(pooling="mean"),
     dict(pooling="max"),
     dict(pooling="attention", bidirectional=True),
-    dict(pooling="mean_max", pool_embeddings=True, bigram_buckets=97),
+    dict(pooling="mean_max", bigram_buckets=97),
     dict(pooling="mean_max", embedding_dropout=0.3, token_dropout=0.3, batch_norm=False),
 ]
 

@@ -46,13 +46,6 @@ class WeiboLSTM(keras.Model):
             `"mean_max"`, `"attention"`.
         embedding_dropout: `SpatialDropout1D` rate on the embeddings (drops whole
             embedding channels).
-        pool_embeddings: with a pooling mode, pool the (character and bigram)
-            embeddings together with the last LSTM's outputs, a skip connection
-            that gives the classifier the bag of characters directly.
-        wide_ngrams: when > 0, add a linear "wide" path to the logits: character
-            1-, 2- and 3-grams hashed into this many buckets, each with one weight
-            per class, averaged over the text (a fastText / logistic-regression
-            style bag of n-grams trained jointly with the LSTM).
         token_dropout: in training, replace this fraction of the characters by the
             OOV id (word dropout at character level): the model cannot memorise
             exact strings.
@@ -87,8 +80,6 @@ class WeiboLSTM(keras.Model):
         embedding_dropout: float = 0.0,
         bigram_buckets: int = 0,
         token_dropout: float = 0.0,
-        pool_embeddings: bool = False,
-        wide_ngrams: int = 0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -128,12 +119,6 @@ class WeiboLSTM(keras.Model):
         self.embedding_dropout = float(embedding_dropout)
         self.bigram_buckets = int(bigram_buckets)
         self.token_dropout = float(token_dropout)
-        self.pool_embeddings = bool(pool_embeddings)
-        self.wide_ngrams = int(wide_ngrams)
-        if self.pool_embeddings and self.pooling == "last":
-            raise ValueError(
-                "Argument `pool_embeddings=True` needs a pooling mode other than 'last'"
-            )
         self._token_seed = (
             keras.random.SeedGenerator(name="token_dropout_seed") if self.token_dropout else None
         )
@@ -175,15 +160,28 @@ class WeiboLSTM(keras.Model):
         self.lstm_dropouts = []
         for i, units in enumerate(self.lstm_units):
             last = i == len(self.lstm_units) - 1
-            lstm = keras.layers.LSTM(
-                units,
-                return_sequences=not last or self.pooling != "last",
-                kernel_regularizer=regularizer(),
-                recurrent_regularizer=regularizer(),
-                name=f"lstm_{i}",
-            )
+
+            def make_lstm(name, go_backwards=False, units=units, last=last):
+                return keras.layers.LSTM(
+                    units,
+                    return_sequences=not last or self.pooling != "last",
+                    go_backwards=go_backwards,
+                    kernel_regularizer=regularizer(),
+                    recurrent_regularizer=regularizer(),
+                    name=name,
+                )
+
+            lstm = make_lstm(f"lstm_{i}")
             if self.bidirectional:
-                lstm = keras.layers.Bidirectional(lstm, name=f"bilstm_{i}")
+                # An explicit backward layer: Bidirectional's own copy is made by
+                # serialising `lstm` twice, and under `load_model`'s shared-object
+                # scope the second copy can come back as the first (go_backwards
+                # False), which fails intermittently when loading.
+                lstm = keras.layers.Bidirectional(
+                    lstm,
+                    backward_layer=make_lstm(f"lstm_{i}_backward", go_backwards=True),
+                    name=f"bilstm_{i}",
+                )
             self.lstm_layers.append(lstm)
             self.lstm_norms.append(norm(f"lstm_{i}_norm"))
             self.lstm_dropouts.append(keras.layers.Dropout(self.dropout, name=f"lstm_{i}_dropout"))
@@ -195,20 +193,9 @@ class WeiboLSTM(keras.Model):
             )
             self.hidden_norm = norm("hidden_norm")
             self.hidden_dropout = keras.layers.Dropout(self.dropout, name="hidden_dropout")
-        self.wide = (
-            keras.layers.Embedding(
-                self.wide_ngrams + 1,
-                self.num_classes,
-                embeddings_initializer="zeros",
-                embeddings_regularizer=regularizer(),
-                name="wide_ngrams",
-            )
-            if self.wide_ngrams
-            else None
-        )
         self.classifier = keras.layers.Dense(
             self.num_classes,
-            activation=None if self.wide_ngrams else "softmax",
+            activation="softmax",
             kernel_regularizer=regularizer(),
             name="classifier",
         )
@@ -221,14 +208,11 @@ class WeiboLSTM(keras.Model):
         if self.bigram_embedding is not None:
             self.bigram_embedding.build(input_shape)
             shape = (*input_shape, 2 * self.embedding_dim)
-        embedded_width = shape[-1]
         for lstm, norm in zip(self.lstm_layers, self.lstm_norms, strict=True):
             lstm.build(shape)
             shape = tuple(lstm.compute_output_shape(shape))
             if norm is not None:
                 norm.build(shape)
-        if self.pool_embeddings:
-            shape = (*shape[:-1], shape[-1] + embedded_width)
         if self.pool is not None:
             self.pool.build(shape)
             shape = tuple(self.pool.compute_output_shape(shape))
@@ -238,8 +222,6 @@ class WeiboLSTM(keras.Model):
             if self.hidden_norm is not None:
                 self.hidden_norm.build(shape)
         self.classifier.build(shape)
-        if self.wide is not None:
-            self.wide.build((*input_shape, 3))
         self.built = True
 
     def call(self, inputs, training=None):
@@ -254,7 +236,6 @@ class WeiboLSTM(keras.Model):
             x = tf.concat([x, self.bigram_embedding(self._bigram_ids(inputs))], axis=-1)
         if self.embedding_drop is not None:
             x = self.embedding_drop(x, training=training)
-        embedded = x
         for lstm, norm, dropout in zip(
             self.lstm_layers, self.lstm_norms, self.lstm_dropouts, strict=True
         ):
@@ -263,8 +244,6 @@ class WeiboLSTM(keras.Model):
             if norm is not None:
                 x = norm(x, training=training, mask=step_mask)
             x = dropout(x, training=training)
-        if self.pool_embeddings:
-            x = tf.concat([x, embedded], axis=-1)
         if self.pool is not None:
             x = self.pool(x, mask=mask)
         if self.hidden is not None:
@@ -272,28 +251,7 @@ class WeiboLSTM(keras.Model):
             if self.hidden_norm is not None:
                 x = self.hidden_norm(x, training=training)
             x = self.hidden_dropout(x, training=training)
-        if self.wide is None:
-            return self.classifier(x)
-        ngrams = self._ngram_ids(inputs)  # [batch, time, 3], 0 = none
-        weights = tf.cast(ngrams > 0, x.dtype)[..., None]
-        wide = tf.reduce_sum(self.wide(ngrams) * weights, axis=[1, 2])
-        wide /= tf.maximum(tf.reduce_sum(weights, axis=[1, 2]), 1.0)
-        return tf.nn.softmax(self.classifier(x) + wide)
-
-    def _ngram_ids(self, inputs):
-        ids = tf.cast(inputs, tf.int64)
-        nxt = tf.pad(ids[:, 1:], [[0, 0], [0, 1]])
-        nxt2 = tf.pad(ids[:, 2:], [[0, 0], [0, 2]])
-        grams = tf.stack(
-            [
-                ids * 31,
-                ids * 1_000_003 + nxt * 7_919,
-                (ids * 1_000_003 + nxt * 7_919) * 131 + nxt2 * 17,
-            ],
-            axis=-1,
-        )
-        valid = tf.stack([ids > 0, nxt > 0, nxt2 > 0], axis=-1)
-        return tf.where(valid, grams % self.wide_ngrams + 1, 0)
+        return self.classifier(x)
 
     def _bigram_ids(self, inputs):
         ids = tf.cast(inputs, tf.int64)
@@ -320,8 +278,6 @@ class WeiboLSTM(keras.Model):
                 "embedding_dropout": self.embedding_dropout,
                 "bigram_buckets": self.bigram_buckets,
                 "token_dropout": self.token_dropout,
-                "pool_embeddings": self.pool_embeddings,
-                "wide_ngrams": self.wide_ngrams,
             }
         )
         return config
