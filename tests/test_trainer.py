@@ -396,3 +396,13 @@ def test_nonfinite_weights_are_never_best_nor_checkpointed(data, tmp_path):
     state = TrainingCheckpoint(tmp_path, model=restored, optimizer=opt.optimizer).restore()
     assert state["history"]["best_epoch"] == 1
     assert all(np.isfinite(w.numpy()).all() for w in restored.weights)
+
+
+def test_length_buckets_are_off_by_default_for_batch_norm_models():
+    strategy = STRATEGIES["default"]()
+    with_bn = DistributedTrainer(model=build(strategy), strategy=strategy)
+    without = DistributedTrainer(model=build(strategy, batch_norm=False), strategy=strategy)
+    forced = DistributedTrainer(
+        model=build(strategy), strategy=strategy, options=TrainerOptions(bucket_by_length=True)
+    )
+    assert (with_bn.bucketing, without.bucketing, forced.bucketing) == (False, True, True)

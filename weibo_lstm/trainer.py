@@ -60,7 +60,13 @@ class TrainerOptions:
         patience: stop after this many epochs without improvement (None: never).
         seed: shuffling seed (the data order of epoch e is a function of seed and e).
         bucket_by_length: batch similar lengths together and pad per batch (False:
-            shuffle freely; pad per batch, or to `pad_to` if set).
+            shuffle freely; pad per batch, or to `pad_to` if set). None (default):
+            bucket unless the model has BatchNormalization layers, whose training
+            statistics would then come from one length band at a time and no
+            longer match the moving averages used at inference (measured on
+            waimai_10k with the seed model: validation accuracy 0.60 with buckets,
+            0.90 without). Evaluation always buckets: inference does not depend
+            on batch composition.
         pad_to: pad every batch to this length (the seed pipeline pads to 180).
         label_smoothing: cross-entropy label smoothing.
         from_logits: the model outputs logits rather than probabilities.
@@ -93,7 +99,7 @@ class TrainerOptions:
     mode: str = "max"
     patience: int | None = None
     seed: int = 42
-    bucket_by_length: bool = True
+    bucket_by_length: bool | None = None
     pad_to: int | None = None
     label_smoothing: float = 0.0
     from_logits: bool = False
@@ -207,6 +213,11 @@ class DistributedTrainer:
                     "The optimizer was created outside `strategy.scope()`; create it inside "
                     "`with trainer_strategy.scope():` or pass optimizer=None"
                 )
+        self.bucketing = (
+            self.options.bucket_by_length
+            if self.options.bucket_by_length is not None
+            else not _has_batch_norm(model)
+        )
         self._train_loop_fn = None
         self._eval_loop_fn = None
         self._predict_fn = None
@@ -376,7 +387,7 @@ class DistributedTrainer:
             examples.lengths,
             self.eval_global_batch_size,
             shuffle=False,
-            bucket=self.options.bucket_by_length,
+            bucket=True,
         )
 
     def evaluate(self, examples: TokenizedExamples, prefix: str = "") -> dict[str, float]:
@@ -457,7 +468,7 @@ class DistributedTrainer:
         )
         logger.info(
             "Training %d examples for %d epochs: %d replica(s) on %s, global batch %d, "
-            "%d steps/epoch, %d steps per loop",
+            "%d steps/epoch, %d steps per loop, %s",
             len(train),
             o.epochs,
             self.strategy.num_replicas_in_sync,
@@ -465,13 +476,17 @@ class DistributedTrainer:
             self.global_batch_size,
             steps_per_epoch,
             steps_per_loop,
+            "length buckets"
+            if self.bucketing
+            else "shuffled batches"
+            + (" (BatchNorm: no length buckets)" if o.bucket_by_length is None else ""),
         )
         checkpoint = self._open_checkpoint()
         signature = {
             "examples": len(train),
             "global_batch_size": self.global_batch_size,
             "seed": o.seed,
-            "bucket_by_length": o.bucket_by_length,
+            "bucket_by_length": self.bucketing,
             # Variables are restored by position: their shapes must match too.
             "variables": [f"{v.dtype}{list(v.shape)}" for v in self.model.variables],
         }
@@ -520,7 +535,7 @@ class DistributedTrainer:
             self.global_batch_size,
             seed=o.seed,
             epoch=state.epoch,
-            bucket=o.bucket_by_length,
+            bucket=self.bucketing,
             labels=train.labels,
         )
         dataset = batching.distribute(
@@ -640,6 +655,12 @@ class DistributedTrainer:
         saved = state.to_json()
         saved["epochs"] = self.options.epochs
         checkpoint.save(state.global_step(steps_per_epoch), saved, state.best_weights)
+
+
+def _has_batch_norm(layer) -> bool:
+    if isinstance(layer, keras.layers.BatchNormalization):
+        return True
+    return any(_has_batch_norm(sub) for sub in getattr(layer, "layers", ()) if sub is not layer)
 
 
 def _batch_stats(labels, outputs, per_example_loss, mask):
