@@ -99,7 +99,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument(
-        "--model", choices=sorted(MODEL_PRESETS), default="seed", help="model settings preset"
+        "--model",
+        choices=sorted(MODEL_PRESETS),
+        help="model settings preset (default: seed on GPUs, best on CPU)",
     )
     parser.add_argument(
         "--sync-batch-norm",
