@@ -220,6 +220,49 @@ def test_a_killed_worker_stops_the_other_with_a_clear_error(processes, tmp_path,
     print(f"{survivor} exited {elapsed:.1f} s after worker_{victim} was killed: {last}")
 
 
+def test_after_a_worker_is_killed_restarting_both_resumes_from_the_checkpoint(processes, tmp_path):
+    """Kill worker 1 after the chief's first checkpoint; the same two commands resume."""
+    data = write_csv(tmp_path / "train.csv", 400, seed=1)  # 320 train rows: 10 steps/epoch
+    checkpoints = tmp_path / "ckpt"  # one machine: the chief's directory is shared
+    command = train(
+        data,
+        tmp_path / "out",
+        "--epochs",
+        "3",
+        "--checkpoint-dir",
+        str(checkpoints),
+        "--checkpoint-every-steps",
+        "4",
+    )
+    ports = free_ports(2)
+    for index in (0, 1):
+        processes.start(f"worker_{index}", command, cluster=(ports, index))
+    deadline = time.monotonic() + 240
+    while tf.train.latest_checkpoint(checkpoints) is None:
+        if time.monotonic() > deadline or processes.running["worker_0"].poll() is not None:
+            processes.kill_all()
+            pytest.fail(f"no checkpoint:\n{processes.stderr('worker_0')[-3000:]}")
+        time.sleep(0.05)
+    processes.running["worker_1"].send_signal(signal.SIGKILL)
+    assert processes.wait("worker_0", timeout=120) == 3, processes.stderr("worker_0")[-3000:]
+    assert not list((tmp_path / "out").glob("training_report_*.csv"))
+
+    ports = free_ports(2)  # the old ports may linger in TIME_WAIT
+    for index in (0, 1):
+        processes.start(f"worker_{index}_again", command, cluster=(ports, index))
+    steps = []
+    for index in (0, 1):
+        name = f"worker_{index}_again"
+        assert processes.wait(name, timeout=300) == 0, processes.stderr(name)[-3000:]
+        match = re.search(r"Resuming from checkpoint \S+ckpt-(\d+)", processes.stderr(name))
+        assert match, processes.stderr(name)[-3000:]
+        steps.append(int(match.group(1)))
+    assert steps[0] == steps[1] >= 4  # both restored the chief's checkpoint
+    row, _ = read_report(tmp_path / "out")
+    assert row["resumed_at_step"] == str(steps[0]) and row["epochs_run"] == "3"
+    assert row["workers"] == "2"
+
+
 def test_a_worker_that_never_joins_ends_the_wait_after_the_startup_timeout(processes, tmp_path):
     """Alone in a 2-worker cluster: worker 0 waits in a collective, worker 1 to register."""
     data = write_csv(tmp_path / "train.csv", 50, seed=1)
