@@ -401,7 +401,9 @@ class DistributedTrainer:
             self._eval_loop_fn = self._loop(self._replica_eval_step)
         plan = self._eval_plan(examples)
         dataset = batching.distribute(self.strategy, examples, plan, pad_to=self.options.pad_to)
-        stats = self._eval_loop_fn(iter(dataset), tf.constant(len(plan))).numpy()
+        iterator = iter(dataset)
+        stats = self._eval_loop_fn(iterator, tf.constant(len(plan))).numpy()
+        batching.finish(iterator)
         return metrics_from_stats(stats, prefix)
 
     def predict(self, examples: TokenizedExamples) -> np.ndarray:
@@ -424,6 +426,7 @@ class DistributedTrainer:
             outputs, index = self._predict_fn(iterator)
             probabilities.append(outputs.numpy())
             indices.append(index.numpy())
+        batching.finish(iterator)
         probabilities, indices = np.concatenate(probabilities), np.concatenate(indices)
         result = np.zeros((len(examples), probabilities.shape[1]), np.float32)
         real = indices != batching.PADDING_ROW
@@ -582,6 +585,8 @@ class DistributedTrainer:
                 done = state.global_step(steps_per_epoch)
                 if every and done % every == 0 and state.step < steps_per_epoch:
                     self._save(checkpoint, state, steps_per_epoch)
+        if state.step >= steps_per_epoch:
+            batching.finish(iterator)
         if state.skipped_steps:
             if state.skipped_steps == steps_per_epoch:
                 raise NonFiniteError(
