@@ -18,12 +18,9 @@ Example:
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import shlex
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,6 +29,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
+from machine import machine_info  # benchmarks/machine.py
 
 from weibo_lstm import LabeledTexts, Predictor, Tokenizer, WeiboLSTM, export, load_csv
 from weibo_lstm.batching import TokenizedExamples
@@ -63,35 +61,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args(argv)
-
-
-def machine_info() -> dict:
-    cpu = platform.processor()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    try:
-        commit = subprocess.run(
-            ["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip()
-    except OSError:
-        commit = ""
-    return {
-        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "cpu": cpu,
-        "cpu_count": os.cpu_count(),
-        "gpus": len(tf.config.list_physical_devices("GPU")),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "numpy": np.__version__,
-        "git_commit": commit,
-        "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
-        "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
-    }
 
 
 def train_default_model(data: LabeledTexts, args) -> tuple[keras.Model, Tokenizer]:
