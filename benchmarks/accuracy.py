@@ -1,0 +1,227 @@
+"""Accuracy that holds up: WeiboLSTM vs a TF-IDF baseline, with and without emoticons.
+
+For each corpus (``--data``; by default the files in ../shared/data when present) and
+each condition (raw text; emoticons stripped in train *and* test), one stratified,
+seeded 80/10/10 split; the test part is never used for any choice. In one run:
+
+* ``tfidf``: TF-IDF over character 1-3-grams + LogisticRegression(C=4);
+* ``seed``: WeiboLSTM with the seed's architecture and the budget the library gives it
+  on this device (``workflow.BUDGETS``; on CPU the quick budget the seed was measured
+  with here: 4 epochs, batch 128, peak learning rate 2e-3);
+* ``best``: WeiboLSTM with the library's best settings (``workflow.MODEL_PRESETS``)
+  and their budget.
+
+For emoticon-bearing corpora, a leakage audit: the raw-text ``best`` model evaluated
+on emoticon-stripped test text.
+
+Prints a markdown table (accuracy, macro-F1, train time, epochs) and writes JSON.
+
+    python benchmarks/accuracy.py                       # all shared corpora
+    python benchmarks/accuracy.py --data ../shared/data/waimai_10k.csv --models tfidf,best
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+from machine import machine_info  # benchmarks/machine.py
+from sklearn.metrics import accuracy_score, f1_score
+
+import weibo_lstm as wl
+from weibo_lstm.batching import TokenizedExamples
+from weibo_lstm.distribution import default_strategy, device_kind
+from weibo_lstm.trainer import DistributedTrainer, TrainerOptions
+from weibo_lstm.workflow import BUDGETS, MODEL_PRESETS
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+DEFAULT_DATA = ["weibo_senti_100k_sample.csv", "waimai_10k.csv", "online_shopping_10_cats.csv"]
+
+
+@dataclasses.dataclass
+class Split:
+    train: wl.LabeledTexts
+    val: wl.LabeledTexts
+    test: wl.LabeledTexts
+
+
+def strip(data: wl.LabeledTexts) -> wl.LabeledTexts:
+    """The same rows with emoticons removed (as Tokenizer(strip_emoticons=True) does)."""
+    texts = wl.Tokenizer(["x"], strip_emoticons=True).normalize(list(data.texts)).numpy()
+    return wl.LabeledTexts([t.decode("utf-8") for t in texts], data.labels, data.source)
+
+
+def scores(labels, predicted) -> dict:
+    return {
+        "accuracy": accuracy_score(labels, predicted),
+        "macro_f1": f1_score(labels, predicted, average="macro"),
+    }
+
+
+def run_tfidf(split: Split) -> dict:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    start = time.perf_counter()
+    vectorizer = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True, min_df=2)
+    features = vectorizer.fit_transform(split.train.texts)
+    classifier = LogisticRegression(C=4, max_iter=3000).fit(features, split.train.labels)
+    train_time = time.perf_counter() - start
+    predicted = classifier.predict(vectorizer.transform(split.test.texts))
+    return {**scores(split.test.labels, predicted), "train_time_s": train_time, "epochs": None}
+
+
+def run_lstm(split: Split, preset: str, seed: int, audit: wl.LabeledTexts | None = None) -> dict:
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    strategy = default_strategy()
+    model_kwargs, options = _settings(preset, device_kind(strategy))
+    tokenizer = wl.Tokenizer(max_length=180)
+    tokenizer.adapt(split.train.texts)
+    encode = lambda d: TokenizedExamples.from_texts(tokenizer, d)  # noqa: E731
+    with strategy.scope():
+        model = wl.WeiboLSTM(tokenizer.vocabulary_size, **model_kwargs)
+    trainer = DistributedTrainer(
+        model=model,
+        strategy=strategy,
+        options=TrainerOptions(seed=seed, progress_bar=False, **options),
+    )
+    start = time.perf_counter()
+    history = trainer.fit(encode(split.train), encode(split.val))
+    train_time = time.perf_counter() - start
+    predicted = trainer.predict(encode(split.test)).argmax(1)
+    result = {
+        **scores(split.test.labels, predicted),
+        "train_time_s": train_time,
+        "epochs": len(history.epochs),
+        "best_epoch": history.best_epoch,
+        "best_val_accuracy": history.best_metrics["val_accuracy"],
+    }
+    if audit is not None:
+        stripped = trainer.predict(encode(audit)).argmax(1)
+        result["audit_stripped_test_accuracy"] = accuracy_score(audit.labels, stripped)
+    return result
+
+
+def _settings(preset: str, kind: str) -> tuple[dict, dict]:
+    budget = BUDGETS[preset, kind]
+    return dict(MODEL_PRESETS[preset]), {
+        "epochs": budget["epochs"],
+        "per_replica_batch_size": budget["batch_size"],
+        "base_learning_rate": budget["learning_rate"],
+        "warmup_epochs": budget["warmup_epochs"],
+    }
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", nargs="*", help="labelled CSV files")
+    parser.add_argument("--models", default="tfidf,seed,best")
+    parser.add_argument(
+        "--conditions",
+        default="auto",
+        help="raw,stripped or auto (stripped only where emoticons occur)",
+    )
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--output", default="benchmarks/results/accuracy.json")
+    args = parser.parse_args(argv)
+    files = args.data or [str(SHARED / f) for f in DEFAULT_DATA if (SHARED / f).is_file()]
+    if not files:
+        parser.error("no --data given and ../shared/data has none of the default files")
+    models = args.models.split(",")
+    rows = []
+    for path in files:
+        data = wl.load_csv(path)
+        train, val, test = wl.split_dataset(data, seed=args.seed)
+        emoticon_share = float(
+            np.mean(
+                [
+                    bool(
+                        wl.Tokenizer(["x"], strip_emoticons=True).normalize(t).numpy() != t.encode()
+                    )
+                    for t in test.texts[:2000]
+                ]
+            )
+        )
+        conditions = (
+            args.conditions.split(",")
+            if args.conditions != "auto"
+            else (["raw", "stripped"] if emoticon_share > 0.05 else ["raw"])
+        )
+        for condition in conditions:
+            split = Split(train, val, test)
+            if condition == "stripped":
+                split = Split(strip(train), strip(val), strip(test))
+            audit = strip(test) if condition == "raw" and "stripped" in conditions else None
+            for name in models:
+                print(f"== {Path(path).name} / {condition} / {name}", file=sys.stderr, flush=True)
+                if name == "tfidf":
+                    result = run_tfidf(split)
+                else:
+                    result = run_lstm(split, name, args.seed, audit if name == "best" else None)
+                row = {
+                    "corpus": Path(path).name,
+                    "condition": condition,
+                    "model": name,
+                    "train_rows": len(train),
+                    "test_rows": len(test),
+                    **result,
+                }
+                rows.append(row)
+                print(json.dumps(row), file=sys.stderr, flush=True)
+    print(table(rows))
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(
+        json.dumps(
+            {
+                "machine": machine_info(),
+                "date": time.strftime("%Y-%m-%d"),
+                "seed": args.seed,
+                "rows": rows,
+            },
+            indent=2,
+            ensure_ascii=False,
+        )
+    )
+    print(f"\nJSON: {out}")
+    return 0
+
+
+def table(rows) -> str:
+    lines = [
+        "| corpus | condition | model | accuracy | macro-F1 | train time | epochs |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        epochs = "" if r["epochs"] is None else f"{r['epochs']} (best {r['best_epoch']})"
+        lines.append(
+            f"| {r['corpus']} | {r['condition']} | {r['model']} | {r['accuracy']:.4f} | "
+            f"{r['macro_f1']:.4f} | {r['train_time_s']:.0f} s | {epochs} |"
+        )
+    audits = [r for r in rows if "audit_stripped_test_accuracy" in r]
+    if audits:
+        lines += [
+            "",
+            "Leakage audit (model trained on raw text, tested on emoticon-stripped text):",
+            "",
+        ]
+        for r in audits:
+            lines.append(
+                f"- {r['corpus']}: raw test {r['accuracy']:.4f} → stripped test "
+                f"{r['audit_stripped_test_accuracy']:.4f}"
+            )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
