@@ -247,7 +247,18 @@ def test_after_a_worker_is_killed_restarting_both_resumes_from_the_checkpoint(pr
     assert processes.wait("worker_0", timeout=120) == 3, processes.stderr("worker_0")[-3000:]
     assert not list((tmp_path / "out").glob("training_report_*.csv"))
 
+    # Worker 1 cannot see the chief's checkpoints: both refuse instead of diverging.
+    elsewhere = [str(tmp_path / "elsewhere") if a == str(checkpoints) else a for a in command]
     ports = free_ports(2)  # the old ports may linger in TIME_WAIT
+    for index, args in enumerate((command, elsewhere)):
+        processes.start(f"worker_{index}_unshared", args, cluster=(ports, index))
+    for index in (0, 1):
+        name = f"worker_{index}_unshared"
+        assert processes.wait(name, timeout=300) == 2, processes.stderr(name)[-3000:]
+        last = processes.stderr(name).strip().splitlines()[-1]
+        assert "restored different checkpoints" in last, last
+
+    ports = free_ports(2)
     for index in (0, 1):
         processes.start(f"worker_{index}_again", command, cluster=(ports, index))
     steps = []

@@ -26,8 +26,9 @@ import tensorflow as tf
 from weibo_lstm import batching
 from weibo_lstm.batching import TokenizedExamples
 from weibo_lstm.checkpointing import FitState, TrainingCheckpoint, restore_fit_state
+from weibo_lstm.cluster import disagreements
 from weibo_lstm.distribution import default_strategy, device_kind, is_chief, task_id
-from weibo_lstm.errors import NonFiniteError
+from weibo_lstm.errors import CheckpointError, NonFiniteError
 from weibo_lstm.history import STATS as _STATS
 from weibo_lstm.history import History, log_epoch, metrics_from_stats
 from weibo_lstm.schedules import WarmupCosineDecay
@@ -503,6 +504,14 @@ class DistributedTrainer:
                 resume=o.resume,
             )
         state = state or FitState()
+        if checkpoint is not None:
+            restored = state.global_step(steps_per_epoch)
+            if disagreements(self.strategy, {"restored step": restored}):
+                raise CheckpointError(
+                    f"the workers of the cluster restored different checkpoints ({task_id(self.strategy)}: "
+                    f"step {restored}): the checkpoint directory must be one that every worker can "
+                    "read (a shared file system), or start all workers fresh"
+                )
         state.signature = signature
         history = state.history
         writer = _summary_writer(o.summary_dir) if o.summary_dir and self.is_chief else None
