@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from weibo_lstm.trainer import TrainerOptions
+
 
 def assert_serialization_round_trip(obj, call, *, atol=0.0):
     """`get_config` → `from_config` gives an object whose `call(obj)` output matches."""
@@ -14,3 +16,17 @@ def assert_serialization_round_trip(obj, call, *, atol=0.0):
     actual = call(restored)
     np.testing.assert_allclose(np.asarray(actual), np.asarray(expected), atol=atol, rtol=0)
     return restored
+
+
+def trainer_options(global_batch: int, replicas: int, **kwargs) -> TrainerOptions:
+    """Small, fast TrainerOptions for tests: 2 epochs at `global_batch`, lr 1e-2 unscaled."""
+    defaults = dict(
+        epochs=2,
+        per_replica_batch_size=global_batch // replicas,
+        base_learning_rate=1e-2,
+        lr_scaling="none",
+        warmup_epochs=1,
+        progress_bar=False,
+        steps_per_loop=3,
+    )
+    return TrainerOptions(**(defaults | kwargs))

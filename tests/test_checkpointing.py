@@ -14,12 +14,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.helpers import trainer_options
 from tests.synthetic import write_csv
 from tests.test_cli import FAST, ROOT, read_report
 from tests.test_trainer import SMALL, STRATEGIES, VOCAB, make_examples
 from weibo_lstm import CheckpointError, WeiboLSTM
 from weibo_lstm.checkpointing import FitState, TrainingCheckpoint, restore_fit_state
-from weibo_lstm.trainer import DistributedTrainer, TrainerOptions
+from weibo_lstm.trainer import DistributedTrainer
 
 
 class Crash(Exception):
@@ -50,17 +51,7 @@ def new_model(strategy, seed, **kwargs):
 
 
 def options(strategy, **kwargs):
-    replicas = strategy.num_replicas_in_sync
-    defaults = dict(
-        epochs=2,
-        per_replica_batch_size=32 // replicas,
-        base_learning_rate=1e-2,
-        lr_scaling="none",
-        warmup_epochs=1,
-        progress_bar=False,
-        steps_per_loop=3,
-    )
-    return TrainerOptions(**(defaults | kwargs))
+    return trainer_options(32, strategy.num_replicas_in_sync, **kwargs)
 
 
 def values(variables):

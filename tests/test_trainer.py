@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 from sklearn.metrics import accuracy_score, log_loss, precision_score, recall_score
 
+from tests.helpers import trainer_options as options
 from weibo_lstm import WarmupCosineDecay, WeiboLSTM
 from weibo_lstm.batching import TokenizedExamples
 from weibo_lstm.checkpointing import TrainingCheckpoint
@@ -39,19 +40,6 @@ def build(strategy, initial=None, **model_kwargs):
         if initial is not None:
             model.set_weights(initial)
     return model
-
-
-def options(global_batch, replicas, **kwargs):
-    defaults = dict(
-        epochs=2,
-        per_replica_batch_size=global_batch // replicas,
-        base_learning_rate=1e-2,
-        lr_scaling="none",
-        warmup_epochs=1,
-        progress_bar=False,
-        steps_per_loop=3,
-    )
-    return TrainerOptions(**(defaults | kwargs))
 
 
 def train_weights(strategy_name, initial, data, **model_kwargs):
