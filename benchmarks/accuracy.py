@@ -53,10 +53,15 @@ class Split:
     test: wl.LabeledTexts
 
 
+def strip_texts(texts) -> list[str]:
+    """`texts` normalised as Tokenizer(strip_emoticons=True) does, emoticons removed."""
+    normalized = wl.Tokenizer(["x"], strip_emoticons=True).normalize(list(texts)).numpy()
+    return [t.decode("utf-8") for t in normalized]
+
+
 def strip(data: wl.LabeledTexts) -> wl.LabeledTexts:
-    """The same rows with emoticons removed (as Tokenizer(strip_emoticons=True) does)."""
-    texts = wl.Tokenizer(["x"], strip_emoticons=True).normalize(list(data.texts)).numpy()
-    return wl.LabeledTexts([t.decode("utf-8") for t in texts], data.labels, data.source)
+    """The same rows with emoticons removed."""
+    return wl.LabeledTexts(strip_texts(data.texts), data.labels, data.source)
 
 
 def scores(labels, predicted) -> dict:
@@ -142,26 +147,21 @@ def main(argv=None) -> int:
     for path in files:
         data = wl.load_csv(path)
         train, val, test = wl.split_dataset(data, seed=args.seed)
+        sample = list(test.texts[:2000])
         emoticon_share = float(
-            np.mean(
-                [
-                    bool(
-                        wl.Tokenizer(["x"], strip_emoticons=True).normalize(t).numpy() != t.encode()
-                    )
-                    for t in test.texts[:2000]
-                ]
-            )
+            np.mean([a != b for a, b in zip(sample, strip_texts(sample), strict=True)])
         )
         conditions = (
             args.conditions.split(",")
             if args.conditions != "auto"
             else (["raw", "stripped"] if emoticon_share > 0.05 else ["raw"])
         )
+        stripped = (
+            Split(strip(train), strip(val), strip(test)) if "stripped" in conditions else None
+        )
         for condition in conditions:
-            split = Split(train, val, test)
-            if condition == "stripped":
-                split = Split(strip(train), strip(val), strip(test))
-            audit = strip(test) if condition == "raw" and "stripped" in conditions else None
+            split = stripped if condition == "stripped" else Split(train, val, test)
+            audit = stripped.test if condition == "raw" and stripped is not None else None
             for name in models:
                 print(f"== {Path(path).name} / {condition} / {name}", file=sys.stderr, flush=True)
                 if name == "tfidf":
