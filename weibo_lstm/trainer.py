@@ -494,17 +494,18 @@ class DistributedTrainer:
             # Variables are restored by position: their shapes must match too.
             "variables": [f"{v.dtype}{list(v.shape)}" for v in self.model.variables],
         }
-        state = None
+        state = FitState()
         if checkpoint is not None:
-            state = restore_fit_state(
-                checkpoint,
-                signature=signature,
-                epochs=o.epochs,
-                steps_per_epoch=steps_per_epoch,
-                resume=o.resume,
+            state = (
+                restore_fit_state(
+                    checkpoint,
+                    signature=signature,
+                    epochs=o.epochs,
+                    steps_per_epoch=steps_per_epoch,
+                    resume=o.resume,
+                )
+                or state
             )
-        state = state or FitState()
-        if checkpoint is not None:
             restored = state.global_step(steps_per_epoch)
             if disagreements(self.strategy, {"restored step": restored}):
                 raise CheckpointError(
