@@ -317,18 +317,18 @@ def _train(config: TrainConfig, strategy, output_dir: Path, start: float) -> Tra
         model = WeiboLSTM(tokenizer.vocabulary_size, **model_kwargs)
     options = TrainerOptions(
         epochs=budget["epochs"],
-        per_replica_batch_size=budget["batch_size"],
-        base_learning_rate=budget["learning_rate"],
+        batch_size=budget["batch_size"],
+        learning_rate=budget["learning_rate"],
         warmup_epochs=budget["warmup_epochs"],
         steps_per_loop=config.steps_per_loop,
         seed=config.seed,
-        progress_bar=False if config.quiet else None,
+        quiet=config.quiet,
         summary_dir=str(output_dir / "tensorboard" / stamp),
         on_nonfinite=config.on_nonfinite,
         checkpoint_dir=config.checkpoint_dir,
         checkpoint_every_steps=config.checkpoint_every_steps,
-        max_checkpoints=config.keep_checkpoints,
-        resume=not config.fresh,
+        keep_checkpoints=config.keep_checkpoints,
+        fresh=config.fresh,
     )
     trainer = DistributedTrainer(model=model, strategy=strategy, options=options)
     history = trainer.fit(train_x, val_x)
