@@ -37,6 +37,7 @@ from machine import machine_info  # benchmarks/machine.py
 from sklearn.metrics import accuracy_score, f1_score
 
 import weibo_lstm as wl
+from weibo_lstm.batch_norm import has_batch_norm
 from weibo_lstm.batching import TokenizedExamples
 from weibo_lstm.distribution import default_strategy, device_kind
 from weibo_lstm.trainer import DistributedTrainer, TrainerOptions
@@ -98,7 +99,9 @@ def run_lstm(split: Split, preset: str, seed: int, audit: wl.LabeledTexts | None
     trainer = DistributedTrainer(
         model=model,
         strategy=strategy,
-        options=TrainerOptions(seed=seed, quiet=True, **options),
+        options=TrainerOptions(
+            seed=seed, quiet=True, bucket_by_length=not has_batch_norm(model), **options
+        ),
     )
     start = time.perf_counter()
     history = trainer.fit(encode(split.train), encode(split.val))

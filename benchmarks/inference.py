@@ -32,6 +32,7 @@ import tensorflow as tf
 from machine import machine_info  # benchmarks/machine.py
 
 from weibo_lstm import LabeledTexts, Predictor, Tokenizer, WeiboLSTM, export, load_csv
+from weibo_lstm.batch_norm import has_batch_norm
 from weibo_lstm.batching import TokenizedExamples
 from weibo_lstm.trainer import DistributedTrainer, TrainerOptions
 from weibo_lstm.workflow import load_trained, save_trained
@@ -76,6 +77,7 @@ def train_default_model(data: LabeledTexts, args) -> tuple[keras.Model, Tokenize
         learning_rate=2e-3,
         warmup_epochs=0.2,
         quiet=True,
+        bucket_by_length=not has_batch_norm(model),
     )
     trainer = DistributedTrainer(model=model, options=options)
     trainer.fit(TokenizedExamples.from_texts(tokenizer, subset))

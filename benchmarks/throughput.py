@@ -75,6 +75,7 @@ def new_model(vocabulary_size, strategy):
 
 
 def trainer_for(model, strategy, batch, steps_per_loop=None, pad_to=None, epochs=1, lr=2e-3):
+    from weibo_lstm.batch_norm import has_batch_norm
     from weibo_lstm.trainer import DistributedTrainer, TrainerOptions
 
     options = TrainerOptions(
@@ -86,6 +87,7 @@ def trainer_for(model, strategy, batch, steps_per_loop=None, pad_to=None, epochs
         quiet=True,
         steps_per_loop=steps_per_loop,
         pad_to=pad_to,
+        bucket_by_length=not has_batch_norm(model),  # as `weibo-lstm train` decides
     )
     return DistributedTrainer(model=model, strategy=strategy, options=options)
 
@@ -146,11 +148,11 @@ def bench_steps(args, train, vocabulary_size):
     trainers = {}
     for name, spl in (("trainer", None), ("trainer_steps_per_loop_1", 1)):
         trainer = trainer_for(new_model(vocabulary_size, strategy), strategy, batch, spl)
-        trainer._build(train, steps_per_epoch=len(plan))
+        trainer.build(train, steps_per_epoch=len(plan))
         iterator = iter(batching.distribute(strategy, train, plan, weights=weights))
         chunk = trainer.options.steps_per_loop or 50
         run = lambda t=trainer, it=iterator, c=chunk: [  # noqa: E731
-            t.train_step(it, min(c, steps - done)) for done in range(0, steps, c)
+            t.train(it, min(c, steps - done)) for done in range(0, steps, c)
         ]
         run()  # trace and warm up
         trainers[name] = run
@@ -187,6 +189,7 @@ def bench_pipeline(args, train, test, vocabulary_size):
     import weibo_lstm as wl
     from weibo_lstm import batching
     from weibo_lstm.distribution import device_kind, mirrored_strategy
+    from weibo_lstm.optimization import learning_rate_schedule
     from weibo_lstm.workflow import BUDGETS, DEFAULT_PRESET, MODEL_PRESETS
 
     default = tf.distribute.get_strategy()
@@ -203,32 +206,39 @@ def bench_pipeline(args, train, test, vocabulary_size):
         return model
 
     library = trainer_for(build(default), default, batch, epochs=epochs, lr=budget["learning_rate"])
-    library._build(train, steps)
+    library.build(train, steps)
     devices = [d.name for d in tf.config.list_logical_devices("GPU")] or ["/cpu:0"]
     seed_strategy = mirrored_strategy(devices)
     seed_model = build(seed_strategy)
     seed_model.set_weights(library.model.get_weights())
     with seed_strategy.scope():
         seed_model.compile(
-            optimizer=keras.optimizers.Adam(library._schedule(steps)),
+            optimizer=keras.optimizers.Adam(
+                learning_rate_schedule(library.options, num_replicas=1, steps_per_epoch=steps)
+            ),
             loss=keras.losses.SparseCategoricalCrossentropy(),
         )
     results = {
         "model": preset,
         "epochs": epochs,
         "batch_size": batch,
-        "library": {"epoch_s": [], "bucketing": library.bucketing},
+        "library": {"epoch_s": [], "bucketing": library.options.bucket_by_length},
         "seed": {"epoch_s": []},
     }
 
     def library_epoch(iterator, loop=50):
         for done in range(0, steps, loop):
-            library.train_step(iterator, min(loop, steps - done))
+            library.train(iterator, min(loop, steps - done))
         batching.finish(iterator)  # as the trainer does: the pipeline shuts down at once
 
     for epoch in range(1, epochs + 1):
         plan = batching.plan_epoch(
-            train.lengths, batch, seed=0, epoch=epoch, bucket=library.bucketing, labels=train.labels
+            train.lengths,
+            batch,
+            seed=0,
+            epoch=epoch,
+            bucket=library.options.bucket_by_length,
+            labels=train.labels,
         )
         weights = batching.loss_weights(plan)
         iterator = iter(batching.distribute(default, train, plan, weights=weights))
@@ -270,10 +280,10 @@ def bench_scaling_worker(args) -> None:
     trainer = trainer_for(new_model(int(train.values.max()) + 1, strategy), strategy, batch)
     plan = batching.plan_epoch(train.lengths, global_batch, seed=0, epoch=1, labels=train.labels)
     plan = np.concatenate([plan] * (1 + 2 * args.steps // len(plan)))
-    trainer._build(train, len(plan))
+    trainer.build(train, len(plan))
     iterator = iter(batching.distribute(strategy, train, plan, weights=batching.loss_weights(plan)))
-    trainer.train_step(iterator, args.steps)  # trace and warm up
-    seconds = timed(lambda: trainer.train_step(iterator, args.steps))
+    trainer.train(iterator, args.steps)  # trace and warm up
+    seconds = timed(lambda: trainer.train(iterator, args.steps))
     print(
         json.dumps(
             {

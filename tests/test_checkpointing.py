@@ -20,6 +20,7 @@ from tests.test_cli import FAST, ROOT, read_report
 from tests.test_trainer import SMALL, STRATEGIES, VOCAB, make_examples
 from weibo_lstm import CheckpointError, WeiboLSTM
 from weibo_lstm.checkpointing import FitState, TrainingCheckpoint, restore_fit_state
+from weibo_lstm.errors import PREEMPTED
 from weibo_lstm.trainer import DistributedTrainer
 
 
@@ -28,17 +29,17 @@ class Crash(Exception):
 
 
 class CrashingTrainer(DistributedTrainer):
-    """Dies (like a killed process) before its `crash_at`-th `train_step` call."""
+    """Dies (like a killed process) before its `crash_at`-th `train` call."""
 
     def __init__(self, crash_at, **kwargs):
         super().__init__(**kwargs)
         self.crash_at, self.calls = crash_at, 0
 
-    def train_step(self, iterator, num_steps):
+    def train(self, iterator, num_steps):
         self.calls += 1
         if self.calls == self.crash_at:
             raise Crash
-        return super().train_step(iterator, num_steps)
+        return super().train(iterator, num_steps)
 
 
 def new_model(strategy, seed, **kwargs):
@@ -132,7 +133,7 @@ def test_restore_fills_every_model_and_optimizer_variable(one_epoch_run, data):
     strategy = trained.strategy
     model = new_model(strategy, seed=7)
     fresh = DistributedTrainer(model=model, strategy=strategy, options=options(strategy))
-    fresh._build(data[0], steps_per_epoch=7)
+    fresh.build(data[0], steps_per_epoch=7)
     assert int(fresh.optimizer.iterations.numpy()) == 0
     checkpoint = TrainingCheckpoint(directory, model=model, optimizer=fresh.optimizer)
     state = checkpoint.restore()
@@ -275,7 +276,7 @@ KILL_ARGS = [
 ]
 
 
-def cli_command(data, out, ckpt):
+def cli_command(data, out, ckpt, args=KILL_ARGS):
     return [
         sys.executable,
         "-m",
@@ -287,7 +288,7 @@ def cli_command(data, out, ckpt):
         str(out),
         "--checkpoint-dir",
         str(ckpt),
-        *KILL_ARGS,
+        *args,
     ]
 
 
@@ -340,6 +341,64 @@ def test_sigkill_then_same_command_resumes_and_matches_an_uninterrupted_run(tmp_
     assert row["epochs_run"] == ref_row["epochs_run"] == "2"
     assert row["best_epoch"] == ref_row["best_epoch"]
     for key in ("final_test_loss", "final_test_accuracy", "best_val_loss"):
+        assert row[key] == ref_row[key], key
+    for got, want in zip(weights, ref_weights, strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+# ------------------------------------------------------------------ a real SIGTERM
+def test_sigterm_checkpoints_exits_75_and_the_same_command_matches_an_uninterrupted_run(
+    tmp_path,
+):
+    """SIGTERM mid-epoch: a checkpoint at the next loop boundary and exit status 75.
+
+    Periodic checkpoints are off (every 1000 steps; an epoch has 10), so the
+    checkpoint found afterwards is the one SIGTERM caused. The rerun ends with the
+    same weights as an uninterrupted run, bit for bit.
+    """
+    data = write_csv(tmp_path / "train.csv", 200, seed=4)  # 160 train rows: 10 steps/epoch
+    no_periodic = [*KILL_ARGS[:-1], "1000"]  # --checkpoint-every-steps 1000
+
+    def command(name):
+        return cli_command(data, tmp_path / name, tmp_path / f"{name}_ckpt", no_periodic)
+
+    reference = start(command("ref"), tmp_path)
+    log = tmp_path / "victim.err"
+    with open(log, "w") as err:
+        env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="2")
+        victim = subprocess.Popen(
+            command("out"), cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=err
+        )
+    deadline = time.monotonic() + 300
+    while "Training 160 examples" not in log.read_text() and victim.poll() is None:
+        assert time.monotonic() < deadline, log.read_text()[-3000:]
+        time.sleep(0.02)
+    victim.send_signal(signal.SIGTERM)  # while its first loop of 2 steps runs
+    assert victim.wait(timeout=300) == PREEMPTED == 75, log.read_text()[-3000:]
+    last = log.read_text().strip().splitlines()[-1]
+    match = re.fullmatch(
+        r"preempted: SIGTERM: stopped at epoch 1, step (\d+) of 10 and saved checkpoint "
+        r"(\S+); run the same command again to resume",
+        last,
+    )
+    assert match, last
+    step = int(match.group(1))
+    assert 0 < step < 10  # mid-epoch
+    assert match.group(2) == tf.train.latest_checkpoint(tmp_path / "out_ckpt")
+    assert match.group(2).endswith(f"ckpt-{step}")
+    assert not list((tmp_path / "out").glob("training_report_*.csv"))
+
+    resumed = start(command("out"), tmp_path)
+    _, err = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, err[-3000:]
+    assert f"Resuming from checkpoint {match.group(2)}: epoch 1, step {step} of 10" in err
+    _, ref_err = reference.communicate(timeout=600)
+    assert reference.returncode == 0, ref_err[-3000:]
+
+    row, weights = saved_weights(tmp_path / "out")
+    ref_row, ref_weights = saved_weights(tmp_path / "ref")
+    assert row["resumed_at_step"] == str(step) and row["epochs_run"] == ref_row["epochs_run"]
+    for key in ("best_epoch", "final_test_loss", "final_test_accuracy", "best_val_loss"):
         assert row[key] == ref_row[key], key
     for got, want in zip(weights, ref_weights, strict=True):
         np.testing.assert_array_equal(got, want)

@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from tests.synthetic import texts_and_labels
 from weibo_lstm import LabeledTexts, Predictor, Tokenizer, WeiboLSTM, cli, export
+from weibo_lstm.batch_norm import has_batch_norm
 from weibo_lstm.batching import TokenizedExamples
 from weibo_lstm.distribution import cpu_strategy
 from weibo_lstm.export import read_metadata
@@ -58,6 +59,7 @@ def train_small(strategy, tokenizer_options, seed=0):
         lr_scaling="none",
         warmup_epochs=0.5,
         quiet=True,
+        bucket_by_length=not has_batch_norm(model),
     )
     trainer = DistributedTrainer(model=model, strategy=strategy, options=options)
     trainer.fit(TokenizedExamples.from_texts(tokenizer, LabeledTexts(texts, labels)))

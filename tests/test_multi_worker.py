@@ -307,3 +307,52 @@ def test_workers_with_different_data_refuse_to_train(processes, tmp_path):
             "error: the workers of the cluster disagree on their data: run the same command "
             "with the same data files on every node"
         )
+
+
+def test_sigterm_to_one_worker_stops_both_at_the_same_step_and_both_resume(processes, tmp_path):
+    """SIGTERM reaches worker 1 only: both save at the same step and exit 75; rerun resumes."""
+    data = write_csv(tmp_path / "train.csv", 400, seed=1)  # 320 train rows: 10 steps/epoch
+    checkpoints = tmp_path / "ckpt"
+    command = train(
+        data,
+        tmp_path / "out",
+        "--epochs",
+        "2",
+        "--checkpoint-dir",
+        str(checkpoints),
+        "--checkpoint-every-steps",
+        "1000",  # no periodic checkpoint: the one found is SIGTERM's
+        "--steps-per-loop",
+        "2",
+    )
+    ports = free_ports(2)
+    for index in (0, 1):
+        processes.start(f"worker_{index}", command, cluster=(ports, index))
+    processes.wait_for_log("worker_1", "Training 320 examples", timeout=180)
+    processes.running["worker_1"].send_signal(signal.SIGTERM)
+    steps = []
+    for index, who in ((0, "SIGTERM on another worker"), (1, "SIGTERM")):
+        name = f"worker_{index}"
+        assert processes.wait(name, timeout=180) == 75, processes.stderr(name)[-3000:]
+        last = processes.stderr(name).strip().splitlines()[-1]
+        match = re.fullmatch(
+            rf"preempted: {who}: stopped at epoch (\d+), step (\d+) of 10 and saved checkpoint "
+            rf"{re.escape(str(checkpoints))}/ckpt-(\d+); run the same command again to resume",
+            last,
+        )
+        assert match, last
+        steps.append(int(match.group(3)))
+    assert steps[0] == steps[1] and tf.train.latest_checkpoint(checkpoints).endswith(
+        f"ckpt-{steps[0]}"
+    )
+    assert not list((tmp_path / "out").glob("training_report_*.csv"))
+
+    ports = free_ports(2)
+    for index in (0, 1):
+        processes.start(f"worker_{index}_again", command, cluster=(ports, index))
+    for index in (0, 1):
+        name = f"worker_{index}_again"
+        assert processes.wait(name, timeout=300) == 0, processes.stderr(name)[-3000:]
+        assert f"Resuming from checkpoint {checkpoints}/ckpt-{steps[0]}" in processes.stderr(name)
+    row, _ = read_report(tmp_path / "out")
+    assert row["resumed_at_step"] == str(steps[0]) and row["epochs_run"] == "2"

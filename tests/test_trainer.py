@@ -8,6 +8,7 @@ from sklearn.metrics import accuracy_score, log_loss, precision_score, recall_sc
 
 from tests.helpers import trainer_options as options
 from weibo_lstm import WarmupCosineDecay, WeiboLSTM
+from weibo_lstm.batch_norm import has_batch_norm
 from weibo_lstm.batching import TokenizedExamples
 from weibo_lstm.checkpointing import TrainingCheckpoint
 from weibo_lstm.distribution import cpu_strategy
@@ -82,11 +83,11 @@ def test_one_step_changes_every_trainable_weight(data):
     model = build(strategy)
     before = [w.numpy() for w in model.trainable_weights]
     trainer = DistributedTrainer(model=model, strategy=strategy, options=options(32, 2, epochs=1))
-    trainer._build(data, steps_per_epoch=1)
+    trainer.build(data, steps_per_epoch=1)
     from weibo_lstm import batching
 
     plan = batching.plan_epoch(data.lengths, 32)[:1]
-    trainer.train_step(iter(batching.distribute(strategy, data, plan)), 1)
+    trainer.train(iter(batching.distribute(strategy, data, plan)), 1)
     after = [w.numpy() for w in model.trainable_weights]
     for b, a, w in zip(before, after, model.trainable_weights, strict=True):
         assert not np.allclose(a, b), w.path
@@ -186,7 +187,7 @@ def test_exact_evaluation_counts_every_example_once():
     trainer = DistributedTrainer(
         model=model, strategy=strategy, options=options(64, 2, eval_batch_size=32)
     )
-    trainer._build(data, steps_per_epoch=1)
+    trainer.build(data, steps_per_epoch=1)
     model(data.rows(np.arange(64)).to_tensor(), training=True)  # move BN off its init
     probabilities = trainer.predict(data)
     assert probabilities.shape == (1003, 2)
@@ -306,13 +307,11 @@ def test_a_nonfinite_step_is_undone_on_every_replica(poison):
 
     trainer = poisoned_trainer(on_nonfinite="skip", poison=poison)
     data = poisoned_examples()
-    trainer._build(data, steps_per_epoch=1)
+    trainer.build(data, steps_per_epoch=1)
     plan = batching.plan_epoch(data.lengths, 32, shuffle=False, bucket=False)
     poisoned_batch = plan[[0]]  # rows 0..31: row 17 is replica 1's second row
     before = state_of(trainer)
-    result = trainer.train_step(
-        iter(batching.distribute(trainer.strategy, data, poisoned_batch)), 1
-    )
+    result = trainer.train(iter(batching.distribute(trainer.strategy, data, poisoned_batch)), 1)
     # With poison="loss", tf.where passes no gradient to the NaN branch: the loss
     # alone gives the step away; with "gradients" the loss is finite.
     assert result == {
@@ -325,7 +324,7 @@ def test_a_nonfinite_step_is_undone_on_every_replica(poison):
         np.testing.assert_array_equal(got, want)  # weights, BN statistics, Adam, iterations
     assert trainer.train_loop_end()["loss"] == 0.0  # a skipped step is not in the metrics
     clean_batch = plan[[1]]
-    result = trainer.train_step(iter(batching.distribute(trainer.strategy, data, clean_batch)), 1)
+    result = trainer.train(iter(batching.distribute(trainer.strategy, data, clean_batch)), 1)
     assert result["nonfinite_steps"] == 0 and int(trainer.optimizer.iterations.numpy()) == 1
 
 
@@ -380,17 +379,14 @@ def test_nonfinite_weights_are_never_best_nor_checkpointed(data, tmp_path):
     assert tf.train.latest_checkpoint(tmp_path).endswith("ckpt-7")  # epoch 1's, intact
     restored = build(strategy)
     opt = DistributedTrainer(model=restored, strategy=strategy, options=options(32, 1))
-    opt._build(data, steps_per_epoch=7)
+    opt.build(data, steps_per_epoch=7)
     state = TrainingCheckpoint(tmp_path, model=restored, optimizer=opt.optimizer).restore()
     assert state["history"]["best_epoch"] == 1
     assert all(np.isfinite(w.numpy()).all() for w in restored.weights)
 
 
-def test_length_buckets_are_off_by_default_for_batch_norm_models():
+def test_has_batch_norm_decides_length_buckets_for_the_caller():
+    """The trainer buckets when told to; the caller asks `has_batch_norm` (see workflow)."""
     strategy = STRATEGIES["default"]()
-    with_bn = DistributedTrainer(model=build(strategy), strategy=strategy)
-    without = DistributedTrainer(model=build(strategy, batch_norm=False), strategy=strategy)
-    forced = DistributedTrainer(
-        model=build(strategy), strategy=strategy, options=TrainerOptions(bucket_by_length=True)
-    )
-    assert (with_bn.bucketing, without.bucketing, forced.bucketing) == (False, True, True)
+    assert has_batch_norm(build(strategy)) and not has_batch_norm(build(strategy, batch_norm=False))
+    assert TrainerOptions().bucket_by_length is True

@@ -112,3 +112,22 @@ class DistributedBatchNormalization(keras.layers.BatchNormalization):
         config = super().get_config()
         config["synchronized"] = self.synchronize_moments
         return config
+
+
+def has_batch_norm(model: keras.layers.Layer) -> bool:
+    """Whether `model` (or any layer inside it) is a BatchNormalization layer.
+
+    Such a model should train on freely shuffled batches, not length buckets
+    (`TrainerOptions(bucket_by_length=not has_batch_norm(model))`): with buckets its
+    training statistics come from one length band at a time and no longer match the
+    moving averages used at inference (measured on waimai_10k with the seed model:
+    validation accuracy 0.60 with buckets, 0.90 without).
+
+    Example:
+
+    >>> has_batch_norm(keras.Sequential([keras.layers.BatchNormalization()]))
+    True
+    """
+    if isinstance(model, keras.layers.BatchNormalization):
+        return True
+    return any(has_batch_norm(sub) for sub in getattr(model, "layers", ()) if sub is not model)

@@ -3,8 +3,9 @@
 User errors (missing or bad files, bad flag values, an unwritable output or checkpoint
 directory, a checkpoint of another run) exit with status 2 and one line on stderr; a
 run stopped by a non-finite loss or gradient, or a multi-worker run whose cluster fails
-(a worker died, or never joined), exits with status 3 and one line; anything else is a
-bug and keeps its traceback.
+(a worker died, or never joined), exits with status 3 and one line; a run stopped by
+SIGTERM exits with status 75 (`errors.PREEMPTED`) after saving its checkpoint; anything
+else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from weibo_lstm.data import CLASS_NAMES, DataError
-from weibo_lstm.errors import CheckpointError, NonFiniteError
+from weibo_lstm.errors import CheckpointError, NonFiniteError, Preempted
 
 logger = logging.getLogger("weibo_lstm")
 
@@ -382,6 +383,9 @@ def run(argv: Sequence[str] | None, parser: argparse.ArgumentParser) -> int:
     except NonFiniteError as e:
         print(f"error: {e}", file=sys.stderr)
         return TRAINING_FAILED
+    except Preempted as e:
+        print(f"preempted: {e}", file=sys.stderr)
+        return e.exit_status
     except ValueError as e:
         if "Argument `" in str(e):  # our option validation
             print(f"error: {e}", file=sys.stderr)

@@ -22,6 +22,7 @@ import numpy as np
 
 from weibo_lstm import __version__
 from weibo_lstm import report as reporting
+from weibo_lstm.batch_norm import has_batch_norm
 from weibo_lstm.batching import TokenizedExamples
 from weibo_lstm.cluster import (
     DEFAULT_STARTUP_TIMEOUT,
@@ -322,6 +323,8 @@ def _train(config: TrainConfig, strategy, output_dir: Path, start: float) -> Tra
         warmup_epochs=budget["warmup_epochs"],
         steps_per_loop=config.steps_per_loop,
         seed=config.seed,
+        # BatchNorm statistics from one length band at a time would not match inference.
+        bucket_by_length=not has_batch_norm(model),
         quiet=config.quiet,
         summary_dir=str(output_dir / "tensorboard" / stamp),
         on_nonfinite=config.on_nonfinite,
