@@ -23,8 +23,7 @@ import numpy as np
 from weibo_lstm import WeiboLSTM
 from weibo_lstm import report as reporting
 from weibo_lstm.batching import TokenizedExamples
-from weibo_lstm.cluster import barrier, chief_output_dir, task_id
-from weibo_lstm.distribution import default_strategy
+from weibo_lstm.runtime import Runtime
 from weibo_lstm.trainer import DistributedTrainer, TrainerOptions
 
 VOCAB = 30
@@ -63,8 +62,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
-    strategy = default_strategy(startup_timeout=args.startup_timeout)
-    replicas = strategy.num_replicas_in_sync
+    runtime = Runtime.create(startup_timeout=args.startup_timeout)
+    strategy, replicas = runtime.strategy, runtime.num_replicas
     train, val = make_examples(args.train_rows, seed=0), make_examples(50, seed=1)
     trainer = DistributedTrainer(
         model=build_model(strategy, args.initial),
@@ -86,7 +85,7 @@ def main(argv=None) -> int:
     probabilities = trainer.predict(val)
     Path(args.output).mkdir(parents=True, exist_ok=True)
     np.savez(
-        f"{args.output}/weights_{task_id(strategy)}.npz",
+        f"{args.output}/weights_{runtime.task}.npz",
         probabilities=probabilities,
         best_epoch=history.best_epoch,
         losses=history.series("loss"),
@@ -100,11 +99,11 @@ def main(argv=None) -> int:
         **{f"final_test_{k}": v for k, v in metrics.items()},
         **reporting.report_columns(as_dict),
         "replicas": replicas,
-        "written_by": task_id(strategy),
+        "written_by": runtime.task,
     }
-    with chief_output_dir(strategy, args.output) as out:
+    with runtime.output_dir(args.output) as out:
         reporting.write_report(out, row)
-    barrier(strategy)
+    runtime.barrier()
     return 0
 
 

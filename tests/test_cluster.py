@@ -1,4 +1,4 @@
-"""`weibo_lstm.cluster` and `distribution.multi_worker_strategy` without a second process.
+"""`cluster`, `runtime.Runtime` and `distribution.multi_worker_strategy` without a second process.
 
 The multi-process behaviour itself is in tests/test_multi_worker.py.
 """
@@ -12,27 +12,17 @@ import pytest
 import tensorflow as tf
 
 from weibo_lstm import cli, cluster
-from weibo_lstm.cluster import (
-    ClusterError,
-    barrier,
-    chief_output_dir,
-    describe_cluster_failure,
-    disagreements,
-    has_cluster,
-    is_chief,
-    task_id,
-    wait_for_peers,
-    worker_count,
-)
+from weibo_lstm.cluster import ClusterError, describe_cluster_failure, has_cluster, wait_for_peers
 from weibo_lstm.distribution import multi_worker_strategy
+from weibo_lstm.runtime import Runtime
 
 
-def fake_strategy(cluster: dict, task_type: str, index: int):
-    """Just enough of a MultiWorkerMirroredStrategy for the chief and path helpers."""
+def fake_runtime(cluster: dict, task_type: str, index: int) -> Runtime:
+    """The Runtime of a task of `cluster` (just enough of a strategy to place it)."""
     resolver = tf.distribute.cluster_resolver.SimpleClusterResolver(
         tf.train.ClusterSpec(cluster), task_type=task_type, task_id=index
     )
-    return types.SimpleNamespace(cluster_resolver=resolver)
+    return Runtime(types.SimpleNamespace(cluster_resolver=resolver))
 
 
 def set_tf_config(monkeypatch, addresses, index):
@@ -59,15 +49,16 @@ TWO = {"worker": ["a:1", "b:2"]}
     ],
 )
 def test_chief_task_name_and_worker_count(cluster, task, chief, name, workers):
-    strategy = fake_strategy(cluster, *task)
-    assert (is_chief(strategy), task_id(strategy), worker_count(strategy)) == (chief, name, workers)
+    runtime = fake_runtime(cluster, *task)
+    assert (runtime.is_chief, runtime.task, runtime.num_workers) == (chief, name, workers)
 
 
 def test_one_process_is_its_own_chief():
-    strategy = tf.distribute.get_strategy()
-    assert is_chief(strategy) and task_id(strategy) == "local" and worker_count(strategy) == 1
-    barrier(strategy)  # returns at once
-    assert disagreements(strategy, {"data": b"anything"}) == []
+    runtime = Runtime(tf.distribute.get_strategy())
+    assert runtime.is_chief and runtime.task == "local" and runtime.num_workers == 1
+    runtime.barrier()  # returns at once
+    assert runtime.disagreements({"data": b"anything"}) == []
+    assert runtime.any_worker(True) and not runtime.any_worker(False)
 
 
 def test_has_cluster_reads_tf_config():
@@ -79,17 +70,17 @@ def test_has_cluster_reads_tf_config():
 
 
 def test_chief_writes_to_the_path_others_to_a_removed_temporary_directory(tmp_path):
-    with chief_output_dir(fake_strategy(TWO, "worker", 0), tmp_path / "out") as out:
+    with fake_runtime(TWO, "worker", 0).output_dir(tmp_path / "out") as out:
         (out / "report.csv").write_text("chief")
     assert (tmp_path / "out" / "report.csv").read_text() == "chief"
 
-    with chief_output_dir(fake_strategy(TWO, "worker", 1), tmp_path / "out") as scratch:
+    with fake_runtime(TWO, "worker", 1).output_dir(tmp_path / "out") as scratch:
         assert scratch != tmp_path / "out" and "worker_1" in scratch.name
         (scratch / "report.csv").write_text("worker")
     assert not scratch.exists()
     with (
         pytest.raises(RuntimeError, match="boom"),
-        chief_output_dir(fake_strategy(TWO, "worker", 1), tmp_path / "out") as scratch,
+        fake_runtime(TWO, "worker", 1).output_dir(tmp_path / "out") as scratch,
     ):
         raise RuntimeError("boom")
     assert not scratch.exists()  # removed on error too

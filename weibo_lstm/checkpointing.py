@@ -37,6 +37,7 @@ import tensorflow as tf
 
 from weibo_lstm.errors import CheckpointError
 from weibo_lstm.history import History
+from weibo_lstm.runtime import Runtime
 
 logger = logging.getLogger("weibo_lstm")
 
@@ -53,9 +54,9 @@ class TrainingCheckpoint:
         optimizer: a built Keras optimizer (its slot variables must exist, so that
             restoring fills them rather than being deferred).
         max_to_keep: how many recent checkpoints to keep.
-        is_chief: whether this task writes `directory` (others write a temporary
-            directory and delete it).
-        task: name of this task, for the temporary directory of non-chief workers.
+        runtime: this process's place in the cluster (`runtime.Runtime`; None: one
+            process). A non-chief worker writes `runtime.write_dir(directory)`
+            and deletes it after each save.
 
     Example:
 
@@ -76,11 +77,11 @@ class TrainingCheckpoint:
         model: keras.Model,
         optimizer: keras.optimizers.Optimizer,
         max_to_keep: int = 3,
-        is_chief: bool = True,
-        task: str = "local",
+        runtime: Runtime | None = None,
     ):
         self.directory = str(directory)
-        self.is_chief = is_chief
+        runtime = runtime or Runtime()
+        self.is_chief = runtime.is_chief
         self._best_source = None
         with tf.device("/cpu:0"):
             self._epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
@@ -97,7 +98,7 @@ class TrainingCheckpoint:
             step=self._step,
             host_state=self._host_state,
         )
-        self._write_dir = self.directory if is_chief else non_chief_write_dir(self.directory, task)
+        self._write_dir = runtime.write_dir(self.directory)
         self._max_to_keep = max_to_keep
         self._manager = self._new_manager()
 
@@ -332,11 +333,6 @@ def restore_fit_state(
             epochs,
         )
     return state
-
-
-def non_chief_write_dir(directory: str, task: str) -> str:
-    """Where a non-chief worker writes its throw-away checkpoints."""
-    return os.path.join(directory, f".tmp_{task}_{os.getpid()}")
 
 
 def _difference(key: str, saved, now) -> str:

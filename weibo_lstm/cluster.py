@@ -1,28 +1,21 @@
-"""Running as one worker of a cluster: who is chief, where to write, when peers fail.
+"""`TF_CONFIG` clusters: whether there is one, waiting for the peers, naming a failure.
 
 A multi-worker job is `MultiWorkerMirroredStrategy` configured from `TF_CONFIG` (see
-`distribution.multi_worker_strategy`): every worker runs the same program, the chief
-(worker 0 unless a `chief` task exists) is the one whose files survive, and
+`distribution.multi_worker_strategy`): every worker runs the same program, and
 TensorFlow's coordination service notices a worker that dies (missed heartbeats) and
-aborts the collectives of the others.
+aborts the collectives of the others. This process's place in the cluster (chief,
+task, where it writes, barrier, agreement) is `runtime.Runtime`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import json
 import logging
 import os
 import re
-import shutil
 import socket
-import tempfile
 import time
-from collections.abc import Iterator, Mapping
-from pathlib import Path
 
-import numpy as np
 import tensorflow as tf
 
 logger = logging.getLogger("weibo_lstm")
@@ -48,90 +41,6 @@ def has_cluster(tf_config: str | None = None) -> bool:
     except (json.JSONDecodeError, AttributeError):
         raise ValueError(f"TF_CONFIG is not valid JSON: {raw[:200]!r}") from None
     return sum(len(tasks) for tasks in cluster.values()) > 1
-
-
-def is_chief(strategy: tf.distribute.Strategy) -> bool:
-    """True for the one task that writes reports, checkpoints and summaries."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not resolver.task_type:
-        return True
-    if resolver.task_type == "chief":
-        return True
-    has_chief = "chief" in resolver.cluster_spec().as_dict()
-    return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
-
-
-def task_id(strategy: tf.distribute.Strategy) -> str:
-    """`worker_1`-style name of this task (`local` outside a cluster)."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not resolver.task_type:
-        return "local"
-    return f"{resolver.task_type}_{resolver.task_id}"
-
-
-def worker_count(strategy: tf.distribute.Strategy) -> int:
-    """Processes that run replicas: the cluster's chief and workers (1 outside a cluster)."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None:
-        return 1
-    spec = resolver.cluster_spec().as_dict()
-    return max(1, len(spec.get("chief", [])) + len(spec.get("worker", [])))
-
-
-@contextlib.contextmanager
-def chief_output_dir(strategy: tf.distribute.Strategy, path: str | os.PathLike) -> Iterator[Path]:
-    """Where this task writes: `path` on the chief, a private temporary directory elsewhere.
-
-    Every worker runs the same code, so every worker writes (reports, models, event
-    files, checkpoints); only the chief's files may land in `path`. The others get a
-    fresh temporary directory that is removed when the block ends, also on error.
-
-    Example:
-
-    >>> with chief_output_dir(tf.distribute.get_strategy(), tempfile.mkdtemp()) as out:
-    ...     _ = (out / "report.csv").write_text("written by the chief")
-    """
-    if is_chief(strategy):
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        yield path
-        return
-    temporary = Path(tempfile.mkdtemp(prefix=f"weibo_lstm_{task_id(strategy)}_"))
-    try:
-        yield temporary
-    finally:
-        shutil.rmtree(temporary, ignore_errors=True)
-
-
-def barrier(strategy: tf.distribute.Strategy) -> None:
-    """Returns once every worker of the cluster has called it (at once in one process).
-
-    An all-reduce of one number: every worker must call it the same number of times.
-    """
-    if worker_count(strategy) > 1:
-        ones = strategy.run(lambda: tf.ones([]))
-        strategy.reduce("SUM", ones, axis=None).numpy()
-
-
-def disagreements(strategy: tf.distribute.Strategy, values: Mapping[str, object]) -> list[str]:
-    """Names of the `values` that are not the same on every worker of the cluster.
-
-    Each value is reduced to a 64-bit digest of its bytes (`bytes`, NumPy arrays) or
-    its `repr`; the digests of all replicas are gathered, so every worker gets the same
-    answer and can fail together. Always `[]` in one process.
-    """
-    if worker_count(strategy) == 1:
-        return []
-    names = list(values)
-    digests = np.concatenate([_digest(values[name]) for name in names])
-
-    @tf.function
-    def gather():
-        local = strategy.run(lambda: tf.constant(digests)[tf.newaxis])
-        return strategy.gather(local, axis=0)
-
-    everyone = gather().numpy().reshape(-1, len(names), 2)
-    return [name for i, name in enumerate(names) if (everyone[:, i] != everyone[0, i]).any()]
 
 
 def describe_cluster_failure(error: BaseException) -> str | None:
@@ -196,16 +105,6 @@ def _gist(text: str) -> str:
         ):
             return line
     return "no details"
-
-
-def _digest(value) -> np.ndarray:
-    if isinstance(value, bytes):
-        data = value
-    elif isinstance(value, np.ndarray):
-        data = value.tobytes()
-    else:
-        data = repr(value).encode()
-    return np.frombuffer(hashlib.blake2b(data, digest_size=8).digest(), np.int32)
 
 
 def _tf_config_task() -> tuple[str | None, dict[str, str]]:

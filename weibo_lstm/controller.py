@@ -181,8 +181,7 @@ def fit(trainer, train: TokenizedExamples, validation: TokenizedExamples | None)
                 model=trainer.model,
                 optimizer=trainer.optimizer,
                 max_to_keep=o.keep_checkpoints,
-                is_chief=trainer.runtime.is_chief,
-                task=trainer.runtime.task,
+                runtime=trainer.runtime,
             )
             state = _restore(trainer, checkpoint, train, steps_per_epoch)
             checkpoints = actions.SaveCheckpoints(

@@ -1,5 +1,6 @@
 """Choosing a `tf.distribute.Strategy`: one device, the GPUs or CPUs of this machine,
-or (with `TF_CONFIG`) the workers of a cluster; the cluster helpers are in `cluster`."""
+or (with `TF_CONFIG`) the workers of a cluster. `runtime.Runtime.create` wraps the
+choice with this process's place in the cluster; `cluster` waits for the peers."""
 
 from __future__ import annotations
 
@@ -8,27 +9,16 @@ import logging
 
 import tensorflow as tf
 
-# is_chief, task_id and has_cluster lived here first; they stay importable from here.
-from weibo_lstm.cluster import (
-    DEFAULT_STARTUP_TIMEOUT,
-    barrier,
-    has_cluster,
-    is_chief,
-    task_id,
-    wait_for_peers,
-    worker_count,
-)
+from weibo_lstm.cluster import DEFAULT_STARTUP_TIMEOUT, has_cluster, wait_for_peers
+from weibo_lstm.runtime import Runtime
 
 __all__ = [
     "configure_cpu_devices",
     "cpu_strategy",
     "default_strategy",
     "device_kind",
-    "has_cluster",
-    "is_chief",
     "mirrored_strategy",
     "multi_worker_strategy",
-    "task_id",
 ]
 
 logger = logging.getLogger("weibo_lstm")
@@ -184,11 +174,12 @@ def multi_worker_strategy(
         faulthandler.dump_traceback_later(max(startup_timeout, 300.0), exit=True)
     try:
         strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
-        barrier(strategy)
+        runtime = Runtime(strategy)
+        runtime.barrier()
     finally:
         if startup_timeout is not None:
             faulthandler.cancel_dump_traceback_later()
-    logger.info("%s: all %d workers are up", task_id(strategy), worker_count(strategy))
+    logger.info("%s: all %d workers are up", runtime.task, runtime.num_workers)
     _MULTI_WORKER[key] = strategy
     return strategy
 

