@@ -68,6 +68,35 @@ def scores(labels, predicted) -> dict:
     return {
         "accuracy": accuracy_score(labels, predicted),
         "macro_f1": f1_score(labels, predicted, average="macro"),
+        "predicted": np.asarray(predicted).astype(int).tolist(),
+    }
+
+
+def paired_bootstrap(
+    labels, predicted_a, predicted_b, *, samples: int = 10_000, seed: int = 0
+) -> dict[str, float]:
+    """Accuracy of A minus accuracy of B on the same test rows, with a 95 % interval.
+
+    Resamples test rows with replacement (the same rows for both models), so the
+    interval reflects how much the difference depends on which rows were drawn.
+
+    Example:
+
+    >>> r = paired_bootstrap([1, 0, 1, 1], [1, 0, 1, 0], [1, 1, 0, 0], samples=200)
+    >>> r["difference"]
+    0.5
+    """
+    labels = np.asarray(labels)
+    correct_a = np.asarray(predicted_a) == labels
+    correct_b = np.asarray(predicted_b) == labels
+    rng = np.random.default_rng(seed)
+    rows = rng.integers(0, len(labels), size=(samples, len(labels)))
+    differences = correct_a[rows].mean(axis=1) - correct_b[rows].mean(axis=1)
+    low, high = np.percentile(differences, [2.5, 97.5])
+    return {
+        "difference": float(correct_a.mean() - correct_b.mean()),
+        "ci95_low": float(low),
+        "ci95_high": float(high),
     }
 
 
@@ -176,8 +205,26 @@ def main(argv=None) -> int:
                     "test_rows": len(test),
                     **result,
                 }
+                baseline = next(
+                    (
+                        r
+                        for r in rows
+                        if r["model"] == "tfidf"
+                        and r["corpus"] == row["corpus"]
+                        and r["condition"] == condition
+                    ),
+                    None,
+                )
+                if baseline is not None and name != "tfidf":
+                    row["vs_tfidf"] = paired_bootstrap(
+                        split.test.labels, row["predicted"], baseline["predicted"]
+                    )
                 rows.append(row)
-                print(json.dumps(row), file=sys.stderr, flush=True)
+                print(
+                    json.dumps({k: v for k, v in row.items() if k != "predicted"}),
+                    file=sys.stderr,
+                    flush=True,
+                )
     print(table(rows))
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -199,14 +246,19 @@ def main(argv=None) -> int:
 
 def table(rows) -> str:
     lines = [
-        "| corpus | condition | model | accuracy | macro-F1 | train time | epochs |",
-        "|---|---|---|---|---|---|---|",
+        "| corpus | condition | model | accuracy | vs TF-IDF (95 % CI) | macro-F1 | train time "
+        "| epochs |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         epochs = "" if r["epochs"] is None else f"{r['epochs']} (best {r['best_epoch']})"
+        vs = r.get("vs_tfidf")
+        difference = (
+            f"{vs['difference']:+.4f} [{vs['ci95_low']:+.4f}, {vs['ci95_high']:+.4f}]" if vs else ""
+        )
         lines.append(
             f"| {r['corpus']} | {r['condition']} | {r['model']} | {r['accuracy']:.4f} | "
-            f"{r['macro_f1']:.4f} | {r['train_time_s']:.0f} s | {epochs} |"
+            f"{difference} | {r['macro_f1']:.4f} | {r['train_time_s']:.0f} s | {epochs} |"
         )
     audits = [r for r in rows if "audit_stripped_test_accuracy" in r]
     if audits:
