@@ -21,7 +21,7 @@ from tests.test_cli import FAST, ROOT, read_report
 from tests.test_trainer import SMALL, STRATEGIES, VOCAB, make_examples
 from weibo_lstm import CheckpointError, WeiboLSTM
 from weibo_lstm.checkpointing import FitState, TrainingCheckpoint, restore_fit_state
-from weibo_lstm.errors import PREEMPTED
+from weibo_lstm.errors import PREEMPTED, Preempted
 from weibo_lstm.runtime import Runtime
 from weibo_lstm.trainer import DistributedTrainer
 
@@ -408,3 +408,47 @@ def test_sigterm_checkpoints_exits_75_and_the_same_command_matches_an_uninterrup
         assert row[key] == ref_row[key], key
     for got, want in zip(weights, ref_weights, strict=True):
         np.testing.assert_array_equal(got, want)
+
+
+class SigtermTrainer(DistributedTrainer):
+    """Sends itself SIGTERM during its `sigterm_at`-th `train` call (as a scheduler would)."""
+
+    def __init__(self, sigterm_at, **kwargs):
+        super().__init__(**kwargs)
+        self.sigterm_at, self.calls = sigterm_at, 0
+
+    def train(self, iterator, num_steps):
+        self.calls += 1
+        if self.calls == self.sigterm_at:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return super().train(iterator, num_steps)
+
+
+@pytest.mark.parametrize("checkpointed", [True, False])
+def test_sigterm_in_process_saves_at_the_loop_boundary_and_restores_the_handler(
+    data, tmp_path, checkpointed
+):
+    strategy = STRATEGIES["mirrored_2"]()
+    ckpt = dict(checkpoint_dir=str(tmp_path), checkpoint_every_steps=None) if checkpointed else {}
+    trainer = SigtermTrainer(
+        sigterm_at=2,
+        model=new_model(strategy, seed=0),
+        strategy=strategy,
+        options=options(strategy, **ckpt),
+    )
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(Preempted) as info:
+        trainer.fit(*data)
+    # steps_per_loop 3: the signal arrives in the second loop, which ends at step 6.
+    assert int(trainer.optimizer.iterations.numpy()) == 6
+    assert signal.getsignal(signal.SIGTERM) is before
+    assert info.value.exit_status == PREEMPTED and "\n" not in str(info.value)
+    assert "stopped at epoch 1, step 6 of 7" in str(info.value)
+    if checkpointed:
+        assert (
+            info.value.checkpoint
+            == str(tmp_path / "ckpt-6")
+            == tf.train.latest_checkpoint(tmp_path)
+        )
+    else:
+        assert info.value.checkpoint is None and "nothing saved" in str(info.value)
