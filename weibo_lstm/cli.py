@@ -322,10 +322,11 @@ def _export(args) -> int:
     from pathlib import Path
 
     from weibo_lstm.export import export
-    from weibo_lstm.workflow import load_trained
+    from weibo_lstm.workflow import load_trained, resolve_model_dir
 
     output = Path(args.output)
-    model, tokenizer = load_trained(args.model)
+    model_dir = resolve_model_dir(args.model)
+    model, tokenizer = load_trained(model_dir)
     if output.exists() and (not output.is_dir() or any(output.iterdir())):
         # Only ever delete what is recognisably a SavedModel.
         if not (args.force and (output / "saved_model.pb").is_file()):
@@ -334,8 +335,8 @@ def _export(args) -> int:
                 + (" and is not a SavedModel" if args.force else " (use --force to replace it)")
             )
         shutil.rmtree(output)
-    metadata = {"source_model_dir": str(Path(args.model).resolve())}
-    run_file = Path(args.model) / "run.json"
+    metadata = {"source_model_dir": str(model_dir.resolve())}
+    run_file = model_dir / "run.json"
     if run_file.is_file():
         metadata["training_run"] = json.loads(run_file.read_text("utf-8"))
     export(model, tokenizer, output, metadata=metadata)
@@ -357,7 +358,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(run=train_command)
 
     evaluate = commands.add_parser("evaluate", help="metrics and classification report on a CSV")
-    evaluate.add_argument("--model", required=True, help="a model directory written by train")
+    evaluate.add_argument(
+        "--model",
+        required=True,
+        help="a model directory written by train, or its output directory (the newest model)",
+    )
     evaluate.add_argument("--data", required=True, help="labelled CSV")
     evaluate.add_argument(
         "--strip-emoticons",
@@ -374,7 +379,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument(
         "--model",
         required=True,
-        help="a model directory written by train, or a SavedModel written by export",
+        help="a model directory written by train, its output directory (the newest model), "
+        "or a SavedModel written by export",
     )
     predict.add_argument("--batch-size", type=_positive(int), default=256, help="texts per call")
     predict.add_argument(
@@ -390,7 +396,11 @@ def build_parser() -> argparse.ArgumentParser:
     export = commands.add_parser(
         "export", help="write a SavedModel that takes raw text (tokenizer inside)"
     )
-    export.add_argument("--model", required=True, help="a model directory written by train")
+    export.add_argument(
+        "--model",
+        required=True,
+        help="a model directory written by train, or its output directory (the newest model)",
+    )
     export.add_argument("--output", required=True, help="SavedModel directory to write")
     export.add_argument(
         "--force", action="store_true", help="replace an existing SavedModel at --output"
