@@ -53,10 +53,10 @@ def __dir__():
 __all__ = [
     "CLASS_NAMES",
     "EMOTICON_PATTERN",
-    "HybridClassifier",
     "CheckpointError",
     "DataError",
     "DistributedBatchNormalization",
+    "HybridClassifier",
     "LabeledTexts",
     "LoadStats",
     "NgramLogisticRegression",
