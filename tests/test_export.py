@@ -12,12 +12,19 @@ import pytest
 import tensorflow as tf
 
 from tests.synthetic import texts_and_labels
-from weibo_lstm import LabeledTexts, Predictor, Tokenizer, WeiboLSTM, cli, export
+from weibo_lstm import (
+    LabeledTexts,
+    Predictor,
+    SentimentClassifier,
+    Tokenizer,
+    WeiboLSTM,
+    cli,
+    export,
+)
 from weibo_lstm.batching import TokenizedExamples
 from weibo_lstm.distribution import cpu_strategy
 from weibo_lstm.export import read_metadata
 from weibo_lstm.trainer import DistributedTrainer, TrainerOptions
-from weibo_lstm.workflow import save_trained
 
 SMALL = dict(embedding_dim=16, lstm_units=(16, 8), dense_units=8)
 
@@ -237,7 +244,9 @@ def test_predictor_buckets_by_length_and_keeps_the_input_order(trained, exported
 def model_dir(trained, tmp_path_factory):
     model, tokenizer = trained
     path = tmp_path_factory.mktemp("train") / "model_1"
-    save_trained(path, model, tokenizer, {"report": {"final_test_accuracy": 0.9}})
+    SentimentClassifier(tokenizer=tokenizer, backbone=model).save(
+        path, metadata={"report": {"final_test_accuracy": 0.9}}
+    )
     return path
 
 

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from weibo_lstm.data import DataError
+from weibo_lstm.errors import DataError
 from weibo_lstm.export import SIGNATURE, serving_function
 from weibo_lstm.tokenizer import Tokenizer
 
@@ -93,16 +93,14 @@ class Predictor:
         kwargs.setdefault("source", str(path))
         if (path / "saved_model.pb").is_file():
             return cls.from_saved_model(path, **kwargs)
-        from weibo_lstm.workflow import load_trained
+        from weibo_lstm.classifier import SentimentClassifier
 
-        try:
-            model, tokenizer = load_trained(path)
-        except DataError:
+        if not SentimentClassifier.is_saved(path):
             raise DataError(
-                f"{path}: neither a trained model directory (model.keras + tokenizer/) "
-                "nor an exported SavedModel (saved_model.pb)"
-            ) from None
-        return cls.from_keras(model, tokenizer, **kwargs)
+                f"{path}: neither a trained model directory (written by `weibo-lstm train` "
+                "or SentimentClassifier.save) nor an exported SavedModel (saved_model.pb)"
+            )
+        return SentimentClassifier.load(path).predictor(**kwargs)
 
     def predict(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         """The outputs for `texts`, in their order (`label_id` int32, the rest float32)."""
