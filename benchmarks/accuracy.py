@@ -98,7 +98,7 @@ def run_lstm(split: Split, preset: str, seed: int, audit: wl.LabeledTexts | None
     trainer = DistributedTrainer(
         model=model,
         strategy=strategy,
-        options=TrainerOptions(seed=seed, progress_bar=False, **options),
+        options=TrainerOptions(seed=seed, quiet=True, **options),
     )
     start = time.perf_counter()
     history = trainer.fit(encode(split.train), encode(split.val))
@@ -121,8 +121,8 @@ def _settings(preset: str, kind: str) -> tuple[dict, dict]:
     budget = BUDGETS[preset, kind]
     return dict(MODEL_PRESETS[preset]), {
         "epochs": budget["epochs"],
-        "per_replica_batch_size": budget["batch_size"],
-        "base_learning_rate": budget["learning_rate"],
+        "batch_size": budget["batch_size"],
+        "learning_rate": budget["learning_rate"],
         "warmup_epochs": budget["warmup_epochs"],
     }
 
