@@ -49,7 +49,7 @@ def test_training_options_fill_the_budget_of_the_preset_and_device(fitted):
     assert options.epochs == 2 and options.batch_size == budget.batch_size
     assert options.learning_rate == budget.learning_rate
     assert options.warmup_epochs == budget.warmup_epochs
-    with pytest.raises(wl.ConfigError, match="Argument `epochs` must be >= 1"):
+    with pytest.raises(ValueError, match="Argument `epochs` must be >= 1"):
         classifier.training_options(epochs=0)
 
 

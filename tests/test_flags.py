@@ -35,13 +35,20 @@ def knobs():
 
 
 def test_every_knob_has_one_flag_with_its_name_and_default():
-    actions = {a.option_strings[0]: a for a in train_parser()._actions}
+    actions = {
+        max(a.option_strings, key=len) if a.dest == "help" else a.option_strings[0]: a
+        for a in train_parser()._actions
+    }
     seen = set()
     for cls, field in knobs():
         flag = flags.flag_name(field.name)
         assert flag in actions, f"{cls.__name__}.{field.name} has no flag {flag}"
         action = actions[flag]
-        assert action.option_strings[0] == flag and action.dest == field.name
+        # No alias: the flag, and for a tri-state or default-True switch its negation.
+        negation = (
+            ["--no-" + flag[2:]] if isinstance(action, argparse.BooleanOptionalAction) else []
+        )
+        assert action.option_strings == [flag, *negation] and action.dest == field.name
         if field.name in BUDGET_KEYS:
             # Decided by the preset and the device when the run starts (see the help test).
             assert action.default is None

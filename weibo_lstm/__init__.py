@@ -30,6 +30,7 @@ from weibo_lstm.export import export, serving_function
 from weibo_lstm.history import History
 from weibo_lstm.job import RunConfig, TrainingResult, run_training
 from weibo_lstm.model import WeiboLSTM
+from weibo_lstm.objectives import ClassificationObjective, Objective
 from weibo_lstm.predictor import Predictor
 from weibo_lstm.presets import PRESETS, Budget, Preset, get_preset
 from weibo_lstm.reproducibility import enable_determinism
@@ -43,6 +44,7 @@ __all__ = [
     "PRESETS",
     "Budget",
     "CheckpointError",
+    "ClassificationObjective",
     "ClusterError",
     "ConfigError",
     "DataError",
@@ -52,6 +54,7 @@ __all__ = [
     "LabeledTexts",
     "LoadStats",
     "NonFiniteError",
+    "Objective",
     "Predictor",
     "Preset",
     "RunConfig",

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from weibo_lstm import flags
 from weibo_lstm.data import CLASS_NAMES
-from weibo_lstm.errors import RUN_FAILED, USER_ERROR, UserError, WeiboLSTMError
+from weibo_lstm.errors import RUN_FAILED, USER_ERROR, ConfigError, UserError, WeiboLSTMError
 
 logger = logging.getLogger("weibo_lstm")
 
@@ -100,7 +100,12 @@ def train_settings(args: argparse.Namespace):
         ).items()
         if not (name in BUDGET_KEYS and value is None)
     }
-    TrainerOptions(**options)  # validates the values now
+    try:
+        TrainerOptions(**options)  # validates the values now, before devices start
+    except ConfigError:
+        raise
+    except ValueError as e:  # a validator that predates ConfigError: same meaning here
+        raise ConfigError(str(e)) from None
     return config, options
 
 

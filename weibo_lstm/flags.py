@@ -40,6 +40,8 @@ from collections.abc import Collection, Mapping
 
 #: Field metadata key with the allowed values of a field (its flag's `choices`).
 CHOICES = "choices"
+#: Field metadata key with the placeholder of the flag's value in `--help`.
+METAVAR = "metavar"
 
 
 def flag_name(field_name: str) -> str:
@@ -117,6 +119,8 @@ def add_dataclass_flags(
         if CHOICES in field.metadata:
             kwargs["choices"] = tuple(field.metadata[CHOICES])
             kwargs.pop("metavar", None)
+        if METAVAR in field.metadata:
+            kwargs["metavar"] = field.metadata[METAVAR]
         help_text = docs.get(field.name, "").replace("%", "%%")
         if field.name in deferred:
             help_text += " (%(device_default)s)"

