@@ -95,7 +95,7 @@ def test_serialization_round_trip(fitted, corpus):
     restored = wl.SentimentClassifier.from_config(config)
     assert restored.get_config() == config
     # The config is the architecture: same weights, same outputs.
-    restored.backbone.build()
+    assert restored.backbone.built  # the config carries the build shape
     restored.backbone.set_weights(classifier.backbone.get_weights())
     np.testing.assert_allclose(
         restored.predict(texts), classifier.predict(texts), atol=1e-6, rtol=0
