@@ -68,6 +68,35 @@ def scores(labels, predicted) -> dict:
     return {
         "accuracy": accuracy_score(labels, predicted),
         "macro_f1": f1_score(labels, predicted, average="macro"),
+        "predicted": np.asarray(predicted).astype(int).tolist(),
+    }
+
+
+def paired_bootstrap(
+    labels, predicted_a, predicted_b, *, samples: int = 10_000, seed: int = 0
+) -> dict[str, float]:
+    """Accuracy of A minus accuracy of B on the same test rows, with a 95 % interval.
+
+    Resamples test rows with replacement (the same rows for both models), so the
+    interval reflects how much the difference depends on which rows were drawn.
+
+    Example:
+
+    >>> r = paired_bootstrap([1, 0, 1, 1], [1, 0, 1, 0], [1, 1, 0, 0], samples=200)
+    >>> r["difference"]
+    0.5
+    """
+    labels = np.asarray(labels)
+    correct_a = np.asarray(predicted_a) == labels
+    correct_b = np.asarray(predicted_b) == labels
+    rng = np.random.default_rng(seed)
+    rows = rng.integers(0, len(labels), size=(samples, len(labels)))
+    differences = correct_a[rows].mean(axis=1) - correct_b[rows].mean(axis=1)
+    low, high = np.percentile(differences, [2.5, 97.5])
+    return {
+        "difference": float(correct_a.mean() - correct_b.mean()),
+        "ci95_low": float(low),
+        "ci95_high": float(high),
     }
 
 
@@ -84,7 +113,15 @@ def run_tfidf(split: Split) -> dict:
     return {**scores(split.test.labels, predicted), "train_time_s": train_time, "epochs": None}
 
 
-def run_lstm(split: Split, preset: str, seed: int, audit: wl.LabeledTexts | None = None) -> dict:
+def run_lstm(
+    split: Split,
+    preset: str,
+    seed: int,
+    audit: wl.LabeledTexts | None = None,
+    hybrid: bool = False,
+) -> list[dict]:
+    """The preset's row, and with `hybrid` a second row: the same model stacked with
+    the in-graph TF-IDF model (`HybridClassifier`, mixing fitted on validation)."""
     import keras
 
     keras.utils.set_random_seed(seed)
@@ -114,7 +151,39 @@ def run_lstm(split: Split, preset: str, seed: int, audit: wl.LabeledTexts | None
     if audit is not None:
         stripped = trainer.predict(encode(audit)).argmax(1)
         result["audit_stripped_test_accuracy"] = accuracy_score(audit.labels, stripped)
-    return result
+    if not hybrid:
+        return [result]
+    from weibo_lstm.hybrid import HybridClassifier, fit_mixing
+    from weibo_lstm.ngram_logistic import NgramLogisticRegression
+
+    start = time.perf_counter()
+    train_x, val_x, test_x = encode(split.train), encode(split.val), encode(split.test)
+    linear = NgramLogisticRegression.fit(train_x.values, train_x.row_splits, train_x.labels)
+    val_linear = np.concatenate(
+        [
+            linear(val_x.rows(np.arange(i, min(i + 512, len(val_x)))).to_tensor()).numpy()
+            for i in range(0, len(val_x), 512)
+        ]
+    )
+    mixing = fit_mixing(trainer.predict(val_x), val_linear, split.val.labels)
+    with strategy.scope():
+        stacked = HybridClassifier(model, linear, mixing=mixing)
+    hybrid_trainer = DistributedTrainer(
+        model=stacked, strategy=strategy, options=TrainerOptions(seed=seed, quiet=True, **options)
+    )
+    val_accuracy = hybrid_trainer.evaluate(val_x)["accuracy"]
+    predicted = hybrid_trainer.predict(test_x).argmax(1)
+    return [
+        result,
+        {
+            **scores(split.test.labels, predicted),
+            "train_time_s": train_time + time.perf_counter() - start,
+            "epochs": result["epochs"],
+            "best_epoch": result["best_epoch"],
+            "best_val_accuracy": val_accuracy,
+            "mixing": list(mixing),
+        },
+    ]
 
 
 def _settings(preset: str, kind: str) -> tuple[dict, dict]:
@@ -131,6 +200,11 @@ def main(argv=None) -> int:
         help="raw,stripped or auto (stripped only where emoticons occur)",
     )
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--hybrid",
+        action="store_true",
+        help="also report each LSTM stacked with the in-graph TF-IDF model ('<preset>+tfidf')",
+    )
     parser.add_argument("--output", default="benchmarks/results/accuracy.json")
     args = parser.parse_args(argv)
     files = args.data or [str(SHARED / f) for f in DEFAULT_DATA if (SHARED / f).is_file()]
@@ -159,19 +233,23 @@ def main(argv=None) -> int:
             for name in models:
                 print(f"== {Path(path).name} / {condition} / {name}", file=sys.stderr, flush=True)
                 if name == "tfidf":
-                    result = run_tfidf(split)
+                    results = {name: run_tfidf(split)}
                 else:
-                    result = run_lstm(split, name, args.seed, audit if name == "best" else None)
-                row = {
-                    "corpus": Path(path).name,
-                    "condition": condition,
-                    "model": name,
-                    "train_rows": len(train),
-                    "test_rows": len(test),
-                    **result,
-                }
-                rows.append(row)
-                print(json.dumps(row), file=sys.stderr, flush=True)
+                    results = dict(
+                        zip(
+                            [name, f"{name}+tfidf"],
+                            run_lstm(
+                                split,
+                                name,
+                                args.seed,
+                                audit if name == "best" else None,
+                                hybrid=args.hybrid,
+                            ),
+                            strict=False,
+                        )
+                    )
+                for model_name, result in results.items():
+                    add_row(rows, split, path, condition, model_name, result, len(train))
     print(table(rows))
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -191,16 +269,53 @@ def main(argv=None) -> int:
     return 0
 
 
+def add_row(rows, split, path, condition, name, result, train_rows) -> None:
+    """Appends one result row, with its paired bootstrap against TF-IDF when present."""
+    row = {
+        "corpus": Path(path).name,
+        "condition": condition,
+        "model": name,
+        "train_rows": train_rows,
+        "test_rows": len(split.test),
+        **result,
+    }
+    baseline = next(
+        (
+            r
+            for r in rows
+            if r["model"] == "tfidf"
+            and r["corpus"] == row["corpus"]
+            and r["condition"] == condition
+        ),
+        None,
+    )
+    if baseline is not None and name != "tfidf":
+        row["vs_tfidf"] = paired_bootstrap(
+            split.test.labels, row["predicted"], baseline["predicted"]
+        )
+    rows.append(row)
+    print(
+        json.dumps({k: v for k, v in row.items() if k != "predicted"}),
+        file=sys.stderr,
+        flush=True,
+    )
+
+
 def table(rows) -> str:
     lines = [
-        "| corpus | condition | model | accuracy | macro-F1 | train time | epochs |",
-        "|---|---|---|---|---|---|---|",
+        "| corpus | condition | model | accuracy | vs TF-IDF (95 % CI) | macro-F1 | train time "
+        "| epochs |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         epochs = "" if r["epochs"] is None else f"{r['epochs']} (best {r['best_epoch']})"
+        vs = r.get("vs_tfidf")
+        difference = (
+            f"{vs['difference']:+.4f} [{vs['ci95_low']:+.4f}, {vs['ci95_high']:+.4f}]" if vs else ""
+        )
         lines.append(
             f"| {r['corpus']} | {r['condition']} | {r['model']} | {r['accuracy']:.4f} | "
-            f"{r['macro_f1']:.4f} | {r['train_time_s']:.0f} s | {epochs} |"
+            f"{difference} | {r['macro_f1']:.4f} | {r['train_time_s']:.0f} s | {epochs} |"
         )
     audits = [r for r in rows if "audit_stripped_test_accuracy" in r]
     if audits:
