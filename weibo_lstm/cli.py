@@ -1,10 +1,12 @@
-"""`weibo-lstm`: train, evaluate and predict from the command line.
+"""`weibo-lstm`: train, evaluate, predict and export from the command line.
 
-User errors (missing or bad files, bad flag values, an unwritable output or checkpoint
-directory, a checkpoint of another run) exit with status 2 and one line on stderr; a
-run stopped by a non-finite loss or gradient, or a multi-worker run whose cluster fails
-(a worker died, or never joined), exits with status 3 and one line; anything else is a
-bug and keeps its traceback.
+The `train` flags are generated from `RunConfig` and `TrainerOptions` (`flags.py`): one
+name, default and help per knob. Errors are mapped to exit statuses by class
+(`weibo_lstm.errors`): a `UserError` (bad flag value, missing or bad file, unwritable
+directory, a checkpoint of another run) exits with status 2, a `TrainingError`
+(non-finite loss, a worker that died or never joined) with status 3, each with one line
+on stderr; a TensorFlow error that means the cluster broke is also status 3. Anything
+else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations

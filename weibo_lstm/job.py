@@ -51,7 +51,7 @@ from weibo_lstm.history import History
 from weibo_lstm.presets import BUDGET_KEYS, PRESETS, get_preset
 from weibo_lstm.report import check_output_dir
 from weibo_lstm.reproducibility import enable_determinism
-from weibo_lstm.trainer import TrainerOptions
+from weibo_lstm.trainer import DistributedTrainer, TrainerOptions
 
 logger = logging.getLogger("weibo_lstm")
 
@@ -242,8 +242,6 @@ def _train(config: RunConfig, options: dict, seed: int, strategy, output_dir: Pa
     stamp = datetime.datetime.now().strftime("%Y%m%d_%H%M%S")
     summary_dir = str(output_dir / "tensorboard" / stamp)
     trainer_options = classifier.training_options(**options, summary_dir=summary_dir)
-    from weibo_lstm.trainer import DistributedTrainer
-
     trainer = DistributedTrainer(
         model=classifier.backbone, strategy=strategy, options=trainer_options
     )
@@ -348,17 +346,8 @@ def _data_columns(corpus: str, train, val, test) -> dict:
 # Settings that may differ between the workers of a cluster: paths are per node (the
 # data files are compared by content) and the output of non-chief workers is dropped.
 _PER_NODE_SETTINGS = frozenset(
-    [
-        "data",
-        "val_data",
-        "test_data",
-        "input_dir",
-        "output_dir",
-        "quiet",
-        "multi_worker",
-        "startup_timeout",
-        "checkpoint_dir",
-    ]
+    {"data", "val_data", "test_data", "input_dir", "output_dir", "quiet", "multi_worker"}
+    | {"startup_timeout", "checkpoint_dir"}
 )
 
 
