@@ -104,6 +104,7 @@ class NgramLogisticRegression(keras.layers.Layer):
         max_order: int = 3,
         min_df: int = 2,
         C: float = 4.0,
+        tol: float = 1e-4,
         **kwargs,
     ) -> NgramLogisticRegression:
         """Fits TF-IDF + `LogisticRegression(C)` on id rows and returns the layer.
@@ -114,6 +115,7 @@ class NgramLogisticRegression(keras.layers.Layer):
             max_order: longest n-gram.
             min_df: keep n-grams that occur in at least this many rows.
             C: inverse L2 strength of the logistic regression.
+            tol: its stopping tolerance (scikit-learn's default).
             **kwargs: passed to the constructor (e.g. `name`).
         """
         from scipy import sparse
@@ -137,7 +139,7 @@ class NgramLogisticRegression(keras.layers.Layer):
         features = features.multiply(idf[None, :]).tocsr()
         norms = np.sqrt(np.asarray(features.multiply(features).sum(axis=1))).ravel()
         features = sparse.diags(1 / np.maximum(norms, 1e-12)) @ features
-        model = LogisticRegression(C=C, max_iter=3000, tol=1e-6).fit(features, labels)
+        model = LogisticRegression(C=C, max_iter=3000, tol=tol).fit(features, labels)
         layer = cls(vocabulary_size=len(kept), max_order=max_order, **kwargs)
         layer.keys.assign(vocabulary[kept])
         layer.idf.assign(idf.astype(np.float32))
