@@ -95,3 +95,28 @@ def serialization_round_trip():
     """`serialization_round_trip(obj, call, atol=0.0)`: `get_config` → `from_config`
     gives an object whose `call(obj)` output matches."""
     return helpers.assert_serialization_round_trip
+
+
+@pytest.fixture(scope="session")
+def edge_case_strings() -> list[str]:
+    """Emoticons, empty and blank texts, emoji, full-width letters, a huge post."""
+    return list(synthetic.EDGE_CASE_TEXTS)
+
+
+@pytest.fixture(scope="session")
+def edge_case_texts() -> list[bytes]:
+    """The edge cases plus ordinary posts, as bytes, and one invalid UTF-8 text."""
+    return synthetic.edge_case_texts()
+
+
+@pytest.fixture(scope="session")
+def load_in_fresh_process():
+    """`load_in_fresh_process(path, texts, tmp_path) -> dict`: serves `texts` from a
+    SavedModel in a process that must not import weibo_lstm or tensorflow_text."""
+    return helpers.load_in_fresh_process
+
+
+@pytest.fixture(scope="session")
+def trainer_options():
+    """`trainer_options(global_batch, replicas, **kwargs)`: small, fast TrainerOptions."""
+    return helpers.trainer_options
