@@ -17,7 +17,7 @@ from weibo_lstm.presets import BUDGET_KEYS, DEFAULT_PRESET, PRESETS
 from weibo_lstm.trainer import TrainerOptions
 
 #: Flags of `weibo-lstm train` that are not a setting of the run (they steer the process).
-PROCESS_FLAGS = {"--help"}
+PROCESS_FLAGS = {"--help", "--verbose"}
 
 
 def train_parser() -> argparse.ArgumentParser:

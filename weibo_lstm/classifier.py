@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -41,6 +43,10 @@ _MODEL_FILE = "model.keras"
 _TOKENIZER_DIR = "tokenizer"
 _CLASSIFIER_FILE = "classifier.json"
 _LEGACY_RUN_FILE = "run.json"  # what 0.1.0 development snapshots wrote instead
+#: The directories the training job saves classifiers in, inside its output directory.
+_RUN_DIR = re.compile(r"model_\d{8}_\d{6}")
+
+logger = logging.getLogger("weibo_lstm")
 
 
 class SentimentClassifier:
@@ -280,10 +286,39 @@ class SentimentClassifier:
         return (path / _MODEL_FILE).is_file() and (path / _TOKENIZER_DIR).is_dir()
 
     @classmethod
+    def resolve(cls, path: str | os.PathLike) -> Path:
+        """`path` if `save` wrote it, else the newest classifier saved inside it.
+
+        A training output directory (`RunConfig.output_dir`) holds one
+        `model_YYYYMMDD_HHMMSS` directory per run; given one, this returns the newest
+        complete run (by the time in its name) and logs which.
+
+        Raises:
+            DataError: if `path` is neither a saved classifier nor holds one.
+        """
+        path = Path(path)
+        if cls.is_saved(path):
+            return path
+        runs = sorted(
+            run
+            for run in path.glob("model_*")
+            if _RUN_DIR.fullmatch(run.name) and cls.is_saved(run)
+        )
+        if not runs:
+            raise DataError(
+                f"{path}: not a trained model directory (no {_MODEL_FILE} and {_TOKENIZER_DIR}/) "
+                "and no model_YYYYMMDD_HHMMSS runs in it: pass the --output-dir of "
+                "`weibo-lstm train` or one of its model_* directories"
+            )
+        logger.info("Using the newest model in %s: %s", path, runs[-1])
+        return runs[-1]
+
+    @classmethod
     def load(
         cls, path: str | os.PathLike, *, strategy: tf.distribute.Strategy | None = None
     ) -> SentimentClassifier:
-        """Reads a classifier written by `save`.
+        """Reads a classifier written by `save` (or the newest one in a training output
+        directory, see `resolve`).
 
         Args:
             path: the directory.
@@ -291,13 +326,9 @@ class SentimentClassifier:
                 TensorFlow's default strategy, right for prediction).
 
         Raises:
-            DataError: if `path` is not such a directory.
+            DataError: if `path` is neither a saved classifier nor holds one.
         """
-        path = Path(path)
-        if not cls.is_saved(path):
-            raise DataError(
-                f"{path}: not a trained model directory (no {_MODEL_FILE} and {_TOKENIZER_DIR}/)"
-            )
+        path = cls.resolve(path)
         about = {}
         if (path / _CLASSIFIER_FILE).is_file():
             about = json.loads((path / _CLASSIFIER_FILE).read_text("utf-8"))

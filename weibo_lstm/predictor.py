@@ -84,10 +84,12 @@ class Predictor:
 
     @classmethod
     def load(cls, path: str | os.PathLike, **kwargs) -> Predictor:
-        """From an exported SavedModel or a training output directory.
+        """From an exported SavedModel, a model directory written by training, or the
+        training output directory that holds it (the newest run; see
+        `SentimentClassifier.resolve`).
 
         Raises:
-            DataError: if `path` is neither.
+            DataError: if `path` is none of these.
         """
         path = Path(path)
         kwargs.setdefault("source", str(path))
@@ -95,12 +97,16 @@ class Predictor:
             return cls.from_saved_model(path, **kwargs)
         from weibo_lstm.classifier import SentimentClassifier
 
-        if not SentimentClassifier.is_saved(path):
+        try:
+            classifier = SentimentClassifier.load(path)
+        except DataError:
             raise DataError(
-                f"{path}: neither a trained model directory (written by `weibo-lstm train` "
-                "or SentimentClassifier.save) nor an exported SavedModel (saved_model.pb)"
-            )
-        return SentimentClassifier.load(path).predictor(**kwargs)
+                f"{path}: neither a trained model directory (model.keras + tokenizer/), "
+                "a training output directory with model_YYYYMMDD_HHMMSS runs, nor an exported "
+                "SavedModel (saved_model.pb): pass the --output-dir of `weibo-lstm train`, one "
+                "of its model_* directories, or the --output of `weibo-lstm export`"
+            ) from None
+        return classifier.predictor(**kwargs)
 
     def predict(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         """The outputs for `texts`, in their order (`label_id` int32, the rest float32)."""
