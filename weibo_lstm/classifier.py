@@ -158,7 +158,7 @@ class SentimentClassifier:
         with `overrides` replacing fields.
 
         Raises:
-            ConfigError: for an invalid option value.
+            ValueError: for an invalid option value (`TrainerOptions`' validation).
         """
         if options is not None:
             return dataclasses.replace(options, **overrides)
