@@ -6,9 +6,9 @@ seeded 80/10/10 split; the test part is never used for any choice. In one run:
 
 * ``tfidf``: TF-IDF over character 1-3-grams + LogisticRegression(C=4);
 * ``seed``: WeiboLSTM with the seed's architecture and the budget the library gives it
-  on this device (``workflow.BUDGETS``; on CPU the quick budget the seed was measured
+  on this device (``weibo_lstm.presets``; on CPU the quick budget the seed was measured
   with here: 4 epochs, batch 128, peak learning rate 2e-3);
-* ``best``: WeiboLSTM with the library's best settings (``workflow.MODEL_PRESETS``)
+* ``best``: WeiboLSTM with the library's best settings (``weibo_lstm.presets``)
   and their budget.
 
 For emoticon-bearing corpora, a leakage audit: the raw-text ``best`` model evaluated
@@ -40,8 +40,8 @@ import weibo_lstm as wl
 from weibo_lstm.batch_norm import has_batch_norm
 from weibo_lstm.batching import TokenizedExamples
 from weibo_lstm.distribution import default_strategy, device_kind
+from weibo_lstm.presets import PRESETS
 from weibo_lstm.trainer import DistributedTrainer, TrainerOptions
-from weibo_lstm.workflow import BUDGETS, MODEL_PRESETS
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 DEFAULT_DATA = ["weibo_senti_100k_sample.csv", "waimai_10k.csv", "online_shopping_10_cats.csv"]
@@ -190,13 +190,7 @@ def run_lstm(
 
 
 def _settings(preset: str, kind: str) -> tuple[dict, dict]:
-    budget = BUDGETS[preset, kind]
-    return dict(MODEL_PRESETS[preset]), {
-        "epochs": budget["epochs"],
-        "batch_size": budget["batch_size"],
-        "learning_rate": budget["learning_rate"],
-        "warmup_epochs": budget["warmup_epochs"],
-    }
+    return dict(PRESETS[preset].backbone), PRESETS[preset].budget(kind).as_dict()
 
 
 def main(argv=None) -> int:

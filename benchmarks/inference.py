@@ -31,11 +31,18 @@ import numpy as np
 import tensorflow as tf
 from machine import machine_info  # benchmarks/machine.py
 
-from weibo_lstm import LabeledTexts, Predictor, Tokenizer, WeiboLSTM, export, load_csv
+from weibo_lstm import (
+    LabeledTexts,
+    Predictor,
+    SentimentClassifier,
+    Tokenizer,
+    WeiboLSTM,
+    export,
+    load_csv,
+)
 from weibo_lstm.batch_norm import has_batch_norm
 from weibo_lstm.batching import TokenizedExamples
 from weibo_lstm.trainer import DistributedTrainer, TrainerOptions
-from weibo_lstm.workflow import load_trained, save_trained
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -151,9 +158,12 @@ def main(argv=None) -> dict:
         else:
             model, tokenizer = train_default_model(data, args)
             model_dir = Path(work) / "model"
-            save_trained(model_dir, model, tokenizer, {"benchmark": "inference"})
+            SentimentClassifier(tokenizer=tokenizer, backbone=model).save(
+                model_dir, metadata={"benchmark": "inference"}
+            )
         # Both sides from disk, as `weibo-lstm predict` would load them.
-        model, tokenizer = load_trained(model_dir)
+        loaded = SentimentClassifier.load(model_dir)
+        model, tokenizer = loaded.backbone, loaded.tokenizer
         saved_model = export(model, tokenizer, Path(work) / "serving")
 
         common = dict(batch_size=args.batch_size)

@@ -190,22 +190,22 @@ def bench_pipeline(args, train, test, vocabulary_size):
     from weibo_lstm import batching
     from weibo_lstm.distribution import device_kind, mirrored_strategy
     from weibo_lstm.optimization import learning_rate_schedule
-    from weibo_lstm.workflow import BUDGETS, DEFAULT_PRESET, MODEL_PRESETS
+    from weibo_lstm.presets import DEFAULT_PRESET, PRESETS
 
     default = tf.distribute.get_strategy()
     preset = args.pipeline_model or DEFAULT_PRESET[device_kind(default)]
-    budget = BUDGETS[preset, device_kind(default)]
-    epochs, batch = args.pipeline_epochs, budget["batch_size"]
+    budget = PRESETS[preset].budget(device_kind(default))
+    epochs, batch = args.pipeline_epochs, budget.batch_size
     steps = -(-len(train) // batch)
 
     def build(strategy):
         keras.utils.set_random_seed(1)
         with strategy.scope():
-            model = wl.WeiboLSTM(vocabulary_size, **MODEL_PRESETS[preset])
+            model = wl.WeiboLSTM(vocabulary_size, **PRESETS[preset].backbone)
             model.build()
         return model
 
-    library = trainer_for(build(default), default, batch, epochs=epochs, lr=budget["learning_rate"])
+    library = trainer_for(build(default), default, batch, epochs=epochs, lr=budget.learning_rate)
     library.build(train, steps)
     devices = [d.name for d in tf.config.list_logical_devices("GPU")] or ["/cpu:0"]
     seed_strategy = mirrored_strategy(devices)

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
 import numpy as np
 
 from weibo_lstm.trainer import TrainerOptions
@@ -30,3 +36,63 @@ def trainer_options(global_batch: int, replicas: int, **kwargs) -> TrainerOption
         steps_per_loop=3,
     )
     return TrainerOptions(**(defaults | kwargs))
+
+
+_LOADER = textwrap.dedent(
+    """
+    import json, sys
+
+    class Forbid:
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in ("weibo_lstm", "tensorflow_text"):
+                raise ImportError(f"{name} must not be imported")
+
+    sys.meta_path.insert(0, Forbid())
+    import tensorflow as tf
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    path, texts_file = sys.argv[1:]
+    texts = [bytes.fromhex(t) for t in json.load(open(texts_file))]
+    loaded = tf.saved_model.load(path)
+    serve = loaded.signatures["serve"]
+    outputs = serve(texts=tf.constant(texts, tf.string))
+
+    proto = saved_model_pb2.SavedModel()
+    with open(path + "/saved_model.pb", "rb") as f:
+        proto.ParseFromString(f.read())
+    graph = proto.meta_graphs[0].graph_def
+    ops = {n.op for n in graph.node} | {
+        n.op for f in graph.library.function for n in f.node_def
+    }
+    print(json.dumps({
+        "outputs": {k: v.numpy().tolist() for k, v in outputs.items()},
+        "dtypes": {k: v.dtype.name for k, v in outputs.items()},
+        "input": {k: [v.dtype.name, v.shape.as_list()]
+                  for k, v in serve.structured_input_signature[1].items()},
+        "non_core_ops": sorted(op for op in ops if not hasattr(tf.raw_ops, op)),
+        "loaded_forbidden": sorted(
+            m for m in sys.modules if m.split(".")[0] in ("weibo_lstm", "tensorflow_text")
+        ),
+        "serving_default": "serving_default" in loaded.signatures,
+    }))
+    """
+)
+
+
+def load_in_fresh_process(path, texts, tmp_path):
+    """Serves `texts` (bytes) from the SavedModel at `path` in a process that may
+    import neither weibo_lstm nor tensorflow_text; returns its JSON report."""
+    texts_file = tmp_path / "texts.json"
+    texts_file.write_text(json.dumps([t.hex() for t in texts]))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    result = subprocess.run(
+        [sys.executable, "-c", _LOADER, str(path), str(texts_file)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])

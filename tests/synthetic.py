@@ -42,3 +42,27 @@ def write_csv(path: Path, n: int, seed: int = 0, fmt: str = "weibo", encoding="u
                 (t, "积极" if y else "消极") for t, y in zip(texts, labels, strict=True)
             )
     return path
+
+
+# Emoticons (half and full width), empty and blank texts, emoji (outside the BMP,
+# with a skin-tone modifier), full-width letters, a text far beyond max_length,
+# and invalid UTF-8.
+EDGE_CASE_TEXTS = [
+    "好喜欢[哈哈]",
+    "太失望了[泪][抓狂]",
+    "［赞］很满意",
+    "",
+    "   \u3000 ",
+    "😀👍🏻",
+    "ＯＫ好的ＯＫ",
+    "我" + "很好的一天[哈哈]" * 700,
+    "[分享自 @百度知道] 讨厌",
+    "\t差\n差\n",
+]
+INVALID_UTF8 = b"\xff\xfe\xe5\xa5\xbd"
+
+
+def edge_case_texts():
+    """The edge cases above plus ordinary posts like the training data, as bytes."""
+    ordinary, _ = texts_and_labels(20, seed=5)
+    return [t.encode("utf-8") for t in EDGE_CASE_TEXTS + ordinary] + [INVALID_UTF8]

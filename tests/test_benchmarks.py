@@ -13,8 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.synthetic import write_csv
-
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -31,7 +29,7 @@ def run(script: str, args: list[str], cwd: Path) -> str:
     return result.stdout
 
 
-def test_throughput_benchmark_runs_every_comparison(tmp_path):
+def test_throughput_benchmark_runs_every_comparison(tmp_path, write_csv):
     data = write_csv(tmp_path / "posts.csv", 400, seed=5)
     out = tmp_path / "throughput.json"
     args = ["--data", str(data), "--output", str(out), "--steps", "3", "--scaling-steps", "3"]
@@ -48,7 +46,7 @@ def test_throughput_benchmark_runs_every_comparison(tmp_path):
 
 
 @pytest.mark.slow
-def test_accuracy_benchmark_compares_the_three_models_with_an_audit(tmp_path):
+def test_accuracy_benchmark_compares_the_three_models_with_an_audit(tmp_path, write_csv):
     data = write_csv(tmp_path / "posts.csv", 300, seed=6)
     out = tmp_path / "accuracy.json"
     table = run("accuracy.py", ["--data", str(data), "--output", str(out)], tmp_path)

@@ -17,7 +17,6 @@ import tensorflow as tf
 
 from tests.helpers import trainer_options
 from tests.synthetic import write_csv
-from tests.test_cli import FAST, ROOT, read_report
 from tests.test_trainer import SMALL, STRATEGIES, VOCAB, make_examples
 from weibo_lstm import CheckpointError, WeiboLSTM
 from weibo_lstm.checkpointing import FitState, TrainingCheckpoint, restore_fit_state
@@ -271,29 +270,33 @@ def test_non_chief_writes_a_temporary_directory_and_reads_the_chiefs(tmp_path):
 
 
 # ------------------------------------------------------------------ a real SIGKILL
-KILL_ARGS = [
-    *(a if a != "4" else "2" for a in FAST),  # 2 epochs
-    "--steps-per-loop",
-    "2",
-    "--checkpoint-every-steps",
-    "3",
-]
+ROOT = Path(__file__).resolve().parents[1]
 
 
-def cli_command(data, out, ckpt, args=KILL_ARGS):
-    return [
-        sys.executable,
-        "-m",
-        "weibo_lstm.cli",
-        "train",
-        "--data",
-        str(data),
-        "--output-dir",
-        str(out),
-        "--checkpoint-dir",
-        str(ckpt),
-        *args,
+@pytest.fixture
+def cli_command(fast_train_flags):
+    kill_args = [
+        *(a if a != "4" else "2" for a in fast_train_flags),  # 2 epochs
+        *("--steps-per-loop", "2", "--checkpoint-every-steps", "3"),
     ]
+
+    def command(data, out, ckpt, args=kill_args):
+        return [
+            sys.executable,
+            "-m",
+            "weibo_lstm.cli",
+            "train",
+            "--data",
+            str(data),
+            "--output-dir",
+            str(out),
+            "--checkpoint-dir",
+            str(ckpt),
+            *args,
+        ]
+
+    command.kill_args = kill_args
+    return command
 
 
 def start(command, cwd):
@@ -303,13 +306,15 @@ def start(command, cwd):
     )
 
 
-def saved_weights(output_dir):
+def saved_weights(output_dir, read_report):
     row, _ = read_report(output_dir)
     model = keras.models.load_model(Path(row["model_dir"]) / "model.keras")
     return row, model.get_weights()
 
 
-def test_sigkill_then_same_command_resumes_and_matches_an_uninterrupted_run(tmp_path):
+def test_sigkill_then_same_command_resumes_and_matches_an_uninterrupted_run(
+    tmp_path, cli_command, read_report
+):
     """The must-show test: kill -9 after the first checkpoint, rerun, same weights.
 
     Measured tolerance on CPU (1 replica, dropout on): 0, the saved models are
@@ -339,8 +344,8 @@ def test_sigkill_then_same_command_resumes_and_matches_an_uninterrupted_run(tmp_
     _, ref_err = reference.communicate(timeout=600)
     assert reference.returncode == 0, ref_err[-3000:]
 
-    row, weights = saved_weights(tmp_path / "out")
-    ref_row, ref_weights = saved_weights(tmp_path / "ref")
+    row, weights = saved_weights(tmp_path / "out", read_report)
+    ref_row, ref_weights = saved_weights(tmp_path / "ref", read_report)
     assert row["resumed_at_step"] == str(step) and ref_row["resumed_at_step"] == ""
     assert row["epochs_run"] == ref_row["epochs_run"] == "2"
     assert row["best_epoch"] == ref_row["best_epoch"]
@@ -352,7 +357,7 @@ def test_sigkill_then_same_command_resumes_and_matches_an_uninterrupted_run(tmp_
 
 # ------------------------------------------------------------------ a real SIGTERM
 def test_sigterm_checkpoints_exits_75_and_the_same_command_matches_an_uninterrupted_run(
-    tmp_path,
+    tmp_path, cli_command, read_report
 ):
     """SIGTERM mid-epoch: a checkpoint at the next loop boundary and exit status 75.
 
@@ -361,7 +366,7 @@ def test_sigterm_checkpoints_exits_75_and_the_same_command_matches_an_uninterrup
     same weights as an uninterrupted run, bit for bit.
     """
     data = write_csv(tmp_path / "train.csv", 200, seed=4)  # 160 train rows: 10 steps/epoch
-    no_periodic = [*KILL_ARGS[:-1], "1000"]  # --checkpoint-every-steps 1000
+    no_periodic = [*cli_command.kill_args[:-1], "1000"]  # --checkpoint-every-steps 1000
 
     def command(name):
         return cli_command(data, tmp_path / name, tmp_path / f"{name}_ckpt", no_periodic)
@@ -401,8 +406,8 @@ def test_sigterm_checkpoints_exits_75_and_the_same_command_matches_an_uninterrup
     _, ref_err = reference.communicate(timeout=600)
     assert reference.returncode == 0, ref_err[-3000:]
 
-    row, weights = saved_weights(tmp_path / "out")
-    ref_row, ref_weights = saved_weights(tmp_path / "ref")
+    row, weights = saved_weights(tmp_path / "out", read_report)
+    ref_row, ref_weights = saved_weights(tmp_path / "ref", read_report)
     assert row["resumed_at_step"] == str(step) and row["epochs_run"] == ref_row["epochs_run"]
     for key in ("best_epoch", "final_test_loss", "final_test_accuracy", "best_val_loss"):
         assert row[key] == ref_row[key], key

@@ -1,6 +1,5 @@
 """The example and the `weibo-lstm` CLI end to end, on tiny generated data."""
 
-import csv
 import json
 import os
 import shutil
@@ -11,48 +10,34 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.synthetic import write_csv
 from weibo_lstm import cli, report
 
 ROOT = Path(__file__).resolve().parents[1]
-FAST = [
-    "--epochs",
-    "4",
-    "--batch-size",
-    "16",
-    "--max-length",
-    "24",
-    "--learning-rate",
-    "1e-2",
-    "--warmup-epochs",
-    "0.5",
-    "--quiet",
-    "--model",
-    "best",
-]
-
-
-def read_report(output_dir):
-    (path,) = sorted(Path(output_dir).glob("training_report_*.csv"))
-    with open(path, encoding="utf-8-sig", newline="") as f:
-        header, values = list(csv.reader(f))
-    return dict(zip(header, values, strict=True)), header
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(tmp_path_factory, write_csv, fast_train_flags):
     """One CLI training run on 2 replicas shared by the tests below."""
     root = tmp_path_factory.mktemp("run")
     data = write_csv(root / "train.csv", 400, seed=1)
     out = root / "out"
     code = cli.main(
-        ["train", "--data", str(data), "--output-dir", str(out), "--replicas", "2", *FAST]
+        [
+            "train",
+            "--data",
+            str(data),
+            "--output-dir",
+            str(out),
+            "--replicas",
+            "2",
+            *fast_train_flags,
+        ]
     )
     assert code == 0
     return root, out
 
 
-def test_train_writes_report_model_and_curves(trained, caplog):
+def test_train_writes_report_model_and_curves(trained, read_report):
     _, out = trained
     row, header = read_report(out)
     assert header[:27] == list(report.SEED_COLUMNS)
@@ -81,7 +66,7 @@ def test_train_writes_report_model_and_curves(trained, caplog):
     assert float(row["final_test_accuracy"]) >= 0.75  # the generated task is easy
 
 
-def test_evaluate_and_predict_use_the_saved_model(trained, capsys):
+def test_evaluate_and_predict_use_the_saved_model(trained, read_report, write_csv, capsys):
     root, out = trained
     row, _ = read_report(out)
     test = write_csv(root / "fresh.csv", 60, seed=9)
@@ -108,7 +93,7 @@ def test_evaluate_and_predict_use_the_saved_model(trained, capsys):
     assert lines[0]["positive_probability"] > 0.5 > lines[1]["positive_probability"]
 
 
-def test_predict_reads_stdin(trained, monkeypatch, capsys):
+def test_predict_reads_stdin(trained, read_report, monkeypatch, capsys):
     _, out = trained
     row, _ = read_report(out)
     monkeypatch.setattr(sys, "stdin", __import__("io").StringIO("好\n\n差[泪]\n"))
@@ -122,8 +107,11 @@ def test_predict_reads_stdin(trained, monkeypatch, capsys):
     ("args", "message"),
     [
         (["train", "--data", "missing.csv"], "missing.csv: no such file"),
-        (["train", "--epochs", "0"], "--epochs: must be > 0, got 0"),
-        (["train", "--batch-size", "x"], "--batch-size: expected a int, got 'x'"),
+        (["train", "--epochs", "0"], "Argument `epochs` must be >= 1. Received: epochs=0"),
+        (["train", "--replicas", "0"], "Argument `replicas` must be >= 1 or None."),
+        (["train", "--on-nonfinite", "x"], "Argument `on_nonfinite` must be 'stop' or 'skip'"),
+        (["train", "--preset", "x"], "argument --preset: invalid choice: 'x'"),
+        (["train", "--batch-size", "x"], "--batch-size: expected an int, got 'x'"),
         (["train", "--bogus"], "unrecognized arguments: --bogus"),
         (["evaluate", "--model", "nowhere", "--data", "x.csv"], "not a trained model directory"),
         (["train", "--data", "{bad}"], "line 3: unknown label '7'"),
@@ -138,12 +126,15 @@ def test_user_errors_are_one_line_without_traceback(tmp_path, args, message, cap
     assert message in err and "\n" not in err and "Traceback" not in err
 
 
-def test_unwritable_output_dir_fails_before_training(tmp_path, capsys):
+def test_unwritable_output_dir_fails_before_training(tmp_path, write_csv, fast_train_flags, capsys):
     data = write_csv(tmp_path / "d.csv", 50)
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
     assert (
-        cli.main(["train", "--data", str(data), "--output-dir", str(blocker / "out"), *FAST]) == 2
+        cli.main(
+            ["train", "--data", str(data), "--output-dir", str(blocker / "out"), *fast_train_flags]
+        )
+        == 2
     )
     assert "output directory is not writable" in capsys.readouterr().err
 
@@ -153,7 +144,9 @@ def run_script(args, cwd, timeout=600):
     return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
-def test_example_runs_end_to_end_from_data_input(tmp_path):
+def test_example_runs_end_to_end_from_data_input(
+    tmp_path, write_csv, read_report, fast_train_flags
+):
     """The example finds data/input/all_utf8.csv by itself, as the seed did."""
     write_csv(
         tmp_path / "data" / "input" / "all_utf8.csv",
@@ -163,7 +156,8 @@ def test_example_runs_end_to_end_from_data_input(tmp_path):
         encoding="gb18030",
     )
     result = run_script(
-        [sys.executable, str(ROOT / "examples" / "train_multi_gpu.py"), *FAST], tmp_path
+        [sys.executable, str(ROOT / "examples" / "train_multi_gpu.py"), *fast_train_flags],
+        tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     row, _ = read_report(tmp_path / "data" / "output")
@@ -202,11 +196,9 @@ TINY = ["--epochs", "1", "--batch-size", "32", "--max-length", "16", "--warmup-e
 TINY += ["--quiet"]
 
 
-def hostile_rows(n=120, seed=3):
-    from tests.synthetic import texts_and_labels
-
-    texts, labels = texts_and_labels(n, seed)
-    return [[str(y), t] for t, y in zip(texts, labels, strict=True)]
+def hostile_rows(n=120):
+    """`n` distinct labelled rows (built here: the table below needs them at import)."""
+    return [[str(i % 2), ("很好喜欢" if i % 2 else "太差失望") + f"的第{i}条"] for i in range(n)]
 
 
 def csv_bytes(rows, encoding="utf-8", header=("label", "review")):
@@ -281,7 +273,7 @@ LOG_LINES = {
 
 
 @pytest.mark.parametrize("name", list(HOSTILE))
-def test_hostile_csv_through_the_cli(name, tmp_path, capsys, caplog):
+def test_hostile_csv_through_the_cli(name, tmp_path, read_report, capsys, caplog):
     caplog.set_level("INFO", logger="weibo_lstm")
     content, flags, status, expected = HOSTILE[name]
     path = tmp_path / "input.csv"
@@ -324,7 +316,7 @@ def test_hostile_csv_through_the_example_and_a_real_process(tmp_path):
 
 
 # ------------------------------------------------------------------ failures of a run
-def test_nan_from_an_absurd_learning_rate_exits_3_with_one_line(tmp_path, capsys):
+def test_nan_from_an_absurd_learning_rate_exits_3_with_one_line(tmp_path, write_csv, capsys):
     data = write_csv(tmp_path / "d.csv", 100)
     args = ["train", "--data", str(data), "--output-dir", str(tmp_path / "out"), *TINY]
     assert cli.main([*args, "--learning-rate", "1e30", "--warmup-epochs", "0"]) == 3
@@ -333,7 +325,7 @@ def test_nan_from_an_absurd_learning_rate_exits_3_with_one_line(tmp_path, capsys
     assert "--on-nonfinite skip" in err
 
 
-def test_unwritable_checkpoint_dir_fails_before_training(tmp_path, capsys, caplog):
+def test_unwritable_checkpoint_dir_fails_before_training(tmp_path, write_csv, capsys, caplog):
     caplog.set_level("INFO", logger="weibo_lstm")
     data = write_csv(tmp_path / "d.csv", 50)
     blocker = tmp_path / "file"
@@ -363,16 +355,22 @@ def test_full_disk_fails_before_training(tmp_path, capsys, monkeypatch):
 
 @pytest.mark.parametrize(
     ("error", "status"),
-    [("DataError", 2), ("CheckpointError", 2), ("NonFiniteError", 3)],
+    [
+        ("DataError", 2),
+        ("CheckpointError", 2),
+        ("ConfigError", 2),
+        ("NonFiniteError", 3),
+        ("ClusterError", 3),
+    ],
 )
 def test_run_errors_become_one_line_and_a_status(error, status, monkeypatch, capsys):
     import weibo_lstm
-    from weibo_lstm import workflow
+    from weibo_lstm import job
 
-    def fail(config):
+    def fail(config, options):
         raise getattr(weibo_lstm, error)("it went wrong")
 
-    monkeypatch.setattr(workflow, "run_training", fail)
+    monkeypatch.setattr(job, "run_training", fail)
     assert cli.main(["train"]) == status
     assert capsys.readouterr().err == "error: it went wrong\n"
 
@@ -380,29 +378,18 @@ def test_run_errors_become_one_line_and_a_status(error, status, monkeypatch, cap
 def test_fault_tolerance_flags_reach_the_config():
     args = cli.build_parser().parse_args(
         [
-            "train",
-            "--checkpoint-dir",
-            "ck",
-            "--checkpoint-every-steps",
-            "50",
-            "--keep-checkpoints",
-            "2",
-            "--fresh",
-            "--on-nonfinite",
-            "skip",
-            "--deterministic",
+            *("train", "--checkpoint-dir", "ck", "--checkpoint-every-steps", "50"),
+            *("--keep-checkpoints", "2", "--fresh", "--on-nonfinite", "skip", "--deterministic"),
         ]
     )
-    config = cli.config_from_args(args)
-    assert (config.checkpoint_dir, config.checkpoint_every_steps, config.keep_checkpoints) == (
-        "ck",
-        50,
-        2,
-    )
-    assert config.fresh and config.deterministic and config.on_nonfinite == "skip"
-    defaults = cli.config_from_args(cli.build_parser().parse_args(["train"]))
-    assert defaults.checkpoint_dir is None and not defaults.fresh
-    assert defaults.on_nonfinite == "stop" and not defaults.deterministic
+    config, options = cli.train_settings(args)
+    assert options["checkpoint_dir"] == "ck" and options["checkpoint_every_steps"] == 50
+    assert options["keep_checkpoints"] == 2 and options["fresh"] and config.deterministic
+    assert options["on_nonfinite"] == "skip"
+    config, options = cli.train_settings(cli.build_parser().parse_args(["train"]))
+    assert options["checkpoint_dir"] is None and not options["fresh"]
+    assert options["on_nonfinite"] == "stop" and not config.deterministic
+    assert options["checkpoint_every_steps"] == 200  # None is spelt --checkpoint-every-steps none
 
 
 # ------------------------------------------------------------------ a fresh process, as a user runs it
@@ -432,11 +419,11 @@ def console_script(args, cwd, *, tf_log_level=None, timeout=300):
 
 
 # Cheapest settings that still train: 1 epoch, 3 steps of 2 x 16 posts.
-ONE_EPOCH = ["--epochs", "1", "--batch-size", "16", "--max-length", "16", "--model", "best"]
+ONE_EPOCH = ["--epochs", "1", "--batch-size", "16", "--max-length", "16", "--preset", "best"]
 ONE_EPOCH += ["--quiet"]
 
 
-def test_console_script_trains_on_two_cpu_replicas(tmp_path):
+def test_console_script_trains_on_two_cpu_replicas(tmp_path, write_csv, read_report):
     """`--replicas 2` splits the CPU before TensorFlow initialises (this test process
     already has 2 logical CPUs from conftest, which hid the bug)."""
     data = write_csv(tmp_path / "tiny.csv", 120)
@@ -447,7 +434,7 @@ def test_console_script_trains_on_two_cpu_replicas(tmp_path):
     assert row["replicas"] == "2" and row["global_batch_size"] == "32"
 
 
-def test_example_trains_on_two_cpu_replicas(tmp_path):
+def test_example_trains_on_two_cpu_replicas(tmp_path, write_csv, read_report):
     data = write_csv(tmp_path / "tiny.csv", 120)
     script = str(ROOT / "examples" / "train_multi_gpu.py")
     args = ["--data", str(data), "--output-dir", "out", "--replicas", "2", *ONE_EPOCH]
@@ -457,7 +444,7 @@ def test_example_trains_on_two_cpu_replicas(tmp_path):
     assert row["replicas"] == "2" and row["global_batch_size"] == "32"
 
 
-def test_predict_prints_only_its_json_line_unless_verbose(trained, tmp_path):
+def test_predict_prints_only_its_json_line_unless_verbose(trained, tmp_path, read_report):
     _, out = trained
     row, _ = read_report(out)
     result = console_script(["predict", "--model", row["model_dir"], "很好"], tmp_path)
@@ -474,7 +461,7 @@ def test_predict_prints_only_its_json_line_unless_verbose(trained, tmp_path):
 
 # ------------------------------------------------------------------ --model: a training output directory
 @pytest.fixture
-def output_dir_with_runs(trained, tmp_path):
+def output_dir_with_runs(trained, tmp_path, read_report):
     """An output directory with two complete runs and a newer, incomplete one."""
     _, out = trained
     row, _ = read_report(out)
@@ -488,7 +475,7 @@ def output_dir_with_runs(trained, tmp_path):
 
 @pytest.mark.parametrize("command", ["evaluate", "predict", "export"])
 def test_commands_use_the_newest_model_of_an_output_dir(
-    command, output_dir_with_runs, tmp_path, capsys, caplog
+    command, output_dir_with_runs, tmp_path, capsys, caplog, write_csv
 ):
     caplog.set_level("INFO", logger="weibo_lstm")
     runs, newest = output_dir_with_runs

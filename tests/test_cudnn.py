@@ -7,12 +7,12 @@ from weibo_lstm import LabeledTexts, Tokenizer, WeiboLSTM, batching
 from weibo_lstm.batching import TokenizedExamples
 from weibo_lstm.cudnn import batch_mask_problems, cudnn_incompatibilities, lstm_layers
 from weibo_lstm.distribution import cpu_strategy
-from weibo_lstm.workflow import MODEL_PRESETS
+from weibo_lstm.presets import PRESETS
 
 
-@pytest.mark.parametrize("preset", sorted(MODEL_PRESETS))
+@pytest.mark.parametrize("preset", sorted(PRESETS))
 def test_every_lstm_of_every_preset_meets_the_cudnn_conditions(preset):
-    model = WeiboLSTM(50, **MODEL_PRESETS[preset])
+    model = WeiboLSTM(50, **PRESETS[preset].backbone)
     model.build()
     assert lstm_layers(model), "no LSTM found: the check would pass vacuously"
     assert cudnn_incompatibilities(model) == []

@@ -1,52 +1,32 @@
 """The raw-text SavedModel, `Predictor`, and `weibo-lstm export` / `predict`."""
 
 import json
-import os
-import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.synthetic import texts_and_labels
-from weibo_lstm import LabeledTexts, Predictor, Tokenizer, WeiboLSTM, cli, export
+from weibo_lstm import (
+    LabeledTexts,
+    Predictor,
+    SentimentClassifier,
+    Tokenizer,
+    WeiboLSTM,
+    cli,
+    export,
+)
 from weibo_lstm.batch_norm import has_batch_norm
 from weibo_lstm.batching import TokenizedExamples
 from weibo_lstm.distribution import cpu_strategy
 from weibo_lstm.export import read_metadata
 from weibo_lstm.trainer import DistributedTrainer, TrainerOptions
-from weibo_lstm.workflow import save_trained
 
 SMALL = dict(embedding_dim=16, lstm_units=(16, 8), dense_units=8)
 
-# Emoticons (half and full width), empty and blank texts, emoji (outside the BMP,
-# with a skin-tone modifier), full-width letters, a text far beyond max_length,
-# and invalid UTF-8.
-TEXTS = [
-    "好喜欢[哈哈]",
-    "太失望了[泪][抓狂]",
-    "［赞］很满意",
-    "",
-    "   \u3000 ",
-    "😀👍🏻",
-    "ＯＫ好的ＯＫ",
-    "我" + "很好的一天[哈哈]" * 700,
-    "[分享自 @百度知道] 讨厌",
-    "\t差\n差\n",
-]
-INVALID_UTF8 = b"\xff\xfe\xe5\xa5\xbd"
 
-
-def all_texts():
-    """The edge cases above plus ordinary posts like the training data, as bytes."""
-    ordinary, _ = texts_and_labels(20, seed=5)
-    return [t.encode("utf-8") for t in TEXTS + ordinary] + [INVALID_UTF8]
-
-
-def train_small(strategy, tokenizer_options, seed=0):
+def train_small(texts_and_labels, strategy, tokenizer_options, seed=0):
     texts, labels = texts_and_labels(320, seed=seed)
     tokenizer = Tokenizer(max_length=32, **tokenizer_options)
     tokenizer.adapt(texts)
@@ -72,10 +52,12 @@ def reference_probabilities(model, tokenizer, texts):
 
 
 @pytest.fixture(scope="module")
-def trained():
+def trained(texts_and_labels):
     """A small model trained with non-default tokenizer options."""
     return train_small(
-        tf.distribute.get_strategy(), dict(strip_emoticons=True, fold_width=True, lowercase=True)
+        texts_and_labels,
+        tf.distribute.get_strategy(),
+        dict(strip_emoticons=True, fold_width=True, lowercase=True),
     )
 
 
@@ -86,67 +68,11 @@ def exported(trained, tmp_path_factory):
 
 
 # Runs in a fresh interpreter that cannot import weibo_lstm or tensorflow_text.
-_LOADER = textwrap.dedent(
-    """
-    import json, sys
-
-    class Forbid:
-        def find_spec(self, name, path=None, target=None):
-            if name.split(".")[0] in ("weibo_lstm", "tensorflow_text"):
-                raise ImportError(f"{name} must not be imported")
-
-    sys.meta_path.insert(0, Forbid())
-    import tensorflow as tf
-    from tensorflow.core.protobuf import saved_model_pb2
-
-    path, texts_file = sys.argv[1:]
-    texts = [bytes.fromhex(t) for t in json.load(open(texts_file))]
-    loaded = tf.saved_model.load(path)
-    serve = loaded.signatures["serve"]
-    outputs = serve(texts=tf.constant(texts, tf.string))
-
-    proto = saved_model_pb2.SavedModel()
-    with open(path + "/saved_model.pb", "rb") as f:
-        proto.ParseFromString(f.read())
-    graph = proto.meta_graphs[0].graph_def
-    ops = {n.op for n in graph.node} | {
-        n.op for f in graph.library.function for n in f.node_def
-    }
-    print(json.dumps({
-        "outputs": {k: v.numpy().tolist() for k, v in outputs.items()},
-        "dtypes": {k: v.dtype.name for k, v in outputs.items()},
-        "input": {k: [v.dtype.name, v.shape.as_list()]
-                  for k, v in serve.structured_input_signature[1].items()},
-        "non_core_ops": sorted(op for op in ops if not hasattr(tf.raw_ops, op)),
-        "loaded_forbidden": sorted(
-            m for m in sys.modules if m.split(".")[0] in ("weibo_lstm", "tensorflow_text")
-        ),
-        "serving_default": "serving_default" in loaded.signatures,
-    }))
-    """
-)
-
-
-def load_in_fresh_process(path, texts, tmp_path):
-    texts_file = tmp_path / "texts.json"
-    texts_file.write_text(json.dumps([t.hex() for t in texts]))
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
-    result = subprocess.run(
-        [sys.executable, "-c", _LOADER, str(path), str(texts_file)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
-def test_saved_model_loads_with_only_tensorflow_and_matches_the_model(trained, exported, tmp_path):
+def test_saved_model_loads_with_only_tensorflow_and_matches_the_model(
+    trained, exported, tmp_path, edge_case_texts, load_in_fresh_process
+):
     model, tokenizer = trained
-    texts = all_texts()
+    texts = edge_case_texts
     result = load_in_fresh_process(exported, texts, tmp_path)
 
     assert result["loaded_forbidden"] == [] and result["non_core_ops"] == []
@@ -181,13 +107,15 @@ def test_saved_model_applies_the_tokenizer_options_it_was_trained_with(exported)
     assert metadata["tokenizer"]["max_length"] == 32 and metadata["class_names"] == ["消极", "积极"]
 
 
-def test_export_of_a_model_trained_on_two_replicas(tmp_path):
+def test_export_of_a_model_trained_on_two_replicas(
+    tmp_path, texts_and_labels, edge_case_texts, load_in_fresh_process
+):
     """Mirrored variables (and MEAN-aggregated BatchNorm statistics) export as plain ones.
 
     Reference: the same weights copied into a model built outside any strategy.
     """
     strategy = cpu_strategy(2)
-    model, tokenizer = train_small(strategy, dict(strip_emoticons=False), seed=3)
+    model, tokenizer = train_small(texts_and_labels, strategy, dict(strip_emoticons=False), seed=3)
     assert isinstance(model.weights[0].value, tf.distribute.DistributedValues)
     single = WeiboLSTM(tokenizer.vocabulary_size, **SMALL)
     single.build()
@@ -196,7 +124,7 @@ def test_export_of_a_model_trained_on_two_replicas(tmp_path):
     assert np.abs(moving_mean.numpy()).max() > 1e-3  # training updated the statistics
 
     path = export(model, tokenizer, tmp_path / "serving")
-    texts = all_texts()
+    texts = edge_case_texts
     outputs = load_in_fresh_process(path, texts, tmp_path)["outputs"]
     expected = reference_probabilities(single, tokenizer, texts)
     np.testing.assert_allclose(np.array(outputs["probabilities"]), expected, atol=1e-5, rtol=0)
@@ -209,10 +137,12 @@ def test_export_rejects_a_model_that_is_not_binary(tmp_path):
         export(model, tokenizer, tmp_path / "x")
 
 
-def test_predictor_buckets_by_length_and_keeps_the_input_order(trained, exported):
+def test_predictor_buckets_by_length_and_keeps_the_input_order(
+    trained, exported, texts_and_labels, edge_case_strings
+):
     model, tokenizer = trained
     texts, _ = texts_and_labels(53, seed=7)
-    texts = [*texts, *TEXTS]
+    texts = [*texts, *edge_case_strings]
     expected = reference_probabilities(model, tokenizer, texts)
     calls = []
     keras_predictor = Predictor.from_keras(model, tokenizer, batch_size=8)
@@ -239,7 +169,9 @@ def test_predictor_buckets_by_length_and_keeps_the_input_order(trained, exported
 def model_dir(trained, tmp_path_factory):
     model, tokenizer = trained
     path = tmp_path_factory.mktemp("train") / "model_1"
-    save_trained(path, model, tokenizer, {"report": {"final_test_accuracy": 0.9}})
+    SentimentClassifier(tokenizer=tokenizer, backbone=model).save(
+        path, metadata={"report": {"final_test_accuracy": 0.9}}
+    )
     return path
 
 
@@ -249,7 +181,9 @@ def predict_lines(args, stdin, monkeypatch, capsys):
     return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
 
 
-def test_cli_export_then_predict_from_either_artifact(model_dir, tmp_path, monkeypatch, capsys):
+def test_cli_export_then_predict_from_either_artifact(
+    model_dir, tmp_path, monkeypatch, capsys, texts_and_labels
+):
     output = tmp_path / "serving"
     assert cli.main(["export", "--model", str(model_dir), "--output", str(output)]) == 0
     assert "signature 'serve'" in capsys.readouterr().out

@@ -4,8 +4,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.synthetic import texts_and_labels
-from tests.test_export import all_texts, load_in_fresh_process
 from weibo_lstm import LabeledTexts, Tokenizer, WeiboLSTM, export
 from weibo_lstm.batching import TokenizedExamples
 from weibo_lstm.hybrid import HybridClassifier, fit_mixing
@@ -13,7 +11,7 @@ from weibo_lstm.ngram_logistic import NgramLogisticRegression
 
 
 @pytest.fixture(scope="module")
-def hybrid():
+def hybrid(texts_and_labels):
     texts, labels = texts_and_labels(300, seed=3)
     tokenizer = Tokenizer(max_length=32)
     tokenizer.adapt(texts)
@@ -43,7 +41,9 @@ def test_fit_mixing_prefers_the_informative_model():
     assert b > 0.5 and abs(a) < 0.3
 
 
-def test_save_load_and_export_with_plain_tensorflow(hybrid, tmp_path):
+def test_save_load_and_export_with_plain_tensorflow(
+    hybrid, tmp_path, edge_case_texts, load_in_fresh_process
+):
     import keras
 
     model, tokenizer, texts = hybrid
@@ -53,7 +53,7 @@ def test_save_load_and_export_with_plain_tensorflow(hybrid, tmp_path):
     np.testing.assert_allclose(loaded(ids).numpy(), model(ids).numpy(), rtol=1e-6)
 
     path = export(model, tokenizer, tmp_path / "serving")
-    edge_cases = all_texts()
+    edge_cases = edge_case_texts
     report = load_in_fresh_process(path, edge_cases, tmp_path)
     assert report["non_core_ops"] == [] and report["loaded_forbidden"] == []
     expected = model(tokenizer(tf.constant(edge_cases)), training=False).numpy()

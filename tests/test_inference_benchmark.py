@@ -6,12 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.synthetic import write_csv
-
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_inference_benchmark_runs_on_tiny_data(tmp_path):
+def test_inference_benchmark_runs_on_tiny_data(tmp_path, write_csv):
     data = write_csv(tmp_path / "posts.csv", 120, seed=4)
     out = tmp_path / "inference.json"
     args = ["--data", str(data), "--train-posts", "64", "--max-tokens", "60", "--json", str(out)]

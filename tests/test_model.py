@@ -3,7 +3,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.helpers import assert_serialization_round_trip
 from weibo_lstm import DistributedBatchNormalization, WeiboLSTM
 from weibo_lstm.distribution import cpu_strategy, mirrored_strategy
 
@@ -126,11 +125,11 @@ def test_validation(kwargs, message):
         WeiboLSTM(**args)
 
 
-def test_config_round_trip():
+def test_config_round_trip(serialization_round_trip):
     model = WeiboLSTM(VOCAB, lstm_units=(16, 8), dense_units=8, synchronized_batch_norm=True)
     x = np.random.default_rng(1).integers(0, VOCAB, (3, 9))
     x[:, 0] = 1
-    restored = assert_serialization_round_trip(model, lambda m: m(x, training=False), atol=1.0)
+    restored = serialization_round_trip(model, lambda m: m(x, training=False), atol=1.0)
     assert restored.count_params() == model.count_params()
 
 

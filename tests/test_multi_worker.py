@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 WORKER = ROOT / "tests" / "multi_worker_worker.py"
 CLI = [sys.executable, "-m", "weibo_lstm.cli", "train"]
 FAST = ["--batch-size", "16", "--max-length", "24", "--learning-rate", "1e-2", "--quiet"]
-FAST += ["--warmup-epochs", "0.5", "--model", "best", "--startup-timeout", "120"]
+FAST += ["--warmup-epochs", "0.5", "--preset", "best", "--startup-timeout", "120"]
 
 
 def free_ports(n: int) -> list[int]:

@@ -11,10 +11,33 @@ def test_public_api():
         "WarmupCosineDecay",
         "load_csv",
         "split_dataset",
+        "SentimentClassifier",
+        "DistributedTrainer",
+        "TrainerOptions",
+        "RunConfig",
+        "run_training",
+        "PRESETS",
+        "ConfigError",
         "__version__",
     ):
         assert hasattr(weibo_lstm, name)
     assert sorted(weibo_lstm.__all__) == sorted(set(weibo_lstm.__all__))
+    from weibo_lstm import data
+
+    assert weibo_lstm.DataError is data.DataError  # importable from both
+
+
+def test_every_error_has_an_exit_status():
+    import inspect
+
+    from weibo_lstm import errors
+
+    classes = [c for _, c in inspect.getmembers(errors, inspect.isclass)]
+    assert len(classes) >= 8
+    for cls in classes:
+        assert issubclass(cls, errors.WeiboLSTMError) and cls.exit_status in (1, 2, 3)
+        assert cls.__name__ in weibo_lstm.__all__
+    assert weibo_lstm.ConfigError.exit_status == 2 and weibo_lstm.NonFiniteError.exit_status == 3
 
 
 def test_import_does_not_print_or_initialise_devices():

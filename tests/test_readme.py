@@ -3,8 +3,6 @@
 import re
 from pathlib import Path
 
-from tests.synthetic import write_csv
-
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
@@ -14,7 +12,14 @@ def notebook_snippet() -> str:
     return re.search(r"```python\n(.*?)```", section, re.S).group(1)
 
 
-def test_readme_notebook_example_runs(tmp_path, capsys):
+def test_readme_notebook_example_uses_only_the_package():
+    code = notebook_snippet()
+    imports = re.findall(r"^\s*(?:import|from)\s+\S+.*$", code, re.M)
+    assert imports == ["import weibo_lstm as wl"]
+    assert "lambda" not in code and "def " not in code  # no hand-written encode function
+
+
+def test_readme_notebook_example_runs(tmp_path, capsys, write_csv):
     data = write_csv(tmp_path / "weibo.csv", 300)
     code = notebook_snippet()
     assert 'wl.load_csv("weibo_senti_100k.csv")' in code and "epochs=15" in code
@@ -22,3 +27,4 @@ def test_readme_notebook_example_runs(tmp_path, capsys):
     exec(compile(code, "README.md", "exec"), {})
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("1 {'loss'")
+    assert out[1].startswith("[[") and "]]" in out[-1]  # probabilities of two texts

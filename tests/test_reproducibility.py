@@ -7,9 +7,6 @@ import sys
 import keras
 import numpy as np
 
-from tests.synthetic import write_csv
-from tests.test_cli import FAST, ROOT, read_report
-
 # `--replicas 2` on a CPU needs two logical devices before TensorFlow initialises.
 LAUNCHER = """
 import sys
@@ -20,10 +17,12 @@ sys.exit(cli.main(sys.argv[1:]))
 """
 
 
-def test_two_deterministic_runs_give_identical_weights(tmp_path):
+def test_two_deterministic_runs_give_identical_weights(
+    tmp_path, write_csv, read_report, fast_train_flags, repo_root
+):
     """Measured on CPU, 2 replicas, dropout on: identical to the last bit."""
     data = write_csv(tmp_path / "train.csv", 160, seed=6)
-    env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="2")
+    env = dict(os.environ, PYTHONPATH=str(repo_root), TF_CPP_MIN_LOG_LEVEL="2")
     runs = {
         name: subprocess.Popen(
             [
@@ -40,7 +39,7 @@ def test_two_deterministic_runs_give_identical_weights(tmp_path):
                 "--deterministic",
                 "--seed",
                 "7",
-                *(a if a != "4" else "2" for a in FAST),  # 2 epochs
+                *(a if a != "4" else "2" for a in fast_train_flags),  # 2 epochs
             ],
             cwd=tmp_path,
             env=env,

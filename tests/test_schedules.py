@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.helpers import assert_serialization_round_trip
 from weibo_lstm import WarmupCosineDecay
 
 
@@ -66,9 +65,9 @@ def test_validation_echoes_bad_value(kwargs, message):
         WarmupCosineDecay(**args)
 
 
-def test_serialization_round_trip():
+def test_serialization_round_trip(serialization_round_trip):
     schedule = WarmupCosineDecay(1e-5, 1e-4, 30, 150, alpha=0.05)
-    assert_serialization_round_trip(schedule, lambda s: [s(i) for i in (0, 20, 100, 400)])
+    serialization_round_trip(schedule, lambda s: [s(i) for i in (0, 20, 100, 400)])
 
 
 def test_serializes_with_optimizer_and_drives_its_learning_rate():

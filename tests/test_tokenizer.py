@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.helpers import assert_serialization_round_trip
 from weibo_lstm import Tokenizer
 
 MIXED = [
@@ -137,8 +136,8 @@ def test_save_load_round_trip(tmp_path, tokenizer):
     np.testing.assert_array_equal(loaded(MIXED).numpy(), tokenizer(MIXED).numpy())
 
 
-def test_config_round_trip(tokenizer):
-    assert_serialization_round_trip(tokenizer, lambda t: t(MIXED))
+def test_config_round_trip(tokenizer, serialization_round_trip):
+    serialization_round_trip(tokenizer, lambda t: t(MIXED))
 
 
 def test_errors():

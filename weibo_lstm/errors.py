@@ -1,4 +1,26 @@
-"""Errors of a training run that the CLI reports as one line (no TensorFlow import)."""
+"""Every error the library reports to a user as one line, with its exit status.
+
+This module imports nothing (no TensorFlow), so the command line can map an error to
+its exit status by class without loading TensorFlow, and every module can raise these
+errors without an import cycle. `weibo-lstm` prints ``error: <message>`` and exits
+with `exit_status`; anything that is not a `WeiboLSTMError` is a bug and keeps its
+traceback.
+
+Example:
+
+>>> from weibo_lstm.errors import ConfigError, DataError, NonFiniteError
+>>> DataError("x.csv: no such file").exit_status, NonFiniteError("nan").exit_status
+(2, 3)
+>>> isinstance(ConfigError("Argument `epochs` must be >= 1."), ValueError)
+True
+"""
+
+from __future__ import annotations
+
+#: Exit status of a problem the user can fix (bad flag, file, directory, checkpoint).
+USER_ERROR = 2
+#: Exit status of a run that started but cannot finish (non-finite loss, lost worker).
+RUN_FAILED = 3
 
 #: Exit status of a run stopped by SIGTERM after saving its checkpoint: sysexits'
 #: EX_TEMPFAIL ("temporary failure; retry"), distinct from a run killed outright
@@ -6,15 +28,47 @@
 PREEMPTED = 75
 
 
-class CheckpointError(RuntimeError):
+class WeiboLSTMError(Exception):
+    """Base class of the library's one-line errors.
+
+    Attributes:
+        exit_status: the status `weibo-lstm` exits with when this error ends a command.
+    """
+
+    exit_status: int = 1
+
+
+class UserError(WeiboLSTMError):
+    """A problem the user can fix: a bad flag, file or directory. Exit status 2."""
+
+    exit_status = USER_ERROR
+
+
+class ConfigError(UserError, ValueError):
+    """An option has an invalid value. The message names and echoes it:
+    ``Argument `epochs` must be >= 1. Received: epochs=0``."""
+
+
+class DataError(UserError, ValueError):
+    """A problem with user data or a user path. The message is one line naming the
+    file (and line)."""
+
+
+class CheckpointError(UserError, RuntimeError):
     """A checkpoint cannot be written, or does not belong to this run. One line."""
 
 
-class NonFiniteError(RuntimeError):
+class TrainingError(WeiboLSTMError, RuntimeError):
+    """A run that started cannot finish. Exit status 3."""
+
+    exit_status = RUN_FAILED
+
+
+class NonFiniteError(TrainingError):
     """Training produced a non-finite loss, gradient or weight. The message is one line."""
 
 
-class Preempted(Exception):
+class Preempted(WeiboLSTMError):
     """The run was asked to stop (SIGTERM) and stopped at a step boundary. One line.
 
     Every worker of the run raises it at the same step, after the checkpoint (if a
@@ -30,3 +84,23 @@ class Preempted(Exception):
     def __init__(self, message: str, checkpoint: str | None = None):
         super().__init__(message)
         self.checkpoint = checkpoint
+
+
+class ClusterError(TrainingError):
+    """A multi-worker run cannot go on: a worker never joined, or one failed."""
+
+
+__all__ = [
+    "PREEMPTED",
+    "RUN_FAILED",
+    "USER_ERROR",
+    "CheckpointError",
+    "ClusterError",
+    "ConfigError",
+    "DataError",
+    "NonFiniteError",
+    "Preempted",
+    "TrainingError",
+    "UserError",
+    "WeiboLSTMError",
+]

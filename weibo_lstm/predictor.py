@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from weibo_lstm.data import DataError
+from weibo_lstm.errors import DataError
 from weibo_lstm.export import SIGNATURE, serving_function
 from weibo_lstm.tokenizer import Tokenizer
 
@@ -86,7 +86,7 @@ class Predictor:
     def load(cls, path: str | os.PathLike, **kwargs) -> Predictor:
         """From an exported SavedModel, a model directory written by training, or the
         training output directory that holds it (the newest run; see
-        `weibo_lstm.workflow.resolve_model_dir`).
+        `SentimentClassifier.resolve`).
 
         Raises:
             DataError: if `path` is none of these.
@@ -95,10 +95,10 @@ class Predictor:
         kwargs.setdefault("source", str(path))
         if (path / "saved_model.pb").is_file():
             return cls.from_saved_model(path, **kwargs)
-        from weibo_lstm.workflow import load_trained
+        from weibo_lstm.classifier import SentimentClassifier
 
         try:
-            model, tokenizer = load_trained(path)
+            classifier = SentimentClassifier.load(path)
         except DataError:
             raise DataError(
                 f"{path}: neither a trained model directory (model.keras + tokenizer/), "
@@ -106,7 +106,7 @@ class Predictor:
                 "SavedModel (saved_model.pb): pass the --output-dir of `weibo-lstm train`, one "
                 "of its model_* directories, or the --output of `weibo-lstm export`"
             ) from None
-        return cls.from_keras(model, tokenizer, **kwargs)
+        return classifier.predictor(**kwargs)
 
     def predict(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         """The outputs for `texts`, in their order (`label_id` int32, the rest float32)."""

@@ -1,4 +1,5 @@
-"""The training report: classification report, example predictions, the seed's CSV."""
+"""The training outputs: classification report, example predictions, the seed's CSV, curves,
+and the check that an output directory can take a write."""
 
 from __future__ import annotations
 
@@ -6,12 +7,14 @@ import csv
 import datetime
 import logging
 import os
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from weibo_lstm.data import CLASS_NAMES
+from weibo_lstm.errors import DataError
 
 logger = logging.getLogger("weibo_lstm")
 
@@ -19,6 +22,7 @@ logger = logging.getLogger("weibo_lstm")
 _REPORT_LABELS = (1, 0)
 _REPORT_NAMES = tuple(CLASS_NAMES[i] for i in _REPORT_LABELS)
 _REPORT_KEYS = ("precision", "recall", "f1-score", "support")
+_PROBE_BYTES = 1 << 20
 
 #: The seed's report columns, in its order. Extra columns may follow them.
 SEED_COLUMNS = (
@@ -156,4 +160,25 @@ def plot_history(history, path: str | os.PathLike) -> Path | None:
     path = Path(path)
     fig.savefig(path, dpi=100)
     plt.close(fig)
+    return path
+
+
+def check_output_dir(path: str | os.PathLike, what: str = "output directory") -> Path:
+    """Creates `path` and proves it can take a write, before any training starts.
+
+    A 1 MiB probe file is written, flushed to disk and deleted, so a directory on a
+    full disk fails here rather than after hours of training.
+
+    Raises:
+        DataError: naming `path`, `what` it is, and the reason (one line).
+    """
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write_test_") as probe:
+            probe.write(bytes(_PROBE_BYTES))
+            probe.flush()
+            os.fsync(probe.fileno())
+    except OSError as e:
+        raise DataError(f"{path}: {what} is not writable: {e.strerror or e}") from None
     return path

@@ -1,0 +1,150 @@
+"""SentimentClassifier: presets, training from texts, and the one on-disk format."""
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import weibo_lstm as wl
+from weibo_lstm.export import read_metadata
+from weibo_lstm.presets import PRESETS
+
+
+@pytest.fixture(scope="module")
+def corpus(texts_and_labels):
+    texts, labels = texts_and_labels(240, seed=4)
+    data = wl.LabeledTexts(texts, labels)
+    return data.subset(np.arange(200)), data.subset(np.arange(200, 240))
+
+
+@pytest.fixture(scope="module")
+def fitted(corpus, make_classifier):
+    train, val = corpus
+    classifier = make_classifier(train.texts)
+    history = classifier.fit(
+        train, val, epochs=3, batch_size=16, learning_rate=1e-2, warmup_epochs=0.5, quiet=True
+    )
+    return classifier, history
+
+
+def test_from_preset_builds_the_presets_backbone(corpus):
+    train, _ = corpus
+    classifier = wl.SentimentClassifier.from_preset(
+        "best", vocabulary_texts=train.texts, max_length=20, strip_emoticons=True
+    )
+    config = classifier.backbone.get_config()
+    for key, value in PRESETS["best"].backbone.items():
+        assert config[key] == value, key
+    assert classifier.tokenizer.max_length == 20 and classifier.tokenizer.strip_emoticons
+    assert classifier.tokenizer.vocabulary_size == classifier.backbone.vocabulary_size
+    with pytest.raises(wl.ConfigError, match="Argument `preset` must be one of"):
+        wl.SentimentClassifier.from_preset("huge", vocabulary_texts=train.texts)
+
+
+def test_training_options_fill_the_budget_of_the_preset_and_device(fitted):
+    classifier, _ = fitted
+    budget = PRESETS["best"].budget("CPU")
+    options = classifier.training_options(epochs=2)
+    assert options.epochs == 2 and options.batch_size == budget.batch_size
+    assert options.learning_rate == budget.learning_rate
+    assert options.warmup_epochs == budget.warmup_epochs
+    with pytest.raises(ValueError, match="Argument `epochs` must be >= 1"):
+        classifier.training_options(epochs=0)
+
+
+def test_fit_learns_from_labelled_texts(fitted, corpus):
+    classifier, history = fitted
+    _, val = corpus
+    assert len(history.epochs) == 3 and history.best_epoch is not None
+    metrics = classifier.evaluate(val)
+    assert metrics["accuracy"] == pytest.approx(history.best_metrics["val_accuracy"], abs=1e-6)
+    probabilities = classifier.predict(list(val.texts))
+    assert probabilities.shape == (len(val), 2)
+    np.testing.assert_allclose(probabilities.sum(1), 1.0, atol=1e-5)
+    # Independent count: exact metrics from the trainer vs argmax of predict.
+    accuracy = np.mean(probabilities.argmax(1) == val.labels)
+    assert metrics["accuracy"] == pytest.approx(accuracy, abs=1e-9)
+
+
+def test_save_load_round_trip_matches_the_in_memory_model(fitted, corpus, tmp_path):
+    classifier, _ = fitted
+    _, val = corpus
+    texts = [*val.texts, "", "好[哈哈]", "差" * 500]
+    path = classifier.save(tmp_path / "model", metadata={"report": {"accuracy": 0.5}})
+    assert sorted(p.name for p in path.iterdir()) == ["classifier.json", "model.keras", "tokenizer"]
+    about = json.loads((path / "classifier.json").read_text("utf-8"))
+    assert about["format"] == "weibo_lstm.SentimentClassifier/1" and about["preset"] == "best"
+
+    loaded = wl.SentimentClassifier.load(path)
+    assert loaded.preset == "best" and loaded.metadata["report"] == {"accuracy": 0.5}
+    assert loaded.tokenizer.get_config() == classifier.tokenizer.get_config()
+    expected = classifier.backbone(classifier.tokenizer(texts), training=False).numpy()
+    np.testing.assert_allclose(loaded.predict(texts), expected, atol=1e-6, rtol=0)
+    np.testing.assert_allclose(classifier.predict(texts), expected, atol=1e-6, rtol=0)
+    assert loaded.evaluate(val) == pytest.approx(classifier.evaluate(val), abs=1e-6)
+    # Predictor.load reads the same format.
+    outputs = wl.Predictor.load(path).predict(texts)
+    np.testing.assert_allclose(outputs["probabilities"], expected, atol=1e-6, rtol=0)
+
+
+def test_serialization_round_trip(fitted, corpus):
+    classifier, _ = fitted
+    texts = list(corpus[1].texts[:8])
+    config = classifier.get_config()
+    restored = wl.SentimentClassifier.from_config(config)
+    assert restored.get_config() == config
+    # The config is the architecture: same weights, same outputs.
+    assert restored.backbone.built  # the config carries the build shape
+    restored.backbone.set_weights(classifier.backbone.get_weights())
+    np.testing.assert_allclose(
+        restored.predict(texts), classifier.predict(texts), atol=1e-6, rtol=0
+    )
+
+
+def test_export_serves_the_same_probabilities(fitted, tmp_path):
+    classifier, _ = fitted
+    classifier.metadata["report"] = {"accuracy": 0.5}
+    path = classifier.export(tmp_path / "serving")
+    serve = tf.saved_model.load(str(path)).signatures["serve"]
+    texts = ["好开心[哈哈]", "", "太差了"]
+    outputs = serve(texts=tf.constant(texts))
+    np.testing.assert_allclose(
+        outputs["probabilities"].numpy(), classifier.predict(texts), atol=1e-5, rtol=0
+    )
+    assert read_metadata(path)["training_run"]["report"] == {"accuracy": 0.5}
+
+
+def test_load_of_a_directory_that_is_not_a_model(tmp_path):
+    with pytest.raises(wl.DataError, match="not a trained model directory"):
+        wl.SentimentClassifier.load(tmp_path)
+    assert not wl.SentimentClassifier.is_saved(tmp_path)
+
+
+def test_a_tokenizer_without_vocabulary_is_refused():
+    with pytest.raises(wl.ConfigError, match="must have a vocabulary"):
+        wl.SentimentClassifier(tokenizer=wl.Tokenizer(), backbone=wl.WeiboLSTM(10))
+
+
+def test_serving_does_not_import_the_training_job(fitted, tmp_path, repo_root):
+    """`Predictor.load` of a saved classifier runs without `weibo_lstm.job`."""
+    import os
+    import subprocess
+    import sys
+
+    classifier, _ = fitted
+    path = classifier.save(tmp_path / "model")
+    code = (
+        "import sys\n"
+        "from weibo_lstm.predictor import Predictor\n"
+        f"outputs = Predictor.load({str(path)!r}).predict(['好开心'])\n"
+        "assert outputs['probabilities'].shape == (1, 2)\n"
+        "print(sorted(m for m in sys.modules if m.startswith('weibo_lstm.')))\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(repo_root), TF_CPP_MIN_LOG_LEVEL="3")
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    loaded = result.stdout.strip().splitlines()[-1]
+    assert "weibo_lstm.job" not in loaded and "weibo_lstm.cli" not in loaded

@@ -1,0 +1,169 @@
+"""One configuration vocabulary: every training knob has one name and one default from
+the `weibo-lstm train` flag down to the dataclass that uses it."""
+
+import argparse
+import dataclasses
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+import tensorflow as tf
+
+from weibo_lstm import cli, flags
+from weibo_lstm.job import JOB_SET_OPTIONS, RunConfig
+from weibo_lstm.presets import BUDGET_KEYS, DEFAULT_PRESET, PRESETS
+from weibo_lstm.trainer import TrainerOptions
+
+#: Flags of `weibo-lstm train` that are not a setting of the run (they steer the process).
+PROCESS_FLAGS = {"--help", "--verbose"}
+
+
+def train_parser() -> argparse.ArgumentParser:
+    parser = cli.ArgumentParser(prog="train")
+    cli.add_train_arguments(parser)
+    return parser
+
+
+def knobs():
+    """(dataclass, field) of every training knob."""
+    for cls, exclude in ((RunConfig, ()), (TrainerOptions, JOB_SET_OPTIONS)):
+        for field in dataclasses.fields(cls):
+            if field.name not in exclude:
+                yield cls, field
+
+
+def test_every_knob_has_one_flag_with_its_name_and_default():
+    actions = {
+        max(a.option_strings, key=len) if a.dest == "help" else a.option_strings[0]: a
+        for a in train_parser()._actions
+    }
+    seen = set()
+    for cls, field in knobs():
+        flag = flags.flag_name(field.name)
+        assert flag in actions, f"{cls.__name__}.{field.name} has no flag {flag}"
+        action = actions[flag]
+        # No alias: the flag, and for a tri-state or default-True switch its negation.
+        negation = (
+            ["--no-" + flag[2:]] if isinstance(action, argparse.BooleanOptionalAction) else []
+        )
+        assert action.option_strings == [flag, *negation] and action.dest == field.name
+        if field.name in BUDGET_KEYS:
+            # Decided by the preset and the device when the run starts (see the help test).
+            assert action.default is None
+        else:
+            assert action.default == field.default, field.name
+        if field.name in BUDGET_KEYS:
+            assert "%(device_default)s" in action.help
+        seen.add(flag)
+    # Nothing else: no second name for a knob, no flag that maps to nothing.
+    assert set(actions) - seen == PROCESS_FLAGS
+    run_fields = {f.name for f in dataclasses.fields(RunConfig)}
+    assert not run_fields & {f.name for f in dataclasses.fields(TrainerOptions)}
+
+
+def test_no_flags_give_the_dataclass_defaults():
+    config, options = cli.train_settings(train_parser().parse_args([]))
+    assert config == RunConfig()
+    defaults = TrainerOptions()
+    assert set(options) == {f.name for _, f in knobs() if f.name in options}
+    for name, value in options.items():
+        assert value == getattr(defaults, name), name
+    assert not set(options) & set(BUDGET_KEYS)  # left to the preset's budget
+
+
+def test_given_flags_reach_their_fields_by_name():
+    args = train_parser().parse_args(
+        [
+            *("--batch-size", "8", "--learning-rate", "0.5", "--patience", "2"),
+            *("--no-bucket-by-length", "--multi-worker", "--steps-per-loop", "none"),
+            *("--preset", "seed", "--synchronized-batch-norm"),
+        ]
+    )
+    config, options = cli.train_settings(args)
+    assert options["batch_size"] == 8 and options["learning_rate"] == 0.5
+    assert options["patience"] == 2 and options["bucket_by_length"] is False
+    assert options["steps_per_loop"] is None and "epochs" not in options
+    assert config.multi_worker is True and config.preset == "seed"
+    assert config.synchronized_batch_norm
+
+
+def test_help_text_is_the_field_docstring():
+    docs = flags.field_docs(TrainerOptions)
+    help_text = train_parser().format_help()
+    assert "keep_checkpoints" in docs and "patience" in docs
+    squashed = " ".join(help_text.split())
+    assert " ".join(docs["keep_checkpoints"].split()) in squashed
+
+
+def test_train_help_shows_the_real_defaults_of_this_device(repo_root):
+    """In a real process: the defaults shown are this machine's, and computing them
+    leaves TensorFlow's devices uninitialised (`--replicas 2` still works after)."""
+    kind = "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
+    preset = PRESETS[DEFAULT_PRESET[kind]]
+    code = (
+        "from weibo_lstm import cli\n"
+        "from weibo_lstm.distribution import configure_cpu_devices\n"
+        "try:\n"
+        "    cli.main(['train', '--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "configure_cpu_devices(2)  # raises if the help initialised the devices\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(repo_root), TF_CPP_MIN_LOG_LEVEL="3")
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    text = " ".join(result.stdout.split())
+    for key in BUDGET_KEYS:
+        value = getattr(preset.budget(kind), key)
+        expected = f"default: {value} on this {kind} machine (preset {preset.name}"
+        assert re.search(rf"--{key.replace('_', '-')} \w+ .*?{re.escape(expected)}", text), key
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--epochs", "x"], "argument --epochs: expected an int, got 'x'"),
+        (["--preset", "huge"], "argument --preset: invalid choice: 'huge'"),
+    ],
+)
+def test_type_errors_are_the_parsers_value_errors_the_dataclasses(argv, message):
+    with pytest.raises(cli.UserError, match=re.escape(message)):
+        train_parser().parse_args(argv)
+
+
+def test_generator_handles_the_field_kinds():
+    @dataclasses.dataclass(frozen=True)
+    class Options:
+        """Options.
+
+        Attributes:
+            count: how many.
+            rate: how fast, in %.
+            name: a name; None: none.
+            flag: switch on.
+            tristate: None: decide later.
+        """
+
+        count: int = 3
+        rate: float = 0.5
+        name: str | None = None
+        flag: bool = False
+        tristate: bool | None = None
+
+    parser = argparse.ArgumentParser()
+    assert flags.add_dataclass_flags(parser, Options) == [
+        "count",
+        "rate",
+        "name",
+        "flag",
+        "tristate",
+    ]
+    assert "how fast, in %" in parser.format_help()
+    values = flags.dataclass_values(parser.parse_args([]), Options)
+    assert Options(**values) == Options()
+    args = parser.parse_args(["--count", "4", "--name", "x", "--flag", "--no-tristate"])
+    assert Options(**flags.dataclass_values(args, Options)) == Options(4, 0.5, "x", True, False)
