@@ -41,6 +41,14 @@ def test_train_writes_report_model_and_curves(trained, read_report):
     _, out = trained
     row, header = read_report(out)
     assert header[:27] == list(report.SEED_COLUMNS)
+    assert header[27:] == [  # the extras, in the order 0.1.0 wrote them
+        *("replicas", "workers", "device", "global_batch_size", "peak_learning_rate"),
+        *("epochs_run", "train_time_s", "examples_per_second", "data", "train_rows"),
+        *("val_rows", "test_rows", "input_rows", "dropped_empty_rows", "duplicate_rows"),
+        *("dropped_duplicate_rows", "truncated_rows", "skipped_nonfinite_steps"),
+        *("resumed_at_step", "deterministic", "strip_emoticons", "max_length", "model"),
+        *("library_version", "model_dir"),
+    ]
     assert (
         int(row["report_积极_support"]) + int(row["report_消极_support"])
         == int(row["test_rows"])
