@@ -9,7 +9,14 @@ seeded 80/10/10 split; the test part is never used for any choice. In one run:
   on this device (``workflow.BUDGETS``; on CPU the quick budget the seed was measured
   with here: 4 epochs, batch 128, peak learning rate 2e-3);
 * ``best``: WeiboLSTM with the library's best settings (``workflow.MODEL_PRESETS``)
-  and their budget.
+  and their budget;
+* ``pretrained``: WeiboLSTM whose encoder starts from the character language model
+  shipped in the package (``weibo_lstm/presets/pretrained_char_lm``, built by
+  ``benchmarks/pretrain_preset.py`` without any validation or test text), fine-tuned
+  with the preset's settings and budget.
+
+Every LSTM row carries the paired bootstrap 95 % interval of its test-accuracy
+difference to ``tfidf`` (same test rows resampled together, 10,000 draws).
 
 For emoticon-bearing corpora, a leakage audit: the raw-text ``best`` model evaluated
 on emoticon-stripped test text.
@@ -40,7 +47,7 @@ import weibo_lstm as wl
 from weibo_lstm.batching import TokenizedExamples
 from weibo_lstm.distribution import default_strategy, device_kind
 from weibo_lstm.trainer import DistributedTrainer, TrainerOptions
-from weibo_lstm.workflow import BUDGETS, MODEL_PRESETS
+from weibo_lstm.workflow import BUDGETS, FINE_TUNING, MODEL_PRESETS
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 DEFAULT_DATA = ["weibo_senti_100k_sample.csv", "waimai_10k.csv", "online_shopping_10_cats.csv"]
@@ -81,24 +88,62 @@ def run_tfidf(split: Split) -> dict:
     classifier = LogisticRegression(C=4, max_iter=3000).fit(features, split.train.labels)
     train_time = time.perf_counter() - start
     predicted = classifier.predict(vectorizer.transform(split.test.texts))
-    return {**scores(split.test.labels, predicted), "train_time_s": train_time, "epochs": None}
+    return {
+        **scores(split.test.labels, predicted),
+        "train_time_s": train_time,
+        "epochs": None,
+        "predicted": predicted,
+    }
 
 
-def run_lstm(split: Split, preset: str, seed: int, audit: wl.LabeledTexts | None = None) -> dict:
+def paired_bootstrap(labels, predicted, baseline, draws: int = 10_000, seed: int = 0) -> dict:
+    """Accuracy difference `predicted` − `baseline` on the same rows, with the 95 %
+    percentile interval of the difference over `draws` resamplings of the rows."""
+    labels = np.asarray(labels)
+    a = (np.asarray(predicted) == labels).astype(np.float64)
+    b = (np.asarray(baseline) == labels).astype(np.float64)
+    rng = np.random.default_rng(seed)
+    n = len(labels)
+    diffs = np.empty(draws)
+    for start in range(0, draws, 500):
+        rows = rng.integers(0, n, (min(500, draws - start), n))
+        diffs[start : start + len(rows)] = (a[rows] - b[rows]).mean(axis=1)
+    low, high = np.percentile(diffs, [2.5, 97.5])
+    return {"diff_vs_tfidf": float(a.mean() - b.mean()), "ci95_low": low, "ci95_high": high}
+
+
+def run_lstm(
+    split: Split,
+    preset: str,
+    seed: int,
+    audit: wl.LabeledTexts | None = None,
+    strip_emoticons: bool = False,
+) -> dict:
     import keras
 
     keras.utils.set_random_seed(seed)
     strategy = default_strategy()
     model_kwargs, options = _settings(preset, device_kind(strategy))
-    tokenizer = wl.Tokenizer(max_length=180)
-    tokenizer.adapt(split.train.texts)
+    trainer_options = TrainerOptions(seed=seed, progress_bar=False, **options)
+    optimizer = None
+    if preset in FINE_TUNING:
+        # The encoder's tokenizer (its pretraining vocabulary), with this condition's
+        # emoticon setting; the texts of `split` are already stripped if need be.
+        model, tokenizer, optimizer = FINE_TUNING[preset].build(
+            strategy=strategy,
+            options=trainer_options,
+            train_size=len(split.train),
+            strip_emoticons=strip_emoticons,
+            **model_kwargs,
+        )
+    else:
+        tokenizer = wl.Tokenizer(max_length=180)
+        tokenizer.adapt(split.train.texts)
+        with strategy.scope():
+            model = wl.WeiboLSTM(tokenizer.vocabulary_size, **model_kwargs)
     encode = lambda d: TokenizedExamples.from_texts(tokenizer, d)  # noqa: E731
-    with strategy.scope():
-        model = wl.WeiboLSTM(tokenizer.vocabulary_size, **model_kwargs)
     trainer = DistributedTrainer(
-        model=model,
-        strategy=strategy,
-        options=TrainerOptions(seed=seed, progress_bar=False, **options),
+        model=model, optimizer=optimizer, strategy=strategy, options=trainer_options
     )
     start = time.perf_counter()
     history = trainer.fit(encode(split.train), encode(split.val))
@@ -110,6 +155,7 @@ def run_lstm(split: Split, preset: str, seed: int, audit: wl.LabeledTexts | None
         "epochs": len(history.epochs),
         "best_epoch": history.best_epoch,
         "best_val_accuracy": history.best_metrics["val_accuracy"],
+        "predicted": predicted,
     }
     if audit is not None:
         stripped = trainer.predict(encode(audit)).argmax(1)
@@ -130,7 +176,7 @@ def _settings(preset: str, kind: str) -> tuple[dict, dict]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", nargs="*", help="labelled CSV files")
-    parser.add_argument("--models", default="tfidf,seed,best")
+    parser.add_argument("--models", default="tfidf,seed,best,pretrained")
     parser.add_argument(
         "--conditions",
         default="auto",
@@ -167,7 +213,18 @@ def main(argv=None) -> int:
                 if name == "tfidf":
                     result = run_tfidf(split)
                 else:
-                    result = run_lstm(split, name, args.seed, audit if name == "best" else None)
+                    result = run_lstm(
+                        split,
+                        name,
+                        args.seed,
+                        audit if name in ("best", "pretrained") else None,
+                        strip_emoticons=condition == "stripped",
+                    )
+                predicted = result.pop("predicted")
+                if name == "tfidf":
+                    baseline = predicted
+                elif "tfidf" in models:
+                    result.update(paired_bootstrap(split.test.labels, predicted, baseline))
                 row = {
                     "corpus": Path(path).name,
                     "condition": condition,
@@ -199,13 +256,18 @@ def main(argv=None) -> int:
 
 def table(rows) -> str:
     lines = [
-        "| corpus | condition | model | accuracy | macro-F1 | train time | epochs |",
-        "|---|---|---|---|---|---|---|",
+        "| corpus | condition | model | accuracy | Δ vs tfidf [95 % CI] | macro-F1 | train time | epochs |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         epochs = "" if r["epochs"] is None else f"{r['epochs']} (best {r['best_epoch']})"
+        diff = (
+            f"{r['diff_vs_tfidf']:+.4f} [{r['ci95_low']:+.4f}, {r['ci95_high']:+.4f}]"
+            if "diff_vs_tfidf" in r
+            else ""
+        )
         lines.append(
-            f"| {r['corpus']} | {r['condition']} | {r['model']} | {r['accuracy']:.4f} | "
+            f"| {r['corpus']} | {r['condition']} | {r['model']} | {r['accuracy']:.4f} | {diff} | "
             f"{r['macro_f1']:.4f} | {r['train_time_s']:.0f} s | {epochs} |"
         )
     audits = [r for r in rows if "audit_stripped_test_accuracy" in r]

@@ -104,6 +104,12 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         help="model settings preset (default: seed on GPUs, best on CPU)",
     )
     parser.add_argument(
+        "--encoder",
+        metavar="DIR",
+        help="start from a pretrained encoder written by `weibo-lstm pretrain` "
+        "(its vocabulary and architecture; head and fine-tuning of --model, default pretrained)",
+    )
+    parser.add_argument(
         "--sync-batch-norm",
         action="store_true",
         help="BatchNorm statistics over the global batch across replicas",
@@ -176,6 +182,7 @@ def config_from_args(args: argparse.Namespace):
         replicas=args.replicas,
         seed=args.seed,
         model=args.model,
+        encoder=args.encoder,
         synchronized_batch_norm=args.sync_batch_norm,
         steps_per_loop=args.steps_per_loop,
         drop_duplicates=args.drop_duplicates,
@@ -306,6 +313,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_train_arguments(train)
     train.set_defaults(run=train_command)
+
+    from weibo_lstm.pretrain import add_pretrain_parser
+
+    add_pretrain_parser(commands)
 
     evaluate = commands.add_parser("evaluate", help="metrics and classification report on a CSV")
     evaluate.add_argument("--model", required=True, help="a model directory written by train")

@@ -348,6 +348,9 @@ def add_pretrain_parser(commands) -> argparse.ArgumentParser:
         "--checkpoint-every-steps", type=_positive(int), default=defaults.checkpoint_every_steps
     )
     parser.add_argument("--fresh", action="store_true", help="delete checkpoints, start over")
+    parser.add_argument(
+        "--weights-dtype", choices=("float16", "float32"), default=defaults.weights_dtype
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(run=pretrain_command)
     return parser
@@ -378,6 +381,7 @@ def pretrain_command(args: argparse.Namespace) -> int:
         checkpoint_dir=args.checkpoint_dir,
         checkpoint_every_steps=args.checkpoint_every_steps,
         fresh=args.fresh,
+        weights_dtype=args.weights_dtype,
         quiet=args.quiet,
     )
     result = run_pretraining(config)

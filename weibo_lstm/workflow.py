@@ -40,6 +40,7 @@ from weibo_lstm.data import (
     split_dataset,
 )
 from weibo_lstm.distribution import default_strategy, device_kind
+from weibo_lstm.fine_tuning import PRETRAINED_ENCODER, FineTuning
 from weibo_lstm.model import WeiboLSTM
 from weibo_lstm.reproducibility import enable_determinism
 from weibo_lstm.tokenizer import Tokenizer
@@ -62,6 +63,20 @@ MODEL_PRESETS: dict[str, dict] = {
         token_dropout=0.2,
         l2=1e-4,
     ),
+    # The head on the shipped pretrained encoder (its architecture comes with the
+    # encoder: embedding 64 + previous-character bigrams, LSTM 128-128).
+    "pretrained": dict(
+        pooling="mean_max",
+        dense_units=32,
+        dropout=0.5,
+        embedding_dropout=0.2,
+        token_dropout=0.1,
+        l2=0.0,
+    ),
+}
+#: Presets that start from a pretrained encoder, and how it is fine-tuned.
+FINE_TUNING: dict[str, FineTuning] = {
+    "pretrained": FineTuning(PRETRAINED_ENCODER, encoder_lr_multiplier=1.0, frozen_epochs=0.0),
 }
 
 #: Training budget (epochs, per-replica batch, base learning rate before √replica
@@ -73,6 +88,8 @@ BUDGETS: dict[tuple[str, str], dict] = {
     ("seed", "CPU"): dict(epochs=4, batch_size=128, learning_rate=2e-3, warmup_epochs=1.0),
     ("best", "GPU"): dict(epochs=6, batch_size=128, learning_rate=2e-3, warmup_epochs=0.5),
     ("best", "CPU"): dict(epochs=6, batch_size=128, learning_rate=2e-3, warmup_epochs=0.5),
+    ("pretrained", "GPU"): dict(epochs=4, batch_size=64, learning_rate=1e-3, warmup_epochs=0.5),
+    ("pretrained", "CPU"): dict(epochs=4, batch_size=64, learning_rate=1e-3, warmup_epochs=0.5),
 }
 #: The preset used when none is given: the seed's on GPUs (as the recipe ran), the
 #: best settings on a CPU (the seed architecture's BatchNorm is erratic on short runs).
@@ -100,7 +117,11 @@ class TrainConfig:
         replicas: number of devices (None: all GPUs, or 1 CPU).
         seed: split, shuffle and initialisation seed.
         val_fraction, test_fraction: split sizes when no separate files are given.
-        model: a `MODEL_PRESETS` name (None: `DEFAULT_PRESET` for the device).
+        model: a `MODEL_PRESETS` name (None: `DEFAULT_PRESET` for the device, or
+            `"pretrained"` with `encoder`).
+        encoder: start from this pretrained encoder directory (`weibo-lstm
+            pretrain`): its tokenizer and architecture, the preset's head and
+            fine-tuning settings (`FINE_TUNING`, default those of `"pretrained"`).
         synchronized_batch_norm: BatchNorm statistics over the global batch.
         steps_per_loop: training steps per tf.function call (None: device default).
         drop_duplicates: drop repeated texts (and texts with both labels).
@@ -136,6 +157,7 @@ class TrainConfig:
     val_fraction: float = 0.1
     test_fraction: float = 0.1
     model: str | None = None
+    encoder: str | None = None
     synchronized_batch_norm: bool = False
     steps_per_loop: int | None = None
     drop_duplicates: bool = False
@@ -258,6 +280,7 @@ _PER_NODE_SETTINGS = frozenset(
         "multi_worker",
         "startup_timeout",
         "checkpoint_dir",
+        "encoder",
     ]
 )
 
@@ -294,7 +317,7 @@ def _train(config: TrainConfig, strategy, output_dir: Path, start: float) -> Tra
     chief = is_chief(strategy)
     replicas = strategy.num_replicas_in_sync
     kind = device_kind(strategy)
-    preset = config.model or DEFAULT_PRESET[kind]
+    preset = config.model or ("pretrained" if config.encoder else DEFAULT_PRESET[kind])
     budget = _resolve_budget(config, preset, kind)
     if config.deterministic:
         enable_determinism(config.seed)
@@ -302,19 +325,19 @@ def _train(config: TrainConfig, strategy, output_dir: Path, start: float) -> Tra
         keras.utils.set_random_seed(config.seed)
 
     train, val, test, corpus = load_splits(config)
-    tokenizer = Tokenizer(max_length=config.max_length, strip_emoticons=config.strip_emoticons)
-    tokenizer.adapt(train.texts)
-    logger.info("Vocabulary: %d ids from the training texts", tokenizer.vocabulary_size)
-    train_x, val_x, test_x = (
-        TokenizedExamples.from_texts(tokenizer, d) for d in (train, val, test)
-    )
-    _check_workers_agree(strategy, config, tokenizer, (train_x, val_x, test_x))
+    fine_tuning = FINE_TUNING.get(preset, FineTuning())
+    if config.encoder:
+        fine_tuning = dataclasses.replace(fine_tuning, encoder=config.encoder)
+    elif preset not in FINE_TUNING:
+        fine_tuning = None
+    if fine_tuning is None:
+        tokenizer = Tokenizer(max_length=config.max_length, strip_emoticons=config.strip_emoticons)
+        tokenizer.adapt(train.texts)
+        logger.info("Vocabulary: %d ids from the training texts", tokenizer.vocabulary_size)
 
     stamp = datetime.datetime.now().strftime("%Y%m%d_%H%M%S")
     model_kwargs = dict(MODEL_PRESETS[preset])
     model_kwargs["synchronized_batch_norm"] = config.synchronized_batch_norm
-    with strategy.scope():
-        model = WeiboLSTM(tokenizer.vocabulary_size, **model_kwargs)
     options = TrainerOptions(
         epochs=budget["epochs"],
         per_replica_batch_size=budget["batch_size"],
@@ -330,7 +353,31 @@ def _train(config: TrainConfig, strategy, output_dir: Path, start: float) -> Tra
         max_checkpoints=config.keep_checkpoints,
         resume=not config.fresh,
     )
-    trainer = DistributedTrainer(model=model, strategy=strategy, options=options)
+    optimizer = None
+    if fine_tuning is None:
+        with strategy.scope():
+            model = WeiboLSTM(tokenizer.vocabulary_size, **model_kwargs)
+    else:
+        model, tokenizer, optimizer = fine_tuning.build(
+            strategy=strategy,
+            options=options,
+            train_size=len(train),
+            max_length=config.max_length,
+            strip_emoticons=config.strip_emoticons,
+            **model_kwargs,
+        )
+        logger.info(
+            "Pretrained encoder %s: vocabulary %d ids",
+            fine_tuning.encoder,
+            tokenizer.vocabulary_size,
+        )
+    train_x, val_x, test_x = (
+        TokenizedExamples.from_texts(tokenizer, d) for d in (train, val, test)
+    )
+    _check_workers_agree(strategy, config, tokenizer, (train_x, val_x, test_x))
+    trainer = DistributedTrainer(
+        model=model, optimizer=optimizer, strategy=strategy, options=options
+    )
     history = trainer.fit(train_x, val_x)
 
     test_metrics = trainer.evaluate(test_x, prefix="final_test_")
@@ -377,6 +424,7 @@ def _train(config: TrainConfig, strategy, output_dir: Path, start: float) -> Tra
         "strip_emoticons": config.strip_emoticons,
         "max_length": config.max_length,
         "model": preset,
+        "encoder": None if fine_tuning is None else str(fine_tuning.encoder),
         "library_version": __version__,
     }
     model_dir = output_dir / f"model_{stamp}"
