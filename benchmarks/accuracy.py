@@ -13,10 +13,7 @@ seeded 80/10/10 split; the test part is never used for any choice. In one run:
 * ``pretrained``: WeiboLSTM whose encoder starts from the character language model
   shipped in the package (``weibo_lstm/presets/pretrained_char_lm``, built by
   ``benchmarks/pretrain_preset.py`` without any validation or test text), fine-tuned
-  with the preset's settings and budget.
-
-Every LSTM row carries the paired bootstrap 95 % interval of its test-accuracy
-difference to ``tfidf`` (same test rows resampled together, 10,000 draws).
+  with the preset's settings (``workflow.FINE_TUNING``) and budget.
 
 For emoticon-bearing corpora, a leakage audit: the raw-text ``best`` model evaluated
 on emoticon-stripped test text.
@@ -75,6 +72,35 @@ def scores(labels, predicted) -> dict:
     return {
         "accuracy": accuracy_score(labels, predicted),
         "macro_f1": f1_score(labels, predicted, average="macro"),
+        "predicted": np.asarray(predicted).astype(int).tolist(),
+    }
+
+
+def paired_bootstrap(
+    labels, predicted_a, predicted_b, *, samples: int = 10_000, seed: int = 0
+) -> dict[str, float]:
+    """Accuracy of A minus accuracy of B on the same test rows, with a 95 % interval.
+
+    Resamples test rows with replacement (the same rows for both models), so the
+    interval reflects how much the difference depends on which rows were drawn.
+
+    Example:
+
+    >>> r = paired_bootstrap([1, 0, 1, 1], [1, 0, 1, 0], [1, 1, 0, 0], samples=200)
+    >>> r["difference"]
+    0.5
+    """
+    labels = np.asarray(labels)
+    correct_a = np.asarray(predicted_a) == labels
+    correct_b = np.asarray(predicted_b) == labels
+    rng = np.random.default_rng(seed)
+    rows = rng.integers(0, len(labels), size=(samples, len(labels)))
+    differences = correct_a[rows].mean(axis=1) - correct_b[rows].mean(axis=1)
+    low, high = np.percentile(differences, [2.5, 97.5])
+    return {
+        "difference": float(correct_a.mean() - correct_b.mean()),
+        "ci95_low": float(low),
+        "ci95_high": float(high),
     }
 
 
@@ -88,28 +114,7 @@ def run_tfidf(split: Split) -> dict:
     classifier = LogisticRegression(C=4, max_iter=3000).fit(features, split.train.labels)
     train_time = time.perf_counter() - start
     predicted = classifier.predict(vectorizer.transform(split.test.texts))
-    return {
-        **scores(split.test.labels, predicted),
-        "train_time_s": train_time,
-        "epochs": None,
-        "predicted": predicted,
-    }
-
-
-def paired_bootstrap(labels, predicted, baseline, draws: int = 10_000, seed: int = 0) -> dict:
-    """Accuracy difference `predicted` − `baseline` on the same rows, with the 95 %
-    percentile interval of the difference over `draws` resamplings of the rows."""
-    labels = np.asarray(labels)
-    a = (np.asarray(predicted) == labels).astype(np.float64)
-    b = (np.asarray(baseline) == labels).astype(np.float64)
-    rng = np.random.default_rng(seed)
-    n = len(labels)
-    diffs = np.empty(draws)
-    for start in range(0, draws, 500):
-        rows = rng.integers(0, n, (min(500, draws - start), n))
-        diffs[start : start + len(rows)] = (a[rows] - b[rows]).mean(axis=1)
-    low, high = np.percentile(diffs, [2.5, 97.5])
-    return {"diff_vs_tfidf": float(a.mean() - b.mean()), "ci95_low": low, "ci95_high": high}
+    return {**scores(split.test.labels, predicted), "train_time_s": train_time, "epochs": None}
 
 
 def run_lstm(
@@ -117,18 +122,21 @@ def run_lstm(
     preset: str,
     seed: int,
     audit: wl.LabeledTexts | None = None,
+    hybrid: bool = False,
     strip_emoticons: bool = False,
-) -> dict:
+) -> list[dict]:
+    """The preset's row, and with `hybrid` a second row: the same model stacked with
+    the in-graph TF-IDF model (`HybridClassifier`, mixing fitted on validation)."""
     import keras
 
     keras.utils.set_random_seed(seed)
     strategy = default_strategy()
     model_kwargs, options = _settings(preset, device_kind(strategy))
-    trainer_options = TrainerOptions(seed=seed, progress_bar=False, **options)
+    trainer_options = TrainerOptions(seed=seed, quiet=True, **options)
     optimizer = None
     if preset in FINE_TUNING:
-        # The encoder's tokenizer (its pretraining vocabulary), with this condition's
-        # emoticon setting; the texts of `split` are already stripped if need be.
+        # The encoder's tokenizer (its pretraining vocabulary) with this condition's
+        # emoticon setting (the texts of a stripped split are already stripped).
         model, tokenizer, optimizer = FINE_TUNING[preset].build(
             strategy=strategy,
             options=trainer_options,
@@ -155,20 +163,51 @@ def run_lstm(
         "epochs": len(history.epochs),
         "best_epoch": history.best_epoch,
         "best_val_accuracy": history.best_metrics["val_accuracy"],
-        "predicted": predicted,
     }
     if audit is not None:
         stripped = trainer.predict(encode(audit)).argmax(1)
         result["audit_stripped_test_accuracy"] = accuracy_score(audit.labels, stripped)
-    return result
+    if not hybrid:
+        return [result]
+    from weibo_lstm.hybrid import HybridClassifier, fit_mixing
+    from weibo_lstm.ngram_logistic import NgramLogisticRegression
+
+    start = time.perf_counter()
+    train_x, val_x, test_x = encode(split.train), encode(split.val), encode(split.test)
+    linear = NgramLogisticRegression.fit(train_x.values, train_x.row_splits, train_x.labels)
+    val_linear = np.concatenate(
+        [
+            linear(val_x.rows(np.arange(i, min(i + 512, len(val_x)))).to_tensor()).numpy()
+            for i in range(0, len(val_x), 512)
+        ]
+    )
+    mixing = fit_mixing(trainer.predict(val_x), val_linear, split.val.labels)
+    with strategy.scope():
+        stacked = HybridClassifier(model, linear, mixing=mixing)
+    hybrid_trainer = DistributedTrainer(
+        model=stacked, strategy=strategy, options=TrainerOptions(seed=seed, quiet=True, **options)
+    )
+    val_accuracy = hybrid_trainer.evaluate(val_x)["accuracy"]
+    predicted = hybrid_trainer.predict(test_x).argmax(1)
+    return [
+        result,
+        {
+            **scores(split.test.labels, predicted),
+            "train_time_s": train_time + time.perf_counter() - start,
+            "epochs": result["epochs"],
+            "best_epoch": result["best_epoch"],
+            "best_val_accuracy": val_accuracy,
+            "mixing": list(mixing),
+        },
+    ]
 
 
 def _settings(preset: str, kind: str) -> tuple[dict, dict]:
     budget = BUDGETS[preset, kind]
     return dict(MODEL_PRESETS[preset]), {
         "epochs": budget["epochs"],
-        "per_replica_batch_size": budget["batch_size"],
-        "base_learning_rate": budget["learning_rate"],
+        "batch_size": budget["batch_size"],
+        "learning_rate": budget["learning_rate"],
         "warmup_epochs": budget["warmup_epochs"],
     }
 
@@ -183,6 +222,11 @@ def main(argv=None) -> int:
         help="raw,stripped or auto (stripped only where emoticons occur)",
     )
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--hybrid",
+        action="store_true",
+        help="also report each LSTM stacked with the in-graph TF-IDF model ('<preset>+tfidf')",
+    )
     parser.add_argument("--output", default="benchmarks/results/accuracy.json")
     args = parser.parse_args(argv)
     files = args.data or [str(SHARED / f) for f in DEFAULT_DATA if (SHARED / f).is_file()]
@@ -211,30 +255,24 @@ def main(argv=None) -> int:
             for name in models:
                 print(f"== {Path(path).name} / {condition} / {name}", file=sys.stderr, flush=True)
                 if name == "tfidf":
-                    result = run_tfidf(split)
+                    results = {name: run_tfidf(split)}
                 else:
-                    result = run_lstm(
-                        split,
-                        name,
-                        args.seed,
-                        audit if name in ("best", "pretrained") else None,
-                        strip_emoticons=condition == "stripped",
+                    results = dict(
+                        zip(
+                            [name, f"{name}+tfidf"],
+                            run_lstm(
+                                split,
+                                name,
+                                args.seed,
+                                audit if name in ("best", "pretrained") else None,
+                                hybrid=args.hybrid,
+                                strip_emoticons=condition == "stripped",
+                            ),
+                            strict=False,
+                        )
                     )
-                predicted = result.pop("predicted")
-                if name == "tfidf":
-                    baseline = predicted
-                elif "tfidf" in models:
-                    result.update(paired_bootstrap(split.test.labels, predicted, baseline))
-                row = {
-                    "corpus": Path(path).name,
-                    "condition": condition,
-                    "model": name,
-                    "train_rows": len(train),
-                    "test_rows": len(test),
-                    **result,
-                }
-                rows.append(row)
-                print(json.dumps(row), file=sys.stderr, flush=True)
+                for model_name, result in results.items():
+                    add_row(rows, split, path, condition, model_name, result, len(train))
     print(table(rows))
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -254,21 +292,53 @@ def main(argv=None) -> int:
     return 0
 
 
+def add_row(rows, split, path, condition, name, result, train_rows) -> None:
+    """Appends one result row, with its paired bootstrap against TF-IDF when present."""
+    row = {
+        "corpus": Path(path).name,
+        "condition": condition,
+        "model": name,
+        "train_rows": train_rows,
+        "test_rows": len(split.test),
+        **result,
+    }
+    baseline = next(
+        (
+            r
+            for r in rows
+            if r["model"] == "tfidf"
+            and r["corpus"] == row["corpus"]
+            and r["condition"] == condition
+        ),
+        None,
+    )
+    if baseline is not None and name != "tfidf":
+        row["vs_tfidf"] = paired_bootstrap(
+            split.test.labels, row["predicted"], baseline["predicted"]
+        )
+    rows.append(row)
+    print(
+        json.dumps({k: v for k, v in row.items() if k != "predicted"}),
+        file=sys.stderr,
+        flush=True,
+    )
+
+
 def table(rows) -> str:
     lines = [
-        "| corpus | condition | model | accuracy | Δ vs tfidf [95 % CI] | macro-F1 | train time | epochs |",
+        "| corpus | condition | model | accuracy | vs TF-IDF (95 % CI) | macro-F1 | train time "
+        "| epochs |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         epochs = "" if r["epochs"] is None else f"{r['epochs']} (best {r['best_epoch']})"
-        diff = (
-            f"{r['diff_vs_tfidf']:+.4f} [{r['ci95_low']:+.4f}, {r['ci95_high']:+.4f}]"
-            if "diff_vs_tfidf" in r
-            else ""
+        vs = r.get("vs_tfidf")
+        difference = (
+            f"{vs['difference']:+.4f} [{vs['ci95_low']:+.4f}, {vs['ci95_high']:+.4f}]" if vs else ""
         )
         lines.append(
-            f"| {r['corpus']} | {r['condition']} | {r['model']} | {r['accuracy']:.4f} | {diff} | "
-            f"{r['macro_f1']:.4f} | {r['train_time_s']:.0f} s | {epochs} |"
+            f"| {r['corpus']} | {r['condition']} | {r['model']} | {r['accuracy']:.4f} | "
+            f"{difference} | {r['macro_f1']:.4f} | {r['train_time_s']:.0f} s | {epochs} |"
         )
     audits = [r for r in rows if "audit_stripped_test_accuracy" in r]
     if audits:

@@ -32,7 +32,7 @@ from weibo_lstm.trainer import DistributedTrainer, TrainerOptions
 from weibo_lstm.workflow import MODEL_PRESETS
 
 HEAD = MODEL_PRESETS["pretrained"]
-BUDGET = dict(epochs=4, per_replica_batch_size=64, base_learning_rate=1e-3, warmup_epochs=0.5)
+BUDGET = dict(epochs=4, batch_size=64, learning_rate=1e-3, warmup_epochs=0.5)
 
 #: name → (head overrides, budget overrides, FineTuning overrides)
 SETTINGS = {
@@ -40,13 +40,13 @@ SETTINGS = {
     "slow_encoder": ({}, {}, {"encoder_lr_multiplier": 0.3}),
     "frozen_1": ({}, {}, {"frozen_epochs": 1.0}),
     "frozen_1_slow": ({}, {}, {"frozen_epochs": 1.0, "encoder_lr_multiplier": 0.3}),
-    "lr_2e-3": ({}, {"base_learning_rate": 2e-3}, {}),
-    "lr_5e-4": ({}, {"base_learning_rate": 5e-4}, {}),
+    "lr_2e-3": ({}, {"learning_rate": 2e-3}, {}),
+    "lr_5e-4": ({}, {"learning_rate": 5e-4}, {}),
     "no_token_dropout": ({"token_dropout": 0.0}, {}, {}),
     "light_dropout": ({"dropout": 0.3, "embedding_dropout": 0.1}, {}, {}),
     "no_hidden": ({"dense_units": 0}, {}, {}),
     "epochs_6": ({}, {"epochs": 6}, {}),
-    "batch_128": ({}, {"per_replica_batch_size": 128, "base_learning_rate": 2e-3}, {}),
+    "batch_128": ({}, {"batch_size": 128, "learning_rate": 2e-3}, {}),
     "scratch": ({}, {}, {"encoder": None}),  # same architecture, random initialisation
 }
 
@@ -64,7 +64,7 @@ def run_setting(name: str, split: Split, encoder: str, seed: int, stripped: bool
     head_o, budget_o, tune_o = SETTINGS[name]
     keras.utils.set_random_seed(seed)
     strategy = default_strategy()
-    options = TrainerOptions(seed=seed, progress_bar=False, **(BUDGET | budget_o))
+    options = TrainerOptions(seed=seed, quiet=True, **(BUDGET | budget_o))
     tuning = FineTuning(encoder=encoder, **{k: v for k, v in tune_o.items() if k != "encoder"})
     model, tokenizer, optimizer = tuning.build(
         strategy=strategy,

@@ -72,10 +72,10 @@ def train_default_model(data: LabeledTexts, args) -> tuple[keras.Model, Tokenize
     model = WeiboLSTM(tokenizer.vocabulary_size)
     options = TrainerOptions(
         epochs=1,
-        per_replica_batch_size=64,
-        base_learning_rate=2e-3,
+        batch_size=64,
+        learning_rate=2e-3,
         warmup_epochs=0.2,
-        progress_bar=False,
+        quiet=True,
     )
     trainer = DistributedTrainer(model=model, options=options)
     trainer.fit(TokenizedExamples.from_texts(tokenizer, subset))

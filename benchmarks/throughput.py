@@ -79,11 +79,11 @@ def trainer_for(model, strategy, batch, steps_per_loop=None, pad_to=None, epochs
 
     options = TrainerOptions(
         epochs=epochs,
-        per_replica_batch_size=batch,
-        base_learning_rate=lr,
+        batch_size=batch,
+        learning_rate=lr,
         lr_scaling="none",
         warmup_epochs=min(1.0, epochs / 2),
-        progress_bar=False,
+        quiet=True,
         steps_per_loop=steps_per_loop,
         pad_to=pad_to,
     )

@@ -22,11 +22,11 @@ def trainer_options(global_batch: int, replicas: int, **kwargs) -> TrainerOption
     """Small, fast TrainerOptions for tests: 2 epochs at `global_batch`, lr 1e-2 unscaled."""
     defaults = dict(
         epochs=2,
-        per_replica_batch_size=global_batch // replicas,
-        base_learning_rate=1e-2,
+        batch_size=global_batch // replicas,
+        learning_rate=1e-2,
         lr_scaling="none",
         warmup_epochs=1,
-        progress_bar=False,
+        quiet=True,
         steps_per_loop=3,
     )
     return TrainerOptions(**(defaults | kwargs))

@@ -71,14 +71,14 @@ def main(argv=None) -> int:
         strategy=strategy,
         options=TrainerOptions(
             epochs=args.epochs,
-            per_replica_batch_size=args.global_batch // replicas,
-            base_learning_rate=2e-2,
+            batch_size=args.global_batch // replicas,
+            learning_rate=2e-2,
             lr_scaling="none",
             warmup_epochs=1,
             steps_per_loop=args.steps_per_loop,
             monitor="val_loss",
             mode="min",
-            progress_bar=False,
+            quiet=True,
         ),
     )
     history = trainer.fit(train, val)

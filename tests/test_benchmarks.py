@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.synthetic import write_csv
@@ -57,3 +58,19 @@ def test_accuracy_benchmark_compares_the_three_models_with_an_audit(tmp_path):
     }
     assert all(r["test_rows"] == 30 and 0 <= r["accuracy"] <= 1 for r in rows)
     assert "| posts.csv | raw | best |" in table
+
+
+def test_paired_bootstrap_matches_the_normal_approximation():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from accuracy import paired_bootstrap
+
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 2, 3000)
+    a = np.where(rng.random(3000) < 0.85, labels, 1 - labels)  # ~85 % right
+    b = np.where(rng.random(3000) < 0.80, labels, 1 - labels)  # ~80 % right
+    result = paired_bootstrap(labels, a, b, samples=4000, seed=1)
+    d = (a == labels).astype(float) - (b == labels).astype(float)
+    half_width = 1.96 * d.std() / np.sqrt(len(d))  # independent: normal approximation
+    assert result["difference"] == pytest.approx(d.mean())
+    assert result["ci95_low"] == pytest.approx(d.mean() - half_width, abs=0.1 * half_width)
+    assert result["ci95_high"] == pytest.approx(d.mean() + half_width, abs=0.1 * half_width)

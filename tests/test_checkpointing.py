@@ -168,7 +168,7 @@ def test_finished_run_trains_nothing_and_fresh_starts_over(one_epoch_run, data, 
     fresh = DistributedTrainer(
         model=new_model(strategy, seed=5),
         strategy=strategy,
-        options=options(strategy, epochs=1, checkpoint_dir=str(directory), resume=False),
+        options=options(strategy, epochs=1, checkpoint_dir=str(directory), fresh=True),
     )
     assert fresh.fit(*data).resumed_at_step is None
     assert "Starting fresh: deleted 1 checkpoint(s)" in caplog.text
@@ -183,7 +183,7 @@ def test_checkpoint_of_another_run_is_refused(one_epoch_run, data):
     other_batch = DistributedTrainer(
         model=new_model(strategy, seed=0),
         strategy=strategy,
-        options=options(strategy, per_replica_batch_size=8, checkpoint_dir=str(directory)),
+        options=options(strategy, batch_size=8, checkpoint_dir=str(directory)),
     )
     with pytest.raises(CheckpointError, match=r"global_batch_size 32 \(now 16\)"):
         other_batch.fit(*data)

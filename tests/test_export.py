@@ -53,11 +53,11 @@ def train_small(strategy, tokenizer_options, seed=0):
         model = WeiboLSTM(tokenizer.vocabulary_size, **SMALL)
     options = TrainerOptions(
         epochs=6,
-        per_replica_batch_size=32 // strategy.num_replicas_in_sync,
-        base_learning_rate=1e-2,
+        batch_size=32 // strategy.num_replicas_in_sync,
+        learning_rate=1e-2,
         lr_scaling="none",
         warmup_epochs=0.5,
-        progress_bar=False,
+        quiet=True,
     )
     trainer = DistributedTrainer(model=model, strategy=strategy, options=options)
     trainer.fit(TokenizedExamples.from_texts(tokenizer, LabeledTexts(texts, labels)))

@@ -101,7 +101,7 @@ def test_loss_decreases_and_task_is_learned():
         # the check is about the loop, not about BatchNorm.
         model=build(strategy, batch_norm=False),
         strategy=strategy,
-        options=options(64, 2, epochs=12, base_learning_rate=2e-2),
+        options=options(64, 2, epochs=12, learning_rate=2e-2),
     )
     history = trainer.fit(train, val)
     losses = history.series("loss")
@@ -111,7 +111,7 @@ def test_loss_decreases_and_task_is_learned():
 
 def test_learning_rate_follows_scaled_warmup_cosine(data):
     strategy = STRATEGIES["mirrored_2"]()
-    opts = options(32, 2, epochs=4, lr_scaling="sqrt", base_learning_rate=1e-3, warmup_epochs=2)
+    opts = options(32, 2, epochs=4, lr_scaling="sqrt", learning_rate=1e-3, warmup_epochs=2)
     trainer = DistributedTrainer(model=build(strategy), strategy=strategy, options=opts)
     history = trainer.fit(data)
     steps = math.ceil(200 / 32)

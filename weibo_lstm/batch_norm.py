@@ -57,6 +57,10 @@ class DistributedBatchNormalization(keras.layers.BatchNormalization):
         super().__init__(**kwargs)
         # Keras's own flag stays False: `_moments` below does the synchronisation.
         self.synchronize_moments = bool(synchronized)
+        # Set by `weibo_lstm.precise_bn` while it recomputes the moving statistics:
+        # variables (Σx, Σx², count) that training-mode calls add their global
+        # batch sums to instead of updating the moving averages.
+        self.statistics_accumulator = None
 
     def add_weight(self, *args, **kwargs):
         if not kwargs.get("trainable", True):  # moving mean / variance
@@ -64,6 +68,9 @@ class DistributedBatchNormalization(keras.layers.BatchNormalization):
         return super().add_weight(*args, **kwargs)
 
     def call(self, inputs, training=None, mask=None):
+        if self.statistics_accumulator is not None:
+            x = tf.cast(inputs, keras.backend.result_type(inputs.dtype, "float32"))
+            return self._accumulate(x, mask)
         if not training or not self.trainable or self.renorm:
             return super().call(inputs, training=training, mask=mask)
         # Keras's training branch, except for the moving statistics' first update.
@@ -86,10 +93,36 @@ class DistributedBatchNormalization(keras.layers.BatchNormalization):
         )
         return tf.cast(outputs, self.compute_dtype)
 
+    def _accumulate(self, x, mask):
+        total, total_sq, count = self._global_sums(x, mask)
+        for variable, value in zip(
+            self.statistics_accumulator, (total, total_sq, count), strict=True
+        ):
+            variable.assign_add(tf.cast(value, variable.dtype))
+        mean = tf.math.divide_no_nan(total, count)
+        variance = tf.maximum(tf.math.divide_no_nan(total_sq, count) - tf.square(mean), 0.0)
+        outputs = keras.ops.batch_normalization(
+            x,
+            mean,
+            variance,
+            axis=self.axis,
+            offset=tf.cast(self.beta, x.dtype) if self.center else None,
+            scale=tf.cast(self.gamma, x.dtype) if self.scale else None,
+            epsilon=self.epsilon,
+        )
+        return tf.cast(outputs, self.compute_dtype)
+
     def _moments(self, inputs, mask):
         replica = tf.distribute.get_replica_context()
         if not self.synchronize_moments or replica is None or replica.num_replicas_in_sync == 1:
             return super()._moments(inputs, mask)
+        total, total_sq, count = self._global_sums(inputs, mask)
+        mean = tf.math.divide_no_nan(total, count)
+        variance = tf.maximum(tf.math.divide_no_nan(total_sq, count) - tf.square(mean), 0.0)
+        return mean, variance
+
+    def _global_sums(self, inputs, mask):
+        """Masked `Σx`, `Σx²` and count per channel over every replica's batch."""
         if mask is None:
             weights = tf.ones_like(inputs[..., :1])
         else:
@@ -103,10 +136,10 @@ class DistributedBatchNormalization(keras.layers.BatchNormalization):
                 tf.reduce_sum(weights, axes),
             ]
         )
-        total, total_sq, count = tf.unstack(replica.all_reduce(tf.distribute.ReduceOp.SUM, sums))
-        mean = tf.math.divide_no_nan(total, count)
-        variance = tf.maximum(tf.math.divide_no_nan(total_sq, count) - tf.square(mean), 0.0)
-        return mean, variance
+        replica = tf.distribute.get_replica_context()
+        if replica is not None and replica.num_replicas_in_sync > 1:
+            sums = replica.all_reduce(tf.distribute.ReduceOp.SUM, sums)
+        return tf.unstack(sums)
 
     def get_config(self) -> dict:
         config = super().get_config()

@@ -36,7 +36,7 @@ import numpy as np
 import tensorflow as tf
 
 from weibo_lstm.errors import CheckpointError
-from weibo_lstm.history import STATS, History
+from weibo_lstm.history import History
 
 logger = logging.getLogger("weibo_lstm")
 
@@ -133,7 +133,7 @@ class TrainingCheckpoint:
                 raise CheckpointError(
                     f"{path}: the checkpoint does not match this model and optimizer "
                     f"({_first_line(e)}); was it written with other model settings or data? "
-                    "Use another checkpoint directory, or start fresh (--fresh / resume=False)"
+                    "Use another checkpoint directory, or start fresh (--fresh / fresh=True)"
                 ) from None
             # A truncated file surfaces as IndexError ("Read less bytes than requested").
             except (tf.errors.OpError, OSError, IndexError) as e:
@@ -145,7 +145,7 @@ class TrainingCheckpoint:
             return state
         raise CheckpointError(
             f"{self.directory}: none of its {len(paths)} checkpoint(s) can be read; move them "
-            "away or start fresh (--fresh / resume=False)"
+            "away or start fresh (--fresh / fresh=True)"
         )
 
     def best_weights(self) -> list[np.ndarray]:
@@ -216,7 +216,8 @@ class FitState:
     Attributes:
         epoch: the epoch being trained (1-based); `epochs + 1` when done.
         step: its steps done.
-        train_stats: its summed statistics so far (`history.STATS`).
+        train_stats: its summed statistics so far (the objective's `stat_names`;
+            empty before the first step).
         skipped_steps: its non-finite steps skipped.
         epoch_time: its seconds so far, across restarts.
         history: the finished epochs.
@@ -228,7 +229,7 @@ class FitState:
 
     epoch: int = 1
     step: int = 0
-    train_stats: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(len(STATS)))
+    train_stats: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
     skipped_steps: int = 0
     epoch_time: float = 0.0
     history: History = dataclasses.field(default_factory=History)
@@ -245,7 +246,7 @@ class FitState:
         self.epoch += 1
         self.step = self.skipped_steps = 0
         self.epoch_time = 0.0
-        self.train_stats = np.zeros(len(STATS))
+        self.train_stats = np.zeros(0)
 
     def to_json(self) -> dict:
         fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
@@ -304,7 +305,7 @@ def restore_fit_state(
         raise CheckpointError(
             f"{saved['path']} belongs to another run ({differences}); use the same data, "
             "--seed, --batch-size and --replicas, another checkpoint directory, or start "
-            "fresh (--fresh / resume=False)"
+            "fresh (--fresh / fresh=True)"
         )
     state = FitState.from_json(saved, checkpoint.best_weights())
     state.history.resumed_at_step = state.global_step(steps_per_epoch)

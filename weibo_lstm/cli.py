@@ -221,7 +221,7 @@ def _evaluate(args) -> int:
         tokenizer = Tokenizer.from_config(tokenizer.get_config() | {"strip_emoticons": True})
     data = load_csv(args.data)
     examples = TokenizedExamples.from_texts(tokenizer, data)
-    trainer = DistributedTrainer(model=model, options=TrainerOptions(progress_bar=False))
+    trainer = DistributedTrainer(model=model, options=TrainerOptions(quiet=True))
     metrics = trainer.evaluate(examples)
     probabilities = trainer.predict(examples)
     text, as_dict = reporting.classification_report(data.labels, np.argmax(probabilities, 1))

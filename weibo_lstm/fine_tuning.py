@@ -65,9 +65,7 @@ class FineTuning:
         """
         strip = head.pop("strip_emoticons", None)
         replicas = strategy.num_replicas_in_sync
-        steps_per_epoch = max(
-            1, math.ceil(train_size / (options.per_replica_batch_size * replicas))
-        )
+        steps_per_epoch = max(1, math.ceil(train_size / (options.batch_size * replicas)))
         total = options.epochs * steps_per_epoch
         warmup = min(round(options.warmup_epochs * steps_per_epoch), total - 1)
         peak = options.peak_learning_rate(replicas)

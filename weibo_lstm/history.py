@@ -6,12 +6,7 @@ import dataclasses
 import logging
 import math
 
-import numpy as np
-
 logger = logging.getLogger("weibo_lstm")
-
-#: Per-step statistics, summed over replicas and steps: the metrics derive from them.
-STATS = ("loss_sum", "count", "correct", "true_pos", "false_pos", "false_neg")
 
 
 @dataclasses.dataclass
@@ -41,26 +36,12 @@ class History:
         return [entry.get(key, math.nan) for entry in self.epochs]
 
 
-def metrics_from_stats(stats: np.ndarray, prefix: str = "") -> dict[str, float]:
-    """Loss, accuracy, precision and recall (class 1) from summed statistics."""
-    s = dict(zip(STATS, np.asarray(stats, np.float64), strict=True))
-    count = max(s["count"], 1.0)
-    predicted_pos = s["true_pos"] + s["false_pos"]
-    actual_pos = s["true_pos"] + s["false_neg"]
-    return {
-        f"{prefix}loss": s["loss_sum"] / count,
-        f"{prefix}accuracy": s["correct"] / count,
-        f"{prefix}precision": s["true_pos"] / predicted_pos if predicted_pos else 0.0,
-        f"{prefix}recall": s["true_pos"] / actual_pos if actual_pos else 0.0,
-    }
-
-
 def log_epoch(entry: dict, epochs: int) -> None:
     """One log line with an epoch's main metrics."""
     parts = [f"epoch {entry['epoch']}/{epochs}"]
-    for key in ("loss", "accuracy", "val_loss", "val_accuracy", "val_precision", "val_recall"):
-        if key in entry:
-            parts.append(f"{key} {entry[key]:.4f}")
+    for key, value in entry.items():
+        if key.startswith(("loss", "accuracy", "perplexity", "val_")):
+            parts.append(f"{key} {value:.4f}")
     parts.append(f"lr {entry['learning_rate']:.2e}")
     parts.append(f"{entry['examples_per_second']:.0f} ex/s")
     parts.append(f"{entry['epoch_time']:.1f}s")

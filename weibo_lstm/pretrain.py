@@ -238,21 +238,21 @@ def run_pretraining(config: PretrainConfig, texts: Sequence[str] | None = None) 
         model.build()
     options = TrainerOptions(
         epochs=config.epochs,
-        per_replica_batch_size=config.batch_size,
-        base_learning_rate=config.learning_rate,
+        batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
         warmup_epochs=config.warmup_epochs,
         min_lr_fraction=config.min_lr_fraction,
         steps_per_loop=config.steps_per_loop,
         monitor="val_loss",
         mode="min",
         seed=config.seed,
-        progress_bar=False if config.quiet else None,
+        quiet=config.quiet,
         summary_dir=str(output / "tensorboard"),
         on_nonfinite="skip",
         checkpoint_dir=config.checkpoint_dir,
         checkpoint_every_steps=config.checkpoint_every_steps,
-        max_checkpoints=config.keep_checkpoints,
-        resume=not config.fresh,
+        keep_checkpoints=config.keep_checkpoints,
+        fresh=config.fresh,
     )
     trainer = DistributedTrainer(
         model=model,

@@ -29,8 +29,8 @@ from weibo_lstm.checkpointing import FitState, TrainingCheckpoint, restore_fit_s
 from weibo_lstm.cluster import disagreements
 from weibo_lstm.distribution import default_strategy, device_kind, is_chief, task_id
 from weibo_lstm.errors import CheckpointError, NonFiniteError
-from weibo_lstm.history import STATS as _STATS
-from weibo_lstm.history import History, log_epoch, metrics_from_stats
+from weibo_lstm.history import History, log_epoch
+from weibo_lstm.objectives import ClassificationObjective, Objective
 from weibo_lstm.schedules import WarmupCosineDecay
 
 logger = logging.getLogger("weibo_lstm")
@@ -45,9 +45,9 @@ class TrainerOptions:
 
     Attributes:
         epochs: passes over the training set.
-        per_replica_batch_size: examples per replica per step; the global batch is
-            this times `strategy.num_replicas_in_sync`.
-        base_learning_rate: peak learning rate for one replica, scaled by
+        batch_size: examples per replica per step; the global batch is this
+            times `strategy.num_replicas_in_sync`.
+        learning_rate: peak learning rate for one replica, scaled by
             `lr_scaling` (used only when the trainer builds the optimizer).
         lr_scaling: `"sqrt"` (peak = base × √replicas, the seed's rule), `"linear"`
             (base × replicas) or `"none"`.
@@ -56,8 +56,10 @@ class TrainerOptions:
         min_lr_fraction: floor of the cosine decay as a fraction of the peak.
         steps_per_loop: training steps per `tf.function` call; None picks 50 on CPU
             and 200 on GPU (capped by the epoch length).
-        monitor: metric that selects the best epoch (`val_accuracy`, `val_loss`, …).
-        mode: `"max"` or `"min"`: whether a larger `monitor` is better.
+        monitor: metric that selects the best epoch (`val_accuracy`, `val_loss`, …);
+            None: the objective's (`val_accuracy` for classification).
+        mode: `"max"` or `"min"`: whether a larger `monitor` is better; None: the
+            objective's.
         patience: stop after this many epochs without improvement (None: never).
         seed: shuffling seed (the data order of epoch e is a function of seed and e).
         bucket_by_length: batch similar lengths together and pad per batch (False:
@@ -69,49 +71,45 @@ class TrainerOptions:
             0.90 without). Evaluation always buckets: inference does not depend
             on batch composition.
         pad_to: pad every batch to this length (the seed pipeline pads to 180).
-        label_smoothing: cross-entropy label smoothing.
-        from_logits: the model outputs logits rather than probabilities.
         eval_batch_size: per-replica batch for evaluation and prediction
-            (None: 4 × `per_replica_batch_size`).
-        progress_bar: show a tqdm bar on the chief (None: only on a terminal).
+            (None: 4 × `batch_size`).
+        quiet: no tqdm progress bar (otherwise the chief shows one on a terminal).
         summary_dir: write TensorBoard scalars here (chief only; None: off).
         on_nonfinite: what a step with a non-finite loss or gradient does; it is
             undone either way. `"stop"` raises `NonFiniteError`; `"skip"` goes on
             and counts it (`skipped_steps` in each epoch's history entry).
         checkpoint_dir: save resumable checkpoints here (None: none). With
-            `resume`, `fit` continues from the newest one, mid-epoch if need be.
+            `fresh`, `fit` continues from the newest one, mid-epoch if need be.
         checkpoint_every_steps: also save every this many optimizer steps (on a
             `steps_per_loop` boundary; loops are cut to meet it); None: only at
             the end of each epoch.
-        max_checkpoints: how many recent checkpoints to keep.
-        resume: continue from the newest checkpoint in `checkpoint_dir`; False
-            deletes the checkpoints there and starts from scratch.
+        keep_checkpoints: how many recent checkpoints to keep.
+        fresh: delete the checkpoints in `checkpoint_dir` and start from scratch
+            (default: continue from the newest one).
     """
 
     epochs: int = 15
-    per_replica_batch_size: int = 64
-    base_learning_rate: float = 1e-4
+    batch_size: int = 64
+    learning_rate: float = 1e-4
     lr_scaling: str = "sqrt"
     initial_lr_fraction: float = 0.1
     warmup_epochs: float = 3.0
     min_lr_fraction: float = 0.0
     steps_per_loop: int | None = None
-    monitor: str = "val_accuracy"
-    mode: str = "max"
+    monitor: str | None = None
+    mode: str | None = None
     patience: int | None = None
     seed: int = 42
     bucket_by_length: bool | None = None
     pad_to: int | None = None
-    label_smoothing: float = 0.0
-    from_logits: bool = False
     eval_batch_size: int | None = None
-    progress_bar: bool | None = None
+    quiet: bool = False
     summary_dir: str | None = None
     on_nonfinite: str = "stop"
     checkpoint_dir: str | None = None
     checkpoint_every_steps: int | None = 200
-    max_checkpoints: int = 3
-    resume: bool = True
+    keep_checkpoints: int = 3
+    fresh: bool = False
 
     def __post_init__(self):
         def check(name, ok, expected):
@@ -121,8 +119,8 @@ class TrainerOptions:
                 )
 
         check("epochs", self.epochs >= 1, ">= 1")
-        check("per_replica_batch_size", self.per_replica_batch_size >= 1, ">= 1")
-        check("base_learning_rate", self.base_learning_rate > 0, "> 0")
+        check("batch_size", self.batch_size >= 1, ">= 1")
+        check("learning_rate", self.learning_rate > 0, "> 0")
         check(
             "lr_scaling",
             self.lr_scaling in ("sqrt", "linear", "none"),
@@ -132,10 +130,9 @@ class TrainerOptions:
         check("warmup_epochs", self.warmup_epochs >= 0, ">= 0")
         check("min_lr_fraction", 0 <= self.min_lr_fraction <= 1, "in [0, 1]")
         check("steps_per_loop", self.steps_per_loop is None or self.steps_per_loop >= 1, ">= 1")
-        check("mode", self.mode in ("max", "min"), "'max' or 'min'")
+        check("mode", self.mode in (None, "max", "min"), "'max', 'min' or None")
         check("patience", self.patience is None or self.patience >= 1, ">= 1 or None")
         check("pad_to", self.pad_to is None or self.pad_to >= 1, ">= 1 or None")
-        check("label_smoothing", 0 <= self.label_smoothing < 1, "in [0, 1)")
         check("eval_batch_size", self.eval_batch_size is None or self.eval_batch_size >= 1, ">= 1")
         check("on_nonfinite", self.on_nonfinite in ("stop", "skip"), "'stop' or 'skip'")
         check(
@@ -143,12 +140,12 @@ class TrainerOptions:
             self.checkpoint_every_steps is None or self.checkpoint_every_steps >= 1,
             ">= 1 or None",
         )
-        check("max_checkpoints", self.max_checkpoints >= 1, ">= 1")
+        check("keep_checkpoints", self.keep_checkpoints >= 1, ">= 1")
 
     def peak_learning_rate(self, num_replicas: int) -> float:
-        """`base_learning_rate` scaled for `num_replicas` replicas by `lr_scaling`."""
+        """`learning_rate` scaled for `num_replicas` replicas by `lr_scaling`."""
         factor = {"sqrt": math.sqrt(num_replicas), "linear": num_replicas, "none": 1.0}
-        return self.base_learning_rate * factor[self.lr_scaling]
+        return self.learning_rate * factor[self.lr_scaling]
 
 
 class DistributedTrainer:
@@ -162,8 +159,10 @@ class DistributedTrainer:
 
     Args:
         model: a Keras model mapping int32 ids `[batch, time]` to class
-            probabilities (or logits with `from_logits`). Unbuilt, or built under
-            `strategy.scope()`.
+            whatever `objective` reads (class probabilities for the default
+            objective). Unbuilt, or built under `strategy.scope()`.
+        objective: the loss and metrics (`weibo_lstm.objectives.Objective`);
+            None: `ClassificationObjective()`.
         optimizer: a Keras optimizer created under `strategy.scope()`, or None to
             build Adam with `WarmupCosineDecay` from the options in `fit`.
         strategy: a `tf.distribute.Strategy`; None uses `default_strategy()`.
@@ -180,8 +179,7 @@ class DistributedTrainer:
     ...     labels=np.array([int(r[0] > 10) for r in ids], "int32"))
     >>> trainer = DistributedTrainer(
     ...     model=WeiboLSTM(20, lstm_units=(8,), dense_units=0),
-    ...     options=TrainerOptions(epochs=2, per_replica_batch_size=16, warmup_epochs=1,
-    ...                            progress_bar=False))
+    ...     options=TrainerOptions(epochs=2, batch_size=16, warmup_epochs=1, quiet=True))
     >>> history = trainer.fit(examples, examples)
     >>> len(history.epochs), history.best_epoch in (1, 2)
     (2, True)
@@ -191,6 +189,7 @@ class DistributedTrainer:
         self,
         *,
         model: keras.Model,
+        objective: Objective | None = None,
         optimizer: keras.optimizers.Optimizer | None = None,
         strategy: tf.distribute.Strategy | None = None,
         options: TrainerOptions | None = None,
@@ -198,12 +197,15 @@ class DistributedTrainer:
         self.strategy = strategy or default_strategy()
         self.options = options or TrainerOptions()
         self.model = model
+        self.objective = objective or ClassificationObjective()
+        self.monitor = self.options.monitor or self.objective.monitor
+        self.mode = self.options.mode or self.objective.mode
         self.optimizer = optimizer
         self.is_chief = is_chief(self.strategy)
         replicas = self.strategy.num_replicas_in_sync
-        self.global_batch_size = self.options.per_replica_batch_size * replicas
+        self.global_batch_size = self.options.batch_size * replicas
         self.eval_global_batch_size = (
-            self.options.eval_batch_size or 4 * self.options.per_replica_batch_size
+            self.options.eval_batch_size or 4 * self.options.batch_size
         ) * replicas
         if optimizer is not None:
             # Keras's TF optimizer captures the strategy that is current when it is
@@ -222,7 +224,7 @@ class DistributedTrainer:
         self._train_loop_fn = None
         self._eval_loop_fn = None
         self._predict_fn = None
-        self._train_stats = np.zeros(len(_STATS))
+        self._train_stats = np.zeros(len(self.objective.stat_names))
 
     # ----------------------------------------------------------------- building
     def _build(self, examples: TokenizedExamples, steps_per_epoch: int) -> None:
@@ -263,22 +265,13 @@ class DistributedTrainer:
         )
 
     # ----------------------------------------------------------------- per replica
-    def _per_example_loss(self, labels, outputs):
-        one_hot = tf.one_hot(labels, tf.shape(outputs)[-1])
-        return keras.losses.categorical_crossentropy(
-            one_hot,
-            outputs,
-            from_logits=self.options.from_logits,
-            label_smoothing=self.options.label_smoothing,
-        )
-
     def _replica_train_step(self, batch):
-        ids, labels, weights = batch["ids"], batch["labels"], batch["weights"]
         with tf.GradientTape() as tape:
-            outputs = self.model(ids, training=True)
-            per_example_loss = self._per_example_loss(labels, outputs)
+            per_example_loss, stats = self.objective(self.model, batch, training=True)
             loss = tf.nn.compute_average_loss(
-                per_example_loss, sample_weight=weights, global_batch_size=self.global_batch_size
+                per_example_loss,
+                sample_weight=batch["weights"],
+                global_batch_size=self.global_batch_size,
             )
             if self.model.losses:
                 loss += tf.nn.scale_regularization_loss(tf.add_n(self.model.losses))
@@ -295,29 +288,18 @@ class DistributedTrainer:
             ~tf.math.is_finite(loss),
             ~tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in gradients]),
         ]
-        return tf.concat(
-            [
-                _batch_stats(labels, outputs, per_example_loss, weights > 0),
-                tf.cast(flags, tf.float32),
-            ],
-            axis=0,
-        )
+        return tf.concat([stats, tf.cast(flags, tf.float32)], axis=0)
 
     def _replica_eval_step(self, batch):
-        outputs = self.model(batch["ids"], training=False)
-        per_example_loss = self._per_example_loss(batch["labels"], outputs)
-        return _batch_stats(batch["labels"], outputs, per_example_loss, batch["weights"] > 0)
+        return self.objective(self.model, batch, training=False)[1]
 
     def _replica_predict_step(self, batch):
-        outputs = self.model(batch["ids"], training=False)
-        if self.options.from_logits:
-            outputs = tf.nn.softmax(outputs)
-        return outputs, batch["index"]
+        return self.objective.predict(self.model, batch), batch["index"]
 
     # ----------------------------------------------------------------- cross replica
     def _loop(self, replica_fn):
         def loop(iterator, num_steps):
-            total = tf.zeros([len(_STATS)], tf.float64)
+            total = tf.zeros([len(self.objective.stat_names)], tf.float64)
             for _ in tf.range(num_steps):
                 stats = self.strategy.run(replica_fn, args=(next(iterator),))
                 total += tf.cast(self.strategy.reduce("SUM", stats, axis=None), tf.float64)
@@ -329,7 +311,7 @@ class DistributedTrainer:
         # Everything a step may change, except the dropout seeds (which just move on).
         guarded = [*self.model.weights, *self.optimizer.variables]
         stop = self.options.on_nonfinite == "stop"
-        num_stats = len(_STATS)
+        num_stats = len(self.objective.stat_names)
 
         def loop(iterator, num_steps):
             total = tf.zeros([num_stats], tf.float64)
@@ -356,7 +338,7 @@ class DistributedTrainer:
 
     def train_loop_begin(self) -> None:
         """Resets the metrics accumulated over training steps."""
-        self._train_stats = np.zeros(len(_STATS))
+        self._train_stats = np.zeros(len(self.objective.stat_names))
 
     def train_step(self, iterator, num_steps: int) -> dict[str, int]:
         """Runs up to `num_steps` training steps in one `tf.function` call.
@@ -380,7 +362,7 @@ class DistributedTrainer:
 
     def train_loop_end(self) -> dict[str, float]:
         """Training metrics since `train_loop_begin`, reduced over all replicas."""
-        return metrics_from_stats(self._train_stats)
+        return self.objective.metrics(self._train_stats)
 
     # ----------------------------------------------------------------- evaluation
     def _eval_plan(self, examples: TokenizedExamples) -> np.ndarray:
@@ -405,7 +387,7 @@ class DistributedTrainer:
         iterator = iter(dataset)
         stats = self._eval_loop_fn(iterator, tf.constant(len(plan))).numpy()
         batching.finish(iterator)
-        return metrics_from_stats(stats, prefix)
+        return self.objective.metrics(stats, prefix)
 
     def predict(self, examples: TokenizedExamples) -> np.ndarray:
         """Class probabilities `[n, classes]`, in the order of `examples`."""
@@ -502,7 +484,7 @@ class DistributedTrainer:
                     signature=signature,
                     epochs=o.epochs,
                     steps_per_epoch=steps_per_epoch,
-                    resume=o.resume,
+                    resume=not o.fresh,
                 )
                 or state
             )
@@ -561,10 +543,11 @@ class DistributedTrainer:
         )
         iterator = iter(dataset)
         self.train_loop_begin()
-        self._train_stats += state.train_stats
+        if state.train_stats.size:
+            self._train_stats += state.train_stats
         every = o.checkpoint_every_steps if checkpoint is not None else None
         with _progress(
-            self.is_chief and o.progress_bar, steps_per_epoch, state.epoch, o.epochs, state.step
+            self.is_chief and not o.quiet, steps_per_epoch, state.epoch, o.epochs, state.step
         ) as bar:
             while state.step < steps_per_epoch:
                 global_step = state.global_step(steps_per_epoch)
@@ -587,10 +570,10 @@ class DistributedTrainer:
                 if bar is not None:
                     logs = self.train_loop_end()
                     bar.update(result["steps"])
+                    shown = dict(list(logs.items())[:2])
                     bar.set_postfix(
-                        loss=f"{logs['loss']:.4f}",
-                        acc=f"{logs['accuracy']:.4f}",
-                        ex_s=f"{self._train_stats[1] / state.epoch_time:.0f}",
+                        **{k: f"{v:.4f}" for k, v in shown.items()},
+                        ex_s=f"{state.step * self.global_batch_size / state.epoch_time:.0f}",
                     )
                 done = state.global_step(steps_per_epoch)
                 if every and done % every == 0 and state.step < steps_per_epoch:
@@ -625,16 +608,18 @@ class DistributedTrainer:
                 f"the model weights are not finite after epoch {state.epoch}; they are "
                 "neither kept as the best nor checkpointed"
             )
-        monitored = entry.get(o.monitor if validated else "loss")
+        monitored = entry.get(self.monitor if validated else "loss")
         if monitored is None:
-            raise ValueError(f"options.monitor={o.monitor!r} is not a metric; have {sorted(entry)}")
+            raise ValueError(
+                f"options.monitor={self.monitor!r} is not a metric; have {sorted(entry)}"
+            )
         if not validated:
             improved = True
         elif not math.isfinite(monitored):
             improved = False
         else:
             improved = state.best_value is None or (
-                monitored > state.best_value if o.mode == "max" else monitored < state.best_value
+                monitored > state.best_value if self.mode == "max" else monitored < state.best_value
             )
         if improved:
             state.best_value, state.waited, state.best_weights = monitored, 0, weights
@@ -643,7 +628,7 @@ class DistributedTrainer:
             state.waited += 1
             if o.patience is not None and state.waited >= o.patience:
                 logger.info(
-                    "Early stopping: %s has not improved for %d epochs", o.monitor, state.waited
+                    "Early stopping: %s has not improved for %d epochs", self.monitor, state.waited
                 )
                 history.stopped_early = True
         state.next_epoch()
@@ -656,7 +641,7 @@ class DistributedTrainer:
             self.options.checkpoint_dir,
             model=self.model,
             optimizer=self.optimizer,
-            max_to_keep=self.options.max_checkpoints,
+            max_to_keep=self.options.keep_checkpoints,
             is_chief=self.is_chief,
             task=task_id(self.strategy),
         )
@@ -676,23 +661,6 @@ def _has_batch_norm(layer) -> bool:
     if isinstance(layer, keras.layers.BatchNormalization):
         return True
     return any(_has_batch_norm(sub) for sub in getattr(layer, "layers", ()) if sub is not layer)
-
-
-def _batch_stats(labels, outputs, per_example_loss, mask):
-    mask = tf.cast(mask, tf.float32)
-    predicted = tf.cast(tf.argmax(outputs, axis=-1), labels.dtype)
-    actual_pos = tf.cast(labels == 1, tf.float32)
-    predicted_pos = tf.cast(predicted == 1, tf.float32)
-    return tf.stack(
-        [
-            tf.reduce_sum(per_example_loss * mask),
-            tf.reduce_sum(mask),
-            tf.reduce_sum(tf.cast(predicted == labels, tf.float32) * mask),
-            tf.reduce_sum(actual_pos * predicted_pos * mask),
-            tf.reduce_sum((1 - actual_pos) * predicted_pos * mask),
-            tf.reduce_sum(actual_pos * (1 - predicted_pos) * mask),
-        ]
-    )
 
 
 def _summary_writer(directory: str):
@@ -719,7 +687,7 @@ class _progress:
     def __enter__(self):
         import sys
 
-        enabled = self.enabled if self.enabled is not None else sys.stderr.isatty()
+        enabled = self.enabled and sys.stderr.isatty()
         if enabled:
             from tqdm.auto import tqdm
 

@@ -340,18 +340,18 @@ def _train(config: TrainConfig, strategy, output_dir: Path, start: float) -> Tra
     model_kwargs["synchronized_batch_norm"] = config.synchronized_batch_norm
     options = TrainerOptions(
         epochs=budget["epochs"],
-        per_replica_batch_size=budget["batch_size"],
-        base_learning_rate=budget["learning_rate"],
+        batch_size=budget["batch_size"],
+        learning_rate=budget["learning_rate"],
         warmup_epochs=budget["warmup_epochs"],
         steps_per_loop=config.steps_per_loop,
         seed=config.seed,
-        progress_bar=False if config.quiet else None,
+        quiet=config.quiet,
         summary_dir=str(output_dir / "tensorboard" / stamp),
         on_nonfinite=config.on_nonfinite,
         checkpoint_dir=config.checkpoint_dir,
         checkpoint_every_steps=config.checkpoint_every_steps,
-        max_checkpoints=config.keep_checkpoints,
-        resume=not config.fresh,
+        keep_checkpoints=config.keep_checkpoints,
+        fresh=config.fresh,
     )
     optimizer = None
     if fine_tuning is None:

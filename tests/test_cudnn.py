@@ -1,0 +1,52 @@
+"""Every preset's LSTMs and every training batch qualify for the fused cuDNN kernel."""
+
+import numpy as np
+import pytest
+
+from weibo_lstm import LabeledTexts, Tokenizer, WeiboLSTM, batching
+from weibo_lstm.batching import TokenizedExamples
+from weibo_lstm.cudnn import batch_mask_problems, cudnn_incompatibilities, lstm_layers
+from weibo_lstm.distribution import cpu_strategy
+from weibo_lstm.workflow import MODEL_PRESETS
+
+
+@pytest.mark.parametrize("preset", sorted(MODEL_PRESETS))
+def test_every_lstm_of_every_preset_meets_the_cudnn_conditions(preset):
+    model = WeiboLSTM(50, **MODEL_PRESETS[preset])
+    model.build()
+    assert lstm_layers(model), "no LSTM found: the check would pass vacuously"
+    assert cudnn_incompatibilities(model) == []
+
+
+def test_bidirectional_layers_are_checked_in_both_directions():
+    model = WeiboLSTM(50, lstm_units=(4,), bidirectional=True, dense_units=0)
+    model.build()
+    assert len(lstm_layers(model)) == 2
+    assert cudnn_incompatibilities(model) == []
+
+
+def test_incompatible_options_are_named():
+    import keras
+
+    model = keras.Sequential(
+        [keras.layers.LSTM(4, activation="relu", unroll=True, name="odd")], name="m"
+    )
+    assert cudnn_incompatibilities(model) == ["odd: activation=relu", "odd: unroll=True"]
+
+
+def test_training_batches_are_right_padded_and_never_fully_masked():
+    texts = ["好", "", "   ", "[哈哈]", "很好很好的一天", "差" * 50, "一般般", "😀"] * 9
+    tokenizer = Tokenizer(max_length=20, strip_emoticons=True)
+    tokenizer.adapt(texts)
+    examples = TokenizedExamples.from_texts(
+        tokenizer, LabeledTexts(texts, np.arange(len(texts)) % 2)
+    )
+    strategy = cpu_strategy(2)
+    for bucket in (True, False):
+        plan = batching.plan_epoch(examples.lengths, 16, seed=1, bucket=bucket)
+        seen = 0
+        for batch in batching.distribute(strategy, examples, plan):
+            for ids in strategy.experimental_local_results(batch["ids"]):
+                assert batch_mask_problems(ids.numpy()) == []
+                seen += ids.shape[0]
+        assert seen == plan.size  # every row, padding rows of the last batch included

@@ -1,0 +1,60 @@
+"""HybridClassifier: stacking a neural classifier and NgramLogisticRegression."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.synthetic import texts_and_labels
+from tests.test_export import all_texts, load_in_fresh_process
+from weibo_lstm import LabeledTexts, Tokenizer, WeiboLSTM, export
+from weibo_lstm.batching import TokenizedExamples
+from weibo_lstm.hybrid import HybridClassifier, fit_mixing
+from weibo_lstm.ngram_logistic import NgramLogisticRegression
+
+
+@pytest.fixture(scope="module")
+def hybrid():
+    texts, labels = texts_and_labels(300, seed=3)
+    tokenizer = Tokenizer(max_length=32)
+    tokenizer.adapt(texts)
+    examples = TokenizedExamples.from_texts(tokenizer, LabeledTexts(texts, labels))
+    linear = NgramLogisticRegression.fit(examples.values, examples.row_splits, examples.labels)
+    model = WeiboLSTM(tokenizer.vocabulary_size, embedding_dim=8, lstm_units=(8,), dense_units=0)
+    return HybridClassifier(model, linear, mixing=(0.7, 1.3, -0.2)), tokenizer, texts
+
+
+def test_probabilities_follow_the_stacking_formula(hybrid):
+    model, tokenizer, texts = hybrid
+    ids = tokenizer(texts[:20])
+    neural = model.classifier(ids).numpy()[:, 1]
+    linear = model.linear(ids).numpy()
+    expected = 1 / (1 + np.exp(-(0.7 * np.log(neural / (1 - neural)) + 1.3 * linear - 0.2)))
+    probabilities = model(ids).numpy()
+    np.testing.assert_allclose(probabilities[:, 1], expected, rtol=1e-5)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-6)
+
+
+def test_fit_mixing_prefers_the_informative_model():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 1000)
+    informative = np.where(labels == 1, 2.0, -2.0) + rng.normal(size=1000)
+    noise = 1 / (1 + np.exp(-rng.normal(size=1000)))
+    a, b, _ = fit_mixing(np.stack([1 - noise, noise], 1), informative, labels)
+    assert b > 0.5 and abs(a) < 0.3
+
+
+def test_save_load_and_export_with_plain_tensorflow(hybrid, tmp_path):
+    import keras
+
+    model, tokenizer, texts = hybrid
+    ids = tokenizer(texts[:10])
+    model.save(tmp_path / "hybrid.keras")
+    loaded = keras.models.load_model(tmp_path / "hybrid.keras")
+    np.testing.assert_allclose(loaded(ids).numpy(), model(ids).numpy(), rtol=1e-6)
+
+    path = export(model, tokenizer, tmp_path / "serving")
+    edge_cases = all_texts()
+    report = load_in_fresh_process(path, edge_cases, tmp_path)
+    assert report["non_core_ops"] == [] and report["loaded_forbidden"] == []
+    expected = model(tokenizer(tf.constant(edge_cases)), training=False).numpy()
+    np.testing.assert_allclose(report["outputs"]["probabilities"], expected, atol=1e-5)

@@ -1,0 +1,77 @@
+"""Precise BatchNorm: population statistics of shuffled batches, equal on 1 or 2 replicas."""
+
+import numpy as np
+import tensorflow as tf
+
+from weibo_lstm import WeiboLSTM, batching
+from weibo_lstm.batching import TokenizedExamples
+from weibo_lstm.distribution import cpu_strategy
+from weibo_lstm.precise_bn import batch_norm_layers, recompute_batch_norm_statistics
+
+SMALL = dict(embedding_dim=8, lstm_units=(6, 4), dense_units=5)
+
+
+def _examples(n=96, seed=0):
+    rng = np.random.default_rng(seed)
+    rows = [rng.integers(2, 30, rng.integers(1, 15)) for _ in range(n)]
+    return TokenizedExamples(
+        values=np.concatenate(rows).astype(np.int32),
+        row_splits=np.cumsum([0] + [len(r) for r in rows]).astype(np.int64),
+        labels=rng.integers(0, 2, n).astype(np.int32),
+    )
+
+
+def _model(strategy, weights=None):
+    with strategy.scope():
+        model = WeiboLSTM(30, **SMALL)
+        model.build()
+        if weights is not None:
+            model.set_weights(weights)
+    return model
+
+
+def test_first_layer_statistics_equal_the_masked_numpy_moments_of_its_inputs():
+    examples = _examples()
+    strategy = tf.distribute.get_strategy()
+    model = _model(strategy)
+    used = recompute_batch_norm_statistics(
+        model, examples, strategy=strategy, global_batch_size=16, num_batches=4, seed=3
+    )
+    assert used == 4
+    # Independent reference: the rows of those 4 batches through embedding + first LSTM.
+    plan = batching.plan_epoch(examples.lengths, 16, seed=3, epoch=0, bucket=False)[:4]
+    ids = examples.rows(plan.reshape(-1)).to_tensor()
+    outputs = model.lstm_layers[0](model.embedding(ids), mask=ids > 0).numpy()
+    real = outputs[ids.numpy() > 0]
+    norm = model.lstm_norms[0]
+    np.testing.assert_allclose(norm.moving_mean.numpy(), real.mean(axis=0), atol=1e-6)
+    np.testing.assert_allclose(norm.moving_variance.numpy(), real.var(axis=0), atol=1e-6)
+
+
+def test_two_replicas_give_the_statistics_of_one_at_the_same_global_batch():
+    examples = _examples(seed=1)
+    one = _model(cpu_strategy(1))
+    two = _model(cpu_strategy(2), weights=one.get_weights())
+    for model, strategy in ((one, cpu_strategy(1)), (two, cpu_strategy(2))):
+        recompute_batch_norm_statistics(
+            model, examples, strategy=strategy, global_batch_size=16, num_batches=5, seed=7
+        )
+    for a, b in zip(batch_norm_layers(one), batch_norm_layers(two), strict=True):
+        np.testing.assert_allclose(a.moving_mean.numpy(), b.moving_mean.numpy(), atol=1e-5)
+        np.testing.assert_allclose(a.moving_variance.numpy(), b.moving_variance.numpy(), atol=1e-5)
+
+
+def test_weights_other_than_the_statistics_do_not_change_and_models_without_bn_are_left_alone():
+    examples = _examples(seed=2)
+    strategy = tf.distribute.get_strategy()
+    model = _model(strategy)
+    before = {v.path: v.numpy().copy() for v in model.trainable_weights}
+    recompute_batch_norm_statistics(model, examples, strategy=strategy, global_batch_size=16)
+    for v in model.trainable_weights:
+        np.testing.assert_array_equal(v.numpy(), before[v.path])
+    plain = WeiboLSTM(30, batch_norm=False, **SMALL)
+    plain.build()
+    assert (
+        recompute_batch_norm_statistics(plain, examples, strategy=strategy, global_batch_size=16)
+        == 0
+    )

@@ -1,0 +1,191 @@
+"""NgramLogisticRegression: TF-IDF over character 1-3-grams + logistic regression, as a layer.
+
+The linear baseline that a scikit-learn user builds in twenty seconds, fitted with
+scikit-learn on the host and then run inside the graph on the same token ids the LSTM
+reads, so that a hybrid model still exports as one SavedModel of core TensorFlow ops.
+
+N-grams are taken over token ids (`Tokenizer` output: 0 = padding, 1 = OOV), so they
+see exactly the normalised, truncated text the LSTM sees. Each n-gram of ids below
+2**21 is one exact int64 key (no hashing, no collisions); the vocabulary is a sorted
+key array searched with `tf.searchsorted`, so the layer has no lookup-table resource
+and saves and loads like any Keras layer.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+_BITS = 21  # ids of one n-gram, 21 bits each, packed into one int64 key
+_MAX_ORDER = 3
+
+
+def ngram_keys(values: np.ndarray, row_splits: np.ndarray, max_order: int = 3):
+    """Host-side n-gram keys of ragged id rows.
+
+    Args:
+        values: flat int ids of all rows.
+        row_splits: row `i` is `values[row_splits[i]:row_splits[i + 1]]`.
+        max_order: n-grams of order 1 … `max_order` (at most 3).
+
+    Returns:
+        `(rows, keys)`: the row of each n-gram occurrence and its int64 key.
+    """
+    values = np.asarray(values, np.int64)
+    row_of = np.repeat(np.arange(len(row_splits) - 1), np.diff(row_splits))
+    rows, keys = [row_of], [values]
+    key = values.copy()
+    for order in range(2, max_order + 1):
+        # key of the n-gram starting at position i, valid while it stays in its row
+        shifted = values[order - 1 :]
+        key = (key[: len(shifted)] << _BITS) | shifted
+        same_row = row_of[: len(shifted)] == row_of[order - 1 :]
+        rows.append(row_of[: len(shifted)][same_row])
+        keys.append(key[same_row])
+    return np.concatenate(rows), np.concatenate(keys)
+
+
+@keras.saving.register_keras_serializable(package="weibo_lstm")
+class NgramLogisticRegression(keras.layers.Layer):
+    """Logit of class 1 from TF-IDF weighted id n-grams: `w · tfidf(x) / ‖tfidf(x)‖ + b`.
+
+    With count `c` of an n-gram in a text, its feature is `(1 + ln c) · idf`
+    (scikit-learn's `sublinear_tf=True` with smoothed idf), rows are L2-normalised,
+    and n-grams outside the vocabulary are ignored — as `TfidfVectorizer` does.
+
+    Args:
+        vocabulary_size: number of n-gram keys (set by `fit`).
+        max_order: longest n-gram (1–3).
+        **kwargs: passed to `keras.layers.Layer`.
+
+    Example:
+
+    >>> layer = NgramLogisticRegression.fit(
+    ...     np.array([2, 3, 2, 4, 5, 4]), np.array([0, 3, 6]), np.array([1, 0]), min_df=1)
+    >>> logits = layer(np.array([[2, 3, 0], [4, 5, 4]]))
+    >>> bool(logits[0] > 0 > logits[1])
+    True
+    """
+
+    def __init__(self, vocabulary_size: int = 1, max_order: int = 3, **kwargs):
+        kwargs.setdefault("trainable", False)
+        super().__init__(**kwargs)
+        if not 1 <= max_order <= _MAX_ORDER:
+            raise ValueError(
+                f"Argument `max_order` must be in [1, 3]. Received: max_order={max_order}"
+            )
+        self.vocabulary_size = int(vocabulary_size)
+        self.max_order = int(max_order)
+        self.keys = self.add_weight(
+            shape=(self.vocabulary_size,),
+            dtype="int64",
+            initializer="zeros",
+            trainable=False,
+            name="keys",
+        )
+        self.idf = self.add_weight(
+            shape=(self.vocabulary_size,), initializer="zeros", trainable=False, name="idf"
+        )
+        self.coef = self.add_weight(
+            shape=(self.vocabulary_size,), initializer="zeros", trainable=False, name="coef"
+        )
+        self.intercept = self.add_weight(
+            shape=(), initializer="zeros", trainable=False, name="intercept"
+        )
+
+    @classmethod
+    def fit(
+        cls,
+        values: np.ndarray,
+        row_splits: np.ndarray,
+        labels: np.ndarray,
+        *,
+        max_order: int = 3,
+        min_df: int = 2,
+        C: float = 4.0,
+        tol: float = 1e-4,
+        **kwargs,
+    ) -> NgramLogisticRegression:
+        """Fits TF-IDF + `LogisticRegression(C)` on id rows and returns the layer.
+
+        Args:
+            values, row_splits: the training rows (e.g. `TokenizedExamples`).
+            labels: their 0/1 labels.
+            max_order: longest n-gram.
+            min_df: keep n-grams that occur in at least this many rows.
+            C: inverse L2 strength of the logistic regression.
+            tol: its stopping tolerance (scikit-learn's default).
+            **kwargs: passed to the constructor (e.g. `name`).
+        """
+        from scipy import sparse
+        from sklearn.linear_model import LogisticRegression
+
+        n = len(row_splits) - 1
+        rows, keys = ngram_keys(values, row_splits, max_order)
+        vocabulary, columns = np.unique(keys, return_inverse=True)
+        counts = sparse.csr_matrix(
+            (np.ones(len(keys), np.float64), (rows, columns)), shape=(n, len(vocabulary))
+        )
+        counts.sum_duplicates()
+        document_frequency = np.bincount(counts.indices, minlength=len(vocabulary))
+        kept = np.flatnonzero(document_frequency >= min_df)
+        if len(kept) == 0:
+            raise ValueError(f"No n-gram occurs in at least min_df={min_df} rows")
+        counts = counts[:, kept]
+        idf = np.log((1 + n) / (1 + document_frequency[kept])) + 1
+        features = counts.copy()
+        features.data = 1 + np.log(features.data)
+        features = features.multiply(idf[None, :]).tocsr()
+        norms = np.sqrt(np.asarray(features.multiply(features).sum(axis=1))).ravel()
+        features = sparse.diags(1 / np.maximum(norms, 1e-12)) @ features
+        model = LogisticRegression(C=C, max_iter=3000, tol=tol).fit(features, labels)
+        layer = cls(vocabulary_size=len(kept), max_order=max_order, **kwargs)
+        layer.keys.assign(vocabulary[kept])
+        layer.idf.assign(idf.astype(np.float32))
+        layer.coef.assign(model.coef_[0].astype(np.float32))
+        layer.intercept.assign(np.float32(model.intercept_[0]))
+        return layer
+
+    def call(self, ids):
+        ids = tf.cast(ids, tf.int64)
+        batch, width = tf.shape(ids)[0], tf.shape(ids)[1]
+        valid = ids > 0
+        keys, rows = [ids], [tf.broadcast_to(tf.range(batch)[:, None], tf.shape(ids))]
+        masks, key = [valid], ids
+        for order in range(2, self.max_order + 1):
+            span = tf.maximum(width - order + 1, 0)
+            key = tf.bitwise.left_shift(key[:, :span], _BITS) | ids[:, order - 1 : order - 1 + span]
+            keys.append(key)
+            rows.append(rows[0][:, :span])
+            masks.append(masks[-1][:, :span] & valid[:, order - 1 : order - 1 + span])
+        keys = tf.concat([tf.reshape(k, [-1]) for k in keys], 0)
+        rows = tf.concat([tf.reshape(r, [-1]) for r in rows], 0)
+        mask = tf.concat([tf.reshape(m, [-1]) for m in masks], 0)
+        # Vocabulary search: the sorted key array, no table resource.
+        position = tf.searchsorted(self.keys, keys, out_type=tf.int64)
+        position = tf.minimum(position, self.vocabulary_size - 1)
+        found = mask & tf.equal(tf.gather(self.keys, position), keys)
+        position, rows = tf.boolean_mask(position, found), tf.boolean_mask(rows, found)
+        # Count each (row, n-gram) pair.
+        pair = tf.cast(rows, tf.int64) * self.vocabulary_size + position
+        unique_pairs, index = tf.unique(pair)
+        counts = tf.math.unsorted_segment_sum(
+            tf.ones_like(index, tf.float32), index, tf.size(unique_pairs)
+        )
+        pair_rows = tf.cast(unique_pairs // self.vocabulary_size, tf.int32)
+        pair_columns = unique_pairs % self.vocabulary_size
+        value = (1 + tf.math.log(counts)) * tf.gather(self.idf, pair_columns)
+        norm = tf.sqrt(tf.math.unsorted_segment_sum(value * value, pair_rows, batch))
+        dot = tf.math.unsorted_segment_sum(
+            value * tf.gather(self.coef, pair_columns), pair_rows, batch
+        )
+        return dot / tf.maximum(norm, 1e-12) + self.intercept
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0],)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update({"vocabulary_size": self.vocabulary_size, "max_order": self.max_order})
+        return config

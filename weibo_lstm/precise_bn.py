@@ -1,0 +1,131 @@
+"""Precise BatchNorm: moving statistics recomputed on batches drawn like inference batches.
+
+During training with length buckets, each batch holds posts of one length band, so
+the moving averages that BatchNorm uses at inference are averages of statistics of
+unusual batches (measured on waimai_10k with the seed model: validation accuracy 0.60
+with buckets, 0.90 without). Precise BN (pycls `compute_precise_bn_stats`,
+detectron2 `PreciseBN`; Wu & Johnson, "Rethinking 'Batch' in BatchNorm", 2021)
+replaces them after training by the population statistics of a few hundred freshly
+shuffled training batches: a forward pass without dropout and without any weight
+update, in which BatchNorm normalises with each batch's own statistics.
+
+Every `DistributedBatchNormalization` layer adds the masked sums `Σx`, `Σx²` and the
+count of its inputs, all-reduced over the global batch, into accumulators; the moving
+mean and variance become `Σx / n` and `Σx² / n − mean²`. With the same global batches
+the result is the same on one replica or many (and on every worker of a cluster).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from weibo_lstm import batching
+from weibo_lstm.batch_norm import DistributedBatchNormalization
+from weibo_lstm.batching import TokenizedExamples
+
+logger = logging.getLogger("weibo_lstm")
+
+
+def batch_norm_layers(model: keras.Layer) -> list[DistributedBatchNormalization]:
+    """Every `DistributedBatchNormalization` layer inside `model`."""
+    return [
+        layer
+        for layer in model._flatten_layers(include_self=True, recursive=True)
+        if isinstance(layer, DistributedBatchNormalization)
+    ]
+
+
+def recompute_batch_norm_statistics(
+    model: keras.Model,
+    examples: TokenizedExamples,
+    *,
+    strategy: tf.distribute.Strategy,
+    global_batch_size: int,
+    num_batches: int = 200,
+    seed: int = 0,
+    epoch: int = 0,
+) -> int:
+    """Sets every BatchNorm layer's moving statistics from shuffled training batches.
+
+    Args:
+        model: a built model whose BatchNorm layers are `DistributedBatchNormalization`.
+        examples: training examples to draw the batches from.
+        strategy: the strategy the model's variables belong to.
+        global_batch_size: rows per batch across all replicas (the training batch).
+        num_batches: how many full batches to use (fewer if the data has fewer).
+        seed, epoch: the batches are a pure function of these, so every worker of a
+            cluster and a resumed run draw the same ones.
+
+    Returns:
+        The number of batches used (0 when the model has no BatchNorm layer).
+
+    Example:
+
+    >>> from weibo_lstm import WeiboLSTM
+    >>> rng = np.random.default_rng(0)
+    >>> ids = [rng.integers(2, 20, rng.integers(1, 9)) for _ in range(64)]
+    >>> examples = TokenizedExamples(
+    ...     values=np.concatenate(ids).astype("int32"),
+    ...     row_splits=np.cumsum([0] + [len(r) for r in ids]),
+    ...     labels=np.zeros(64, "int32"))
+    >>> model = WeiboLSTM(20, lstm_units=(4,), dense_units=0)
+    >>> model.build()
+    >>> recompute_batch_norm_statistics(model, examples, strategy=tf.distribute.get_strategy(),
+    ...                                 global_batch_size=16, num_batches=3)
+    3
+    """
+    layers = batch_norm_layers(model)
+    if not layers:
+        return 0
+    plan = batching.plan_epoch(
+        examples.lengths, global_batch_size, seed=seed, epoch=epoch, shuffle=True, bucket=False
+    )
+    full = plan[(plan != batching.PADDING_ROW).all(axis=1)]
+    plan = full[:num_batches] if len(full) else plan[:1]
+    with strategy.scope():
+        accumulators = [
+            [
+                tf.Variable(
+                    tf.zeros(layer.moving_mean.shape, tf.float64),
+                    trainable=False,
+                    synchronization=tf.VariableSynchronization.ON_WRITE,
+                    # Every replica adds the same all-reduced sums.
+                    aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
+                )
+                for _ in ("sum", "sum_of_squares", "count")
+            ]
+            for layer in layers
+        ]
+    # The accumulation reads Python state at trace time: a fresh tf.function each call.
+    for layer, accumulator in zip(layers, accumulators, strict=True):
+        layer.statistics_accumulator = accumulator
+
+    def forward(batch):
+        # Inference mode (no dropout), except that BatchNorm normalises with the
+        # batch's statistics while it adds them up.
+        model(batch["ids"], training=False)
+
+    @tf.function
+    def run(iterator, num_steps):
+        for _ in tf.range(num_steps):
+            strategy.run(forward, args=(next(iterator),))
+
+    try:
+        iterator = iter(batching.distribute(strategy, examples, plan))
+        run(iterator, tf.constant(len(plan)))
+        batching.finish(iterator)
+    finally:
+        for layer in layers:
+            layer.statistics_accumulator = None
+    for layer, (total, total_sq, count) in zip(layers, accumulators, strict=True):
+        count = np.maximum(count.numpy(), 1.0)
+        mean = total.numpy() / count
+        variance = np.maximum(total_sq.numpy() / count - mean**2, 0.0)
+        layer.moving_mean.assign(mean)
+        layer.moving_variance.assign(variance)
+    logger.debug("Precise BatchNorm: %d layers from %d batches", len(layers), len(plan))
+    return len(plan)
