@@ -61,6 +61,11 @@ SETTINGS = {
     ),
     "fast_full": (_LIGHT, {"learning_rate": 3e-3}, {}),
     "fast_scratch": (_LIGHT, {"learning_rate": 3e-3}, {"encoder": None}),
+    # Third round: the encoder wants the full rate (fast_full > fast); how far to push it.
+    "full_5e-3": (_LIGHT, {"learning_rate": 5e-3}, {}),
+    "full_6_epochs": (_LIGHT, {"learning_rate": 3e-3, "epochs": 6}, {}),
+    "full_5e-3_6_epochs": (_LIGHT, {"learning_rate": 5e-3, "epochs": 6}, {}),
+    "full_6_epochs_scratch": (_LIGHT, {"learning_rate": 3e-3, "epochs": 6}, {"encoder": None}),
 }
 
 
