@@ -37,6 +37,7 @@ HEAD = MODEL_PRESETS["pretrained"]
 BUDGET = dict(epochs=4, batch_size=64, learning_rate=1e-3, warmup_epochs=0.5)
 
 _LIGHT = {"dropout": 0.3, "embedding_dropout": 0.1, "token_dropout": 0.1}
+_NONE = {"dropout": 0.0, "embedding_dropout": 0.0, "token_dropout": 0.0}
 #: name → (head overrides, budget overrides, FineTuning overrides)
 SETTINGS = {
     "base": ({}, {}, {}),
@@ -66,6 +67,10 @@ SETTINGS = {
     "full_6_epochs": (_LIGHT, {"learning_rate": 3e-3, "epochs": 6}, {}),
     "full_5e-3_6_epochs": (_LIGHT, {"learning_rate": 5e-3, "epochs": 6}, {}),
     "full_6_epochs_scratch": (_LIGHT, {"learning_rate": 3e-3, "epochs": 6}, {"encoder": None}),
+    # fast_scratch learns faster than fast_full: is it the dropout the language model
+    # never saw, or the pretrained LSTMs themselves?
+    "full_no_dropout": (_NONE, {"learning_rate": 3e-3}, {}),
+    "embeddings_only": (_LIGHT, {"learning_rate": 3e-3}, {"encoder": "embeddings"}),
 }
 
 
@@ -99,10 +104,19 @@ def run_setting(
         strip_emoticons=stripped,
         **(HEAD | head_o),
     )
-    if tune_o.get("encoder", "") is None:  # "scratch": forget the pretrained weights
+    if tune_o.get("encoder", "") in (None, "embeddings"):
+        # "scratch": forget the pretrained weights; "embeddings": keep only the
+        # pretrained character and bigram embeddings.
+        pretrained = model
         with strategy.scope():
-            model = wl.WeiboLSTM.from_config(model.get_config())
+            model = wl.WeiboLSTM.from_config(pretrained.get_config())
             model.build()
+        if tune_o["encoder"] == "embeddings":
+            for layer in ("embedding", "bigram_embedding"):
+                for w, v in zip(
+                    getattr(model, layer).weights, getattr(pretrained, layer).weights, strict=True
+                ):
+                    w.assign(v)
         optimizer = None
     encode = lambda d: TokenizedExamples.from_texts(tokenizer, d)  # noqa: E731
     trainer = DistributedTrainer(
