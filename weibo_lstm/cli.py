@@ -101,7 +101,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model",
         choices=sorted(MODEL_PRESETS),
-        help="model settings preset (default: seed on GPUs, best on CPU)",
+        help="model settings preset (default: seed on GPUs, pretrained on CPU)",
     )
     parser.add_argument(
         "--encoder",
