@@ -9,7 +9,11 @@ seeded 80/10/10 split; the test part is never used for any choice. In one run:
   on this device (``weibo_lstm.presets``; on CPU the quick budget the seed was measured
   with here: 4 epochs, batch 128, peak learning rate 2e-3);
 * ``best``: WeiboLSTM with the library's best settings (``weibo_lstm.presets``)
-  and their budget.
+  and their budget;
+* ``pretrained``: WeiboLSTM whose encoder starts from the character language model
+  shipped in the package (``weibo_lstm/presets/pretrained_char_lm``, built by
+  ``benchmarks/pretrain_preset.py`` without any validation or test text), fine-tuned
+  with the preset's settings (``weibo_lstm.presets``) and budget.
 
 For emoticon-bearing corpora, a leakage audit: the raw-text ``best`` model evaluated
 on emoticon-stripped test text.
@@ -37,11 +41,9 @@ from machine import machine_info  # benchmarks/machine.py
 from sklearn.metrics import accuracy_score, f1_score
 
 import weibo_lstm as wl
-from weibo_lstm.batch_norm import has_batch_norm
 from weibo_lstm.batching import TokenizedExamples
-from weibo_lstm.distribution import default_strategy, device_kind
-from weibo_lstm.presets import PRESETS
-from weibo_lstm.trainer import DistributedTrainer, TrainerOptions
+from weibo_lstm.distribution import default_strategy
+from weibo_lstm.trainer import DistributedTrainer
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 DEFAULT_DATA = ["weibo_senti_100k_sample.csv", "waimai_10k.csv", "online_shopping_10_cats.csv"]
@@ -120,6 +122,7 @@ def run_lstm(
     seed: int,
     audit: wl.LabeledTexts | None = None,
     hybrid: bool = False,
+    strip_emoticons: bool = False,
 ) -> list[dict]:
     """The preset's row, and with `hybrid` a second row: the same model stacked with
     the in-graph TF-IDF model (`HybridClassifier`, mixing fitted on validation)."""
@@ -127,19 +130,20 @@ def run_lstm(
 
     keras.utils.set_random_seed(seed)
     strategy = default_strategy()
-    model_kwargs, options = _settings(preset, device_kind(strategy))
-    tokenizer = wl.Tokenizer(max_length=180)
-    tokenizer.adapt(split.train.texts)
-    encode = lambda d: TokenizedExamples.from_texts(tokenizer, d)  # noqa: E731
-    with strategy.scope():
-        model = wl.WeiboLSTM(tokenizer.vocabulary_size, **model_kwargs)
-    trainer = DistributedTrainer(
-        model=model,
+    # The preset's tokenizer and backbone: a vocabulary from the training texts, or
+    # the pretrained encoder's (with this condition's emoticon setting: the texts of a
+    # stripped split are already stripped).
+    classifier = wl.SentimentClassifier.from_preset(
+        preset,
+        vocabulary_texts=split.train.texts,
+        max_length=180,
+        strip_emoticons=strip_emoticons,
         strategy=strategy,
-        options=TrainerOptions(
-            seed=seed, quiet=True, bucket_by_length=not has_batch_norm(model), **options
-        ),
     )
+    model, tokenizer = classifier.backbone, classifier.tokenizer
+    trainer_options = classifier.training_options(seed=seed, quiet=True)
+    encode = lambda d: TokenizedExamples.from_texts(tokenizer, d)  # noqa: E731
+    trainer = DistributedTrainer(model=model, strategy=strategy, options=trainer_options)
     start = time.perf_counter()
     history = trainer.fit(encode(split.train), encode(split.val))
     train_time = time.perf_counter() - start
@@ -171,9 +175,7 @@ def run_lstm(
     mixing = fit_mixing(trainer.predict(val_x), val_linear, split.val.labels)
     with strategy.scope():
         stacked = HybridClassifier(model, linear, mixing=mixing)
-    hybrid_trainer = DistributedTrainer(
-        model=stacked, strategy=strategy, options=TrainerOptions(seed=seed, quiet=True, **options)
-    )
+    hybrid_trainer = DistributedTrainer(model=stacked, strategy=strategy, options=trainer_options)
     val_accuracy = hybrid_trainer.evaluate(val_x)["accuracy"]
     predicted = hybrid_trainer.predict(test_x).argmax(1)
     return [
@@ -189,14 +191,10 @@ def run_lstm(
     ]
 
 
-def _settings(preset: str, kind: str) -> tuple[dict, dict]:
-    return dict(PRESETS[preset].backbone), PRESETS[preset].budget(kind).as_dict()
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", nargs="*", help="labelled CSV files")
-    parser.add_argument("--models", default="tfidf,seed,best")
+    parser.add_argument("--models", default="tfidf,seed,best,pretrained")
     parser.add_argument(
         "--conditions",
         default="auto",
@@ -245,8 +243,9 @@ def main(argv=None) -> int:
                                 split,
                                 name,
                                 args.seed,
-                                audit if name == "best" else None,
+                                audit if name in ("best", "pretrained") else None,
                                 hybrid=args.hybrid,
+                                strip_emoticons=condition == "stripped",
                             ),
                             strict=False,
                         )

@@ -35,7 +35,7 @@ from weibo_lstm.data import CLASS_NAMES, LabeledTexts
 from weibo_lstm.errors import ConfigError, DataError
 from weibo_lstm.history import History
 from weibo_lstm.model import WeiboLSTM
-from weibo_lstm.presets import get_preset
+from weibo_lstm.presets import encoder_path, get_preset
 from weibo_lstm.tokenizer import Tokenizer
 from weibo_lstm.trainer import DistributedTrainer, TrainerOptions
 
@@ -109,20 +109,25 @@ class SentimentClassifier:
         max_length: int = 180,
         strip_emoticons: bool = False,
         strategy: tf.distribute.Strategy | None = None,
+        encoder: str | os.PathLike | None = None,
         **backbone_overrides,
     ) -> SentimentClassifier:
-        """A new, untrained classifier with the architecture of a preset.
+        """A new classifier with the architecture of a preset (untrained head).
 
         Args:
             preset: a `weibo_lstm.presets.PRESETS` name; None picks the default for
                 the strategy's device (`seed` on GPUs, `best` on a CPU).
             vocabulary_texts: texts the tokenizer learns its vocabulary from (the
-                training texts only, so validation and test stay unseen).
+                training texts only, so validation and test stay unseen). Not used
+                with a pretrained encoder, whose vocabulary comes with it.
             vocabulary: or the vocabulary itself.
             max_length: characters per text after normalisation.
             strip_emoticons: remove bracketed emoticons such as `[哈哈]` first.
             strategy: the strategy to create the backbone under (None: all GPUs of
                 this machine, else the CPU; see `default_strategy`).
+            encoder: start from this pretrained encoder directory (`weibo-lstm
+                pretrain`) instead of the preset's (`pretrained` ships one): its
+                tokenizer and encoder weights are loaded, the head is the preset's.
             **backbone_overrides: `WeiboLSTM` arguments that replace the preset's.
 
         Raises:
@@ -130,10 +135,22 @@ class SentimentClassifier:
         """
         from weibo_lstm.distribution import default_strategy
 
-        if (vocabulary_texts is None) == (vocabulary is None):
-            raise ConfigError("Give exactly one of `vocabulary_texts` and `vocabulary`.")
         strategy = strategy or default_strategy()
         spec = get_preset(preset, _device_kind(strategy))
+        encoder = encoder or (encoder_path(spec.encoder) if spec.encoder else None)
+        if encoder is not None:
+            from weibo_lstm.encoder import classifier_from_encoder
+
+            with strategy.scope():
+                backbone, tokenizer = classifier_from_encoder(
+                    encoder,
+                    max_length=max_length,
+                    strip_emoticons=strip_emoticons,
+                    **{**spec.backbone, **backbone_overrides},
+                )
+            return cls(tokenizer=tokenizer, backbone=backbone, preset=spec.name, strategy=strategy)
+        if (vocabulary_texts is None) == (vocabulary is None):
+            raise ConfigError("Give exactly one of `vocabulary_texts` and `vocabulary`.")
         tokenizer = Tokenizer(vocabulary, max_length=max_length, strip_emoticons=strip_emoticons)
         if vocabulary is None:
             tokenizer.adapt(vocabulary_texts)

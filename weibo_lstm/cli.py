@@ -334,7 +334,13 @@ def _add_export(commands) -> None:
 #: The subcommands, in `--help` order: each function adds its parser to the
 #: subparsers and sets `run` (a function of the parsed arguments returning the exit
 #: status). A new subcommand is one function and one entry here.
-COMMANDS = (_add_train, _add_evaluate, _add_predict, _add_export)
+def _add_pretrain(commands) -> None:
+    from weibo_lstm.pretrain import add_pretrain_parser
+
+    add_verbose_argument(add_pretrain_parser(commands))
+
+
+COMMANDS = (_add_train, _add_pretrain, _add_evaluate, _add_predict, _add_export)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -40,7 +40,7 @@ from weibo_lstm.data import (
 from weibo_lstm.errors import ConfigError, DataError
 from weibo_lstm.flags import CHOICES, METAVAR
 from weibo_lstm.history import History
-from weibo_lstm.presets import BUDGET_KEYS, PRESETS, get_preset
+from weibo_lstm.presets import BUDGET_KEYS, PRESETS, encoder_path, get_preset
 from weibo_lstm.report import check_output_dir
 from weibo_lstm.reproducibility import enable_determinism
 from weibo_lstm.runtime import Runtime
@@ -66,7 +66,10 @@ class RunConfig:
         input_dir: where to look for the seed's data files.
         output_dir: reports, curves, TensorBoard logs and the saved model.
         preset: model preset with its budget (see weibo_lstm.presets); None: seed on
-            GPUs, best on a CPU.
+            GPUs, pretrained on a CPU (or pretrained when `encoder` is given).
+        encoder: start from this pretrained encoder directory (written by
+            `weibo-lstm pretrain`): its vocabulary and architecture, the preset's
+            head and budget.
         max_length: characters per post after normalisation.
         strip_emoticons: remove bracketed emoticons like [哈哈] before tokenizing
             (they leak weibo labels).
@@ -92,6 +95,7 @@ class RunConfig:
     input_dir: str = dataclasses.field(default="data/input", metadata={METAVAR: "DIR"})
     output_dir: str = dataclasses.field(default="data/output", metadata={METAVAR: "DIR"})
     preset: str | None = dataclasses.field(default=None, metadata={CHOICES: tuple(PRESETS)})
+    encoder: str | None = dataclasses.field(default=None, metadata={METAVAR: "DIR"})
     max_length: int = 180
     strip_emoticons: bool = False
     drop_duplicates: bool = False
@@ -211,7 +215,7 @@ def run_training(config: RunConfig, options: Mapping[str, object] | None = None)
 
 def _train(config: RunConfig, options: dict, seed: int, runtime: Runtime, output_dir: Path, start):
     strategy, kind = runtime.strategy, runtime.device_kind
-    preset = get_preset(config.preset, kind)
+    preset = get_preset(config.preset or ("pretrained" if config.encoder else None), kind)
     _log_budget(config, options, preset, kind)
     if config.deterministic:
         enable_determinism(seed)
@@ -225,9 +229,16 @@ def _train(config: RunConfig, options: dict, seed: int, runtime: Runtime, output
         max_length=config.max_length,
         strip_emoticons=config.strip_emoticons,
         strategy=strategy,
+        encoder=config.encoder,
         synchronized_batch_norm=config.synchronized_batch_norm,
     )
-    logger.info("Vocabulary: %d ids from the training texts", classifier.tokenizer.vocabulary_size)
+    logger.info(
+        "Vocabulary: %d ids %s",
+        classifier.tokenizer.vocabulary_size,
+        "of the pretrained encoder"
+        if config.encoder or preset.encoder
+        else "from the training texts",
+    )
     train_x, val_x, test_x = (classifier.encode(d) for d in (train, val, test))
     _check_workers_agree(runtime, config, options, classifier, (train_x, val_x, test_x))
 
@@ -258,6 +269,7 @@ def _train(config: RunConfig, options: dict, seed: int, runtime: Runtime, output
         strip_emoticons=config.strip_emoticons,
         max_length=config.max_length,
         model=preset.name,
+        encoder=config.encoder or (encoder_path(preset.encoder) if preset.encoder else None),
         library_version=__version__,
     )
     model_dir = output_dir / f"model_{stamp}"
@@ -338,7 +350,7 @@ def _data_columns(corpus: str, train, val, test) -> dict:
 # Settings that may differ between the workers of a cluster: paths are per node (the
 # data files are compared by content) and the output of non-chief workers is dropped.
 _PER_NODE_SETTINGS = frozenset(
-    {"data", "val_data", "test_data", "input_dir", "output_dir", "quiet", "multi_worker"}
+    {"data", "val_data", "test_data", "input_dir", "output_dir", "quiet", "multi_worker", "encoder"}
     | {"startup_timeout", "checkpoint_dir"}
 )
 

@@ -54,6 +54,11 @@ class WeiboLSTM(keras.Model):
             character ids inside the model (no tokenizer change), concatenated
             with the character embedding as the LSTM input. Character bigrams are
             the standard extra input of Chinese character-level models.
+        bigram_context: which neighbour forms the bigram: `"next"` (the pair
+            `(c_t, c_t+1)`, the default and what models trained before this option
+            use) or `"previous"` (`(c_t-1, c_t)`). A left-to-right language model
+            must use `"previous"`: the next character is its target. Encoders
+            pretrained by `weibo_lstm.language_model` use `"previous"`.
         **kwargs: passed to `keras.Model` (e.g. `name`).
 
     Example:
@@ -80,6 +85,7 @@ class WeiboLSTM(keras.Model):
         embedding_dropout: float = 0.0,
         bigram_buckets: int = 0,
         token_dropout: float = 0.0,
+        bigram_context: str = "next",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -105,6 +111,11 @@ class WeiboLSTM(keras.Model):
                 "Argument `embedding_dropout` must be in [0, 1). "
                 f"Received: embedding_dropout={embedding_dropout}"
             )
+        if bigram_context not in ("next", "previous"):
+            raise ValueError(
+                "Argument `bigram_context` must be 'next' or 'previous'. "
+                f"Received: bigram_context={bigram_context!r}"
+            )
         self.vocabulary_size = int(vocabulary_size)
         self.embedding_dim = int(embedding_dim)
         self.lstm_units = tuple(int(u) for u in lstm_units)
@@ -119,6 +130,7 @@ class WeiboLSTM(keras.Model):
         self.embedding_dropout = float(embedding_dropout)
         self.bigram_buckets = int(bigram_buckets)
         self.token_dropout = float(token_dropout)
+        self.bigram_context = bigram_context
         self._token_seed = (
             keras.random.SeedGenerator(name="token_dropout_seed") if self.token_dropout else None
         )
@@ -226,6 +238,20 @@ class WeiboLSTM(keras.Model):
 
     def call(self, inputs, training=None):
         mask = self.embedding.compute_mask(inputs)
+        return self.head(self.encode(inputs, training=training), mask, training=training)
+
+    def encode(self, inputs, training=None):
+        """The encoder: embeddings (+ bigram embeddings) → the LSTM stack.
+
+        Args:
+            inputs: int ids `[batch, time]`, 0 = padding (right-padded).
+            training: whether dropout (and token dropout) is active.
+
+        Returns:
+            The last LSTM block's outputs (after its BatchNorm and dropout):
+            `[batch, time, units]` when `pooling != "last"`, else `[batch, units]`.
+        """
+        mask = self.embedding.compute_mask(inputs)
         if self.token_dropout and training:
             drop = (
                 keras.random.uniform(tf.shape(inputs), seed=self._token_seed) < self.token_dropout
@@ -244,6 +270,11 @@ class WeiboLSTM(keras.Model):
             if norm is not None:
                 x = norm(x, training=training, mask=step_mask)
             x = dropout(x, training=training)
+        return x
+
+    def head(self, encoded, mask, training=None):
+        """Pooling → hidden dense block → class probabilities, from `encode`'s output."""
+        x = encoded
         if self.pool is not None:
             x = self.pool(x, mask=mask)
         if self.hidden is not None:
@@ -253,11 +284,25 @@ class WeiboLSTM(keras.Model):
             x = self.hidden_dropout(x, training=training)
         return self.classifier(x)
 
+    def encoder_layers(self) -> list[keras.layers.Layer]:
+        """The layers `encode` runs that hold weights (what a pretrained encoder fills)."""
+        layers = [self.embedding]
+        if self.bigram_embedding is not None:
+            layers.append(self.bigram_embedding)
+        for lstm, norm in zip(self.lstm_layers, self.lstm_norms, strict=True):
+            layers.append(lstm)
+            if norm is not None:
+                layers.append(norm)
+        return layers
+
     def _bigram_ids(self, inputs):
         ids = tf.cast(inputs, tf.int64)
-        following = tf.pad(ids[:, 1:], [[0, 0], [0, 1]])
+        if self.bigram_context == "next":
+            other = tf.pad(ids[:, 1:], [[0, 0], [0, 1]])
+        else:
+            other = tf.pad(ids[:, :-1], [[0, 0], [1, 0]])
         # A multiplicative hash of the pair into 1..buckets; 0 stays padding.
-        hashed = (ids * 1_000_003 + following * 7_919) % self.bigram_buckets + 1
+        hashed = (ids * 1_000_003 + other * 7_919) % self.bigram_buckets + 1
         return tf.where(ids > 0, hashed, 0)
 
     def get_config(self) -> dict:
@@ -278,6 +323,7 @@ class WeiboLSTM(keras.Model):
                 "embedding_dropout": self.embedding_dropout,
                 "bigram_buckets": self.bigram_buckets,
                 "token_dropout": self.token_dropout,
+                "bigram_context": self.bigram_context,
             }
         )
         return config

@@ -1,0 +1,161 @@
+"""Pretrained encoders: save/load, transfer into WeiboLSTM, EncoderAdam, fine-tune, export."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.synthetic import texts_and_labels, write_csv
+from tests.test_export import load_in_fresh_process
+from weibo_lstm import WeiboLSTM, export
+from weibo_lstm.encoder import (
+    EncoderAdam,
+    classifier_from_encoder,
+    load_encoder,
+    save_encoder,
+)
+from weibo_lstm.fine_tuning import FineTuning
+from weibo_lstm.job import RunConfig, run_training
+from weibo_lstm.pretrain import PretrainConfig, run_pretraining
+
+TINY = dict(embedding_dim=8, lstm_units=(16, 12), bigram_buckets=40)
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory):
+    """A tiny language model pretrained on synthetic posts with our trainer."""
+    keras.utils.set_random_seed(0)
+    texts, _ = texts_and_labels(400, seed=11)
+    config = PretrainConfig(
+        output=str(tmp_path_factory.mktemp("encoder")),
+        vocabulary_size=80,
+        embedding_dim=8,
+        lstm_units=(16, 12),
+        bigram_buckets=40,
+        num_sampled=16,
+        epochs=2,
+        batch_size=32,
+        val_fraction=0.1,
+        weights_dtype="float32",
+        quiet=True,
+    )
+    return run_pretraining(config, texts)
+
+
+def test_the_classifier_encodes_exactly_like_the_language_model(pretrained):
+    arguments, weights, tokenizer = load_encoder(pretrained.encoder_dir)
+    assert arguments == {
+        "vocabulary_size": tokenizer.vocabulary_size,
+        "embedding_dim": 8,
+        "lstm_units": (16, 12),
+        "bigram_buckets": 40,
+        "bigram_context": "previous",
+        "batch_norm": False,
+    }
+    model, tokenizer = classifier_from_encoder(
+        pretrained.encoder_dir, pooling="mean_max", dense_units=4, dropout=0.5
+    )
+    from weibo_lstm.language_model import CharLanguageModel
+
+    lm = CharLanguageModel(tokenizer.vocabulary_size, **TINY)
+    lm.build()
+    for layer in lm.backbone.encoder_layers():
+        for i, w in enumerate(layer.weights):
+            w.assign(weights[f"{layer.name}/{i}"])
+    ids = tokenizer(["好喜欢这个", "太差了[泪]"], pad_to_max_length=False)
+    np.testing.assert_array_equal(
+        model.encode(ids, training=False).numpy(), lm(ids, training=False).numpy()
+    )
+
+
+def test_float16_storage_is_small_and_close(pretrained, tmp_path):
+    model, tokenizer = classifier_from_encoder(pretrained.encoder_dir, pooling="mean")
+    save_encoder(tmp_path / "half", model, tokenizer, dtype="float16")
+    _, half, _ = load_encoder(tmp_path / "half")
+    _, full, _ = load_encoder(pretrained.encoder_dir)
+    for key, value in full.items():
+        assert half[key].dtype == np.float16
+        np.testing.assert_allclose(half[key].astype(np.float32), value, rtol=1e-3, atol=1e-4)
+
+
+def test_encoder_arguments_cannot_be_overridden(pretrained):
+    with pytest.raises(ValueError, match="lstm_units"):
+        classifier_from_encoder(pretrained.encoder_dir, lstm_units=(8,))
+
+
+def test_encoder_adam_freezes_then_scales_the_encoder_rate():
+    """Against plain Adam references: lr 0 while frozen, lr × 0.25 afterwards."""
+    rng = np.random.default_rng(0)
+    ids = rng.integers(1, 20, (4, 6))
+
+    def model_and_grads():
+        keras.utils.set_random_seed(3)
+        model = WeiboLSTM(20, lstm_units=(4,), dense_units=0, batch_norm=False, dropout=0.0)
+        model.build()
+        return model
+
+    def grads(model):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(model(ids, training=True)[:, 0])
+        return tape.gradient(loss, model.trainable_weights)
+
+    model = model_and_grads()
+    encoder = [w for layer in model.encoder_layers() for w in layer.trainable_weights]
+    optimizer = EncoderAdam(
+        learning_rate=0.1, encoder_variables=encoder, encoder_lr_multiplier=0.25, frozen_steps=1
+    )
+    reference = model_and_grads()
+    adam_head = keras.optimizers.Adam(learning_rate=0.1)
+    adam_encoder = keras.optimizers.Adam(learning_rate=0.0)
+    n_encoder = len(encoder)
+    for step in range(3):
+        optimizer.apply_gradients(zip(grads(model), model.trainable_weights, strict=True))
+        g = grads(reference)
+        adam_encoder.learning_rate = 0.0 if step < 1 else 0.025
+        adam_encoder.apply_gradients(
+            zip(g[:n_encoder], reference.trainable_weights[:n_encoder], strict=True)
+        )
+        adam_head.apply_gradients(
+            zip(g[n_encoder:], reference.trainable_weights[n_encoder:], strict=True)
+        )
+        for got, want in zip(model.trainable_weights, reference.trainable_weights, strict=True):
+            np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6, atol=1e-7)
+        if step == 0:
+            initial = model_and_grads()
+            for got, want in zip(encoder, initial.trainable_weights[:n_encoder], strict=True):
+                np.testing.assert_array_equal(got.numpy(), want.numpy())
+
+
+def test_fine_tune_from_the_encoder_then_export_loads_with_plain_tensorflow(pretrained, tmp_path):
+    data = write_csv(tmp_path / "posts.csv", 300, seed=6)
+    result = run_training(
+        RunConfig(
+            data=str(data),
+            output_dir=str(tmp_path / "out"),
+            encoder=str(pretrained.encoder_dir),
+            max_length=24,
+        ),
+        {"epochs": 3, "batch_size": 16, "learning_rate": 1e-2, "quiet": True},
+    )
+    losses = result.history.series("loss")
+    assert losses[-1] < losses[0]
+    assert result.report_row["model"] == "pretrained"
+    assert result.report_row["encoder"] == str(pretrained.encoder_dir)
+
+    model = keras.models.load_model(result.model_dir / "model.keras")
+    assert model.bigram_context == "previous" and model.lstm_units == (16, 12)
+    from weibo_lstm.tokenizer import Tokenizer
+
+    tokenizer = Tokenizer.load(result.model_dir / "tokenizer")
+    assert tokenizer.vocabulary == load_encoder(pretrained.encoder_dir)[2].vocabulary
+    texts = ["好喜欢[哈哈]", "太差了", ""]
+    path = export(model, tokenizer, tmp_path / "serving")
+    loaded = load_in_fresh_process(path, [t.encode() for t in texts], tmp_path)
+    assert loaded["non_core_ops"] == []
+    expected = model(tokenizer(texts, pad_to_max_length=False), training=False).numpy()
+    np.testing.assert_allclose(loaded["outputs"]["probabilities"], expected, atol=1e-5)
+
+
+def test_fine_tuning_options_validate():
+    with pytest.raises(ValueError, match="frozen_epochs"):
+        FineTuning(frozen_epochs=-1)
