@@ -75,3 +75,21 @@ def test_weights_other_than_the_statistics_do_not_change_and_models_without_bn_a
         recompute_batch_norm_statistics(plain, examples, strategy=strategy, global_batch_size=16)
         == 0
     )
+
+
+def test_the_trainer_recomputes_the_statistics_before_each_validation():
+    from tests.helpers import trainer_options
+    from weibo_lstm.trainer import DistributedTrainer
+
+    examples = _examples(n=64, seed=3)
+    strategy = cpu_strategy(2)
+    model = _model(strategy)
+    options = trainer_options(16, 2, epochs=1, bucket_by_length=True, precise_bn_batches=3)
+    DistributedTrainer(model=model, strategy=strategy, options=options).fit(examples, examples)
+    trained = [(v.path, v.numpy().copy()) for v in model.non_trainable_weights]
+    # The same recomputation by hand, on the trained weights: nothing changes.
+    recompute_batch_norm_statistics(
+        model, examples, strategy=strategy, global_batch_size=16, num_batches=3, seed=42, epoch=1
+    )
+    for (path, before), after in zip(trained, model.non_trainable_weights, strict=True):
+        np.testing.assert_allclose(after.numpy(), before, atol=1e-6, err_msg=path)

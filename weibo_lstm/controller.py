@@ -5,6 +5,7 @@
         while steps are left:
             trainer.train(iterator, n)     # n ≤ steps_per_loop, cut at checkpoint steps
             actions.on_loop_end            # progress, periodic checkpoint, SIGTERM
+        precise BatchNorm statistics       # with options.precise_bn_batches
         trainer.evaluate(validation)
         actions.on_epoch_end               # TensorBoard, best weights, patience, checkpoint
     actions.on_fit_end                     # the best weights back into the model
@@ -28,6 +29,7 @@ from weibo_lstm.batching import TokenizedExamples
 from weibo_lstm.checkpointing import FitState, TrainingCheckpoint, restore_fit_state
 from weibo_lstm.errors import CheckpointError, NonFiniteError
 from weibo_lstm.history import History, log_epoch
+from weibo_lstm.precise_bn import recompute_batch_norm_statistics
 from weibo_lstm.preemption import PreemptionWatcher
 
 logger = logging.getLogger("weibo_lstm")
@@ -69,6 +71,16 @@ class Controller:
             while state.epoch <= epochs and not history.stopped_early:
                 entry = self._train_epoch(train, state)
                 evaluation_start = time.perf_counter()
+                if self.trainer.options.precise_bn_batches:
+                    recompute_batch_norm_statistics(
+                        self.trainer.model,
+                        train,
+                        strategy=self.trainer.strategy,
+                        global_batch_size=self.trainer.global_batch_size,
+                        num_batches=self.trainer.options.precise_bn_batches,
+                        seed=self.trainer.options.seed,
+                        epoch=state.epoch,
+                    )
                 if validation is not None:
                     entry.update(self.trainer.evaluate(validation, prefix="val_"))
                 entry["epoch_time"] = state.epoch_time + time.perf_counter() - evaluation_start
