@@ -6,7 +6,6 @@ import pytest
 import tensorflow as tf
 
 from tests.synthetic import texts_and_labels, write_csv
-from tests.test_export import load_in_fresh_process
 from weibo_lstm import WeiboLSTM, export
 from weibo_lstm.encoder import (
     EncoderAdam,
@@ -126,7 +125,9 @@ def test_encoder_adam_freezes_then_scales_the_encoder_rate():
                 np.testing.assert_array_equal(got.numpy(), want.numpy())
 
 
-def test_fine_tune_from_the_encoder_then_export_loads_with_plain_tensorflow(pretrained, tmp_path):
+def test_fine_tune_from_the_encoder_then_export_loads_with_plain_tensorflow(
+    pretrained, tmp_path, load_in_fresh_process
+):
     data = write_csv(tmp_path / "posts.csv", 300, seed=6)
     result = run_training(
         RunConfig(
