@@ -22,6 +22,7 @@ from weibo_lstm import cli
 
 
 def main(argv=None) -> int:
+    cli.quiet_tensorflow(argv)  # before TensorFlow is imported (building the parser does)
     parser = cli.ArgumentParser(prog="train_multi_gpu.py", description=__doc__.split("\n\n")[0])
     cli.add_train_arguments(parser)
     parser.set_defaults(run=cli.train_command, command="train")

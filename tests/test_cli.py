@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -402,3 +403,121 @@ def test_fault_tolerance_flags_reach_the_config():
     defaults = cli.config_from_args(cli.build_parser().parse_args(["train"]))
     assert defaults.checkpoint_dir is None and not defaults.fresh
     assert defaults.on_nonfinite == "stop" and not defaults.deterministic
+
+
+# ------------------------------------------------------------------ a fresh process, as a user runs it
+def console_script(args, cwd, *, tf_log_level=None, timeout=300):
+    """Runs the installed `weibo-lstm` command (this checkout's code) in a fresh process.
+
+    stderr goes into stdout, in order, as on a terminal. TF_CPP_MIN_LOG_LEVEL is removed
+    from the environment unless given (this test process sets it).
+    """
+    script = shutil.which("weibo-lstm") or str(Path(sys.executable).with_name("weibo-lstm"))
+    assert Path(script).is_file(), (
+        "the weibo-lstm console script is not installed (pip install -e .)"
+    )
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    if tf_log_level is not None:
+        env["TF_CPP_MIN_LOG_LEVEL"] = tf_log_level
+    return subprocess.run(
+        [script, *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout,
+    )
+
+
+# Cheapest settings that still train: 1 epoch, 3 steps of 2 x 16 posts.
+ONE_EPOCH = ["--epochs", "1", "--batch-size", "16", "--max-length", "16", "--model", "best"]
+ONE_EPOCH += ["--quiet"]
+
+
+def test_console_script_trains_on_two_cpu_replicas(tmp_path):
+    """`--replicas 2` splits the CPU before TensorFlow initialises (this test process
+    already has 2 logical CPUs from conftest, which hid the bug)."""
+    data = write_csv(tmp_path / "tiny.csv", 120)
+    args = ["train", "--data", str(data), "--output-dir", "out", "--replicas", "2", *ONE_EPOCH]
+    result = console_script(args, tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:]
+    row, _ = read_report(tmp_path / "out")
+    assert row["replicas"] == "2" and row["global_batch_size"] == "32"
+
+
+def test_example_trains_on_two_cpu_replicas(tmp_path):
+    data = write_csv(tmp_path / "tiny.csv", 120)
+    script = str(ROOT / "examples" / "train_multi_gpu.py")
+    args = ["--data", str(data), "--output-dir", "out", "--replicas", "2", *ONE_EPOCH]
+    result = run_script([sys.executable, script, *args], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    row, _ = read_report(tmp_path / "out")
+    assert row["replicas"] == "2" and row["global_batch_size"] == "32"
+
+
+def test_predict_prints_only_its_json_line_unless_verbose(trained, tmp_path):
+    _, out = trained
+    row, _ = read_report(out)
+    result = console_script(["predict", "--model", row["model_dir"], "很好"], tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:]
+    (line,) = result.stdout.splitlines()  # no TensorFlow lines on stdout or stderr
+    assert json.loads(line)["text"] == "很好"
+
+    verbose = console_script(
+        ["predict", "--model", row["model_dir"], "--verbose", "很好"], tmp_path
+    )
+    assert verbose.returncode == 0, verbose.stdout[-3000:]
+    assert json.loads(verbose.stdout.splitlines()[-1])["text"] == "很好"  # TF's lines allowed
+
+
+# ------------------------------------------------------------------ --model: a training output directory
+@pytest.fixture
+def output_dir_with_runs(trained, tmp_path):
+    """An output directory with two complete runs and a newer, incomplete one."""
+    _, out = trained
+    row, _ = read_report(out)
+    runs = tmp_path / "output"
+    for stamp in ("20250101_000000", "20251231_235959"):
+        shutil.copytree(row["model_dir"], runs / f"model_{stamp}")
+    (runs / "model_20991231_000000").mkdir()  # training died before saving
+    (runs / "model_backup").mkdir()
+    return runs, runs / "model_20251231_235959"
+
+
+@pytest.mark.parametrize("command", ["evaluate", "predict", "export"])
+def test_commands_use_the_newest_model_of_an_output_dir(
+    command, output_dir_with_runs, tmp_path, capsys, caplog
+):
+    caplog.set_level("INFO", logger="weibo_lstm")
+    runs, newest = output_dir_with_runs
+    extra = {
+        "evaluate": ["--data", str(write_csv(tmp_path / "t.csv", 30, seed=5))],
+        "predict": ["很好"],
+        "export": ["--output", str(tmp_path / "sm")],
+    }[command]
+    assert cli.main([command, "--model", str(runs), *extra]) == 0, capsys.readouterr().err
+    messages = [r.getMessage() for r in caplog.records if r.name == "weibo_lstm"]
+    assert messages.count(f"Using the newest model in {runs}: {newest}") == 1
+    if command == "export":
+        from weibo_lstm.export import read_metadata
+
+        assert read_metadata(tmp_path / "sm")["source_model_dir"] == str(newest.resolve())
+
+
+@pytest.mark.parametrize("command", ["evaluate", "predict", "export"])
+def test_a_directory_without_models_says_what_to_pass(command, tmp_path, capsys):
+    (tmp_path / "output" / "model_20250101_000000").mkdir(parents=True)  # incomplete
+    extra = {
+        "evaluate": ["--data", "x.csv"],
+        "predict": ["好"],
+        "export": ["--output", str(tmp_path / "sm")],
+    }[command]
+    assert cli.main([command, "--model", str(tmp_path / "output"), *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.startswith(f"error: {tmp_path / 'output'}: ")
+    assert (
+        "model_YYYYMMDD_HHMMSS runs" in err and "pass the --output-dir of `weibo-lstm train`" in err
+    )
+    assert not (tmp_path / "sm").exists()

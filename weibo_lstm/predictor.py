@@ -84,10 +84,12 @@ class Predictor:
 
     @classmethod
     def load(cls, path: str | os.PathLike, **kwargs) -> Predictor:
-        """From an exported SavedModel or a training output directory.
+        """From an exported SavedModel, a model directory written by training, or the
+        training output directory that holds it (the newest run; see
+        `weibo_lstm.workflow.resolve_model_dir`).
 
         Raises:
-            DataError: if `path` is neither.
+            DataError: if `path` is none of these.
         """
         path = Path(path)
         kwargs.setdefault("source", str(path))
@@ -99,8 +101,10 @@ class Predictor:
             model, tokenizer = load_trained(path)
         except DataError:
             raise DataError(
-                f"{path}: neither a trained model directory (model.keras + tokenizer/) "
-                "nor an exported SavedModel (saved_model.pb)"
+                f"{path}: neither a trained model directory (model.keras + tokenizer/), "
+                "a training output directory with model_YYYYMMDD_HHMMSS runs, nor an exported "
+                "SavedModel (saved_model.pb): pass the --output-dir of `weibo-lstm train`, one "
+                "of its model_* directories, or the --output of `weibo-lstm export`"
             ) from None
         return cls.from_keras(model, tokenizer, **kwargs)
 

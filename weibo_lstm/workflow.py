@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -102,6 +103,8 @@ _PROBE_BYTES = 1 << 20
 _MODEL_FILE = "model.keras"
 _TOKENIZER_DIR = "tokenizer"
 _RUN_FILE = "run.json"
+#: The run directories `run_training` writes in its output directory.
+_RUN_DIR = re.compile(r"model_\d{8}_\d{6}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -516,17 +519,48 @@ def save_trained(path: Path, model: keras.Model, tokenizer: Tokenizer, metadata:
         json.dump(metadata, f, ensure_ascii=False, indent=2, default=_json_default)
 
 
-def load_trained(path: str | os.PathLike) -> tuple[keras.Model, Tokenizer]:
-    """The model and tokenizer saved by `run_training` in `path`.
+def _is_model_dir(path: Path) -> bool:
+    return (path / _MODEL_FILE).is_file() and (path / _TOKENIZER_DIR).is_dir()
+
+
+def resolve_model_dir(path: str | os.PathLike) -> Path:
+    """`path` if it is a model directory saved by `run_training`, else its newest run.
+
+    A training output directory (`TrainConfig.output_dir`) holds one
+    `model_YYYYMMDD_HHMMSS` directory per run; given one, this returns the newest
+    complete run (by the time in its name) and logs which.
 
     Raises:
-        DataError: if `path` is not such a directory.
+        DataError: if `path` is neither a model directory nor holds one.
     """
     path = Path(path)
-    if not (path / _MODEL_FILE).is_file() or not (path / _TOKENIZER_DIR).is_dir():
+    if _is_model_dir(path):
+        return path
+    runs = sorted(
+        (
+            run
+            for run in path.glob("model_*")
+            if _RUN_DIR.fullmatch(run.name) and _is_model_dir(run)
+        ),
+        key=lambda run: run.name,
+    )
+    if not runs:
         raise DataError(
-            f"{path}: not a trained model directory (no {_MODEL_FILE} and {_TOKENIZER_DIR}/)"
+            f"{path}: not a trained model directory (no {_MODEL_FILE} and {_TOKENIZER_DIR}/) "
+            "and no model_YYYYMMDD_HHMMSS runs in it: pass the --output-dir of "
+            "`weibo-lstm train` or one of its model_* directories"
         )
+    logger.info("Using the newest model in %s: %s", path, runs[-1])
+    return runs[-1]
+
+
+def load_trained(path: str | os.PathLike) -> tuple[keras.Model, Tokenizer]:
+    """The model and tokenizer saved by `run_training` in `path` (see `resolve_model_dir`).
+
+    Raises:
+        DataError: if `path` is neither such a directory nor holds one.
+    """
+    path = resolve_model_dir(path)
     return keras.models.load_model(path / _MODEL_FILE), Tokenizer.load(path / _TOKENIZER_DIR)
 
 
