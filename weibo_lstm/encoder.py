@@ -138,7 +138,11 @@ def set_encoder_weights(model: WeiboLSTM, weights: dict[str, np.ndarray]) -> Non
 
 
 def classifier_from_encoder(
-    path: str | os.PathLike, *, max_length: int | None = None, strip_emoticons=None, **head
+    path: str | os.PathLike,
+    *,
+    max_length: int | None = None,
+    strip_emoticons: bool | None = None,
+    **head,
 ) -> tuple[WeiboLSTM, Tokenizer]:
     """A `WeiboLSTM` with a pretrained encoder, and the encoder's tokenizer.
 

@@ -307,7 +307,7 @@ def run_pretraining(config: PretrainConfig, texts: Sequence[str] | None = None) 
 # ---------------------------------------------------------------------- command line
 def add_pretrain_parser(commands) -> argparse.ArgumentParser:
     """Adds the `pretrain` subcommand to `weibo-lstm`'s subparsers."""
-    from weibo_lstm.cli import _positive
+    from weibo_lstm.cli import _positive, add_verbose_argument
 
     defaults = PretrainConfig()
     parser = commands.add_parser(
@@ -352,6 +352,7 @@ def add_pretrain_parser(commands) -> argparse.ArgumentParser:
         "--weights-dtype", choices=("float16", "float32"), default=defaults.weights_dtype
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_verbose_argument(parser)
     parser.set_defaults(run=pretrain_command)
     return parser
 
