@@ -48,6 +48,7 @@ def test_train_writes_report_model_and_curves(trained, read_report):
         *("dropped_duplicate_rows", "truncated_rows", "skipped_nonfinite_steps"),
         *("resumed_at_step", "deterministic", "strip_emoticons", "max_length", "model"),
         *("library_version", "model_dir"),
+        "encoder",  # new in 0.2.0: the pretrained encoder the run started from
     ]
     assert (
         int(row["report_积极_support"]) + int(row["report_消极_support"])

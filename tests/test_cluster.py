@@ -201,7 +201,7 @@ def test_cli_reports_a_cluster_failure_in_one_line(capsys):
         "error: worker_0: the cluster did not come up within 5 s: no answer\n"
     )
     assert cli.main(["train", "--startup-timeout", "0"]) == 2
-    assert "--startup-timeout: must be > 0" in capsys.readouterr().err
+    assert "Argument `startup_timeout` must be > 0" in capsys.readouterr().err
 
 
 def test_tf_config_without_this_nodes_task_is_refused(monkeypatch):

@@ -337,7 +337,7 @@ def _add_export(commands) -> None:
 def _add_pretrain(commands) -> None:
     from weibo_lstm.pretrain import add_pretrain_parser
 
-    add_verbose_argument(add_pretrain_parser(commands))
+    add_pretrain_parser(commands)  # with its own --verbose
 
 
 COMMANDS = (_add_train, _add_pretrain, _add_evaluate, _add_predict, _add_export)

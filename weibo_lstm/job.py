@@ -269,7 +269,6 @@ def _train(config: RunConfig, options: dict, seed: int, runtime: Runtime, output
         strip_emoticons=config.strip_emoticons,
         max_length=config.max_length,
         model=preset.name,
-        encoder=config.encoder or (encoder_path(preset.encoder) if preset.encoder else None),
         library_version=__version__,
     )
     model_dir = output_dir / f"model_{stamp}"
@@ -283,6 +282,10 @@ def _train(config: RunConfig, options: dict, seed: int, runtime: Runtime, output
             },
         )
         row["model_dir"] = str(model_dir)
+        # Columns newer than 0.1.0's come after its last one.
+        row["encoder"] = config.encoder or (
+            encoder_path(preset.encoder) if preset.encoder else None
+        )
         report_path = reporting.write_report(output_dir, row)
         reporting.plot_history(history, output_dir / f"training_curves_{stamp}.png")
     except OSError as e:
