@@ -411,7 +411,16 @@ def _cluster_failure(error: Exception) -> str | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     quiet_tensorflow(argv)  # first: building the parser imports TensorFlow
-    return run(argv, build_parser())
+    status = run(argv, build_parser())
+    if argv is None and status == RUN_FAILED:
+        # A failed run (a lost worker, a non-finite loss) leaves TensorFlow's runtime
+        # mid-collective; its teardown at exit can print tracebacks after our one-line
+        # error (seen: multiprocessing Pool.__del__ on a closed pipe). The process is
+        # done: leave without the teardown. (Only as a command: tests call main(argv).)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    return status
 
 
 if __name__ == "__main__":
