@@ -82,16 +82,7 @@ class DistributedBatchNormalization(keras.layers.BatchNormalization):
         momentum = tf.where(fresh, 0.0, self.momentum)
         self.moving_mean.assign(self.moving_mean * momentum + mean * (1.0 - momentum))
         self.moving_variance.assign(self.moving_variance * momentum + variance * (1.0 - momentum))
-        outputs = keras.ops.batch_normalization(
-            x,
-            mean,
-            variance,
-            axis=self.axis,
-            offset=tf.cast(self.beta, x.dtype) if self.center else None,
-            scale=tf.cast(self.gamma, x.dtype) if self.scale else None,
-            epsilon=self.epsilon,
-        )
-        return tf.cast(outputs, self.compute_dtype)
+        return self._normalize(x, mean, variance)
 
     def _accumulate(self, x, mask):
         total, total_sq, count = self._global_sums(x, mask)
@@ -99,8 +90,9 @@ class DistributedBatchNormalization(keras.layers.BatchNormalization):
             self.statistics_accumulator, (total, total_sq, count), strict=True
         ):
             variable.assign_add(tf.cast(value, variable.dtype))
-        mean = tf.math.divide_no_nan(total, count)
-        variance = tf.maximum(tf.math.divide_no_nan(total_sq, count) - tf.square(mean), 0.0)
+        return self._normalize(x, *_moments_from_sums(total, total_sq, count))
+
+    def _normalize(self, x, mean, variance):
         outputs = keras.ops.batch_normalization(
             x,
             mean,
@@ -117,9 +109,7 @@ class DistributedBatchNormalization(keras.layers.BatchNormalization):
         if not self.synchronize_moments or replica is None or replica.num_replicas_in_sync == 1:
             return super()._moments(inputs, mask)
         total, total_sq, count = self._global_sums(inputs, mask)
-        mean = tf.math.divide_no_nan(total, count)
-        variance = tf.maximum(tf.math.divide_no_nan(total_sq, count) - tf.square(mean), 0.0)
-        return mean, variance
+        return _moments_from_sums(total, total_sq, count)
 
     def _global_sums(self, inputs, mask):
         """Masked `Σx`, `Σx²` and count per channel over every replica's batch."""
@@ -145,6 +135,12 @@ class DistributedBatchNormalization(keras.layers.BatchNormalization):
         config = super().get_config()
         config["synchronized"] = self.synchronize_moments
         return config
+
+
+def _moments_from_sums(total, total_sq, count):
+    """Mean and (non-negative) variance from `Σx`, `Σx²` and the count."""
+    mean = tf.math.divide_no_nan(total, count)
+    return mean, tf.maximum(tf.math.divide_no_nan(total_sq, count) - tf.square(mean), 0.0)
 
 
 def has_batch_norm(model: keras.layers.Layer) -> bool:
