@@ -15,6 +15,15 @@ seeded 80/10/10 split; the test part is never used for any choice. In one run:
   ``benchmarks/pretrain_preset.py`` without any validation or test text), fine-tuned
   with the preset's settings (``weibo_lstm.presets``) and budget.
 
+Variants of a preset change one training choice and are compared with it (paired
+bootstrap of the accuracy difference, ``vs_base``):
+
+* ``seed-nobuckets``: the seed preset on freely shuffled batches (as the recipe);
+* ``seed-noprecise``: length buckets without precise BatchNorm statistics.
+
+``--budget GPU`` trains with the budget a preset has on GPUs (e.g. the seed's 15
+epochs at batch 64 and 1e-4) instead of this device's.
+
 For emoticon-bearing corpora, a leakage audit: the raw-text ``best`` model evaluated
 on emoticon-stripped test text.
 
@@ -43,9 +52,15 @@ from sklearn.metrics import accuracy_score, f1_score
 import weibo_lstm as wl
 from weibo_lstm.batching import TokenizedExamples
 from weibo_lstm.distribution import default_strategy
+from weibo_lstm.presets import get_preset
 from weibo_lstm.trainer import DistributedTrainer
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+#: name -> (preset, `TrainerOptions` overrides)
+VARIANTS = {
+    "seed-nobuckets": ("seed", {"bucket_by_length": False}),
+    "seed-noprecise": ("seed", {"precise_bn_batches": 0}),
+}
 DEFAULT_DATA = ["weibo_senti_100k_sample.csv", "waimai_10k.csv", "online_shopping_10_cats.csv"]
 
 
@@ -123,6 +138,7 @@ def run_lstm(
     audit: wl.LabeledTexts | None = None,
     hybrid: bool = False,
     strip_emoticons: bool = False,
+    budget: str | None = None,
 ) -> list[dict]:
     """The preset's row, and with `hybrid` a second row: the same model stacked with
     the in-graph TF-IDF model (`HybridClassifier`, mixing fitted on validation)."""
@@ -130,6 +146,9 @@ def run_lstm(
 
     keras.utils.set_random_seed(seed)
     strategy = default_strategy()
+    preset, overrides = VARIANTS.get(preset, (preset, {}))
+    if budget is not None:
+        overrides = get_preset(preset).budget(budget).as_dict() | overrides
     # The preset's tokenizer and backbone: a vocabulary from the training texts, or
     # the pretrained encoder's (with this condition's emoticon setting: the texts of a
     # stripped split are already stripped).
@@ -141,7 +160,7 @@ def run_lstm(
         strategy=strategy,
     )
     model, tokenizer = classifier.backbone, classifier.tokenizer
-    trainer_options = classifier.training_options(seed=seed, quiet=True)
+    trainer_options = classifier.training_options(seed=seed, quiet=True, **overrides)
     encode = lambda d: TokenizedExamples.from_texts(tokenizer, d)  # noqa: E731
     trainer = DistributedTrainer(model=model, strategy=strategy, options=trainer_options)
     start = time.perf_counter()
@@ -208,6 +227,12 @@ def main(argv=None) -> int:
         action="store_true",
         help="also report each LSTM stacked with the in-graph TF-IDF model ('<preset>+tfidf')",
     )
+    parser.add_argument(
+        "--budget",
+        choices=["CPU", "GPU"],
+        default=None,
+        help="train with the presets' budget for this device kind (default: this machine's)",
+    )
     parser.add_argument("--output", default="benchmarks/results/accuracy.json")
     args = parser.parse_args(argv)
     files = args.data or [str(SHARED / f) for f in DEFAULT_DATA if (SHARED / f).is_file()]
@@ -249,6 +274,7 @@ def main(argv=None) -> int:
                                 audit if name in ("best", "pretrained") else None,
                                 hybrid=args.hybrid,
                                 strip_emoticons=condition == "stripped",
+                                budget=args.budget,
                             ),
                             strict=False,
                         )
@@ -264,6 +290,7 @@ def main(argv=None) -> int:
                 "machine": machine_info(),
                 "date": time.strftime("%Y-%m-%d"),
                 "seed": args.seed,
+                "budget": args.budget,
                 "rows": rows,
             },
             indent=2,
@@ -298,6 +325,15 @@ def add_row(rows, split, path, condition, name, result, train_rows) -> None:
         row["vs_tfidf"] = paired_bootstrap(
             split.test.labels, row["predicted"], baseline["predicted"]
         )
+    base = VARIANTS.get(name, (None,))[0]
+    same = [r for r in rows if (r["corpus"], r["condition"]) == (row["corpus"], condition)]
+    base_row = next((r for r in same if r["model"] == base), None)
+    if base_row is not None:
+        row["vs_base"] = {
+            "base": base,
+            "val_difference": row["best_val_accuracy"] - base_row["best_val_accuracy"],
+            **paired_bootstrap(split.test.labels, row["predicted"], base_row["predicted"]),
+        }
     rows.append(row)
     print(
         json.dumps({k: v for k, v in row.items() if k != "predicted"}),
@@ -322,6 +358,16 @@ def table(rows) -> str:
             f"| {r['corpus']} | {r['condition']} | {r['model']} | {r['accuracy']:.4f} | "
             f"{difference} | {r['macro_f1']:.4f} | {r['train_time_s']:.0f} s | {epochs} |"
         )
+    variants = [r for r in rows if "vs_base" in r]
+    if variants:
+        lines += ["", "Variants against their preset (test: paired bootstrap 95 % CI):", ""]
+        for r in variants:
+            vs = r["vs_base"]
+            lines.append(
+                f"- {r['corpus']} / {r['condition']}: {r['model']} − {vs['base']}: validation "
+                f"{vs['val_difference']:+.4f}, test {vs['difference']:+.4f} "
+                f"[{vs['ci95_low']:+.4f}, {vs['ci95_high']:+.4f}]"
+            )
     audits = [r for r in rows if "audit_stripped_test_accuracy" in r]
     if audits:
         lines += [

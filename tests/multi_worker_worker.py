@@ -5,7 +5,7 @@ must be created before TensorFlow initialises its devices. With `TF_CONFIG` nami
 cluster it is one worker of that cluster; without, it is the single-process reference
 (the default one-device strategy with the whole global batch on one replica).
 
-    python tests/multi_worker_worker.py --initial init.npz --output out/ [--epochs 3]
+    python tests/multi_worker_worker.py --initial init.npz --output out/ [--epochs 3] [--batch-norm]
 
 Writes `<output>/weights_<task>.npz` (final weights, validation predictions and
 metrics) and, on the chief only, the run's training report.
@@ -40,9 +40,11 @@ def make_examples(n: int, seed: int) -> TokenizedExamples:
     return TokenizedExamples(np.concatenate(rows), np.cumsum([0] + [len(r) for r in rows]), labels)
 
 
-def build_model(strategy, initial: str | None = None):
+def build_model(strategy, initial: str | None = None, batch_norm: bool = False):
+    """The small model; with `batch_norm`, synchronised BatchNorm after each LSTM."""
+    extra = dict(batch_norm=True, synchronized_batch_norm=True) if batch_norm else {}
     with strategy.scope():
-        model = WeiboLSTM(VOCAB, **MODEL)
+        model = WeiboLSTM(VOCAB, **{**MODEL, **extra})
         model.build()
         if initial:
             with np.load(initial) as saved:
@@ -59,6 +61,11 @@ def main(argv=None) -> int:
     parser.add_argument("--train-rows", type=int, default=200)
     parser.add_argument("--steps-per-loop", type=int, default=3)
     parser.add_argument("--startup-timeout", type=float, default=120.0)
+    parser.add_argument(
+        "--batch-norm",
+        action="store_true",
+        help="synchronised BatchNorm, length buckets and precise BatchNorm statistics",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
@@ -66,7 +73,7 @@ def main(argv=None) -> int:
     strategy, replicas = runtime.strategy, runtime.num_replicas
     train, val = make_examples(args.train_rows, seed=0), make_examples(50, seed=1)
     trainer = DistributedTrainer(
-        model=build_model(strategy, args.initial),
+        model=build_model(strategy, args.initial, batch_norm=args.batch_norm),
         strategy=strategy,
         options=TrainerOptions(
             epochs=args.epochs,
@@ -78,6 +85,7 @@ def main(argv=None) -> int:
             monitor="val_loss",
             mode="min",
             quiet=True,
+            precise_bn_batches=4,
         ),
     )
     history = trainer.fit(train, val)

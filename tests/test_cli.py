@@ -49,6 +49,7 @@ def test_train_writes_report_model_and_curves(trained, read_report):
         *("resumed_at_step", "deterministic", "strip_emoticons", "max_length", "model"),
         *("library_version", "model_dir"),
         "encoder",  # new in 0.2.0: the pretrained encoder the run started from
+        "largest_epoch_boundary_s",  # new in 0.3.0: the longest pause between epochs
     ]
     assert (
         int(row["report_积极_support"]) + int(row["report_消极_support"])

@@ -120,22 +120,27 @@ def max_difference(a, b) -> float:
     return max(float(np.abs(a[k] - b[k]).max()) for k in weights)
 
 
-def test_two_workers_train_like_one_process_with_the_same_global_batch(processes, tmp_path):
-    """2 workers × 1 replica × 16 == 1 replica × 32: weights, metrics, predictions."""
+@pytest.mark.parametrize("batch_norm", [False, True], ids=["plain", "batch_norm"])
+def test_two_workers_train_like_one_process_with_the_same_global_batch(
+    processes, tmp_path, batch_norm
+):
+    """2 workers × 1 replica × 16 == 1 replica × 32: weights, metrics, predictions.
+
+    With `batch_norm`: synchronised BatchNorm trained on length buckets, its moving
+    statistics recomputed (precise BatchNorm) before each validation.
+    """
     initial = tmp_path / "initial.npz"
-    model = build_model(tf.distribute.get_strategy())
+    model = build_model(tf.distribute.get_strategy(), batch_norm=batch_norm)
     np.savez(initial, **{f"w{i}": w for i, w in enumerate(model.get_weights())})
     cluster, single = tmp_path / "cluster", tmp_path / "single"
     ports = free_ports(2)
+    command = [sys.executable, str(WORKER), "--initial", str(initial)]
+    command += ["--batch-norm"] if batch_norm else []
     for index in (0, 1):
         processes.start(
-            f"worker_{index}",
-            [sys.executable, str(WORKER), "--initial", str(initial), "--output", str(cluster)],
-            cluster=(ports, index),
+            f"worker_{index}", [*command, "--output", str(cluster)], cluster=(ports, index)
         )
-    processes.start(
-        "single", [sys.executable, str(WORKER), "--initial", str(initial), "--output", str(single)]
-    )
+    processes.start("single", [*command, "--output", str(single)])
     for name in ("worker_0", "worker_1", "single"):
         assert processes.wait(name, timeout=300) == 0, processes.stderr(name)[-3000:]
 

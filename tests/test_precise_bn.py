@@ -6,7 +6,11 @@ import tensorflow as tf
 from weibo_lstm import WeiboLSTM, batching
 from weibo_lstm.batching import TokenizedExamples
 from weibo_lstm.distribution import cpu_strategy
-from weibo_lstm.precise_bn import batch_norm_layers, recompute_batch_norm_statistics
+from weibo_lstm.precise_bn import (
+    PreciseBatchNorm,
+    batch_norm_layers,
+    recompute_batch_norm_statistics,
+)
 
 SMALL = dict(embedding_dim=8, lstm_units=(6, 4), dense_units=5)
 
@@ -93,3 +97,39 @@ def test_the_trainer_recomputes_the_statistics_before_each_validation():
     )
     for (path, before), after in zip(trained, model.non_trainable_weights, strict=True):
         np.testing.assert_allclose(after.numpy(), before, atol=1e-6, err_msg=path)
+
+
+def test_a_reused_instance_resets_its_sums_and_matches_a_fresh_one():
+    examples = _examples(seed=4)
+    strategy = cpu_strategy(2)
+    reused = _model(strategy)
+    fresh = _model(strategy, weights=reused.get_weights())
+    precise = PreciseBatchNorm(reused, strategy=strategy, global_batch_size=16, num_batches=3)
+    assert precise(examples, seed=1, epoch=1) == 3
+    first = [v.numpy().copy() for v in reused.non_trainable_weights]
+    precise(examples, seed=1, epoch=2)  # other batches: other statistics
+    after = [v.numpy() for v in reused.non_trainable_weights]
+    assert any(not np.allclose(a, b) for a, b in zip(first, after, strict=True))
+    recompute_batch_norm_statistics(
+        fresh, examples, strategy=strategy, global_batch_size=16, num_batches=3, seed=1, epoch=2
+    )
+    for a, b in zip(reused.non_trainable_weights, fresh.non_trainable_weights, strict=True):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6)
+
+
+def test_without_length_buckets_or_with_zero_batches_the_moving_averages_stay():
+    from tests.helpers import trainer_options
+    from weibo_lstm.controller import Controller
+    from weibo_lstm.trainer import DistributedTrainer
+
+    strategy = tf.distribute.get_strategy()
+    for overrides, expected in (
+        ({}, True),
+        ({"bucket_by_length": False}, False),
+        ({"precise_bn_batches": 0}, False),
+    ):
+        trainer = DistributedTrainer(
+            model=_model(strategy), strategy=strategy, options=trainer_options(16, 1, **overrides)
+        )
+        controller = Controller(trainer, [], steps_per_epoch=1, steps_per_loop=1)
+        assert (controller.precise_bn is not None) is expected, overrides

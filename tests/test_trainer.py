@@ -390,3 +390,32 @@ def test_has_batch_norm_decides_length_buckets_for_the_caller():
     strategy = STRATEGIES["default"]()
     assert has_batch_norm(build(strategy)) and not has_batch_norm(build(strategy, batch_norm=False))
     assert TrainerOptions().bucket_by_length is True
+
+
+def test_the_history_shows_time_spent_between_epochs_outside_the_epoch_timer():
+    import time
+
+    from weibo_lstm.actions import Action
+    from weibo_lstm.checkpointing import FitState
+    from weibo_lstm.controller import Controller
+
+    class SlowAction(Action):
+        def on_epoch_end(self, state, entry):
+            time.sleep(0.5)
+
+    strategy = tf.distribute.get_strategy()
+    data = make_examples(64)
+    trainer = DistributedTrainer(
+        model=build(strategy), strategy=strategy, options=options(32, 1, epochs=3)
+    )
+    trainer.build(data, steps_per_epoch=2)
+    controller = Controller(trainer, [SlowAction()], steps_per_epoch=2, steps_per_loop=2)
+    history = controller.fit(data, data, FitState())
+    gaps = history.boundary_gaps()
+    assert len(gaps) == 3
+    # The first epoch follows no action; each later one follows a 0.5 s sleep.
+    assert 0 <= gaps[0] < 0.25
+    assert all(0.5 <= gap < 0.75 for gap in gaps[1:])
+    assert all(0.5 <= entry["actions_time"] < 0.75 for entry in history.epochs)
+    for entry in history.epochs:
+        assert entry["wall_time"] >= entry["epoch_time"]

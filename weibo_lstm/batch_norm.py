@@ -146,11 +146,11 @@ def _moments_from_sums(total, total_sq, count):
 def has_batch_norm(model: keras.layers.Layer) -> bool:
     """Whether `model` (or any layer inside it) is a BatchNormalization layer.
 
-    Such a model should train on freely shuffled batches, not length buckets
-    (`TrainerOptions(bucket_by_length=not has_batch_norm(model))`): with buckets its
-    training statistics come from one length band at a time and no longer match the
-    moving averages used at inference (measured on waimai_10k with the seed model:
-    validation accuracy 0.60 with buckets, 0.90 without).
+    Trained with length buckets, such a model's batch statistics come from one
+    length band at a time and its moving averages no longer match inference
+    (measured on waimai_10k with the seed model: validation accuracy 0.60 with
+    buckets, 0.90 without); `DistributedTrainer` therefore recomputes them after each
+    epoch (`TrainerOptions.precise_bn_batches`, `weibo_lstm.precise_bn`).
 
     Example:
 

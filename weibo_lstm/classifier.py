@@ -29,7 +29,6 @@ import numpy as np
 import tensorflow as tf
 
 from weibo_lstm import __version__
-from weibo_lstm.batch_norm import has_batch_norm
 from weibo_lstm.batching import TokenizedExamples
 from weibo_lstm.data import CLASS_NAMES, LabeledTexts
 from weibo_lstm.errors import ConfigError, DataError
@@ -171,9 +170,9 @@ class SentimentClassifier:
         """The options `fit` trains with.
 
         Without `options`, the preset's budget for this device (epochs, batch_size,
-        learning_rate, warmup_epochs) and `bucket_by_length` (off for a backbone with
-        BatchNormalization) fill what `overrides` does not set, and
-        `TrainerOptions`' defaults the rest. With `options`, those are used as given,
+        learning_rate, warmup_epochs) fills what `overrides` does not set, and
+        `TrainerOptions`' defaults the rest (length buckets, with precise BatchNorm
+        statistics for a backbone with BatchNormalization). With `options`, those are used as given,
         with `overrides` replacing fields.
 
         Raises:
@@ -181,10 +180,9 @@ class SentimentClassifier:
         """
         if options is not None:
             return dataclasses.replace(options, **overrides)
-        # BatchNorm statistics from one length band at a time would not match inference.
-        budget = {"bucket_by_length": not has_batch_norm(self.backbone)}
+        budget = {}
         if self.preset is not None:
-            budget |= get_preset(self.preset).budget(_device_kind(self.strategy)).as_dict()
+            budget = get_preset(self.preset).budget(_device_kind(self.strategy)).as_dict()
         return TrainerOptions(**{**budget, **overrides})
 
     def fit(

@@ -5,7 +5,7 @@
         while steps are left:
             trainer.train(iterator, n)     # n ≤ steps_per_loop, cut at checkpoint steps
             actions.on_loop_end            # progress, periodic checkpoint, SIGTERM
-        precise BatchNorm statistics       # with options.precise_bn_batches
+        precise BatchNorm statistics       # a BatchNorm model trained with buckets
         trainer.evaluate(validation)
         actions.on_epoch_end               # TensorBoard, best weights, patience, checkpoint
     actions.on_fit_end                     # the best weights back into the model
@@ -29,7 +29,7 @@ from weibo_lstm.batching import TokenizedExamples
 from weibo_lstm.checkpointing import FitState, TrainingCheckpoint, restore_fit_state
 from weibo_lstm.errors import CheckpointError, NonFiniteError
 from weibo_lstm.history import History, log_epoch
-from weibo_lstm.precise_bn import recompute_batch_norm_statistics
+from weibo_lstm.precise_bn import PreciseBatchNorm
 from weibo_lstm.preemption import PreemptionWatcher
 
 logger = logging.getLogger("weibo_lstm")
@@ -60,6 +60,17 @@ class Controller:
         self.trainer, self.actions = trainer, list(actions)
         self.steps_per_epoch, self.steps_per_loop = steps_per_epoch, steps_per_loop
         self.cut_every = cut_every
+        o = trainer.options
+        self.precise_bn = (
+            PreciseBatchNorm(
+                trainer.model,
+                strategy=trainer.strategy,
+                global_batch_size=trainer.global_batch_size,
+                num_batches=o.precise_bn_batches,
+            )
+            if o.precise_bn_batches and o.bucket_by_length
+            else None
+        )
 
     def fit(
         self, train: TokenizedExamples, validation: TokenizedExamples | None, state: FitState
@@ -67,28 +78,32 @@ class Controller:
         """Trains from `state` to the last epoch (or early stop); returns the history."""
         epochs = self.trainer.options.epochs
         history = state.history
+        # Wall time between epoch log lines: the epoch's own time plus what happens at
+        # its boundary (the previous epoch's actions, the next epoch's data plan).
+        last_line = time.perf_counter()
         try:
             while state.epoch <= epochs and not history.stopped_early:
                 entry = self._train_epoch(train, state)
                 evaluation_start = time.perf_counter()
-                if self.trainer.options.precise_bn_batches:
-                    recompute_batch_norm_statistics(
-                        self.trainer.model,
-                        train,
-                        strategy=self.trainer.strategy,
-                        global_batch_size=self.trainer.global_batch_size,
-                        num_batches=self.trainer.options.precise_bn_batches,
-                        seed=self.trainer.options.seed,
-                        epoch=state.epoch,
-                    )
+                if self.precise_bn is not None:
+                    self.precise_bn(train, seed=self.trainer.options.seed, epoch=state.epoch)
                 if validation is not None:
                     entry.update(self.trainer.evaluate(validation, prefix="val_"))
-                entry["epoch_time"] = state.epoch_time + time.perf_counter() - evaluation_start
+                now = time.perf_counter()
+                entry["epoch_time"] = state.epoch_time + now - evaluation_start
+                entry["wall_time"], last_line = now - last_line, now
                 history.epochs.append(entry)
                 log_epoch(entry, epochs)
                 state.next_epoch()
                 for action in self.actions:
+                    start = time.perf_counter()
                     action.on_epoch_end(state, entry)
+                    logger.debug(
+                        "%s.on_epoch_end: %.3f s",
+                        type(action).__name__,
+                        time.perf_counter() - start,
+                    )
+                entry["actions_time"] = time.perf_counter() - now
             for action in self.actions:
                 action.on_fit_end(state)
         finally:

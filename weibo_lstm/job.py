@@ -286,6 +286,7 @@ def _train(config: RunConfig, options: dict, seed: int, runtime: Runtime, output
         row["encoder"] = config.encoder or (
             encoder_path(preset.encoder) if preset.encoder else None
         )
+        row["largest_epoch_boundary_s"] = round(max(history.boundary_gaps(), default=0.0), 2)
         report_path = reporting.write_report(output_dir, row)
         reporting.plot_history(history, output_dir / f"training_curves_{stamp}.png")
     except OSError as e:

@@ -39,6 +39,105 @@ def batch_norm_layers(model: keras.Layer) -> list[DistributedBatchNormalization]
     ]
 
 
+class PreciseBatchNorm:
+    """Recomputes a model's BatchNorm moving statistics; reusable across epochs.
+
+    The accumulators and the traced forward loop are made on the first call and
+    reused (reset to zero) by later ones, so an epoch pays only the forward passes.
+
+    Args:
+        model: a built model whose BatchNorm layers are `DistributedBatchNormalization`.
+        strategy: the strategy the model's variables belong to.
+        global_batch_size: rows per batch across all replicas (the training batch).
+        num_batches: how many full batches to use (fewer if the data has fewer).
+    """
+
+    def __init__(
+        self,
+        model: keras.Model,
+        *,
+        strategy: tf.distribute.Strategy,
+        global_batch_size: int,
+        num_batches: int = 200,
+    ):
+        self.model, self.strategy = model, strategy
+        self.global_batch_size, self.num_batches = global_batch_size, num_batches
+        self.layers = batch_norm_layers(model)
+        self._accumulators = None
+        self._run = None
+
+    def _build(self):
+        with self.strategy.scope():
+            self._accumulators = [
+                [
+                    tf.Variable(
+                        tf.zeros(layer.moving_mean.shape, tf.float64),
+                        trainable=False,
+                        synchronization=tf.VariableSynchronization.ON_WRITE,
+                        # Every replica adds the same all-reduced sums.
+                        aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
+                    )
+                    for _ in ("sum", "sum_of_squares", "count")
+                ]
+                for layer in self.layers
+            ]
+
+        def forward(batch):
+            # Inference mode (no dropout), except that BatchNorm normalises with the
+            # batch's statistics while it adds them up.
+            self.model(batch["ids"], training=False)
+
+        @tf.function
+        def run(iterator, num_steps):
+            for _ in tf.range(num_steps):
+                self.strategy.run(forward, args=(next(iterator),))
+
+        self._run = run
+
+    def __call__(self, examples: TokenizedExamples, *, seed: int = 0, epoch: int = 0) -> int:
+        """Sets the moving statistics from batches of `examples`; returns how many.
+
+        The batches are a pure function of `seed` and `epoch`, so every worker of a
+        cluster and a resumed run draw the same ones. Returns 0 (and does nothing)
+        for a model without BatchNorm.
+        """
+        if not self.layers:
+            return 0
+        if self._run is None:
+            self._build()
+        plan = batching.plan_epoch(
+            examples.lengths,
+            self.global_batch_size,
+            seed=seed,
+            epoch=epoch,
+            shuffle=True,
+            bucket=False,
+        )
+        full = plan[(plan != batching.PADDING_ROW).all(axis=1)]
+        plan = full[: self.num_batches] if len(full) else plan[:1]
+        for accumulator in self._accumulators:
+            for variable in accumulator:
+                variable.assign(tf.zeros_like(variable))
+        # The layers read this Python attribute when the loop is traced (first call).
+        for layer, accumulator in zip(self.layers, self._accumulators, strict=True):
+            layer.statistics_accumulator = accumulator
+        try:
+            iterator = iter(batching.distribute(self.strategy, examples, plan))
+            self._run(iterator, tf.constant(len(plan)))
+            batching.finish(iterator)
+        finally:
+            for layer in self.layers:
+                layer.statistics_accumulator = None
+        for layer, (total, total_sq, count) in zip(self.layers, self._accumulators, strict=True):
+            count = np.maximum(count.numpy(), 1.0)
+            mean = total.numpy() / count
+            variance = np.maximum(total_sq.numpy() / count - mean**2, 0.0)
+            layer.moving_mean.assign(mean)
+            layer.moving_variance.assign(variance)
+        logger.debug("Precise BatchNorm: %d layers from %d batches", len(self.layers), len(plan))
+        return len(plan)
+
+
 def recompute_batch_norm_statistics(
     model: keras.Model,
     examples: TokenizedExamples,
@@ -50,6 +149,8 @@ def recompute_batch_norm_statistics(
     epoch: int = 0,
 ) -> int:
     """Sets every BatchNorm layer's moving statistics from shuffled training batches.
+
+    A one-off `PreciseBatchNorm(model, ...)(examples, seed=seed, epoch=epoch)`.
 
     Args:
         model: a built model whose BatchNorm layers are `DistributedBatchNormalization`.
@@ -78,54 +179,7 @@ def recompute_batch_norm_statistics(
     ...                                 global_batch_size=16, num_batches=3)
     3
     """
-    layers = batch_norm_layers(model)
-    if not layers:
-        return 0
-    plan = batching.plan_epoch(
-        examples.lengths, global_batch_size, seed=seed, epoch=epoch, shuffle=True, bucket=False
+    precise = PreciseBatchNorm(
+        model, strategy=strategy, global_batch_size=global_batch_size, num_batches=num_batches
     )
-    full = plan[(plan != batching.PADDING_ROW).all(axis=1)]
-    plan = full[:num_batches] if len(full) else plan[:1]
-    with strategy.scope():
-        accumulators = [
-            [
-                tf.Variable(
-                    tf.zeros(layer.moving_mean.shape, tf.float64),
-                    trainable=False,
-                    synchronization=tf.VariableSynchronization.ON_WRITE,
-                    # Every replica adds the same all-reduced sums.
-                    aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
-                )
-                for _ in ("sum", "sum_of_squares", "count")
-            ]
-            for layer in layers
-        ]
-    # The accumulation reads Python state at trace time: a fresh tf.function each call.
-    for layer, accumulator in zip(layers, accumulators, strict=True):
-        layer.statistics_accumulator = accumulator
-
-    def forward(batch):
-        # Inference mode (no dropout), except that BatchNorm normalises with the
-        # batch's statistics while it adds them up.
-        model(batch["ids"], training=False)
-
-    @tf.function
-    def run(iterator, num_steps):
-        for _ in tf.range(num_steps):
-            strategy.run(forward, args=(next(iterator),))
-
-    try:
-        iterator = iter(batching.distribute(strategy, examples, plan))
-        run(iterator, tf.constant(len(plan)))
-        batching.finish(iterator)
-    finally:
-        for layer in layers:
-            layer.statistics_accumulator = None
-    for layer, (total, total_sq, count) in zip(layers, accumulators, strict=True):
-        count = np.maximum(count.numpy(), 1.0)
-        mean = total.numpy() / count
-        variance = np.maximum(total_sq.numpy() / count - mean**2, 0.0)
-        layer.moving_mean.assign(mean)
-        layer.moving_variance.assign(variance)
-    logger.debug("Precise BatchNorm: %d layers from %d batches", len(layers), len(plan))
-    return len(plan)
+    return precise(examples, seed=seed, epoch=epoch)

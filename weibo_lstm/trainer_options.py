@@ -31,15 +31,16 @@ class TrainerOptions:
         seed: shuffling seed (the data order of epoch e is a function of seed and e).
         bucket_by_length: batch similar lengths together and pad per batch (False:
             shuffle freely; pad per batch, or to `pad_to` if set). A model with
-            BatchNormalization needs False (see `batch_norm.has_batch_norm`: its
-            training statistics would come from one length band at a time); the
-            caller decides. Evaluation always buckets: inference does not depend
-            on batch composition.
+            BatchNormalization trains with buckets too: `precise_bn_batches` then
+            replaces its moving statistics, which came from one length band at a
+            time. Evaluation always buckets: inference does not depend on batch
+            composition.
         pad_to: pad every batch to this length (the seed pipeline pads to 180).
-        precise_bn_batches: after each epoch's training, before validation,
-            recompute the BatchNorm moving statistics from this many shuffled
-            training batches (`weibo_lstm.precise_bn`); None: keep the moving
-            averages. Meant for BatchNorm models trained with length buckets.
+        precise_bn_batches: for a model with BatchNormalization trained with
+            length buckets: after each epoch's training, before validation,
+            recompute the moving statistics from this many shuffled training
+            batches (`weibo_lstm.precise_bn`); 0: keep the moving averages.
+            Without buckets the moving averages are kept either way.
         eval_batch_size: per-replica batch for evaluation and prediction
             (None: 4 × `batch_size`).
         quiet: no tqdm progress bar (otherwise the chief shows one on a terminal).
@@ -71,7 +72,7 @@ class TrainerOptions:
     seed: int = 42
     bucket_by_length: bool = True
     pad_to: int | None = None
-    precise_bn_batches: int | None = None
+    precise_bn_batches: int = 200
     eval_batch_size: int | None = None
     quiet: bool = False
     summary_dir: str | None = None
@@ -104,11 +105,7 @@ class TrainerOptions:
         check("patience", self.patience is None or self.patience >= 1, ">= 1 or None")
         check("pad_to", self.pad_to is None or self.pad_to >= 1, ">= 1 or None")
         check("eval_batch_size", self.eval_batch_size is None or self.eval_batch_size >= 1, ">= 1")
-        check(
-            "precise_bn_batches",
-            self.precise_bn_batches is None or self.precise_bn_batches >= 1,
-            ">= 1 or None",
-        )
+        check("precise_bn_batches", self.precise_bn_batches >= 0, ">= 0")
         check("on_nonfinite", self.on_nonfinite in ("stop", "skip"), "'stop' or 'skip'")
         check(
             "checkpoint_every_steps",
