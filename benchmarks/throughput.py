@@ -10,12 +10,19 @@ and reported as the median (and range) of several repetitions in examples/s:
 2. ``fit``: `DistributedTrainer` vs Keras `model.fit` on the identical model,
    data and batches (same strategy, same optimizer and loss).
 3. ``pipeline``: the library's default pipeline (length buckets padded per batch,
-   our trainer) vs the seed's (every post padded to 180, `model.fit` under
-   MirroredStrategy), whole epochs of the same data, with the test accuracy each
-   reaches after the same number of epochs.
+   our trainer; for a model with BatchNorm also precise BN after every epoch, its
+   time counted in the epoch) vs the seed's (every post padded to 180, `model.fit`
+   under MirroredStrategy), whole epochs of the same data, with the test accuracy
+   each reaches after the same number of epochs.
 4. ``steps_per_loop``: 1 vs the default (50 on CPU).
 
-Prints a markdown table and writes JSON (machine, versions, every repetition).
+Then, on paper (`allreduce.py`), for the model it ran: gradient bytes per step, the
+measured single-replica step time, and the projected ring all-reduce share and
+weak-scaling efficiency at 2, 4 and 8 GPUs over PCIe 4.0 and NVLink, for this
+machine's step time and for a GPU step time (`--gpu-step-ms`; default: derived from
+the recipe's 7 × RTX 4090 run).
+
+Prints markdown tables and writes JSON (machine, versions, every repetition).
 
     python benchmarks/throughput.py --quick          # about 2 minutes
     python benchmarks/throughput.py --data ../shared/data/weibo_senti_100k_sample.csv
@@ -34,8 +41,14 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import allreduce  # benchmarks/allreduce.py
 import numpy as np
 from machine import machine_info  # benchmarks/machine.py
+
+#: Precise BN for a BatchNorm model in the library pipeline (issue 15): with length
+#: buckets each batch holds one length band, so after every epoch the BN statistics
+#: are recomputed from this many shuffled batches (weibo_lstm/precise_bn.py).
+PRECISE_BN_BATCHES = 200
 
 SHARED_WEIBO = (
     Path(__file__).resolve().parents[2] / "shared" / "data" / "weibo_senti_100k_sample.csv"
@@ -74,11 +87,22 @@ def new_model(vocabulary_size, strategy):
     return model
 
 
-def trainer_for(model, strategy, batch, steps_per_loop=None, pad_to=None, epochs=1, lr=2e-3):
+def gradient_bytes(model) -> int:
+    """Bytes all-reduced per step: one gradient per trainable weight, dense (the replica
+    step converts embedding gradients to dense tensors), in the variable's dtype."""
+    import tensorflow as tf
+
+    return sum(int(np.prod(v.shape)) * tf.as_dtype(v.dtype).size for v in model.trainable_variables)
+
+
+def trainer_for(
+    model, strategy, batch, steps_per_loop=None, pad_to=None, epochs=1, lr=2e-3, **overrides
+):
+    """A trainer with the benchmark's schedule; `overrides` replace `TrainerOptions` fields."""
     from weibo_lstm.batch_norm import has_batch_norm
     from weibo_lstm.trainer import DistributedTrainer, TrainerOptions
 
-    options = TrainerOptions(
+    options = dict(
         epochs=epochs,
         batch_size=batch,
         learning_rate=lr,
@@ -87,8 +111,9 @@ def trainer_for(model, strategy, batch, steps_per_loop=None, pad_to=None, epochs
         quiet=True,
         steps_per_loop=steps_per_loop,
         pad_to=pad_to,
-        bucket_by_length=not has_batch_norm(model),  # as `weibo-lstm train` decides
+        bucket_by_length=not has_batch_norm(model),
     )
+    options = TrainerOptions(**{**options, **overrides})
     return DistributedTrainer(model=model, strategy=strategy, options=options)
 
 
@@ -145,9 +170,10 @@ def bench_steps(args, train, vocabulary_size):
     weights = batching.loss_weights(plan)
     examples = steps * batch
 
-    trainers = {}
+    trainers, models = {}, []
     for name, spl in (("trainer", None), ("trainer_steps_per_loop_1", 1)):
-        trainer = trainer_for(new_model(vocabulary_size, strategy), strategy, batch, spl)
+        models.append(new_model(vocabulary_size, strategy))
+        trainer = trainer_for(models[-1], strategy, batch, spl)
         trainer.build(train, steps_per_epoch=len(plan))
         iterator = iter(batching.distribute(strategy, train, plan, weights=weights))
         chunk = trainer.options.steps_per_loop or 50
@@ -170,7 +196,11 @@ def bench_steps(args, train, vocabulary_size):
     for _ in range(args.repeats):
         for name, run in (*trainers.items(), ("keras_fit", run_fit)):
             results[name].append(examples / timed(run))
-    return {name: summary(v) for name, v in results.items()}
+    return {
+        **{name: summary(v) for name, v in results.items()},
+        "batch_size": batch,
+        "gradient_bytes": gradient_bytes(models[0]),
+    }
 
 
 # --------------------------------------------------------------------------- 3
@@ -178,18 +208,23 @@ def bench_pipeline(args, train, test, vocabulary_size):
     """Whole epochs of the same model: the library's default pipeline vs the seed's.
 
     Both start from the same weights and follow the same learning-rate schedule for
-    the same number of epochs; only the pipeline differs. Library: `weibo-lstm
-    train`'s defaults (length buckets when the model has no BatchNorm, padding per
-    batch, our trainer, `steps_per_loop` 50). Seed: shuffled batches padded to 180,
-    Keras `model.fit` under MirroredStrategy.
+    the same number of epochs; only the pipeline differs. Library: length buckets,
+    padding per batch, our trainer, `steps_per_loop` 50, and for a model with
+    BatchNorm precise BN (`PRECISE_BN_BATCHES` shuffled batches) after every epoch,
+    as the controller runs it before validation; its time is part of the library's
+    epoch time. Seed: shuffled batches padded to 180, Keras `model.fit` under
+    MirroredStrategy. The library model is also evaluated just before the last
+    recomputation: with one epoch that is exactly the model without precise BN.
     """
     import keras
     import tensorflow as tf
 
     import weibo_lstm as wl
     from weibo_lstm import batching
+    from weibo_lstm.batch_norm import has_batch_norm
     from weibo_lstm.distribution import device_kind, mirrored_strategy
     from weibo_lstm.optimization import learning_rate_schedule
+    from weibo_lstm.precise_bn import recompute_batch_norm_statistics
     from weibo_lstm.presets import DEFAULT_PRESET, PRESETS
 
     default = tf.distribute.get_strategy()
@@ -205,7 +240,17 @@ def bench_pipeline(args, train, test, vocabulary_size):
             model.build()
         return model
 
-    library = trainer_for(build(default), default, batch, epochs=epochs, lr=budget.learning_rate)
+    model = build(default)
+    precise_bn = PRECISE_BN_BATCHES if has_batch_norm(model) else None
+    library = trainer_for(
+        model,
+        default,
+        batch,
+        epochs=epochs,
+        lr=budget.learning_rate,
+        bucket_by_length=True,
+        precise_bn_batches=precise_bn,
+    )
     library.build(train, steps)
     devices = [d.name for d in tf.config.list_logical_devices("GPU")] or ["/cpu:0"]
     seed_strategy = mirrored_strategy(devices)
@@ -222,14 +267,36 @@ def bench_pipeline(args, train, test, vocabulary_size):
         "model": preset,
         "epochs": epochs,
         "batch_size": batch,
-        "library": {"epoch_s": [], "bucketing": library.options.bucket_by_length},
+        "steps_per_epoch": steps,
+        "gradient_bytes": gradient_bytes(library.model),
+        "library": {
+            "epoch_s": [],
+            "train_s": [],
+            "precise_bn_s": [],
+            "bucketing": library.options.bucket_by_length,
+            "precise_bn": bool(precise_bn),
+            "precise_bn_batches": precise_bn,
+        },
         "seed": {"epoch_s": []},
     }
+    lib = results["library"]
 
     def library_epoch(iterator, loop=50):
         for done in range(0, steps, loop):
             library.train(iterator, min(loop, steps - done))
         batching.finish(iterator)  # as the trainer does: the pipeline shuts down at once
+
+    def recompute(epoch):
+        # What the controller runs after every epoch, before validation.
+        recompute_batch_norm_statistics(
+            library.model,
+            train,
+            strategy=default,
+            global_batch_size=library.global_batch_size,
+            num_batches=precise_bn,
+            seed=library.options.seed,
+            epoch=epoch,
+        )
 
     for epoch in range(1, epochs + 1):
         plan = batching.plan_epoch(
@@ -243,22 +310,33 @@ def bench_pipeline(args, train, test, vocabulary_size):
         weights = batching.loss_weights(plan)
         iterator = iter(batching.distribute(default, train, plan, weights=weights))
         library.train_loop_begin()
-        results["library"]["epoch_s"].append(timed(lambda it=iterator: library_epoch(it)))
+        lib["train_s"].append(timed(lambda it=iterator: library_epoch(it)))
+        if precise_bn:
+            if epoch == epochs:  # not timed: the accuracy the moving averages give
+                lib["test_accuracy_without_precise_bn"] = library.evaluate(test)["accuracy"]
+            lib["precise_bn_s"].append(timed(lambda e=epoch: recompute(e)))
+        lib["epoch_s"].append(lib["train_s"][-1] + (lib["precise_bn_s"][-1] if precise_bn else 0))
         seed_plan = batching.plan_epoch(train.lengths, batch, seed=0, epoch=epoch, bucket=False)
         dataset = fit_dataset(train, seed_plan, pad_to=180)
         results["seed"]["epoch_s"].append(timed(lambda ds=dataset: seed_model.fit(ds, verbose=0)))
         print(
-            f"  epoch {epoch}: library {results['library']['epoch_s'][-1]:.0f} s, "
-            f"seed {results['seed']['epoch_s'][-1]:.0f} s",
+            f"  epoch {epoch}: library {lib['epoch_s'][-1]:.0f} s"
+            + (f" (precise BN {lib['precise_bn_s'][-1]:.1f} s)" if precise_bn else "")
+            + f", seed {results['seed']['epoch_s'][-1]:.0f} s",
             file=sys.stderr,
             flush=True,
         )
-    results["library"]["test_accuracy"] = library.evaluate(test)["accuracy"]
+    lib["test_accuracy"] = library.evaluate(test)["accuracy"]
     seed_trainer = trainer_for(seed_model, seed_strategy, batch, pad_to=180)
     results["seed"]["test_accuracy"] = seed_trainer.evaluate(test)["accuracy"]
     for name in ("library", "seed"):
         r = results[name]
         r["examples_per_second"] = summary([len(train) / s for s in r["epoch_s"]])
+    # The library's compute step on this machine, for the all-reduce projection.
+    results["library_step_s"] = statistics.median(lib["train_s"]) / steps
+    results["speedup_per_epoch"] = statistics.median(
+        results["seed"]["epoch_s"]
+    ) / statistics.median(lib["epoch_s"])
     return results
 
 
@@ -298,7 +376,9 @@ def bench_scaling(args):
     import tensorflow as tf
 
     gpus = len(tf.config.list_physical_devices("GPU"))
-    counts = [n for n in (1, 2, 4, 8) if n <= max(gpus, args.max_replicas)]
+    # Every GPU by default (1, 2, 4, 8 on an 8-GPU machine; also 7 on the recipe's).
+    top = min(args.max_replicas or gpus, gpus) if gpus else (args.max_replicas or 2)
+    counts = sorted({n for n in (1, 2, 4, 8) if n <= top} | {top})
     runs = {n: [] for n in counts}
     base = [
         sys.executable,
@@ -328,6 +408,7 @@ def bench_scaling(args):
     one = statistics.median(runs[1])
     return {
         "device": "GPU" if gpus else f"logical CPU devices on {os.cpu_count()} cores",
+        "on_gpu": bool(gpus),
         "per_replica_batch": args.batch_size,
         "replicas": {
             n: {**summary(v), "efficiency": statistics.median(v) / (n * one)}
@@ -337,6 +418,52 @@ def bench_scaling(args):
 
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+# --------------------------------------------------------------------------- on paper
+def projection(args, results, vocabulary_size) -> dict:
+    """The all-reduce projection (`allreduce.py`) for the model this run measured.
+
+    The model and its single-replica step time on this machine come from the pipeline
+    comparison (the library's mean training step), else the trainer-vs-fit one, else
+    the 1-replica scaling run. This machine's step is not a GPU step, so the
+    projection also uses a GPU step time: `--gpu-step-ms`, else the 1-replica scaling
+    run when it ran on a GPU, else the recipe's wall time per step (an upper bound of
+    its compute step: it also holds all-reduce, validation and input).
+    """
+    import tensorflow as tf
+
+    if "pipeline" in results:
+        p = results["pipeline"]
+        grad, step = p["gradient_bytes"], p["library_step_s"]
+        source = f"{p['model']} preset, library pipeline, batch {p['batch_size']}"
+    elif "steps" in results:
+        st = results["steps"]
+        grad, step = st["gradient_bytes"], st["batch_size"] / st["trainer"]["median"]
+        source = f"seed architecture, trainer, batch {st['batch_size']}"
+    else:
+        sc = results["scaling"]
+        grad = gradient_bytes(new_model(vocabulary_size, tf.distribute.get_strategy()))
+        step = sc["per_replica_batch"] / sc["replicas"][1]["median"]
+        source = f"seed architecture, trainer, batch {sc['per_replica_batch']}"
+    steps = {"measured_here": step}
+    scaling = results.get("scaling", {})
+    if args.gpu_step_ms:
+        steps["gpu"], gpu_source = args.gpu_step_ms / 1e3, "--gpu-step-ms"
+    elif scaling.get("on_gpu"):
+        steps["gpu"] = scaling["per_replica_batch"] / scaling["replicas"][1]["median"]
+        gpu_source = "1-GPU scaling run (seed architecture)"
+    else:
+        steps["gpu"] = allreduce.recipe_step_seconds()
+        gpu_source = (
+            "recipe: {seconds:g} s / ({epochs} epochs x ceil({train_rows} rows / ({gpus} x "
+            "{per_replica_batch}))) steps, seed model padded to 180; an upper bound of its "
+            "compute step".format(**allreduce.RECIPE)
+        )
+    out = allreduce.projection_table(grad, steps)
+    out["measured_here_source"] = f"{source} ({results['machine']['cpu']})"
+    out["gpu_source"] = gpu_source
+    return out
 
 
 def table(results) -> str:
@@ -378,9 +505,17 @@ def table(results) -> str:
         p = results["pipeline"]
         seed = p["seed"]["examples_per_second"]["median"]
         for name in ("library", "seed"):
+            r = p[name]
+            variant = f"{name} (test acc {r['test_accuracy']:.4f})"
+            if r.get("precise_bn"):
+                variant = (
+                    f"library, buckets + precise BN {sum(r['precise_bn_s']):.1f} s in the epoch "
+                    f"(test acc {r['test_accuracy']:.4f}; "
+                    f"{r['test_accuracy_without_precise_bn']:.4f} before the last precise BN)"
+                )
             row(
                 f"pipeline ({p['model']} model, {p['epochs']} epoch(s), batch {p['batch_size']})",
-                f"{name} (test acc {p[name]['test_accuracy']:.4f})",
+                variant,
                 p[name]["examples_per_second"],
                 f"{p[name]['examples_per_second']['median'] / seed:.2f}×",
             )
@@ -397,7 +532,19 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--scaling-steps", type=int, default=None)
     parser.add_argument("--repeats", type=int, default=None)
-    parser.add_argument("--max-replicas", type=int, default=2)
+    parser.add_argument(
+        "--max-replicas",
+        type=int,
+        default=None,
+        help="scaling: up to this many replicas (default: every GPU, else 2 logical CPUs)",
+    )
+    parser.add_argument(
+        "--gpu-step-ms",
+        type=float,
+        default=None,
+        help="all-reduce projection: single-GPU compute time per step (default: the "
+        "1-replica scaling run when on GPUs, else derived from the recipe's 7 x RTX 4090 run)",
+    )
     parser.add_argument("--pipeline-epochs", type=int, default=None)
     parser.add_argument(
         "--pipeline-model", default=None, help="model preset for the pipeline comparison"
@@ -440,7 +587,10 @@ def main(argv=None) -> int:
     if "pipeline" in only:
         print("== pipeline", file=sys.stderr, flush=True)
         results["pipeline"] = bench_pipeline(args, train, test, vocabulary_size)
+    results["projection"] = projection(args, results, vocabulary_size)
     print(table(results))
+    print()
+    print(allreduce.markdown(results["projection"]))
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2, default=str))

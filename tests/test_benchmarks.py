@@ -41,6 +41,13 @@ def test_throughput_benchmark_runs_every_comparison(tmp_path, write_csv):
     pipeline = report["pipeline"]
     assert 0 <= pipeline["library"]["test_accuracy"] <= 1 and pipeline["seed"]["epoch_s"]
     assert report["machine"]["tensorflow"] and report["data"]["train_rows"] == 320
+    projection = report["projection"]
+    assert projection["gradient_bytes"] == pipeline["gradient_bytes"] > 0
+    assert set(projection["results"]) == {"measured_here", "gpu"}
+    for by_n in projection["results"]["gpu"].values():  # per link
+        assert set(by_n) == {"2", "4", "8"}
+        assert 0 < by_n["8"]["efficiency_no_overlap"] < by_n["2"]["efficiency_no_overlap"] < 1
+    assert "| 8 |" in table and "gradient bytes per step" in table
     for row in ("scaling", "trainer vs fit", "steps_per_loop", "pipeline"):
         assert f"| {row}" in table
 
@@ -72,3 +79,26 @@ def test_paired_bootstrap_matches_the_normal_approximation():
     assert result["difference"] == pytest.approx(d.mean())
     assert result["ci95_low"] == pytest.approx(d.mean() - half_width, abs=0.1 * half_width)
     assert result["ci95_high"] == pytest.approx(d.mean() + half_width, abs=0.1 * half_width)
+
+
+def test_allreduce_projection_matches_hand_computed_numbers():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from allreduce import Link, project, recipe_step_seconds, ring_allreduce_seconds
+
+    # 8 MB over 4 GPUs at 24 GB/s: 2·3/4 · 8e6 / 24e9 = 0.5 ms; α = 10 µs adds 2·3·10 µs.
+    assert ring_allreduce_seconds(8e6, 4, 24e9) == pytest.approx(0.5e-3)
+    assert ring_allreduce_seconds(8e6, 4, 24e9, 10e-6) == pytest.approx(0.56e-3)
+    assert ring_allreduce_seconds(8e6, 1, 24e9, 10e-6) == 0.0
+    link = Link("test", peak_gb_s=32, bus_gb_s=24, latency_us=10)
+    r = project(8e6, 10e-3, 4, link)  # a 10 ms step
+    assert r["allreduce_ms"] == pytest.approx(0.56)
+    assert r["share_no_overlap"] == pytest.approx(0.56 / 10.56)
+    assert r["efficiency_no_overlap"] == pytest.approx(10 / 10.56)
+    assert r["efficiency_overlapped"] == 1.0  # the all-reduce hides behind the step
+    # 8 MB over 2 GPUs at 1 GB/s: 2·1/2 · 8e6 / 1e9 = 8 ms, longer than a 4 ms step.
+    slow = project(8e6, 4e-3, 2, Link("slow", peak_gb_s=1, bus_gb_s=1, latency_us=0))
+    assert slow["allreduce_ms"] == pytest.approx(8.0)
+    assert slow["efficiency_no_overlap"] == pytest.approx(4 / 12)
+    assert slow["efficiency_overlapped"] == pytest.approx(4 / 8)
+    # 330 s / (15 × ceil(95,990 / 448) = 15 × 215 steps) ≈ 102.3 ms.
+    assert recipe_step_seconds() == pytest.approx(330 / (15 * 215))

@@ -518,3 +518,39 @@ def test_a_directory_without_models_says_what_to_pass(command, tmp_path, capsys)
         "model_YYYYMMDD_HHMMSS runs" in err and "pass the --output-dir of `weibo-lstm train`" in err
     )
     assert not (tmp_path / "sm").exists()
+
+
+def test_memory_growth_flag_reaches_the_runtime(monkeypatch):
+    from weibo_lstm import job
+
+    class Stop(Exception):
+        pass
+
+    seen = []
+
+    def create(*args, **kwargs):
+        seen.append(kwargs["memory_growth"])
+        raise Stop
+
+    monkeypatch.setattr(job.Runtime, "create", create)
+    for flags, expected in (([], True), (["--no-memory-growth"], False)):
+        config, options = cli.train_settings(cli.build_parser().parse_args(["train", *flags]))
+        assert config.memory_growth is expected
+        with pytest.raises(Stop):
+            job.run_training(config, options)
+    assert seen == [True, False]
+    pretrain = cli.build_parser().parse_args(["pretrain", "--text", "t.txt", "--no-memory-growth"])
+    assert pretrain.memory_growth is False
+
+
+@pytest.mark.parametrize("command", ["evaluate", "predict", "export"])
+@pytest.mark.parametrize("flag, expected", [([], True), (["--no-memory-growth"], False)])
+def test_commands_set_memory_growth_before_loading(command, flag, expected, tmp_path, monkeypatch):
+    from weibo_lstm import distribution
+
+    seen = []
+    monkeypatch.setattr(distribution, "configure_gpu_memory_growth", seen.append)
+    extra = {"evaluate": ["--data", "x.csv"], "predict": ["text"], "export": ["--output", "sm"]}
+    status = cli.main([command, "--model", str(tmp_path / "missing"), *flag, *extra[command]])
+    assert status == 2  # no model there: the growth setting came first
+    assert seen == [expected]

@@ -104,6 +104,25 @@ def add_verbose_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_memory_growth_argument(parser: argparse.ArgumentParser) -> None:
+    """`--memory-growth/--no-memory-growth`, for the commands outside `train` (whose
+    flag comes from `RunConfig.memory_growth`)."""
+    parser.add_argument(
+        "--memory-growth",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="let TensorFlow take GPU memory as it needs it, so several jobs can share a "
+        "GPU server; off: reserve all of every GPU's memory at start-up",
+    )
+
+
+def _configure_memory_growth(args: argparse.Namespace) -> None:
+    # Before the model loads: loading initialises the GPUs.
+    from weibo_lstm.distribution import configure_gpu_memory_growth
+
+    configure_gpu_memory_growth(args.memory_growth)
+
+
 def quiet_tensorflow(argv: Sequence[str] | None = None) -> None:
     """Hides TensorFlow's C++ logging unless `--verbose` is in `argv` (default: sys.argv).
 
@@ -184,6 +203,7 @@ def _evaluate(args) -> int:
     from weibo_lstm.data import load_csv
     from weibo_lstm.tokenizer import Tokenizer
 
+    _configure_memory_growth(args)
     classifier = SentimentClassifier.load(args.model)
     tokenizer = classifier.tokenizer
     if args.strip_emoticons and not tokenizer.strip_emoticons:
@@ -221,7 +241,9 @@ def _evaluate(args) -> int:
 def _predict(args) -> int:
     from weibo_lstm.predictor import Predictor
 
-    predictor = Predictor.load(args.model, batch_size=args.batch_size)
+    predictor = Predictor.load(
+        args.model, batch_size=args.batch_size, memory_growth=args.memory_growth
+    )
     if args.text:
         texts, window = args.text, len(args.text)
     else:
@@ -250,6 +272,7 @@ def _export(args) -> int:
 
     from weibo_lstm.classifier import SentimentClassifier
 
+    _configure_memory_growth(args)
     output = Path(args.output)
     model_dir = SentimentClassifier.resolve(args.model)
     classifier = SentimentClassifier.load(model_dir)
@@ -288,6 +311,7 @@ def _add_evaluate(commands) -> None:
         help="remove emoticons before predicting (leakage audit)",
     )
     evaluate.add_argument("--json", action="store_true", help="print JSON")
+    add_memory_growth_argument(evaluate)
     add_verbose_argument(evaluate)
     evaluate.set_defaults(run=_evaluate)
 
@@ -310,6 +334,7 @@ def _add_predict(commands) -> None:
         help="stdin lines sorted by length together (bucketing); output keeps input order",
     )
     predict.add_argument("text", nargs="*", help="texts to label (default: read stdin)")
+    add_memory_growth_argument(predict)
     add_verbose_argument(predict)
     predict.set_defaults(run=_predict)
 
@@ -327,6 +352,7 @@ def _add_export(commands) -> None:
     export.add_argument(
         "--force", action="store_true", help="replace an existing SavedModel at --output"
     )
+    add_memory_growth_argument(export)
     add_verbose_argument(export)
     export.set_defaults(run=_export)
 

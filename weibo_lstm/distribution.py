@@ -14,6 +14,7 @@ from weibo_lstm.runtime import Runtime
 
 __all__ = [
     "configure_cpu_devices",
+    "configure_gpu_memory_growth",
     "cpu_strategy",
     "default_strategy",
     "device_kind",
@@ -60,6 +61,56 @@ def configure_cpu_devices(num_devices: int) -> None:
             f"TensorFlow's devices are already initialised with {have} logical CPU device(s); "
             f"call configure_cpu_devices({num_devices}) before any TensorFlow op runs"
         ) from None
+
+
+def configure_gpu_memory_growth(enabled: bool = True) -> int:
+    """Lets TensorFlow take GPU memory as it needs it instead of all of it at start-up.
+
+    By default each TensorFlow process reserves nearly all the memory of every GPU it
+    sees, so a second job on the same server fails to allocate. The seed recipe sets
+    memory growth on every GPU so that several jobs can share a server; this does the
+    same. It must run before TensorFlow initialises its GPUs (the first op, strategy,
+    or `tf.config.list_logical_devices` call): `default_strategy` calls it first.
+    Listing the physical devices, as here, does not initialise them.
+
+    If TensorFlow has already initialised the GPUs, growth can no longer be changed:
+    this logs a warning and returns instead of failing (GPUs that already grow, for
+    instance from an earlier call, are counted).
+
+    Args:
+        enabled: True: set memory growth on every visible GPU. False: change
+            nothing (TensorFlow's default: reserve the memory up front, the fastest
+            allocation when one job owns the GPUs).
+
+    Returns:
+        The number of GPUs that grow their memory (0 without GPUs or when disabled).
+
+    Example:
+
+    >>> configure_gpu_memory_growth() == len(tf.config.list_physical_devices("GPU"))
+    True
+    """
+    if not enabled:
+        return 0
+    gpus = tf.config.list_physical_devices("GPU")
+    growing, failed = 0, []
+    for gpu in gpus:
+        try:
+            # Returns quietly, even after initialisation, when growth is already as asked.
+            tf.config.experimental.set_memory_growth(gpu, True)
+            growing += 1
+        except RuntimeError:  # "Physical devices cannot be modified after being initialized"
+            failed.append(gpu.name)
+        except ValueError as e:  # e.g. the GPU is split into virtual devices
+            logger.warning("GPU memory growth not set on %s: %s", gpu.name, e)
+    if failed:
+        logger.warning(
+            "GPU memory growth could not be set on %s: TensorFlow had already initialised "
+            "the GPUs, so this process keeps most of their memory. Configure devices before "
+            "the first TensorFlow op (or set TF_FORCE_GPU_ALLOW_GROWTH=true).",
+            ", ".join(failed),
+        )
+    return growing
 
 
 _MIRRORED: dict[tuple[str, ...], tf.distribute.MirroredStrategy] = {}
@@ -190,8 +241,13 @@ def default_strategy(
     multi_worker: bool | None = None,
     collective: str = "auto",
     startup_timeout: float | None = DEFAULT_STARTUP_TIMEOUT,
+    memory_growth: bool = True,
 ) -> tf.distribute.Strategy:
     """The strategy the library uses when none is given.
+
+    First, before anything initialises the GPUs, it sets memory growth on every GPU
+    (see `configure_gpu_memory_growth`; `memory_growth=False` leaves TensorFlow's
+    default of reserving all their memory). Then:
 
     * `TF_CONFIG` names a cluster (or `multi_worker=True`): `MultiWorkerMirroredStrategy`
       over every GPU of each worker (see `multi_worker_strategy`; `replicas` is
@@ -202,6 +258,7 @@ def default_strategy(
     """
     if replicas is not None and replicas < 1:
         raise ValueError(f"Argument `replicas` must be >= 1. Received: replicas={replicas}")
+    configure_gpu_memory_growth(memory_growth)
     if multi_worker or (multi_worker is None and has_cluster()):
         if replicas is not None:
             logger.warning(

@@ -87,6 +87,9 @@ class RunConfig:
             to join before exiting with status 3.
         deterministic: deterministic TensorFlow ops: the same seed gives the same
             weights.
+        memory_growth: let TensorFlow take GPU memory as it needs it, so several
+            jobs can share a GPU server (the recipe's setting); off: reserve all of
+            every GPU's memory at start-up.
     """
 
     data: str | None = dataclasses.field(default=None, metadata={METAVAR: "CSV"})
@@ -109,6 +112,7 @@ class RunConfig:
     )
     startup_timeout: float = DEFAULT_STARTUP_TIMEOUT
     deterministic: bool = False
+    memory_growth: bool = True
 
     def __post_init__(self):
         def check(name, ok, expected):
@@ -198,6 +202,7 @@ def run_training(config: RunConfig, options: Mapping[str, object] | None = None)
         multi_worker=config.multi_worker,
         collective=config.collective,
         startup_timeout=config.startup_timeout,
+        memory_growth=config.memory_growth,
     )
     if runtime.is_chief:
         check_output_dir(config.output_dir)
@@ -355,7 +360,7 @@ def _data_columns(corpus: str, train, val, test) -> dict:
 # data files are compared by content) and the output of non-chief workers is dropped.
 _PER_NODE_SETTINGS = frozenset(
     {"data", "val_data", "test_data", "input_dir", "output_dir", "quiet", "multi_worker", "encoder"}
-    | {"startup_timeout", "checkpoint_dir"}
+    | {"startup_timeout", "checkpoint_dir", "memory_growth"}
 )
 
 

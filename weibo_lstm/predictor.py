@@ -83,14 +83,24 @@ class Predictor:
         return cls(lambda texts: signature(texts=texts), **kwargs)
 
     @classmethod
-    def load(cls, path: str | os.PathLike, **kwargs) -> Predictor:
+    def load(cls, path: str | os.PathLike, *, memory_growth: bool = True, **kwargs) -> Predictor:
         """From an exported SavedModel, a model directory written by training, or the
         training output directory that holds it (the newest run; see
         `SentimentClassifier.resolve`).
 
+        Args:
+            path: the SavedModel or model directory.
+            memory_growth: set GPU memory growth before the model loads (see
+                `distribution.configure_gpu_memory_growth`); False: TensorFlow's
+                default of reserving all GPU memory.
+            **kwargs: `Predictor` arguments (`batch_size`, `bucket_by_length`, ...).
+
         Raises:
             DataError: if `path` is none of these.
         """
+        from weibo_lstm.distribution import configure_gpu_memory_growth
+
+        configure_gpu_memory_growth(memory_growth)  # loading initialises the GPUs
         path = Path(path)
         kwargs.setdefault("source", str(path))
         if (path / "saved_model.pb").is_file():

@@ -51,6 +51,8 @@ class PretrainConfig:
         max_texts: use a seeded random subset of this many texts (None: all).
         seed: subset, split, shuffle, initialisation and sampler seed.
         replicas: devices (None: all GPUs, else one CPU).
+        memory_growth: let TensorFlow take GPU memory as needed (False: reserve
+            all of it at start-up).
         steps_per_loop: training steps per tf.function call.
         checkpoint_dir: resumable checkpoints (rerun the same command to resume).
         checkpoint_every_steps: save every N steps and at each epoch end.
@@ -81,6 +83,7 @@ class PretrainConfig:
     max_texts: int | None = None
     seed: int = 42
     replicas: int | None = None
+    memory_growth: bool = True
     steps_per_loop: int | None = None
     checkpoint_dir: str | None = None
     checkpoint_every_steps: int = 200
@@ -207,7 +210,7 @@ def run_pretraining(config: PretrainConfig, texts: Sequence[str] | None = None) 
         check_output_dir(config.checkpoint_dir, "checkpoint directory")
 
     keras.utils.set_random_seed(config.seed)
-    strategy = default_strategy(config.replicas)
+    strategy = default_strategy(config.replicas, memory_growth=config.memory_growth)
     tokenizer = Tokenizer(
         max_length=config.max_length,
         min_count=config.min_count,
@@ -307,7 +310,7 @@ def run_pretraining(config: PretrainConfig, texts: Sequence[str] | None = None) 
 # ---------------------------------------------------------------------- command line
 def add_pretrain_parser(commands) -> argparse.ArgumentParser:
     """Adds the `pretrain` subcommand to `weibo-lstm`'s subparsers."""
-    from weibo_lstm.cli import _positive, add_verbose_argument
+    from weibo_lstm.cli import _positive, add_memory_growth_argument, add_verbose_argument
 
     defaults = PretrainConfig()
     parser = commands.add_parser(
@@ -341,6 +344,7 @@ def add_pretrain_parser(commands) -> argparse.ArgumentParser:
     parser.add_argument("--max-texts", type=_positive(int), help="random subset of the texts")
     parser.add_argument("--strip-emoticons", action="store_true")
     parser.add_argument("--replicas", type=_positive(int))
+    add_memory_growth_argument(parser)
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--steps-per-loop", type=_positive(int))
     parser.add_argument("--checkpoint-dir", help="resumable checkpoints; rerun to resume")
@@ -377,6 +381,7 @@ def pretrain_command(args: argparse.Namespace) -> int:
         max_texts=args.max_texts,
         strip_emoticons=args.strip_emoticons,
         replicas=args.replicas,
+        memory_growth=args.memory_growth,
         seed=args.seed,
         steps_per_loop=args.steps_per_loop,
         checkpoint_dir=args.checkpoint_dir,

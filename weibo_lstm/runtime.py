@@ -69,11 +69,14 @@ class Runtime:
         multi_worker: bool | None = None,
         collective: str = "auto",
         startup_timeout: float | None = DEFAULT_STARTUP_TIMEOUT,
+        memory_growth: bool = True,
     ) -> Runtime:
         """Chooses the strategy (see `distribution.default_strategy`) and places this task.
 
-        With `TF_CONFIG` naming a cluster it returns once every worker is up, or
-        raises `ClusterError` after `startup_timeout` seconds.
+        Sets GPU memory growth first, unless `memory_growth` is False (see
+        `distribution.configure_gpu_memory_growth`). With `TF_CONFIG` naming a
+        cluster it returns once every worker is up, or raises `ClusterError` after
+        `startup_timeout` seconds.
         """
         # Imported here: `distribution` builds strategies and uses a Runtime's barrier.
         from weibo_lstm.distribution import default_strategy
@@ -84,6 +87,7 @@ class Runtime:
                 multi_worker=multi_worker,
                 collective=collective,
                 startup_timeout=startup_timeout,
+                memory_growth=memory_growth,
             )
         )
 
