@@ -22,8 +22,9 @@ Example:
 >>> with tf.distribute.get_strategy().scope():
 ...     optimizer = loss_scale_optimizer(keras.optimizers.Adam())
 >>> optimizer.build([keras.Variable(1.0)])
->>> float(optimizer.dynamic_scale.numpy()), len(learned_variables(optimizer))
-(32768.0, 3)
+>>> learned = learned_variables(optimizer)  # Adam's iterations, rate and moments
+>>> float(optimizer.dynamic_scale.numpy()), any(v is optimizer.dynamic_scale for v in learned)
+(32768.0, False)
 """
 
 from __future__ import annotations

@@ -59,7 +59,9 @@ class WeiboLSTM(keras.Model):
             use) or `"previous"` (`(c_t-1, c_t)`). A left-to-right language model
             must use `"previous"`: the next character is its target. Encoders
             pretrained by `weibo_lstm.language_model` use `"previous"`.
-        **kwargs: passed to `keras.Model` (e.g. `name`).
+        **kwargs: passed to `keras.Model` (e.g. `name`, or `dtype`: a dtype policy
+            such as `"mixed_bfloat16"`, which every layer gets, except that the
+            softmax computes in the policy's variable dtype, float32).
 
     Example:
 

@@ -15,7 +15,9 @@ loop trains a classifier or a language model.
 
 A step whose loss or gradients are not finite is undone (model and optimizer
 variables keep their values from before it) and either stops the run with
-`NonFiniteError` or is skipped and counted (`options.on_nonfinite`).
+`NonFiniteError` or is skipped and counted (`options.on_nonfinite`). A model with the
+`"mixed_float16"` dtype policy trains with dynamic loss scaling
+(`weibo_lstm.mixed_precision`): a step the loss scaler skips is not a non-finite step.
 """
 
 from __future__ import annotations
@@ -61,6 +63,8 @@ class DistributedTrainer:
             None: `ClassificationObjective()`.
         optimizer: a Keras optimizer created under `strategy.scope()`, or None to
             build one with `optimization.build_optimizer` from the options in `fit`.
+            For a `"mixed_float16"` model, `build` wraps it in a
+            `keras.optimizers.LossScaleOptimizer` (unless it is one).
         strategy: a `tf.distribute.Strategy`; None: `Runtime.create().strategy`
             (all GPUs, else the CPU; a cluster with `TF_CONFIG`).
         options: `TrainerOptions`.
