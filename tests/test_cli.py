@@ -50,6 +50,7 @@ def test_train_writes_report_model_and_curves(trained, read_report):
         *("library_version", "model_dir"),
         "encoder",  # new in 0.2.0: the pretrained encoder the run started from
         "largest_epoch_boundary_s",  # new in 0.3.0: the longest pause between epochs
+        "mixed_precision",  # new in 0.3.0
     ]
     assert (
         int(row["report_积极_support"]) + int(row["report_消极_support"])

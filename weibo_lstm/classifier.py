@@ -33,6 +33,7 @@ from weibo_lstm.batching import TokenizedExamples
 from weibo_lstm.data import CLASS_NAMES, LabeledTexts
 from weibo_lstm.errors import ConfigError, DataError
 from weibo_lstm.history import History
+from weibo_lstm.mixed_precision import MODES, dtype_policy
 from weibo_lstm.model import WeiboLSTM
 from weibo_lstm.presets import encoder_path, get_preset
 from weibo_lstm.tokenizer import Tokenizer
@@ -109,6 +110,7 @@ class SentimentClassifier:
         strip_emoticons: bool = False,
         strategy: tf.distribute.Strategy | None = None,
         encoder: str | os.PathLike | None = None,
+        mixed_precision: str = "off",
         **backbone_overrides,
     ) -> SentimentClassifier:
         """A new classifier with the architecture of a preset (untrained head).
@@ -127,13 +129,23 @@ class SentimentClassifier:
             encoder: start from this pretrained encoder directory (`weibo-lstm
                 pretrain`) instead of the preset's (`pretrained` ships one): its
                 tokenizer and encoder weights are loaded, the head is the preset's.
+            mixed_precision: `"off"`, `"float16"` or `"bfloat16"`: the backbone's
+                dtype policy (`weibo_lstm.mixed_precision.dtype_policy`); `fit`
+                then trains float16 with loss scaling. Probabilities stay float32.
             **backbone_overrides: `WeiboLSTM` arguments that replace the preset's.
 
         Raises:
-            ConfigError: for an unknown preset.
+            ConfigError: for an unknown preset or mixed-precision mode.
         """
         from weibo_lstm.distribution import default_strategy
 
+        if mixed_precision not in MODES:
+            raise ConfigError(
+                f"Argument `mixed_precision` must be one of {MODES}. "
+                f"Received: mixed_precision={mixed_precision!r}"
+            )
+        if mixed_precision != "off":
+            backbone_overrides["dtype"] = dtype_policy(mixed_precision)
         strategy = strategy or default_strategy()
         spec = get_preset(preset, _device_kind(strategy))
         encoder = encoder or (encoder_path(spec.encoder) if spec.encoder else None)

@@ -40,6 +40,7 @@ from weibo_lstm.data import (
 from weibo_lstm.errors import ConfigError, DataError
 from weibo_lstm.flags import CHOICES, METAVAR
 from weibo_lstm.history import History
+from weibo_lstm.mixed_precision import MODES
 from weibo_lstm.presets import BUDGET_KEYS, PRESETS, encoder_path, get_preset
 from weibo_lstm.report import check_output_dir
 from weibo_lstm.reproducibility import enable_determinism
@@ -78,6 +79,10 @@ class RunConfig:
         test_fraction: test share of `data` when no --test-data is given.
         synchronized_batch_norm: BatchNorm statistics over the global batch across
             replicas.
+        mixed_precision: compute in float16 or bfloat16 with float32 weights and
+            softmax (`weibo_lstm.mixed_precision`); float16 trains with dynamic
+            loss scaling. For GPUs (float16: compute capability >= 7.0,
+            bfloat16: >= 8.0); on a CPU it is slower, for testing.
         replicas: devices to use (None: all GPUs, else one CPU; on a CPU, N logical
             devices).
         multi_worker: use MultiWorkerMirroredStrategy (None: when TF_CONFIG names a
@@ -105,6 +110,7 @@ class RunConfig:
     val_fraction: float = 0.1
     test_fraction: float = 0.1
     synchronized_batch_norm: bool = False
+    mixed_precision: str = dataclasses.field(default="off", metadata={CHOICES: MODES})
     replicas: int | None = None
     multi_worker: bool | None = None
     collective: str = dataclasses.field(
@@ -126,6 +132,7 @@ class RunConfig:
         check("val_fraction", 0 <= self.val_fraction < 1, "in [0, 1)")
         check("test_fraction", 0 <= self.test_fraction < 1, "in [0, 1)")
         check("replicas", self.replicas is None or self.replicas >= 1, ">= 1 or None")
+        check("mixed_precision", self.mixed_precision in MODES, f"one of {MODES}")
         check("collective", self.collective in ("auto", "ring", "nccl"), "'auto', 'ring' or 'nccl'")
         check("startup_timeout", self.startup_timeout > 0, "> 0")
 
@@ -236,6 +243,7 @@ def _train(config: RunConfig, options: dict, seed: int, runtime: Runtime, output
         strategy=strategy,
         encoder=config.encoder,
         synchronized_batch_norm=config.synchronized_batch_norm,
+        mixed_precision=config.mixed_precision,
     )
     logger.info(
         "Vocabulary: %d ids %s",
@@ -292,6 +300,7 @@ def _train(config: RunConfig, options: dict, seed: int, runtime: Runtime, output
             encoder_path(preset.encoder) if preset.encoder else None
         )
         row["largest_epoch_boundary_s"] = round(max(history.boundary_gaps(), default=0.0), 2)
+        row["mixed_precision"] = config.mixed_precision
         report_path = reporting.write_report(output_dir, row)
         reporting.plot_history(history, output_dir / f"training_curves_{stamp}.png")
     except OSError as e:

@@ -59,7 +59,9 @@ class WeiboLSTM(keras.Model):
             use) or `"previous"` (`(c_t-1, c_t)`). A left-to-right language model
             must use `"previous"`: the next character is its target. Encoders
             pretrained by `weibo_lstm.language_model` use `"previous"`.
-        **kwargs: passed to `keras.Model` (e.g. `name`).
+        **kwargs: passed to `keras.Model` (e.g. `name`, or `dtype`: a dtype policy
+            such as `"mixed_bfloat16"`, which every layer gets, except that the
+            softmax computes in the policy's variable dtype, float32).
 
     Example:
 
@@ -135,6 +137,10 @@ class WeiboLSTM(keras.Model):
             keras.random.SeedGenerator(name="token_dropout_seed") if self.token_dropout else None
         )
 
+        # Keras does not hand a model's dtype policy down to the layers it creates:
+        # every layer gets it explicitly (and the softmax its variable dtype below).
+        policy = self.dtype_policy
+
         def regularizer():
             return keras.regularizers.L2(self.l2) if self.l2 else None
 
@@ -142,7 +148,7 @@ class WeiboLSTM(keras.Model):
             if not self.batch_norm:
                 return None
             return DistributedBatchNormalization(
-                synchronized=self.synchronized_batch_norm, name=name
+                synchronized=self.synchronized_batch_norm, dtype=policy, name=name
             )
 
         self.embedding = keras.layers.Embedding(
@@ -150,6 +156,7 @@ class WeiboLSTM(keras.Model):
             self.embedding_dim,
             mask_zero=True,
             embeddings_regularizer=regularizer(),
+            dtype=policy,
             name="embedding",
         )
         self.bigram_embedding = (
@@ -157,13 +164,16 @@ class WeiboLSTM(keras.Model):
                 self.bigram_buckets + 1,
                 self.embedding_dim,
                 embeddings_regularizer=regularizer(),
+                dtype=policy,
                 name="bigram_embedding",
             )
             if self.bigram_buckets
             else None
         )
         self.embedding_drop = (
-            keras.layers.SpatialDropout1D(self.embedding_dropout, name="embedding_dropout")
+            keras.layers.SpatialDropout1D(
+                self.embedding_dropout, dtype=policy, name="embedding_dropout"
+            )
             if self.embedding_dropout
             else None
         )
@@ -180,6 +190,7 @@ class WeiboLSTM(keras.Model):
                     go_backwards=go_backwards,
                     kernel_regularizer=regularizer(),
                     recurrent_regularizer=regularizer(),
+                    dtype=policy,
                     name=name,
                 )
 
@@ -192,23 +203,40 @@ class WeiboLSTM(keras.Model):
                 lstm = keras.layers.Bidirectional(
                     lstm,
                     backward_layer=make_lstm(f"lstm_{i}_backward", go_backwards=True),
+                    dtype=policy,
                     name=f"bilstm_{i}",
                 )
             self.lstm_layers.append(lstm)
             self.lstm_norms.append(norm(f"lstm_{i}_norm"))
-            self.lstm_dropouts.append(keras.layers.Dropout(self.dropout, name=f"lstm_{i}_dropout"))
-        self.pool = MaskedPooling(self.pooling, name="pool") if self.pooling != "last" else None
+            self.lstm_dropouts.append(
+                keras.layers.Dropout(self.dropout, dtype=policy, name=f"lstm_{i}_dropout")
+            )
+        self.pool = (
+            MaskedPooling(self.pooling, dtype=policy, name="pool")
+            if self.pooling != "last"
+            else None
+        )
         self.hidden = None
         if self.dense_units:
             self.hidden = keras.layers.Dense(
-                self.dense_units, activation="relu", kernel_regularizer=regularizer(), name="hidden"
+                self.dense_units,
+                activation="relu",
+                kernel_regularizer=regularizer(),
+                dtype=policy,
+                name="hidden",
             )
             self.hidden_norm = norm("hidden_norm")
-            self.hidden_dropout = keras.layers.Dropout(self.dropout, name="hidden_dropout")
+            self.hidden_dropout = keras.layers.Dropout(
+                self.dropout, dtype=policy, name="hidden_dropout"
+            )
         self.classifier = keras.layers.Dense(
             self.num_classes,
             activation="softmax",
             kernel_regularizer=regularizer(),
+            # The softmax and the probabilities stay in the variable dtype (float32
+            # under "mixed_float16" / "mixed_bfloat16"): half-precision
+            # probabilities would round the loss and saturate near 0 and 1.
+            dtype=policy.variable_dtype,
             name="classifier",
         )
 

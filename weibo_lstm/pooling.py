@@ -44,8 +44,13 @@ class MaskedPooling(keras.layers.Layer):
         self.attention_units = int(attention_units)
         self.supports_masking = True
         if mode == "attention":
-            self.scorer = keras.layers.Dense(self.attention_units, activation="tanh", name="scorer")
-            self.score = keras.layers.Dense(1, use_bias=False, name="score")
+            # Keras does not hand a layer's dtype policy down to the layers it creates.
+            self.scorer = keras.layers.Dense(
+                self.attention_units, activation="tanh", dtype=self.dtype_policy, name="scorer"
+            )
+            self.score = keras.layers.Dense(
+                1, use_bias=False, dtype=self.dtype_policy, name="score"
+            )
 
     def build(self, input_shape):
         if self.mode == "attention":

@@ -15,7 +15,9 @@ loop trains a classifier or a language model.
 
 A step whose loss or gradients are not finite is undone (model and optimizer
 variables keep their values from before it) and either stops the run with
-`NonFiniteError` or is skipped and counted (`options.on_nonfinite`).
+`NonFiniteError` or is skipped and counted (`options.on_nonfinite`). A model with the
+`"mixed_float16"` dtype policy trains with dynamic loss scaling
+(`weibo_lstm.mixed_precision`): a step the loss scaler skips is not a non-finite step.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from weibo_lstm import batching
+from weibo_lstm import batching, mixed_precision
 from weibo_lstm.batching import TokenizedExamples
 from weibo_lstm.controller import fit
 from weibo_lstm.errors import NonFiniteError, Preempted
@@ -61,6 +63,8 @@ class DistributedTrainer:
             None: `ClassificationObjective()`.
         optimizer: a Keras optimizer created under `strategy.scope()`, or None to
             build one with `optimization.build_optimizer` from the options in `fit`.
+            For a `"mixed_float16"` model, `build` wraps it in a
+            `keras.optimizers.LossScaleOptimizer` (unless it is one).
         strategy: a `tf.distribute.Strategy`; None: `Runtime.create().strategy`
             (all GPUs, else the CPU; a cluster with `TF_CONFIG`).
         options: `TrainerOptions`.
@@ -120,6 +124,8 @@ class DistributedTrainer:
         self._eval_loop_fn = None
         self._predict_fn = None
         self.train_stats = np.zeros(len(self.objective.stat_names))
+        #: Whether the optimizer is a `LossScaleOptimizer` (set by `build`).
+        self.loss_scaling = False
 
     @property
     def is_chief(self) -> bool:
@@ -156,6 +162,9 @@ class DistributedTrainer:
                     num_replicas=self.strategy.num_replicas_in_sync,
                     steps_per_epoch=steps_per_epoch,
                 )
+            if mixed_precision.needs_loss_scaling(self.model):
+                self.optimizer = mixed_precision.loss_scale_optimizer(self.optimizer)
+            self.loss_scaling = isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer)
             self.optimizer.build(self.model.trainable_variables)
 
     # ----------------------------------------------------------------- per replica
@@ -169,19 +178,26 @@ class DistributedTrainer:
             )
             if self.model.losses:
                 loss += tf.nn.scale_regularization_loss(tf.add_n(self.model.losses))
-        gradients = tape.gradient(loss, self.model.trainable_variables)
+            scaled_loss = self.optimizer.scale_loss(loss)  # × the loss scale under float16
+        gradients = tape.gradient(scaled_loss, self.model.trainable_variables)
         # Embedding gradients arrive as IndexedSlices whose row count varies per
         # replica and step; all-gathering them inside the `tf.range` loop reuses
         # collective instance keys with changing shapes, which aborts the step.
         gradients = [tf.convert_to_tensor(g) for g in gradients]
-        # Gradients are all-reduced (SUM) across replicas by the optimizer. A
-        # non-finite step is applied too, and undone in `_train_loop` (a `tf.cond`
-        # around `apply_gradients` would put its all-reduce inside a branch).
+        nonfinite_gradients = ~tf.reduce_all(
+            [tf.reduce_all(tf.math.is_finite(g)) for g in gradients]
+        )
+        if self.loss_scaling:
+            # Overflowing scaled gradients are normal in float16: the optimizer skips
+            # the step and halves the scale. Only a non-finite loss is ours to judge.
+            gradients = mixed_precision.agree_on_overflow(gradients)
+            nonfinite_gradients = tf.constant(False)
+        # Gradients are all-reduced (SUM) across replicas by the optimizer (which
+        # also unscales them under loss scaling). A non-finite step is applied too,
+        # and undone in `_train_loop` (a `tf.cond` around `apply_gradients` would
+        # put its all-reduce inside a branch).
         self.optimizer.apply_gradients(zip(gradients, self.model.trainable_variables, strict=True))
-        flags = [
-            ~tf.math.is_finite(loss),
-            ~tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in gradients]),
-        ]
+        flags = [~tf.math.is_finite(loss), nonfinite_gradients]
         return tf.concat([stats, tf.cast(flags, tf.float32)], axis=0)
 
     def _replica_eval_step(self, batch):
@@ -202,8 +218,9 @@ class DistributedTrainer:
         return tf.function(loop)
 
     def _train_loop(self):
-        # Everything a step may change, except the dropout seeds (which just move on).
-        guarded = [*self.model.weights, *self.optimizer.variables]
+        # Everything a step may change, except the dropout seeds (which just move on)
+        # and the loss scale (its halving after an overflow must stay).
+        guarded = [*self.model.weights, *mixed_precision.learned_variables(self.optimizer)]
         stop = self.options.on_nonfinite == "stop"
         num_stats = len(self.objective.stat_names)
 

@@ -47,7 +47,8 @@ class TrainerOptions:
         summary_dir: write TensorBoard scalars here (chief only; None: off).
         on_nonfinite: what a step with a non-finite loss or gradient does; it is
             undone either way. `"stop"` raises `NonFiniteError`; `"skip"` goes on
-            and counts it (`skipped_steps` in each epoch's history entry).
+            and counts it (`skipped_steps` in each epoch's history entry). A
+            float16 step skipped by dynamic loss scaling is not such a step.
         checkpoint_dir: save resumable checkpoints here (None: none). With
             `fresh`, `fit` continues from the newest one, mid-epoch if need be.
         checkpoint_every_steps: also save every this many optimizer steps (on a
