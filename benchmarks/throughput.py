@@ -210,7 +210,9 @@ def bench_pipeline(args, train, test, vocabulary_size):
     Both start from the same weights and follow the same learning-rate schedule for
     the same number of epochs; only the pipeline differs. Library: length buckets,
     padding per batch, our trainer, `steps_per_loop` 50, and for a model with
-    BatchNorm precise BN (`PRECISE_BN_BATCHES` shuffled batches) after every epoch,
+    BatchNorm batch renormalization on buckets without class stratification
+    (`DistributedTrainer.plan_epoch`) and precise BN (`PRECISE_BN_BATCHES` shuffled
+    batches) after every epoch,
     as the controller runs it before validation; its time is part of the library's
     epoch time. Seed: shuffled batches padded to 180, Keras `model.fit` under
     MirroredStrategy. The library model is also evaluated just before the last
@@ -224,7 +226,7 @@ def bench_pipeline(args, train, test, vocabulary_size):
     from weibo_lstm.batch_norm import has_batch_norm
     from weibo_lstm.distribution import device_kind, mirrored_strategy
     from weibo_lstm.optimization import learning_rate_schedule
-    from weibo_lstm.precise_bn import recompute_batch_norm_statistics
+    from weibo_lstm.precise_bn import PreciseBatchNorm
     from weibo_lstm.presets import DEFAULT_PRESET, PRESETS
 
     default = tf.distribute.get_strategy()
@@ -241,7 +243,7 @@ def bench_pipeline(args, train, test, vocabulary_size):
         return model
 
     model = build(default)
-    precise_bn = PRECISE_BN_BATCHES if has_batch_norm(model) else None
+    precise_bn = PRECISE_BN_BATCHES if has_batch_norm(model) else 0
     library = trainer_for(
         model,
         default,
@@ -286,27 +288,16 @@ def bench_pipeline(args, train, test, vocabulary_size):
             library.train(iterator, min(loop, steps - done))
         batching.finish(iterator)  # as the trainer does: the pipeline shuts down at once
 
-    def recompute(epoch):
-        # What the controller runs after every epoch, before validation.
-        recompute_batch_norm_statistics(
-            library.model,
-            train,
-            strategy=default,
-            global_batch_size=library.global_batch_size,
-            num_batches=precise_bn,
-            seed=library.options.seed,
-            epoch=epoch,
-        )
+    # What the controller runs after every epoch, before validation.
+    recompute = PreciseBatchNorm(
+        library.model,
+        strategy=default,
+        global_batch_size=library.global_batch_size,
+        num_batches=precise_bn or 1,
+    )
 
     for epoch in range(1, epochs + 1):
-        plan = batching.plan_epoch(
-            train.lengths,
-            batch,
-            seed=0,
-            epoch=epoch,
-            bucket=library.options.bucket_by_length,
-            labels=train.labels,
-        )
+        plan = library.plan_epoch(train, epoch)  # for BatchNorm: no class stratification
         weights = batching.loss_weights(plan)
         iterator = iter(batching.distribute(default, train, plan, weights=weights))
         library.train_loop_begin()
@@ -314,7 +305,9 @@ def bench_pipeline(args, train, test, vocabulary_size):
         if precise_bn:
             if epoch == epochs:  # not timed: the accuracy the moving averages give
                 lib["test_accuracy_without_precise_bn"] = library.evaluate(test)["accuracy"]
-            lib["precise_bn_s"].append(timed(lambda e=epoch: recompute(e)))
+            lib["precise_bn_s"].append(
+                timed(lambda e=epoch: recompute(train, seed=library.options.seed, epoch=e))
+            )
         lib["epoch_s"].append(lib["train_s"][-1] + (lib["precise_bn_s"][-1] if precise_bn else 0))
         seed_plan = batching.plan_epoch(train.lengths, batch, seed=0, epoch=epoch, bucket=False)
         dataset = fit_dataset(train, seed_plan, pad_to=180)

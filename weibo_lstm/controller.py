@@ -104,6 +104,7 @@ class Controller:
                         time.perf_counter() - start,
                     )
                 entry["actions_time"] = time.perf_counter() - now
+            _log_boundaries(history)
             for action in self.actions:
                 action.on_fit_end(state)
         finally:
@@ -115,14 +116,7 @@ class Controller:
         """Runs the rest of epoch `state.epoch` from step `state.step`; its train entry."""
         trainer, o = self.trainer, self.trainer.options
         clock = time.perf_counter() - state.epoch_time
-        plan = batching.plan_epoch(
-            train.lengths,
-            trainer.global_batch_size,
-            seed=o.seed,
-            epoch=state.epoch,
-            bucket=o.bucket_by_length,
-            labels=train.labels,
-        )
+        plan = trainer.plan_epoch(train, state.epoch)
         iterator = iter(
             batching.distribute(
                 trainer.strategy,
@@ -175,6 +169,20 @@ class Controller:
         entry["examples_per_second"] = len(train) / state.epoch_time
         entry["skipped_steps"] = state.skipped_steps
         return entry
+
+
+def _log_boundaries(history: History) -> None:
+    """One line: the largest time between epochs that no epoch timer counted."""
+    gaps = history.boundary_gaps()
+    if len(gaps) > 1:
+        worst = max(range(1, len(gaps)), key=gaps.__getitem__)
+        logger.info(
+            "Epoch boundaries: at most %.1f s (before epoch %d, %.1f %% of its %.1f s)",
+            gaps[worst],
+            history.epochs[worst]["epoch"],
+            100 * gaps[worst] / history.epochs[worst]["epoch_time"],
+            history.epochs[worst]["epoch_time"],
+        )
 
 
 def fit(trainer, train: TokenizedExamples, validation: TokenizedExamples | None) -> History:

@@ -29,6 +29,7 @@ import numpy as np
 import tensorflow as tf
 
 from weibo_lstm import batching, mixed_precision
+from weibo_lstm.batch_norm import has_batch_norm, use_batch_renormalization
 from weibo_lstm.batching import TokenizedExamples
 from weibo_lstm.controller import fit
 from weibo_lstm.errors import NonFiniteError, Preempted
@@ -120,6 +121,8 @@ class DistributedTrainer:
                     "The optimizer was created outside `strategy.scope()`; create it inside "
                     "`with trainer_strategy.scope():` or pass optimizer=None"
                 )
+        # Length buckets are not i.i.d. batches: BatchNorm must not see their statistics.
+        self.renormalizes_batch_norm = self.options.bucket_by_length and has_batch_norm(model)
         self._train_loop_fn = None
         self._eval_loop_fn = None
         self._predict_fn = None
@@ -247,6 +250,24 @@ class DistributedTrainer:
 
         return tf.function(loop)
 
+    def plan_epoch(self, train: TokenizedExamples, epoch: int) -> np.ndarray:
+        """The global batches of training epoch `epoch`, a pure function of `(seed, epoch)`.
+
+        With `bucket_by_length`, length buckets in which each window of batches keeps
+        its class mix; for a model with BatchNorm, buckets without that stratification
+        (sorted by length within a window regardless of class: stratified buckets
+        would pair long posts of one class with short posts of the other in a batch)
+        and batch renormalization in training (`batch_norm.use_batch_renormalization`).
+        """
+        return batching.plan_epoch(
+            train.lengths,
+            self.global_batch_size,
+            seed=self.options.seed,
+            epoch=epoch,
+            bucket=self.options.bucket_by_length,
+            labels=None if self.renormalizes_batch_norm else train.labels,
+        )
+
     def train_loop_begin(self, stats: np.ndarray | None = None) -> None:
         """Resets the summed training statistics (to `stats`: a resumed epoch's sums)."""
         self.train_stats = np.zeros(len(self.objective.stat_names))
@@ -268,6 +289,8 @@ class DistributedTrainer:
             `nonfinite_loss` or `nonfinite_gradients`.
         """
         if self._train_loop_fn is None:
+            if self.renormalizes_batch_norm:
+                use_batch_renormalization(self.model)
             self._train_loop_fn = self._train_loop()
         total, nonfinite, steps = self._train_loop_fn(iterator, tf.constant(num_steps))
         self.train_stats += total.numpy()
