@@ -31,10 +31,10 @@ class TrainerOptions:
         seed: shuffling seed (the data order of epoch e is a function of seed and e).
         bucket_by_length: batch similar lengths together and pad per batch (False:
             shuffle freely; pad per batch, or to `pad_to` if set). A model with
-            BatchNormalization trains with buckets too: `precise_bn_batches` then
-            replaces its moving statistics, which came from one length band at a
-            time. Evaluation always buckets: inference does not depend on batch
-            composition.
+            BatchNormalization trains with buckets too, with batch renormalization
+            and buckets not stratified by class (`DistributedTrainer.plan_epoch`),
+            and `precise_bn_batches`. Evaluation always buckets: inference does not
+            depend on batch composition.
         pad_to: pad every batch to this length (the seed pipeline pads to 180).
         precise_bn_batches: for a model with BatchNormalization trained with
             length buckets: after each epoch's training, before validation,
