@@ -81,22 +81,38 @@ def test_weights_other_than_the_statistics_do_not_change_and_models_without_bn_a
     )
 
 
-def test_the_trainer_recomputes_the_statistics_before_each_validation():
+def test_the_trainer_recomputes_the_statistics_before_each_validation(monkeypatch):
+    import weibo_lstm.controller
     from tests.helpers import trainer_options
     from weibo_lstm.trainer import DistributedTrainer
 
+    calls = []
+
+    class Recording(PreciseBatchNorm):
+        def __call__(self, examples, *, seed=0, epoch=0):
+            calls.append(
+                (seed, epoch, [v.numpy().copy() for v in self.model.non_trainable_weights])
+            )
+            return super().__call__(examples, seed=seed, epoch=epoch)
+
+    monkeypatch.setattr(weibo_lstm.controller, "PreciseBatchNorm", Recording)
     examples = _examples(n=64, seed=3)
     strategy = cpu_strategy(2)
     model = _model(strategy)
     options = trainer_options(16, 2, epochs=1, bucket_by_length=True, precise_bn_batches=3)
     DistributedTrainer(model=model, strategy=strategy, options=options).fit(examples, examples)
+    ((seed, epoch, before),) = calls
+    assert (seed, epoch) == (42, 1)
     trained = [(v.path, v.numpy().copy()) for v in model.non_trainable_weights]
-    # The same recomputation by hand, on the trained weights: nothing changes.
+    # The same recomputation by hand, from the statistics training left: the same result.
+    for variable, value in zip(model.non_trainable_weights, before, strict=True):
+        variable.assign(value)
     recompute_batch_norm_statistics(
         model, examples, strategy=strategy, global_batch_size=16, num_batches=3, seed=42, epoch=1
     )
-    for (path, before), after in zip(trained, model.non_trainable_weights, strict=True):
-        np.testing.assert_allclose(after.numpy(), before, atol=1e-6, err_msg=path)
+    for (path, expected), after in zip(trained, model.non_trainable_weights, strict=True):
+        np.testing.assert_allclose(after.numpy(), expected, atol=1e-6, err_msg=path)
+    assert any(not np.allclose(a, b) for a, (_, b) in zip(before, trained, strict=True))
 
 
 def test_a_reused_instance_resets_its_sums_and_matches_a_fresh_one():
@@ -133,3 +149,30 @@ def test_without_length_buckets_or_with_zero_batches_the_moving_averages_stay():
         )
         controller = Controller(trainer, [], steps_per_epoch=1, steps_per_loop=1)
         assert (controller.precise_bn is not None) is expected, overrides
+
+
+def test_with_renormalization_buckets_give_the_population_moments_of_inference_inputs():
+    from weibo_lstm.batch_norm import use_batch_renormalization
+
+    examples = _examples(n=96, seed=5)  # 6 full batches of 16: every row is used
+    strategy = tf.distribute.get_strategy()
+    model = _model(strategy)
+    use_batch_renormalization(model)
+    for norm in model.lstm_norms:  # moving statistics as after some training
+        norm.moving_mean.assign(np.full(norm.moving_mean.shape, 0.01, np.float32))
+        norm.moving_variance.assign(np.full(norm.moving_variance.shape, 0.02, np.float32))
+    # Independent reference, layer by layer at inference (dropout off), every row.
+    ids = examples.rows(np.arange(len(examples))).to_tensor()
+    mask = ids > 0
+    first = model.lstm_layers[0](model.embedding(ids), mask=mask)
+    second = model.lstm_layers[1](model.lstm_norms[0](first, training=False), mask=mask)
+    # The last LSTM returns one state per row: no mask there.
+    real = [first.numpy()[mask.numpy()], second.numpy()]
+    expected = [(x.mean(axis=0), x.var(axis=0)) for x in real]
+    used = recompute_batch_norm_statistics(
+        model, examples, strategy=strategy, global_batch_size=16, num_batches=6, seed=2
+    )
+    assert used == 6
+    for norm, (mean, variance) in zip(model.lstm_norms, expected, strict=True):
+        np.testing.assert_allclose(norm.moving_mean.numpy(), mean, atol=1e-6)
+        np.testing.assert_allclose(norm.moving_variance.numpy(), variance, atol=1e-6)

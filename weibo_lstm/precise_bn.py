@@ -1,9 +1,8 @@
 """Precise BatchNorm: moving statistics recomputed on batches drawn like inference batches.
 
-During training with length buckets, each batch holds posts of one length band, so
-the moving averages that BatchNorm uses at inference are averages of statistics of
-unusual batches (measured on waimai_10k with the seed model: validation accuracy 0.60
-with buckets, 0.90 without). Precise BN (pycls `compute_precise_bn_stats`,
+The moving averages that BatchNorm uses at inference are exponential averages over
+recent batches, taken while the weights changed; on length buckets each of those
+batches holds one length band. Precise BN (pycls `compute_precise_bn_stats`,
 detectron2 `PreciseBN`; Wu & Johnson, "Rethinking 'Batch' in BatchNorm", 2021)
 replaces them after training by the population statistics of a few hundred freshly
 shuffled training batches: a forward pass without dropout and without any weight
@@ -13,6 +12,14 @@ Every `DistributedBatchNormalization` layer adds the masked sums `Σx`, `Σx²` 
 count of its inputs, all-reduced over the global batch, into accumulators; the moving
 mean and variance become `Σx / n` and `Σx² / n − mean²`. With the same global batches
 the result is the same on one replica or many (and on every worker of a cluster).
+
+A model trained with batch renormalization (on length buckets,
+`batch_norm.use_batch_renormalization`) normalises with its moving statistics in
+training as at inference; there each layer passes on its inputs normalised that way
+(with the statistics training left: one pass), so the sums do not depend on how rows
+are grouped, and the batches are length buckets
+(measured on waimai_10k, seed model: the shuffled batches cost as much as the
+training epoch itself).
 """
 
 from __future__ import annotations
@@ -84,7 +91,8 @@ class PreciseBatchNorm:
 
         def forward(batch):
             # Inference mode (no dropout), except that BatchNorm normalises with the
-            # batch's statistics while it adds them up.
+            # batch's statistics while it adds them up (with the moving statistics,
+            # as at inference, when it renormalises).
             self.model(batch["ids"], training=False)
 
         @tf.function
@@ -105,13 +113,16 @@ class PreciseBatchNorm:
             return 0
         if self._run is None:
             self._build()
+        # Layers that renormalise pass values on as at inference, whatever the batch
+        # holds: length buckets then give the same sums for less padding.
+        renormalized = all(layer.renormalize for layer in self.layers)
         plan = batching.plan_epoch(
             examples.lengths,
             self.global_batch_size,
             seed=seed,
             epoch=epoch,
             shuffle=True,
-            bucket=False,
+            bucket=renormalized,
         )
         full = plan[(plan != batching.PADDING_ROW).all(axis=1)]
         plan = full[: self.num_batches] if len(full) else plan[:1]
