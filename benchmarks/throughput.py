@@ -45,11 +45,6 @@ import allreduce  # benchmarks/allreduce.py
 import numpy as np
 from machine import machine_info  # benchmarks/machine.py
 
-#: Precise BN for a BatchNorm model in the library pipeline (issue 15): with length
-#: buckets each batch holds one length band, so after every epoch the BN statistics
-#: are recomputed from this many shuffled batches (weibo_lstm/precise_bn.py).
-PRECISE_BN_BATCHES = 200
-
 SHARED_WEIBO = (
     Path(__file__).resolve().parents[2] / "shared" / "data" / "weibo_senti_100k_sample.csv"
 )
@@ -211,7 +206,7 @@ def bench_pipeline(args, train, test, vocabulary_size):
     the same number of epochs; only the pipeline differs. Library: length buckets,
     padding per batch, our trainer, `steps_per_loop` 50, and for a model with
     BatchNorm batch renormalization on buckets without class stratification
-    (`DistributedTrainer.plan_epoch`) and precise BN (`PRECISE_BN_BATCHES` shuffled
+    (`DistributedTrainer.plan_epoch`) and precise BN (`TrainerOptions.precise_bn_batches` shuffled
     batches) after every epoch,
     as the controller runs it before validation; its time is part of the library's
     epoch time. Seed: shuffled batches padded to 180, Keras `model.fit` under
@@ -228,6 +223,7 @@ def bench_pipeline(args, train, test, vocabulary_size):
     from weibo_lstm.optimization import learning_rate_schedule
     from weibo_lstm.precise_bn import PreciseBatchNorm
     from weibo_lstm.presets import DEFAULT_PRESET, PRESETS
+    from weibo_lstm.trainer_options import TrainerOptions
 
     default = tf.distribute.get_strategy()
     preset = args.pipeline_model or DEFAULT_PRESET[device_kind(default)]
@@ -243,7 +239,7 @@ def bench_pipeline(args, train, test, vocabulary_size):
         return model
 
     model = build(default)
-    precise_bn = PRECISE_BN_BATCHES if has_batch_norm(model) else 0
+    precise_bn = TrainerOptions().precise_bn_batches if has_batch_norm(model) else 0
     library = trainer_for(
         model,
         default,

@@ -149,30 +149,3 @@ def test_without_length_buckets_or_with_zero_batches_the_moving_averages_stay():
         )
         controller = Controller(trainer, [], steps_per_epoch=1, steps_per_loop=1)
         assert (controller.precise_bn is not None) is expected, overrides
-
-
-def test_with_renormalization_buckets_give_the_population_moments_of_inference_inputs():
-    from weibo_lstm.batch_norm import use_batch_renormalization
-
-    examples = _examples(n=96, seed=5)  # 6 full batches of 16: every row is used
-    strategy = tf.distribute.get_strategy()
-    model = _model(strategy)
-    use_batch_renormalization(model)
-    for norm in model.lstm_norms:  # moving statistics as after some training
-        norm.moving_mean.assign(np.full(norm.moving_mean.shape, 0.01, np.float32))
-        norm.moving_variance.assign(np.full(norm.moving_variance.shape, 0.02, np.float32))
-    # Independent reference, layer by layer at inference (dropout off), every row.
-    ids = examples.rows(np.arange(len(examples))).to_tensor()
-    mask = ids > 0
-    first = model.lstm_layers[0](model.embedding(ids), mask=mask)
-    second = model.lstm_layers[1](model.lstm_norms[0](first, training=False), mask=mask)
-    # The last LSTM returns one state per row: no mask there.
-    real = [first.numpy()[mask.numpy()], second.numpy()]
-    expected = [(x.mean(axis=0), x.var(axis=0)) for x in real]
-    used = recompute_batch_norm_statistics(
-        model, examples, strategy=strategy, global_batch_size=16, num_batches=6, seed=2
-    )
-    assert used == 6
-    for norm, (mean, variance) in zip(model.lstm_norms, expected, strict=True):
-        np.testing.assert_allclose(norm.moving_mean.numpy(), mean, atol=1e-6)
-        np.testing.assert_allclose(norm.moving_variance.numpy(), variance, atol=1e-6)

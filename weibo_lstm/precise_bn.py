@@ -4,7 +4,7 @@ The moving averages that BatchNorm uses at inference are exponential averages ov
 recent batches, taken while the weights changed; on length buckets each of those
 batches holds one length band. Precise BN (pycls `compute_precise_bn_stats`,
 detectron2 `PreciseBN`; Wu & Johnson, "Rethinking 'Batch' in BatchNorm", 2021)
-replaces them after training by the population statistics of a few hundred freshly
+replaces them after training by the population statistics of a few dozen freshly
 shuffled training batches: a forward pass without dropout and without any weight
 update, in which BatchNorm normalises with each batch's own statistics.
 
@@ -13,13 +13,13 @@ count of its inputs, all-reduced over the global batch, into accumulators; the m
 mean and variance become `Σx / n` and `Σx² / n − mean²`. With the same global batches
 the result is the same on one replica or many (and on every worker of a cluster).
 
-A model trained with batch renormalization (on length buckets,
-`batch_norm.use_batch_renormalization`) normalises with its moving statistics in
-training as at inference; there each layer passes on its inputs normalised that way
-(with the statistics training left: one pass), so the sums do not depend on how rows
-are grouped, and the batches are length buckets
-(measured on waimai_10k, seed model: the shuffled batches cost as much as the
-training epoch itself).
+For a model trained with batch renormalization (on length buckets,
+`batch_norm.use_batch_renormalization`) the batches are shuffled too, and BatchNorm
+normalises with their statistics. Normalising with the moving statistics instead
+(the way it trains) would let length buckets give the same sums for less padding,
+but in one pass each layer's inputs then come from its predecessors' *old*
+statistics: measured on waimai_10k (seed model, 4 epochs), validation accuracy
+0.876 against 0.895 with shuffled batches and 0.888 without precise BN.
 """
 
 from __future__ import annotations
@@ -91,8 +91,7 @@ class PreciseBatchNorm:
 
         def forward(batch):
             # Inference mode (no dropout), except that BatchNorm normalises with the
-            # batch's statistics while it adds them up (with the moving statistics,
-            # as at inference, when it renormalises).
+            # batch's statistics while it adds them up.
             self.model(batch["ids"], training=False)
 
         @tf.function
@@ -113,16 +112,13 @@ class PreciseBatchNorm:
             return 0
         if self._run is None:
             self._build()
-        # Layers that renormalise pass values on as at inference, whatever the batch
-        # holds: length buckets then give the same sums for less padding.
-        renormalized = all(layer.renormalize for layer in self.layers)
         plan = batching.plan_epoch(
             examples.lengths,
             self.global_batch_size,
             seed=seed,
             epoch=epoch,
             shuffle=True,
-            bucket=renormalized,
+            bucket=False,
         )
         full = plan[(plan != batching.PADDING_ROW).all(axis=1)]
         plan = full[: self.num_batches] if len(full) else plan[:1]
