@@ -149,32 +149,3 @@ def test_without_length_buckets_or_with_zero_batches_the_moving_averages_stay():
         )
         controller = Controller(trainer, [], steps_per_epoch=1, steps_per_loop=1)
         assert (controller.precise_bn is not None) is expected, overrides
-
-
-def test_with_renormalization_bucketed_passes_give_the_moments_of_inference_inputs():
-    from weibo_lstm.batch_norm import use_batch_renormalization
-
-    examples = _examples(n=96, seed=5)  # 6 full batches of 16: every row is used
-    strategy = tf.distribute.get_strategy()
-    model = _model(strategy)
-    use_batch_renormalization(model)
-    first_norm, last_norm = model.lstm_norms
-    # Independent reference, layer by layer at inference (dropout off), every row.
-    ids = examples.rows(np.arange(len(examples))).to_tensor()
-    mask = ids > 0
-    first = model.lstm_layers[0](model.embedding(ids), mask=mask).numpy()[mask.numpy()]
-    first_norm.moving_mean.assign(first.mean(axis=0))
-    first_norm.moving_variance.assign(first.var(axis=0))
-    normalized = first_norm(model.lstm_layers[0](model.embedding(ids), mask=mask), training=False)
-    last = model.lstm_layers[1](normalized, mask=mask).numpy()  # one state per row
-    # Statistics that are far off before the recomputation: the result must not care.
-    for norm in model.lstm_norms:
-        norm.moving_mean.assign(np.full(norm.moving_mean.shape, 0.3, np.float32))
-        norm.moving_variance.assign(np.full(norm.moving_variance.shape, 5.0, np.float32))
-    used = recompute_batch_norm_statistics(
-        model, examples, strategy=strategy, global_batch_size=16, num_batches=6, seed=2
-    )
-    assert used == 6
-    for norm, x in ((first_norm, first), (last_norm, last)):
-        np.testing.assert_allclose(norm.moving_mean.numpy(), x.mean(axis=0), atol=1e-5)
-        np.testing.assert_allclose(norm.moving_variance.numpy(), x.var(axis=0), atol=1e-5)

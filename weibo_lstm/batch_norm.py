@@ -133,8 +133,6 @@ class DistributedBatchNormalization(keras.layers.BatchNormalization):
             self.statistics_accumulator, (total, total_sq, count), strict=True
         ):
             variable.assign_add(tf.cast(value, variable.dtype))
-        if self.renormalize:  # as in its training: the batch's make-up does not matter
-            return self._normalize(x, self.moving_mean, self.moving_variance)
         return self._normalize(x, *_moments_from_sums(total, total_sq, count))
 
     def _normalize(self, x, mean, variance):
