@@ -4,7 +4,7 @@ The moving averages that BatchNorm uses at inference are exponential averages ov
 recent batches, taken while the weights changed; on length buckets each of those
 batches holds one length band. Precise BN (pycls `compute_precise_bn_stats`,
 detectron2 `PreciseBN`; Wu & Johnson, "Rethinking 'Batch' in BatchNorm", 2021)
-replaces them after training by the population statistics of a few dozen freshly
+replaces them after training by the population statistics of a few hundred freshly
 shuffled training batches: a forward pass without dropout and without any weight
 update, in which BatchNorm normalises with each batch's own statistics.
 
@@ -15,11 +15,12 @@ the result is the same on one replica or many (and on every worker of a cluster)
 
 For a model trained with batch renormalization (on length buckets,
 `batch_norm.use_batch_renormalization`) the batches are shuffled too, and BatchNorm
-normalises with their statistics. Normalising with the moving statistics instead
-(the way it trains) would let length buckets give the same sums for less padding,
-but in one pass each layer's inputs then come from its predecessors' *old*
-statistics: measured on waimai_10k (seed model, 4 epochs), validation accuracy
-0.876 against 0.895 with shuffled batches and 0.888 without precise BN.
+normalises with their statistics, as pycls does. Measured on waimai_10k (seed model,
+4 epochs, validation accuracy; one seed, so ±0.5 points is noise): 0.895 with up to
+200 shuffled batches (all 74 there), 0.888 with 50, 0.888 without precise BN; exact
+statistics from length buckets normalised with the moving statistics, one pass per
+layer, 0.885 with 50 (and 0.876 in a single pass, whose deeper layers see their
+predecessors' old statistics).
 """
 
 from __future__ import annotations
