@@ -416,6 +416,5 @@ def test_the_history_shows_time_spent_between_epochs_outside_the_epoch_timer():
     # The first epoch follows no action; each later one follows a 0.5 s sleep.
     assert 0 <= gaps[0] < 0.25
     assert all(0.5 <= gap < 0.75 for gap in gaps[1:])
-    assert all(0.5 <= entry["actions_time"] < 0.75 for entry in history.epochs)
     for entry in history.epochs:
         assert entry["wall_time"] >= entry["epoch_time"]

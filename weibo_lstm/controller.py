@@ -103,7 +103,6 @@ class Controller:
                         type(action).__name__,
                         time.perf_counter() - start,
                     )
-                entry["actions_time"] = time.perf_counter() - now
             _log_boundaries(history)
             for action in self.actions:
                 action.on_fit_end(state)

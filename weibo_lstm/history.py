@@ -18,8 +18,8 @@ class History:
             `accuracy`, `precision`, `recall`), validation metrics (`val_` prefix),
             `learning_rate`, `epoch_time` (training, precise BatchNorm and
             validation), `wall_time` (since the previous epoch's log line, or since
-            training started: `epoch_time` plus the epoch boundary), `actions_time`
-            (the actions after its log line: best weights, checkpoint, summaries),
+            training started: `epoch_time` plus the epoch boundary; the actions'
+            times are logged at DEBUG level),
             `examples_per_second`, `skipped_steps` (non-finite steps skipped).
         best_epoch: 1-based epoch whose weights the model holds after `fit`.
         best_metrics: that epoch's entry of `epochs`.
