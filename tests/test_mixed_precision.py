@@ -210,6 +210,10 @@ def test_an_overflow_on_one_replica_is_skipped_by_loss_scaling_not_the_guard():
     for got, want in zip(trainer.model.trainable_weights, weights, strict=True):
         np.testing.assert_array_equal(got.numpy(), want)
 
+    # A clean batch is applied. (At the default scale, 2^14 after the halving, float16
+    # gradients of this model may still overflow now and then, which is normal and
+    # made this check flaky; scale 1 cannot overflow finite float16 gradients here.)
+    trainer.optimizer.dynamic_scale.assign(1.0)
     result = trainer.train(iter(batching.distribute(strategy, data, plan[[1]])), 1)
     assert result["nonfinite_steps"] == 0 and int(trainer.optimizer.iterations.numpy()) == 1
     assert all(np.isfinite(w.numpy()).all() for w in trainer.model.weights)
