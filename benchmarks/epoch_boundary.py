@@ -79,6 +79,8 @@ def main(argv=None) -> int:
             "wall_time_s": e["wall_time"],
             "boundary_s": e["wall_time"] - e["epoch_time"],
             "boundary_share": (e["wall_time"] - e["epoch_time"]) / e["epoch_time"],
+            # Reading the end of this epoch's input pipeline (`batching.finish`).
+            "pipeline_end_s": e.get("pipeline_end_time"),
             # The actions after the previous epoch's line (in this epoch's boundary).
             "previous_actions_s": actions[i - 1] if 0 < i <= len(actions) else {},
         }
@@ -104,7 +106,8 @@ def main(argv=None) -> int:
         print(
             f"epoch {e['epoch']}: epoch {e['epoch_time_s']:.1f} s, wall {e['wall_time_s']:.1f} s, "
             f"boundary {e['boundary_s']:+.2f} s ({100 * e['boundary_share']:+.2f} %), "
-            f"previous actions {sum(e['previous_actions_s'].values()):.2f} s"
+            f"previous actions {sum(e['previous_actions_s'].values()):.2f} s, "
+            f"pipeline end {e['pipeline_end_s'] or 0:.2f} s"
         )
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -150,7 +150,10 @@ class Controller:
                 )
             for action in self.actions:
                 action.on_loop_end(state)
+        finish_start = time.perf_counter()
         batching.finish(iterator)
+        pipeline_end_time = time.perf_counter() - finish_start
+        logger.debug("epoch %d: input pipeline end %.3f s", state.epoch, pipeline_end_time)
         if state.skipped_steps:
             if state.skipped_steps == self.steps_per_epoch:
                 raise NonFiniteError(
@@ -167,6 +170,8 @@ class Controller:
         entry["learning_rate"] = float(keras.ops.convert_to_numpy(trainer.optimizer.learning_rate))
         entry["examples_per_second"] = len(train) / state.epoch_time
         entry["skipped_steps"] = state.skipped_steps
+        # Not in `epoch_time` (whose clock stopped after the last loop): in `wall_time`.
+        entry["pipeline_end_time"] = pipeline_end_time
         return entry
 
 

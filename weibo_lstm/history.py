@@ -19,7 +19,9 @@ class History:
             `learning_rate`, `epoch_time` (training, precise BatchNorm and
             validation), `wall_time` (since the previous epoch's log line, or since
             training started: `epoch_time` plus the epoch boundary; the actions'
-            times are logged at DEBUG level),
+            times are logged at DEBUG level), `pipeline_end_time` (reading the end of
+            the epoch's input pipeline, `batching.finish`: part of `wall_time`, not
+            of `epoch_time`),
             `examples_per_second`, `skipped_steps` (non-finite steps skipped).
         best_epoch: 1-based epoch whose weights the model holds after `fit`.
         best_metrics: that epoch's entry of `epochs`.

@@ -73,7 +73,7 @@ class TrainerOptions:
     seed: int = 42
     bucket_by_length: bool = True
     pad_to: int | None = None
-    precise_bn_batches: int = 200
+    precise_bn_batches: int = 50
     eval_batch_size: int | None = None
     quiet: bool = False
     summary_dir: str | None = None
