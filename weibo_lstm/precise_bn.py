@@ -17,7 +17,7 @@ For a model trained with batch renormalization (on length buckets,
 `batch_norm.use_batch_renormalization`) the batches are shuffled too, and BatchNorm
 normalises with their statistics, as pycls does. Measured on waimai_10k (seed model,
 4 epochs, validation accuracy; one seed, so ±0.5 points is noise): 0.895 with up to
-200 shuffled batches (all 74 there), 0.888 with 50, 0.888 without precise BN; exact
+200 shuffled batches (all 74 there), 0.888 with 50 (the default: cheaper), 0.888 without; exact
 statistics from length buckets normalised with the moving statistics, one pass per
 layer, 0.885 with 50 (and 0.876 in a single pass, whose deeper layers see their
 predecessors' old statistics).
