@@ -81,6 +81,8 @@ def main(argv=None) -> int:
             "boundary_share": (e["wall_time"] - e["epoch_time"]) / e["epoch_time"],
             # Reading the end of this epoch's input pipeline (`batching.finish`).
             "pipeline_end_s": e.get("pipeline_end_time"),
+            # From the end of the last training loop to precise BN / validation.
+            "after_last_loop_s": e.get("after_last_loop_time"),
             # The actions after the previous epoch's line (in this epoch's boundary).
             "previous_actions_s": actions[i - 1] if 0 < i <= len(actions) else {},
         }

@@ -172,6 +172,7 @@ class Controller:
         entry["skipped_steps"] = state.skipped_steps
         # Not in `epoch_time` (whose clock stopped after the last loop): in `wall_time`.
         entry["pipeline_end_time"] = pipeline_end_time
+        entry["after_last_loop_time"] = time.perf_counter() - clock - state.epoch_time
         return entry
 
 
