@@ -285,11 +285,15 @@ def bench_pipeline(args, train, test, vocabulary_size):
         batching.finish(iterator)  # as the trainer does: the pipeline shuts down at once
 
     # What the controller runs after every epoch, before validation.
-    recompute = PreciseBatchNorm(
-        library.model,
-        strategy=default,
-        global_batch_size=library.global_batch_size,
-        num_batches=precise_bn or 1,
+    recompute = (
+        PreciseBatchNorm(
+            library.model,
+            strategy=default,
+            global_batch_size=library.global_batch_size,
+            num_batches=precise_bn,
+        )
+        if precise_bn
+        else None
     )
 
     for epoch in range(1, epochs + 1):

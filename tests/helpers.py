@@ -79,6 +79,19 @@ _LOADER = textwrap.dedent(
 )
 
 
+def run_python(code: str, repo_root) -> str:
+    """Runs `code` in a fresh Python process that imports this repository; its stdout.
+
+    Fails the test (with the end of stderr) when the process does not exit with 0.
+    """
+    env = dict(os.environ, PYTHONPATH=str(repo_root), TF_CPP_MIN_LOG_LEVEL="3")
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
+
+
 def load_in_fresh_process(path, texts, tmp_path):
     """Serves `texts` (bytes) from the SavedModel at `path` in a process that may
     import neither weibo_lstm nor tensorflow_text; returns its JSON report."""

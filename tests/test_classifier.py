@@ -128,9 +128,7 @@ def test_a_tokenizer_without_vocabulary_is_refused():
 
 def test_serving_does_not_import_the_training_job(fitted, tmp_path, repo_root):
     """`Predictor.load` of a saved classifier runs without `weibo_lstm.job`."""
-    import os
-    import subprocess
-    import sys
+    from tests.helpers import run_python
 
     classifier, _ = fitted
     path = classifier.save(tmp_path / "model")
@@ -141,10 +139,5 @@ def test_serving_does_not_import_the_training_job(fitted, tmp_path, repo_root):
         "assert outputs['probabilities'].shape == (1, 2)\n"
         "print(sorted(m for m in sys.modules if m.startswith('weibo_lstm.')))\n"
     )
-    env = dict(os.environ, PYTHONPATH=str(repo_root), TF_CPP_MIN_LOG_LEVEL="3")
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    loaded = result.stdout.strip().splitlines()[-1]
+    loaded = run_python(code, repo_root).strip().splitlines()[-1]
     assert "weibo_lstm.job" not in loaded and "weibo_lstm.cli" not in loaded

@@ -3,14 +3,12 @@ the `weibo-lstm train` flag down to the dataclass that uses it."""
 
 import argparse
 import dataclasses
-import os
 import re
-import subprocess
-import sys
 
 import pytest
 import tensorflow as tf
 
+from tests.helpers import run_python
 from weibo_lstm import cli, flags
 from weibo_lstm.job import JOB_SET_OPTIONS, RunConfig
 from weibo_lstm.presets import BUDGET_KEYS, DEFAULT_PRESET, PRESETS
@@ -111,12 +109,7 @@ def test_train_help_shows_the_real_defaults_of_this_device(repo_root):
         "    pass\n"
         "configure_cpu_devices(2)  # raises if the help initialised the devices\n"
     )
-    env = dict(os.environ, PYTHONPATH=str(repo_root), TF_CPP_MIN_LOG_LEVEL="3")
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    text = " ".join(result.stdout.split())
+    text = " ".join(run_python(code, repo_root).split())
     for key in BUDGET_KEYS:
         value = getattr(preset.budget(kind), key)
         expected = f"default: {value} on this {kind} machine (preset {preset.name}"

@@ -186,6 +186,15 @@ def _moments_from_sums(total, total_sq, count):
     return mean, tf.maximum(tf.math.divide_no_nan(total_sq, count) - tf.square(mean), 0.0)
 
 
+def batch_norm_layers(model: keras.layers.Layer) -> list[DistributedBatchNormalization]:
+    """Every `DistributedBatchNormalization` layer inside `model`."""
+    return [
+        layer
+        for layer in model._flatten_layers(include_self=True, recursive=True)
+        if isinstance(layer, DistributedBatchNormalization)
+    ]
+
+
 def use_batch_renormalization(model: keras.layers.Layer, enabled: bool = True) -> int:
     """Makes every `DistributedBatchNormalization` in `model` renormalise in training.
 
@@ -203,11 +212,7 @@ def use_batch_renormalization(model: keras.layers.Layer, enabled: bool = True) -
     >>> use_batch_renormalization(model), model.layers[0].renormalize
     (1, True)
     """
-    layers = [
-        layer
-        for layer in model._flatten_layers(include_self=True, recursive=True)
-        if isinstance(layer, DistributedBatchNormalization)
-    ]
+    layers = batch_norm_layers(model)
     for layer in layers:
         layer.renormalize = bool(enabled)
     return len(layers)

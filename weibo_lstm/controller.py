@@ -68,7 +68,7 @@ class Controller:
                 global_batch_size=trainer.global_batch_size,
                 num_batches=o.precise_bn_batches,
             )
-            if o.precise_bn_batches and o.bucket_by_length
+            if o.precise_bn_batches and trainer.renormalizes_batch_norm
             else None
         )
 

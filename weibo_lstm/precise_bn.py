@@ -17,9 +17,9 @@ For a model trained with batch renormalization (on length buckets,
 `batch_norm.use_batch_renormalization`) the batches are shuffled too, and BatchNorm
 normalises with their statistics, as pycls does. Measured on waimai_10k (seed model,
 4 epochs, validation accuracy; one seed, so ±0.5 points is noise): 0.895 with up to
-200 shuffled batches (all 74 there), 0.888 with 50 (the default: cheaper), 0.888 without; exact
-statistics from length buckets normalised with the moving statistics, one pass per
-layer, 0.885 with 50 (and 0.876 in a single pass, whose deeper layers see their
+200 shuffled batches (all 74 there), 0.888 with 50 (the default: cheaper), 0.888
+without; exact statistics from length buckets normalised with the moving statistics,
+one pass per layer, 0.885 with 50 (and 0.876 in a single pass, whose deeper layers see their
 predecessors' old statistics).
 """
 
@@ -32,19 +32,10 @@ import numpy as np
 import tensorflow as tf
 
 from weibo_lstm import batching
-from weibo_lstm.batch_norm import DistributedBatchNormalization
+from weibo_lstm.batch_norm import batch_norm_layers
 from weibo_lstm.batching import TokenizedExamples
 
 logger = logging.getLogger("weibo_lstm")
-
-
-def batch_norm_layers(model: keras.Layer) -> list[DistributedBatchNormalization]:
-    """Every `DistributedBatchNormalization` layer inside `model`."""
-    return [
-        layer
-        for layer in model._flatten_layers(include_self=True, recursive=True)
-        if isinstance(layer, DistributedBatchNormalization)
-    ]
 
 
 class PreciseBatchNorm:

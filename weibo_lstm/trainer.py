@@ -187,14 +187,15 @@ class DistributedTrainer:
         # replica and step; all-gathering them inside the `tf.range` loop reuses
         # collective instance keys with changing shapes, which aborts the step.
         gradients = [tf.convert_to_tensor(g) for g in gradients]
-        nonfinite_gradients = ~tf.reduce_all(
-            [tf.reduce_all(tf.math.is_finite(g)) for g in gradients]
-        )
         if self.loss_scaling:
             # Overflowing scaled gradients are normal in float16: the optimizer skips
             # the step and halves the scale. Only a non-finite loss is ours to judge.
             gradients = mixed_precision.agree_on_overflow(gradients)
             nonfinite_gradients = tf.constant(False)
+        else:
+            nonfinite_gradients = ~tf.reduce_all(
+                [tf.reduce_all(tf.math.is_finite(g)) for g in gradients]
+            )
         # Gradients are all-reduced (SUM) across replicas by the optimizer (which
         # also unscales them under loss scaling). A non-finite step is applied too,
         # and undone in `_train_loop` (a `tf.cond` around `apply_gradients` would
