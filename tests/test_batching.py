@@ -4,7 +4,9 @@ import tensorflow as tf
 
 from weibo_lstm import Tokenizer
 from weibo_lstm.batching import (
+    MAP_PARALLEL_CALLS,
     PADDING_ROW,
+    PREFETCH_BATCHES,
     TokenizedExamples,
     distribute,
     loss_weights,
@@ -104,6 +106,45 @@ def test_fixed_padding_and_skip():
     assert len(batches) == 3
     assert all(b["ids"].shape == (10, 40) for b in batches)
     np.testing.assert_array_equal(batches[0]["index"].numpy(), plan[2])
+
+
+def test_input_pipelines_run_without_autotuning():
+    # Autotuning's model thread made deleting an iterator block for up to 60 s at
+    # epoch ends (`batching.input_options`): no pipeline of ours may start one.
+    class InspectingStrategy:
+        def distribute_datasets_from_function(self, dataset_fn):
+            return dataset_fn(tf.distribute.InputContext())
+
+    examples, _ = random_examples(20, seed=4)
+    plan = plan_epoch(examples.lengths, 4, seed=0, epoch=0)
+    dataset = distribute(InspectingStrategy(), examples, plan)
+    assert dataset.options().autotune.enabled is False
+    # No parallelism or buffer size left to the autotuner (tf.data.AUTOTUNE is -1).
+    graph = tf.compat.v1.GraphDef.FromString(dataset._as_serialized_graph().numpy())
+    nodes = {node.name: node for node in graph.node}
+
+    def constant_input(op, position):
+        (node,) = [n for n in graph.node if n.op.startswith(op)]
+        source = nodes[node.input[position].split(":")[0]]
+        return tf.make_ndarray(source.attr["value"].tensor)
+
+    assert constant_input("ParallelMapDataset", 1) == MAP_PARALLEL_CALLS > 0
+    assert constant_input("PrefetchDataset", 1) == PREFETCH_BATCHES > 0
+    assert len(list(dataset)) == len(plan)
+
+
+@pytest.mark.parametrize("devices", [["/cpu:0"], ["/cpu:0", "/cpu:1"]])
+def test_distributed_iterators_run_without_autotuning(devices):
+    # The per-device datasets tf.distribute builds behind a distributed iterator
+    # have autotuning off too (`batching._disable_autotuning_on_devices`).
+    examples, _ = random_examples(40, seed=5)
+    plan = plan_epoch(examples.lengths, 8, seed=0, epoch=0)
+    iterator = iter(distribute(mirrored_strategy(devices), examples, plan))
+    (worker,) = iterator._iterators
+    per_device = worker._iterator._device_iterators
+    assert len(per_device) == len(devices)
+    assert all(it._dataset.options().autotune.enabled is False for it in per_device)
+    assert sum(1 for _ in iterator) == len(plan)
 
 
 def test_bucketing_keeps_the_class_mix_when_length_predicts_the_label():
