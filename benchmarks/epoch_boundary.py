@@ -79,7 +79,7 @@ def main(argv=None) -> int:
             "wall_time_s": e["wall_time"],
             "boundary_s": e["wall_time"] - e["epoch_time"],
             "boundary_share": (e["wall_time"] - e["epoch_time"]) / e["epoch_time"],
-            # Reading the end of this epoch's input pipeline (`batching.finish`).
+            # Reading the end of this epoch's input pipeline and deleting its iterator.
             "pipeline_end_s": e.get("pipeline_end_time"),
             # From the end of the last training loop to precise BN / validation.
             "after_last_loop_s": e.get("after_last_loop_time"),

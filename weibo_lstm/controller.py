@@ -152,6 +152,7 @@ class Controller:
                 action.on_loop_end(state)
         finish_start = time.perf_counter()
         batching.finish(iterator)
+        del iterator  # here, so that `pipeline_end_time` includes its deletion
         pipeline_end_time = time.perf_counter() - finish_start
         logger.debug("epoch %d: input pipeline end %.3f s", state.epoch, pipeline_end_time)
         if state.skipped_steps:
