@@ -29,6 +29,7 @@ def run(script: str, args: list[str], cwd: Path) -> str:
     return result.stdout
 
 
+@pytest.mark.slow
 def test_throughput_benchmark_runs_every_comparison(tmp_path, write_csv):
     data = write_csv(tmp_path / "posts.csv", 400, seed=5)
     out = tmp_path / "throughput.json"

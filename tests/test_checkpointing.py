@@ -66,7 +66,9 @@ def data():
     return make_examples(200), make_examples(64, seed=3)
 
 
-@pytest.mark.parametrize("strategy_name", ["mirrored_1", "mirrored_2"])
+@pytest.mark.parametrize(
+    "strategy_name", [pytest.param("mirrored_1", marks=pytest.mark.slow), "mirrored_2"]
+)
 def test_resume_mid_epoch_is_bit_exact(data, tmp_path, strategy_name, caplog):
     """Crash in epoch 2, resume into a differently initialised model: same result.
 
@@ -312,6 +314,7 @@ def saved_weights(output_dir, read_report):
     return row, model.get_weights()
 
 
+@pytest.mark.slow
 def test_sigkill_then_same_command_resumes_and_matches_an_uninterrupted_run(
     tmp_path, cli_command, read_report
 ):
@@ -356,6 +359,7 @@ def test_sigkill_then_same_command_resumes_and_matches_an_uninterrupted_run(
 
 
 # ------------------------------------------------------------------ a real SIGTERM
+@pytest.mark.slow
 def test_sigterm_checkpoints_exits_75_and_the_same_command_matches_an_uninterrupted_run(
     tmp_path, cli_command, read_report
 ):
@@ -429,7 +433,7 @@ class SigtermTrainer(DistributedTrainer):
         return super().train(iterator, num_steps)
 
 
-@pytest.mark.parametrize("checkpointed", [True, False])
+@pytest.mark.parametrize("checkpointed", [True, pytest.param(False, marks=pytest.mark.slow)])
 def test_sigterm_in_process_saves_at_the_loop_boundary_and_restores_the_handler(
     data, tmp_path, checkpointed
 ):

@@ -155,6 +155,7 @@ def run_script(args, cwd, timeout=600):
     return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.mark.slow
 def test_example_runs_end_to_end_from_data_input(
     tmp_path, write_csv, read_report, fast_train_flags
 ):
@@ -445,6 +446,7 @@ def test_console_script_trains_on_two_cpu_replicas(tmp_path, write_csv, read_rep
     assert row["replicas"] == "2" and row["global_batch_size"] == "32"
 
 
+@pytest.mark.slow
 def test_example_trains_on_two_cpu_replicas(tmp_path, write_csv, read_report):
     data = write_csv(tmp_path / "tiny.csv", 120)
     script = str(ROOT / "examples" / "train_multi_gpu.py")
@@ -455,6 +457,7 @@ def test_example_trains_on_two_cpu_replicas(tmp_path, write_csv, read_report):
     assert row["replicas"] == "2" and row["global_batch_size"] == "32"
 
 
+@pytest.mark.slow
 def test_predict_prints_only_its_json_line_unless_verbose(trained, tmp_path, read_report):
     _, out = trained
     row, _ = read_report(out)

@@ -107,6 +107,7 @@ def test_saved_model_applies_the_tokenizer_options_it_was_trained_with(exported)
     assert metadata["tokenizer"]["max_length"] == 32 and metadata["class_names"] == ["消极", "积极"]
 
 
+@pytest.mark.slow
 def test_export_of_a_model_trained_on_two_replicas(
     tmp_path, texts_and_labels, edge_case_texts, load_in_fresh_process
 ):

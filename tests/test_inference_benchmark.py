@@ -6,9 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_inference_benchmark_runs_on_tiny_data(tmp_path, write_csv):
     data = write_csv(tmp_path / "posts.csv", 120, seed=4)
     out = tmp_path / "inference.json"

@@ -25,6 +25,8 @@ VOCAB = 30
 POISON = VOCAB  # a token id that only the poisoned example has
 SMALL = dict(embedding_dim=8, lstm_units=(8, 4), dense_units=4)
 MODES = ["float16", "bfloat16"]
+# The float16 case of the slower tests runs with `-m slow` (bfloat16 stays in the default suite).
+MODES_FLOAT16_SLOW = [pytest.param("float16", marks=pytest.mark.slow), "bfloat16"]
 
 
 def make_examples(n, seed=0, poison_row=None):
@@ -127,7 +129,7 @@ def test_the_train_flag_reaches_the_run_config():
 
 
 # ------------------------------------------------------------------ training
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", MODES_FLOAT16_SLOW)
 def test_a_tiny_model_trains_on_two_replicas(mode, data):
     strategy = cpu_strategy(2)
     model = build(strategy, mode, batch_norm=False)
@@ -274,7 +276,7 @@ def test_checkpoints_resume_with_the_loss_scale(data, tmp_path):
 
 
 # ------------------------------------------------------------------ export
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", MODES_FLOAT16_SLOW)
 def test_export_serves_float32_with_plain_tensorflow(
     mode, tmp_path, edge_case_texts, load_in_fresh_process
 ):

@@ -120,7 +120,10 @@ def max_difference(a, b) -> float:
     return max(float(np.abs(a[k] - b[k]).max()) for k in weights)
 
 
-@pytest.mark.parametrize("batch_norm", [False, True], ids=["plain", "batch_norm"])
+@pytest.mark.parametrize(
+    "batch_norm",
+    [pytest.param(False, id="plain"), pytest.param(True, id="batch_norm", marks=pytest.mark.slow)],
+)
 def test_two_workers_train_like_one_process_with_the_same_global_batch(
     processes, tmp_path, batch_norm
 ):
@@ -163,6 +166,7 @@ def test_two_workers_train_like_one_process_with_the_same_global_batch(
     assert row["written_by"] == "worker_0" and row["replicas"] == "2"
 
 
+@pytest.mark.slow
 def test_cli_train_on_two_workers_writes_one_complete_report(processes, tmp_path):
     data = write_csv(tmp_path / "train.csv", 400, seed=1)
     out = tmp_path / "out"
@@ -200,6 +204,7 @@ def test_cli_train_on_two_workers_writes_one_complete_report(processes, tmp_path
 
 
 @pytest.mark.parametrize("victim", [1, 0], ids=["worker_killed", "chief_killed"])
+@pytest.mark.slow
 def test_a_killed_worker_stops_the_other_with_a_clear_error(processes, tmp_path, victim):
     data = write_csv(tmp_path / "train.csv", 400, seed=1)
     ports = free_ports(2)
@@ -225,6 +230,7 @@ def test_a_killed_worker_stops_the_other_with_a_clear_error(processes, tmp_path,
     print(f"{survivor} exited {elapsed:.1f} s after worker_{victim} was killed: {last}")
 
 
+@pytest.mark.slow
 def test_after_a_worker_is_killed_restarting_both_resumes_from_the_checkpoint(processes, tmp_path):
     """Kill worker 1 after the chief's first checkpoint; the same two commands resume."""
     data = write_csv(tmp_path / "train.csv", 400, seed=1)  # 320 train rows: 10 steps/epoch
@@ -279,6 +285,7 @@ def test_after_a_worker_is_killed_restarting_both_resumes_from_the_checkpoint(pr
     assert row["workers"] == "2"
 
 
+@pytest.mark.slow
 def test_a_worker_that_never_joins_ends_the_wait_after_the_startup_timeout(processes, tmp_path):
     """Alone in a 2-worker cluster: worker 0 waits in a collective, worker 1 to register."""
     data = write_csv(tmp_path / "train.csv", 50, seed=1)
@@ -314,6 +321,7 @@ def test_workers_with_different_data_refuse_to_train(processes, tmp_path):
         )
 
 
+@pytest.mark.slow
 def test_sigterm_to_one_worker_stops_both_at_the_same_step_and_both_resume(processes, tmp_path):
     """SIGTERM reaches worker 1 only: both save at the same step and exit 75; rerun resumes."""
     data = write_csv(tmp_path / "train.csv", 400, seed=1)  # 320 train rows: 10 steps/epoch

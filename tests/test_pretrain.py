@@ -66,6 +66,7 @@ def test_pretrain_user_errors_exit_with_status_2(tmp_path):
     assert process.returncode == 2 and "missing.txt: no such file" in err
 
 
+@pytest.mark.slow
 def test_sigkill_then_same_command_resumes_and_matches_an_uninterrupted_run(tmp_path):
     """Sampled softmax, dropout and Adam state continue bit for bit after kill -9."""
     lines = write_lines(tmp_path / "posts.txt", 300, seed=3)

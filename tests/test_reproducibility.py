@@ -6,6 +6,7 @@ import sys
 
 import keras
 import numpy as np
+import pytest
 
 # `--replicas 2` on a CPU needs two logical devices before TensorFlow initialises.
 LAUNCHER = """
@@ -17,6 +18,7 @@ sys.exit(cli.main(sys.argv[1:]))
 """
 
 
+@pytest.mark.slow
 def test_two_deterministic_runs_give_identical_weights(
     tmp_path, write_csv, read_report, fast_train_flags, repo_root
 ):
