@@ -236,12 +236,14 @@ def input_options() -> tf.data.Options:
     variable. Deleting the iterator joins that thread, and the cancellation does not
     wake it (TF 2.21): the deletion blocks until the wait times out. Measured here:
     pauses of 28, 39 and 59 s after 3 of 6 epochs of the weibo sample (`best`
-    preset), and 31 s with a loop that only reads the batches; a native stack showed
+    preset), and 31 s with a loop that only reads the batches; native stacks showed
     the main thread in `RootDataset::Iterator::~Iterator` joining the thread in
-    `Model::OptimizeLoop`. The pipeline here is a slice, a batch and one cheap map,
-    so fixed parallelism (`MAP_PARALLEL_CALLS`, `PREFETCH_BATCHES`) loses nothing.
-    The per-device datasets a distributed iterator adds get these options too
-    (`_disable_autotuning_on_devices`).
+    `Model::OptimizeLoop`. These options on our pipeline alone left the pause (30 s):
+    the per-device datasets a distributed iterator adds need them too
+    (`_disable_autotuning_on_devices`); with both, 0.03 s. The pipeline here is a
+    slice, a batch and one cheap map, so fixed parallelism (`MAP_PARALLEL_CALLS`,
+    `PREFETCH_BATCHES`) loses nothing: it delivers 530–850 batches/s here, against
+    the few steps/s a CPU trains at.
     """
     options = tf.data.Options()
     options.autotune.enabled = False
