@@ -71,6 +71,10 @@ SETTINGS = {
     # never saw, or the pretrained LSTMs themselves?
     "full_no_dropout": (_NONE, {"learning_rate": 3e-3}, {}),
     "embeddings_only": (_LIGHT, {"learning_rate": 3e-3}, {"encoder": "embeddings"}),
+    # fast_full with adversarial training on the embeddings (TrainerOptions
+    # .adversarial_epsilon; each step costs about twice as much).
+    "fast_full_adv1": (_LIGHT, {"learning_rate": 3e-3, "adversarial_epsilon": 1.0}, {}),
+    "fast_full_adv3": (_LIGHT, {"learning_rate": 3e-3, "adversarial_epsilon": 3.0}, {}),
 }
 
 
