@@ -264,16 +264,35 @@ class WeiboLSTM(keras.Model):
         self.classifier.build(shape)
         self.built = True
 
-    def call(self, inputs, training=None):
-        mask = self.embedding.compute_mask(inputs)
-        return self.head(self.encode(inputs, training=training), mask, training=training)
+    @property
+    def input_width(self) -> int:
+        """Width `D` of the LSTM input `x` `[batch, time, D]` that `perturbation` adds to."""
+        return self.embedding_dim * (2 if self.bigram_embedding is not None else 1)
 
-    def encode(self, inputs, training=None):
+    def call(self, inputs, training=None, perturbation=None):
+        """Class probabilities `[batch, num_classes]`.
+
+        Args:
+            inputs: int ids `[batch, time]`, 0 = padding (right-padded).
+            training: whether dropout (and token dropout) is active.
+            perturbation: optional `[batch, time, input_width]` tensor added to the
+                embeddings (see `encode`); for adversarial training
+                (`ClassificationObjective(adversarial_epsilon=...)`). Training only:
+                it is not part of the config nor of an exported model.
+        """
+        mask = self.embedding.compute_mask(inputs)
+        encoded = self.encode(inputs, training=training, perturbation=perturbation)
+        return self.head(encoded, mask, training=training)
+
+    def encode(self, inputs, training=None, perturbation=None):
         """The encoder: embeddings (+ bigram embeddings) → the LSTM stack.
 
         Args:
             inputs: int ids `[batch, time]`, 0 = padding (right-padded).
             training: whether dropout (and token dropout) is active.
+            perturbation: optional `[batch, time, input_width]` tensor added to the
+                embeddings (concatenated with the bigram embeddings when present)
+                before embedding dropout; cast to their dtype.
 
         Returns:
             The last LSTM block's outputs (after its BatchNorm and dropout):
@@ -288,6 +307,8 @@ class WeiboLSTM(keras.Model):
         x = self.embedding(inputs)
         if self.bigram_embedding is not None:
             x = tf.concat([x, self.bigram_embedding(self._bigram_ids(inputs))], axis=-1)
+        if perturbation is not None:
+            x = x + tf.cast(perturbation, x.dtype)
         if self.embedding_drop is not None:
             x = self.embedding_drop(x, training=training)
         for lstm, norm, dropout in zip(

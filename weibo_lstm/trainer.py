@@ -61,7 +61,7 @@ class DistributedTrainer:
             `objective` reads (class probabilities for the default objective).
             Unbuilt, or built under `strategy.scope()`.
         objective: the loss and metrics (`weibo_lstm.objectives.Objective`);
-            None: `ClassificationObjective()`.
+            None: `ClassificationObjective(adversarial_epsilon=options.adversarial_epsilon)`.
         optimizer: a Keras optimizer created under `strategy.scope()`, or None to
             build one with `optimization.build_optimizer` from the options in `fit`.
             For a `"mixed_float16"` model, `build` wraps it in a
@@ -69,6 +69,10 @@ class DistributedTrainer:
         strategy: a `tf.distribute.Strategy`; None: `Runtime.create().strategy`
             (all GPUs, else the CPU; a cluster with `TF_CONFIG`).
         options: `TrainerOptions`.
+
+    Raises:
+        ValueError: `options.adversarial_epsilon > 0` with an `objective` whose
+            `adversarial_epsilon` differs.
 
     Attributes:
         runtime: this process's place in the cluster (`runtime.Runtime`).
@@ -103,7 +107,20 @@ class DistributedTrainer:
         self.strategy = self.runtime.strategy
         self.options = options or TrainerOptions()
         self.model = model
-        self.objective = objective or ClassificationObjective()
+        if objective is None:
+            objective = ClassificationObjective(
+                adversarial_epsilon=self.options.adversarial_epsilon
+            )
+        elif self.options.adversarial_epsilon and (
+            getattr(objective, "adversarial_epsilon", None) != self.options.adversarial_epsilon
+        ):
+            # Not silently dropped: the option belongs to the default objective.
+            raise ValueError(
+                "Argument `adversarial_epsilon` of TrainerOptions applies to the default "
+                "objective only; give the objective its own. Received: "
+                f"adversarial_epsilon={self.options.adversarial_epsilon}, objective={objective!r}"
+            )
+        self.objective = objective
         self.monitor = self.options.monitor or self.objective.monitor
         self.mode = self.options.mode or self.objective.mode
         self.optimizer = optimizer
