@@ -21,8 +21,9 @@ class History:
             training started: `epoch_time` plus the epoch boundary; the actions'
             times are logged at DEBUG level), `pipeline_end_time` (reading the end of
             the epoch's input pipeline, `batching.finish`, and deleting its
-            iterator: part of `wall_time`, not of `epoch_time`), `after_last_loop_time` (everything from the end of the
-            last training loop to precise BN / validation, that one included),
+            iterator: part of `wall_time`, not of `epoch_time`),
+            `after_last_loop_time` (everything from the end of the last training
+            loop to precise BN / validation, that one included),
             `examples_per_second`, `skipped_steps` (non-finite steps skipped).
         best_epoch: 1-based epoch whose weights the model holds after `fit`.
         best_metrics: that epoch's entry of `epochs`.
