@@ -19,13 +19,15 @@ Variants of a preset change one training choice and are compared with it (paired
 bootstrap of the accuracy difference, ``vs_base``):
 
 * ``seed-nobuckets``: the seed preset on freely shuffled batches (as the recipe);
-* ``seed-noprecise``: length buckets without precise BatchNorm statistics.
+* ``seed-noprecise``: length buckets without precise BatchNorm statistics;
+* ``pretrained-adv``: the pretrained preset with adversarial training on the
+  embeddings (ε = 0.25).
 
 ``--budget GPU`` trains with the budget a preset has on GPUs (e.g. the seed's 15
 epochs at batch 64 and 1e-4) instead of this device's.
 
-For emoticon-bearing corpora, a leakage audit: the raw-text ``best`` model evaluated
-on emoticon-stripped test text.
+For emoticon-bearing corpora, a leakage audit: the raw-text ``best`` and
+``pretrained`` models evaluated on emoticon-stripped test text.
 
 Prints a markdown table (accuracy, macro-F1, train time, epochs) and writes JSON.
 
@@ -60,6 +62,9 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 VARIANTS = {
     "seed-nobuckets": ("seed", {"bucket_by_length": False}),
     "seed-noprecise": ("seed", {"precise_bn_batches": 0}),
+    # The pretrained preset with adversarial training on the embeddings, at the ε
+    # chosen on validation (benchmarks/README.md, "Adversarial training").
+    "pretrained-adv": ("pretrained", {"adversarial_epsilon": 0.25}),
 }
 DEFAULT_DATA = ["weibo_senti_100k_sample.csv", "waimai_10k.csv", "online_shopping_10_cats.csv"]
 
@@ -253,8 +258,12 @@ def main(argv=None) -> int:
             if args.conditions != "auto"
             else (["raw", "stripped"] if emoticon_share > 0.05 else ["raw"])
         )
+        # Also for a raw-only run of an emoticon corpus: the raw model's audit on the
+        # emoticon-free test posts needs the stripped split.
         stripped = (
-            Split(strip(train), strip(val), strip(test)) if "stripped" in conditions else None
+            Split(strip(train), strip(val), strip(test))
+            if "stripped" in conditions or emoticon_share > 0.05
+            else None
         )
         for condition in conditions:
             split = stripped if condition == "stripped" else Split(train, val, test)
