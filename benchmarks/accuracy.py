@@ -20,6 +20,7 @@ bootstrap of the accuracy difference, ``vs_base``):
 
 * ``seed-nobuckets``: the seed preset on freely shuffled batches (as the recipe);
 * ``seed-noprecise``: length buckets without precise BatchNorm statistics;
+* ``seed-pbn200``: precise BatchNorm statistics from up to 200 batches (default 50);
 * ``pretrained-adv``: the pretrained preset with adversarial training on the
   embeddings (ε = 0.25).
 
@@ -62,6 +63,8 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 VARIANTS = {
     "seed-nobuckets": ("seed", {"bucket_by_length": False}),
     "seed-noprecise": ("seed", {"precise_bn_batches": 0}),
+    # Precise BN from up to 200 shuffled batches instead of the default 50.
+    "seed-pbn200": ("seed", {"precise_bn_batches": 200}),
     # The pretrained preset with adversarial training on the embeddings, at the ε
     # chosen on validation (benchmarks/README.md, "Adversarial training").
     "pretrained-adv": ("pretrained", {"adversarial_epsilon": 0.25}),
@@ -226,7 +229,12 @@ def main(argv=None) -> int:
         default="auto",
         help="raw,stripped or auto (stripped only where emoticons occur)",
     )
-    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--seed", type=int, default=42, help="seed of the splits (and training)")
+    parser.add_argument(
+        "--train-seed",
+        type=int,
+        help="seed of the LSTMs' initialisation, dropout and batch order (default: --seed)",
+    )
     parser.add_argument(
         "--hybrid",
         action="store_true",
@@ -279,7 +287,7 @@ def main(argv=None) -> int:
                             run_lstm(
                                 split,
                                 name,
-                                args.seed,
+                                args.seed if args.train_seed is None else args.train_seed,
                                 audit if name in ("best", "pretrained") else None,
                                 hybrid=args.hybrid,
                                 strip_emoticons=condition == "stripped",
@@ -299,6 +307,7 @@ def main(argv=None) -> int:
                 "machine": machine_info(),
                 "date": time.strftime("%Y-%m-%d"),
                 "seed": args.seed,
+                "train_seed": args.seed if args.train_seed is None else args.train_seed,
                 "budget": args.budget,
                 "rows": rows,
             },

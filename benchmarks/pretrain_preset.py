@@ -138,6 +138,11 @@ def main(argv=None) -> int:
     parser.add_argument("--corpus-only", action="store_true")
     parser.add_argument("--epochs", type=int, default=PRESET["epochs"])
     parser.add_argument("--max-texts", type=int, help="subsample the corpus")
+    parser.add_argument(
+        "--reverse",
+        action="store_true",
+        help="a backward language model: every text read from its end (not the shipped preset)",
+    )
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -153,6 +158,7 @@ def main(argv=None) -> int:
         "sha256": corpus_digest(corpus),
         "split_seed": SPLIT_SEED,
         "emoticons": "kept",
+        "reversed": args.reverse,
         "build_time_s": round(time.perf_counter() - start, 1),
     }
     print(json.dumps(manifest, indent=2), flush=True)
@@ -160,6 +166,9 @@ def main(argv=None) -> int:
         return 0
 
     from weibo_lstm.pretrain import PretrainConfig, run_pretraining
+
+    if args.reverse:
+        corpus = [text[::-1] for text in corpus]
 
     run_dir = Path(args.run_dir)
     config = PretrainConfig(
