@@ -113,3 +113,30 @@ def test_a_batch_norm_model_on_buckets_renormalises_and_its_buckets_ignore_class
         options=trainer_options(16, 1, bucket_by_length=False),
     )
     assert not shuffled.renormalizes_batch_norm
+
+
+def test_a_model_with_plain_keras_batch_norm_falls_back_to_shuffled_batches(caplog):
+    """Plain BatchNormalization cannot renormalise: no buckets for it, and it says so."""
+    import keras
+
+    examples = _examples()
+    model = keras.Sequential(
+        [
+            keras.layers.Embedding(30, 8, mask_zero=True),
+            keras.layers.LSTM(4),
+            keras.layers.BatchNormalization(name="plain_bn"),
+            keras.layers.Dense(2, activation="softmax"),
+        ]
+    )
+    with caplog.at_level("WARNING", logger="weibo_lstm"):
+        trainer = DistributedTrainer(
+            model=model, strategy=tf.distribute.get_strategy(), options=trainer_options(16, 1)
+        )
+    assert "plain_bn" in caplog.text and "shuffled batches" in caplog.text
+    assert not trainer.options.bucket_by_length and not trainer.renormalizes_batch_norm
+    expected = batching.plan_epoch(
+        examples.lengths, 16, seed=42, epoch=1, bucket=False, labels=examples.labels
+    )
+    np.testing.assert_array_equal(trainer.plan_epoch(examples, epoch=1), expected)
+    history = trainer.fit(examples)
+    assert np.isfinite(history.epochs[-1]["loss"])

@@ -195,6 +195,27 @@ def batch_norm_layers(model: keras.layers.Layer) -> list[DistributedBatchNormali
     ]
 
 
+def plain_batch_norm_layers(model: keras.layers.Layer) -> list[keras.layers.BatchNormalization]:
+    """Keras `BatchNormalization` layers in `model` that are not `DistributedBatchNormalization`.
+
+    Such layers can neither renormalise nor take precise statistics, so a model with
+    them must not train on length buckets (`DistributedTrainer` falls back to
+    shuffled batches).
+
+    Example:
+
+    >>> model = keras.Sequential([keras.layers.BatchNormalization(), DistributedBatchNormalization()])
+    >>> [type(layer).__name__ for layer in plain_batch_norm_layers(model)]
+    ['BatchNormalization']
+    """
+    return [
+        layer
+        for layer in model._flatten_layers(include_self=True, recursive=True)
+        if isinstance(layer, keras.layers.BatchNormalization)
+        and not isinstance(layer, DistributedBatchNormalization)
+    ]
+
+
 def use_batch_renormalization(model: keras.layers.Layer, enabled: bool = True) -> int:
     """Makes every `DistributedBatchNormalization` in `model` renormalise in training.
 

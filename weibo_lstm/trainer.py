@@ -22,6 +22,7 @@ variables keep their values from before it) and either stops the run with
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import keras
@@ -29,7 +30,11 @@ import numpy as np
 import tensorflow as tf
 
 from weibo_lstm import batching, mixed_precision
-from weibo_lstm.batch_norm import has_batch_norm, use_batch_renormalization
+from weibo_lstm.batch_norm import (
+    has_batch_norm,
+    plain_batch_norm_layers,
+    use_batch_renormalization,
+)
 from weibo_lstm.batching import TokenizedExamples
 from weibo_lstm.controller import fit
 from weibo_lstm.errors import NonFiniteError, Preempted
@@ -139,6 +144,16 @@ class DistributedTrainer:
                     "`with trainer_strategy.scope():` or pass optimizer=None"
                 )
         # Length buckets are not i.i.d. batches: BatchNorm must not see their statistics.
+        plain = plain_batch_norm_layers(model)
+        if self.options.bucket_by_length and plain:
+            logger.warning(
+                "%s has keras.layers.BatchNormalization layers (%s), which cannot "
+                "renormalise on length buckets: training on shuffled batches instead. "
+                "Use weibo_lstm.DistributedBatchNormalization to keep length buckets.",
+                type(model).__name__,
+                ", ".join(layer.name for layer in plain),
+            )
+            self.options = dataclasses.replace(self.options, bucket_by_length=False)
         self.renormalizes_batch_norm = self.options.bucket_by_length and has_batch_norm(model)
         self._train_loop_fn = None
         self._eval_loop_fn = None
