@@ -240,6 +240,9 @@ def test_overflows_from_a_huge_loss_scale_do_not_stop_a_run(data):
     scale = float(optimizer.dynamic_scale.numpy())
     skipped = 2 * 7 - int(optimizer.iterations.numpy())
     assert skipped > 0 and scale == 2.0 ** (40 - skipped)
+    # The history records the scale at each epoch's end, falling as overflows halve it.
+    scales = [e["loss_scale"] for e in history.epochs]
+    assert scales[-1] == scale and scales[0] >= scales[1] and scales[0] < 2.0**40
     assert all(np.isfinite(w.numpy()).all() for w in model.weights)
 
 

@@ -57,8 +57,10 @@ def log_epoch(entry: dict, epochs: int) -> None:
     """One log line with an epoch's main metrics."""
     parts = [f"epoch {entry['epoch']}/{epochs}"]
     for key, value in entry.items():
-        if key.startswith(("loss", "accuracy", "perplexity", "val_")):
+        if key.startswith(("loss", "accuracy", "perplexity", "val_")) and key != "loss_scale":
             parts.append(f"{key} {value:.4f}")
+    if "loss_scale" in entry:
+        parts.append(f"loss scale {entry['loss_scale']:g}")
     parts.append(f"lr {entry['learning_rate']:.2e}")
     parts.append(f"{entry['examples_per_second']:.0f} ex/s")
     parts.append(f"{entry['epoch_time']:.1f}s")

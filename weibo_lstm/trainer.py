@@ -335,8 +335,15 @@ class DistributedTrainer:
         }
 
     def train_loop_end(self) -> dict[str, float]:
-        """Training metrics since `train_loop_begin`, reduced over all replicas."""
-        return self.objective.metrics(self.train_stats)
+        """Training metrics since `train_loop_begin`, reduced over all replicas.
+
+        Under dynamic loss scaling (float16) also `loss_scale`: the scale at the end
+        of the loop (halved by each overflow, doubled after 2,000 finite steps).
+        """
+        metrics = self.objective.metrics(self.train_stats)
+        if self.loss_scaling:
+            metrics["loss_scale"] = float(self.optimizer.dynamic_scale.numpy())
+        return metrics
 
     # ----------------------------------------------------------------- evaluation
     def _eval_plan(self, examples: TokenizedExamples) -> np.ndarray:
