@@ -27,8 +27,8 @@ bootstrap of the accuracy difference, ``vs_base``):
 ``--budget GPU`` trains with the budget a preset has on GPUs (e.g. the seed's 15
 epochs at batch 64 and 1e-4) instead of this device's.
 
-For emoticon-bearing corpora, a leakage audit: the raw-text ``best`` and
-``pretrained`` models evaluated on emoticon-stripped test text.
+For emoticon-bearing corpora, a leakage audit: every raw-text LSTM model evaluated
+on emoticon-stripped test text.
 
 Prints a markdown table (accuracy, macro-F1, train time, epochs) and writes JSON.
 
@@ -288,7 +288,7 @@ def main(argv=None) -> int:
                                 split,
                                 name,
                                 args.seed if args.train_seed is None else args.train_seed,
-                                audit if name in ("best", "pretrained") else None,
+                                audit,
                                 hybrid=args.hybrid,
                                 strip_emoticons=condition == "stripped",
                                 budget=args.budget,
