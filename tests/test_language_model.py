@@ -112,6 +112,43 @@ def test_training_on_the_sampled_loss_lowers_the_full_softmax_loss():
     assert last < 0.85 * first
 
 
+@pytest.mark.parametrize("mode", [pytest.param("float16", marks=pytest.mark.slow), "bfloat16"])
+def test_mixed_precision_pretraining_computes_in_half_and_still_learns(mode):
+    """The encoder computes in half precision, the output softmax in float32 from
+    float32 weights; float16 gets loss scaling; the sampled loss still teaches."""
+    from weibo_lstm.mixed_precision import dtype_policy
+
+    rng = np.random.default_rng(2)
+    cycle = "abcdefghijkl" * 3
+    texts = [
+        cycle[s : s + n]
+        for s, n in zip(rng.integers(0, 12, 64), rng.integers(4, 16, 64), strict=True)
+    ]
+    tokenizer = Tokenizer(max_length=20)
+    tokenizer.adapt(texts)
+    examples = texts_to_examples(tokenizer, texts)
+    strategy = STRATEGIES["mirrored_2"]()
+    with strategy.scope():
+        lm = CharLanguageModel(tokenizer.vocabulary_size, **TINY, dtype=dtype_policy(mode))
+        lm.build()
+    half = {"float16": tf.float16, "bfloat16": tf.bfloat16}[mode]
+    hidden = lm(np.array([[2, 3, 4]]), training=False)
+    assert hidden.dtype == half and lm.logits(hidden).dtype == tf.float32
+    assert all(w.dtype == "float32" for w in lm.weights if w.trainable)
+    trainer = DistributedTrainer(
+        model=lm,
+        objective=LanguageModelObjective(num_sampled=12),
+        strategy=strategy,
+        options=trainer_options(8, 2, epochs=12, monitor="val_loss", mode="min"),
+    )
+    history = trainer.fit(examples, examples)
+    assert trainer.loss_scaling is (mode == "float16")
+    assert ("loss_scale" in history.epochs[-1]) is (mode == "float16")
+    # float32 measured 2.64 → 1.93 (the test above); half precision must learn too.
+    first, last = history.epochs[0]["val_loss"], history.epochs[-1]["val_loss"]
+    assert np.isfinite(last) and last < 0.85 * first
+
+
 def test_texts_to_examples_drops_rows_that_predict_nothing():
     tokenizer = Tokenizer(list("abc"), max_length=4)
     examples = texts_to_examples(tokenizer, ["a", "abcab", "", "bc"])

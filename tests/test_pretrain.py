@@ -47,7 +47,10 @@ def command(texts, output, *extra):
 def test_pretrain_command_reads_lines_and_csvs_and_writes_an_encoder(tmp_path):
     lines = write_lines(tmp_path / "posts.txt", 150, seed=1)
     labelled = write_csv(tmp_path / "reviews.csv", 100, seed=2)
-    process = start(command([lines, labelled], tmp_path / "enc"), tmp_path)
+    # In bfloat16 (the flag reaches the config; the model computes in half precision).
+    process = start(
+        command([lines, labelled], tmp_path / "enc", "--mixed-precision", "bfloat16"), tmp_path
+    )
     out, err = process.communicate(timeout=600)
     assert process.returncode == 0, err[-3000:]
     summary = json.loads(out.strip().splitlines()[-1])
@@ -56,6 +59,7 @@ def test_pretrain_command_reads_lines_and_csvs_and_writes_an_encoder(tmp_path):
     assert np.isfinite(summary["val_perplexity"])
     report = json.loads((tmp_path / "enc" / "pretrain_report.json").read_text("utf-8"))
     assert len(report["epochs"]) == 2 and report["best_epoch"] in (1, 2)
+    assert report["config"]["mixed_precision"] == "bfloat16"
     assert read_encoder_metadata(tmp_path / "enc")["report"]["best_epoch"] == report["best_epoch"]
     assert list((tmp_path / "enc" / "tensorboard").iterdir())
 

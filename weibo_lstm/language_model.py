@@ -51,7 +51,9 @@ class CharLanguageModel(keras.Model):
         dropout: dropout after each LSTM block.
         embedding_dropout: `SpatialDropout1D` rate on the embeddings.
         seed: seed of the negative-sample stream of the sampled softmax.
-        **kwargs: passed to `keras.Model` (e.g. `name`).
+        **kwargs: passed to `keras.Model` (e.g. `name`, or `dtype`: a mixed-precision
+            policy, `weibo_lstm.mixed_precision.dtype_policy`, which the encoder
+            computes in; the output layer stays float32).
 
     Example:
 
@@ -94,6 +96,7 @@ class CharLanguageModel(keras.Model):
             l2=0.0,
             dropout=self.dropout,
             embedding_dropout=self.embedding_dropout,
+            dtype=self.dtype_policy,
             name="backbone",
         )
         self.backbone.pool.trainable = False
@@ -120,7 +123,9 @@ class CharLanguageModel(keras.Model):
         return self.backbone.encode(inputs, training=training)
 
     def logits(self, hidden):
-        """Full-softmax logits `[..., vocabulary_size]` of the next character."""
+        """Full-softmax logits `[..., vocabulary_size]` of the next character (float32,
+        also under a mixed-precision policy)."""
+        hidden = tf.cast(hidden, self.output_kernel.dtype)
         return tf.matmul(hidden, self.output_kernel, transpose_b=True) + self.output_bias
 
     def get_config(self) -> dict:
@@ -223,7 +228,8 @@ class LanguageModelObjective(Objective):
 
     def __call__(self, model, batch, training):
         ids = batch["ids"]
-        hidden = model(ids, training=training)[:, :-1]
+        # The output layer and its softmax stay float32 under mixed precision.
+        hidden = tf.cast(model(ids, training=training)[:, :-1], tf.float32)
         targets = tf.cast(ids[:, 1:], tf.int64)
         mask = tf.cast(targets > 0, tf.float32)
         if training and self.num_sampled:

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from weibo_lstm.data import DataError, LabeledTexts, load_csv
+from weibo_lstm.mixed_precision import MODES, dtype_policy
 
 logger = logging.getLogger("weibo_lstm")
 
@@ -53,6 +54,10 @@ class PretrainConfig:
         replicas: devices (None: all GPUs, else one CPU).
         memory_growth: let TensorFlow take GPU memory as needed (False: reserve
             all of it at start-up).
+        mixed_precision: `"off"`, `"float16"` or `"bfloat16"`: the encoder computes
+            in half precision with float32 weights; the output layer and its softmax
+            stay float32; float16 trains with dynamic loss scaling
+            (`weibo_lstm.mixed_precision`). The saved weights do not depend on it.
         steps_per_loop: training steps per tf.function call.
         checkpoint_dir: resumable checkpoints (rerun the same command to resume).
         checkpoint_every_steps: save every N steps and at each epoch end.
@@ -84,6 +89,7 @@ class PretrainConfig:
     seed: int = 42
     replicas: int | None = None
     memory_growth: bool = True
+    mixed_precision: str = "off"
     steps_per_loop: int | None = None
     checkpoint_dir: str | None = None
     checkpoint_every_steps: int = 200
@@ -107,6 +113,11 @@ class PretrainConfig:
         if not 0 < self.val_fraction < 1:
             raise ValueError(
                 f"Argument `val_fraction` must be in (0, 1). Received: val_fraction={self.val_fraction}"
+            )
+        if self.mixed_precision not in MODES:
+            raise ValueError(
+                f"Argument `mixed_precision` must be one of {MODES}. "
+                f"Received: mixed_precision={self.mixed_precision!r}"
             )
         if self.weights_dtype not in ("float16", "float32"):
             raise ValueError(
@@ -237,6 +248,7 @@ def run_pretraining(config: PretrainConfig, texts: Sequence[str] | None = None) 
             dropout=config.dropout,
             embedding_dropout=config.embedding_dropout,
             seed=config.seed,
+            dtype=dtype_policy(config.mixed_precision),
         )
         model.build()
     options = TrainerOptions(
@@ -345,6 +357,12 @@ def add_pretrain_parser(commands) -> argparse.ArgumentParser:
     parser.add_argument("--strip-emoticons", action="store_true")
     parser.add_argument("--replicas", type=_positive(int))
     add_memory_growth_argument(parser)
+    parser.add_argument(
+        "--mixed-precision",
+        choices=MODES,
+        default=defaults.mixed_precision,
+        help="compute the encoder in float16 (with loss scaling) or bfloat16",
+    )
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--steps-per-loop", type=_positive(int))
     parser.add_argument("--checkpoint-dir", help="resumable checkpoints; rerun to resume")
@@ -382,6 +400,7 @@ def pretrain_command(args: argparse.Namespace) -> int:
         strip_emoticons=args.strip_emoticons,
         replicas=args.replicas,
         memory_growth=args.memory_growth,
+        mixed_precision=args.mixed_precision,
         seed=args.seed,
         steps_per_loop=args.steps_per_loop,
         checkpoint_dir=args.checkpoint_dir,
