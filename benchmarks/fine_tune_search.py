@@ -197,47 +197,44 @@ def score_ensemble(
     stacks them: a logistic regression on the two log-odds, fitted on validation (so
     its validation accuracy is optimistic; only test judges it).
     """
-    from weibo_lstm.hybrid import fit_mixing
-
-    def average(part):
-        return np.mean([np.load(sealed / f"{m}_{part}.npy") for m in members], axis=0)
+    from weibo_lstm.hybrid import fit_mixing, log_odds
 
     def accuracy(predicted, labels):
         return float((predicted == labels).mean())
 
-    val = average("val")
+    member_val = {m: np.load(sealed / f"{m}_val.npy") for m in members}
+    val = np.mean(list(member_val.values()), axis=0)
     result = {
         "ensemble": members,
         "member_val_accuracy": {
-            m: accuracy(np.load(sealed / f"{m}_val.npy").argmax(1), split.val.labels)
-            for m in members
+            m: accuracy(p.argmax(1), split.val.labels) for m, p in member_val.items()
         },
         "val_accuracy": accuracy(val.argmax(1), split.val.labels),
     }
+    # One TF-IDF + LR fit serves the stacking and the test comparison.
+    baseline = fit_tfidf(split.train) if stack_tfidf or test else None
     if stack_tfidf:
-        baseline = fit_tfidf(split.train)
         linear_val = baseline.decision_function(list(split.val.texts))
         mixing = fit_mixing(val, linear_val, split.val.labels)
 
         def stacked(probabilities, linear):
-            positive = np.clip(probabilities[:, 1], 1e-7, 1 - 1e-7)
-            log_odds = np.log(positive) - np.log1p(-positive)
-            return (mixing[0] * log_odds + mixing[1] * linear + mixing[2] > 0).astype(int)
+            return (
+                mixing[0] * log_odds(probabilities) + mixing[1] * linear + mixing[2] > 0
+            ).astype(int)
 
         result["mixing"] = list(mixing)
         result["stacked_val_accuracy"] = accuracy(stacked(val, linear_val), split.val.labels)
     if test:
-        labels, probabilities = split.test.labels, average("test")
-        tfidf = run_tfidf(split)
+        labels, texts = split.test.labels, list(split.test.texts)
+        probabilities = np.mean([np.load(sealed / f"{m}_test.npy") for m in members], axis=0)
+        tfidf_predicted = baseline.predict(texts)
         rows = {"ensemble": probabilities.argmax(1)}
         if stack_tfidf:
-            rows["stacked"] = stacked(
-                probabilities, baseline.decision_function(list(split.test.texts))
-            )
-        result["tfidf_test_accuracy"] = float(tfidf["accuracy"])
+            rows["stacked"] = stacked(probabilities, baseline.decision_function(texts))
+        result["tfidf_test_accuracy"] = accuracy(tfidf_predicted, labels)
         for name, predicted in rows.items():
             result[f"{name}_test_accuracy"] = accuracy(predicted, labels)
-            result[f"{name}_vs_tfidf"] = paired_bootstrap(labels, predicted, tfidf["predicted"])
+            result[f"{name}_vs_tfidf"] = paired_bootstrap(labels, predicted, tfidf_predicted)
     return result
 
 

@@ -88,6 +88,18 @@ def _log_odds(probabilities):
     return tf.math.log(positive) - tf.math.log(1 - positive)
 
 
+def log_odds(probabilities: np.ndarray) -> np.ndarray:
+    """`[n]` log-odds of class 1 from `[n, 2]` probabilities, clipped as the hybrid clips.
+
+    The NumPy twin of what `HybridClassifier` computes in-graph for its classifier.
+
+    >>> log_odds(np.array([[0.5, 0.5], [0.0, 1.0]])).round(2).tolist()
+    [0.0, 16.12]
+    """
+    positive = np.clip(np.asarray(probabilities)[:, 1], _EPSILON, 1 - _EPSILON)
+    return np.log(positive) - np.log1p(-positive)
+
+
 def fit_mixing(
     neural_probabilities: np.ndarray, linear_logits: np.ndarray, labels: np.ndarray
 ) -> tuple[float, float, float]:
@@ -110,7 +122,6 @@ def fit_mixing(
     """
     from sklearn.linear_model import LogisticRegression
 
-    positive = np.clip(np.asarray(neural_probabilities)[:, 1], _EPSILON, 1 - _EPSILON)
-    features = np.stack([np.log(positive) - np.log1p(-positive), linear_logits], axis=1)
+    features = np.stack([log_odds(neural_probabilities), linear_logits], axis=1)
     model = LogisticRegression(C=100.0, max_iter=1000).fit(features, labels)
     return float(model.coef_[0, 0]), float(model.coef_[0, 1]), float(model.intercept_[0])
