@@ -273,16 +273,17 @@ def main(argv=None) -> int:
             if args.conditions != "auto"
             else (["raw", "stripped"] if has_emoticons else ["raw"])
         )
-        # Also for a raw-only run of an emoticon corpus: the raw model's audit on the
-        # emoticon-free test posts needs the stripped split.
         stripped = (
-            Split(strip(train), strip(val), strip(test))
-            if "stripped" in conditions or has_emoticons
-            else None
+            Split(strip(train), strip(val), strip(test)) if "stripped" in conditions else None
+        )
+        # The raw models' audit on the emoticon-free test posts; a raw-only run of an
+        # emoticon corpus strips only the test split for it.
+        stripped_test = (
+            stripped.test if stripped is not None else strip(test) if has_emoticons else None
         )
         for condition in conditions:
             split = stripped if condition == "stripped" else Split(train, val, test)
-            audit = stripped.test if condition == "raw" and stripped is not None else None
+            audit = stripped_test if condition == "raw" else None
             for name in models:
                 print(f"== {Path(path).name} / {condition} / {name}", file=sys.stderr, flush=True)
                 if name == "tfidf":
