@@ -86,17 +86,23 @@ def test_log_uniform_sampler_matches_its_formula_and_is_a_function_of_the_seed()
     assert not np.array_equal(ids.numpy(), other.numpy())
 
 
-def test_training_on_the_sampled_loss_lowers_the_full_softmax_loss():
-    """Trained with the sampled loss, the full-softmax validation loss goes down."""
+def cycle_examples():
+    """64 slices of a 12-character cycle: the next character is a function of the
+    current one, so a language model can learn it in a few dozen steps."""
     rng = np.random.default_rng(2)
-    cycle = "abcdefghijkl" * 3  # the next character is a function of the current one
+    cycle = "abcdefghijkl" * 3
     texts = [
         cycle[s : s + n]
         for s, n in zip(rng.integers(0, 12, 64), rng.integers(4, 16, 64), strict=True)
     ]
     tokenizer = Tokenizer(max_length=20)
     tokenizer.adapt(texts)
-    examples = texts_to_examples(tokenizer, texts)
+    return tokenizer, texts_to_examples(tokenizer, texts)
+
+
+def test_training_on_the_sampled_loss_lowers_the_full_softmax_loss():
+    """Trained with the sampled loss, the full-softmax validation loss goes down."""
+    tokenizer, examples = cycle_examples()
     strategy = STRATEGIES["default"]()
     with strategy.scope():
         lm = CharLanguageModel(tokenizer.vocabulary_size, **TINY)
@@ -118,15 +124,7 @@ def test_mixed_precision_pretraining_computes_in_half_and_still_learns(mode):
     float32 weights; float16 gets loss scaling; the sampled loss still teaches."""
     from weibo_lstm.mixed_precision import dtype_policy
 
-    rng = np.random.default_rng(2)
-    cycle = "abcdefghijkl" * 3
-    texts = [
-        cycle[s : s + n]
-        for s, n in zip(rng.integers(0, 12, 64), rng.integers(4, 16, 64), strict=True)
-    ]
-    tokenizer = Tokenizer(max_length=20)
-    tokenizer.adapt(texts)
-    examples = texts_to_examples(tokenizer, texts)
+    tokenizer, examples = cycle_examples()
     strategy = STRATEGIES["mirrored_2"]()
     with strategy.scope():
         lm = CharLanguageModel(tokenizer.vocabulary_size, **TINY, dtype=dtype_policy(mode))
