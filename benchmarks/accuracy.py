@@ -6,14 +6,14 @@ seeded 80/10/10 split; the test part is never used for any choice. In one run:
 
 * ``tfidf``: TF-IDF over character 1-3-grams + LogisticRegression(C=4);
 * ``seed``: WeiboLSTM with the seed's architecture and the budget the library gives it
-  on this device (``weibo_lstm.presets``; on CPU the quick budget the seed was measured
+  on this device (``weibo_lstm.models.presets``; on CPU the quick budget the seed was measured
   with here: 4 epochs, batch 128, peak learning rate 2e-3);
-* ``best``: WeiboLSTM with the library's best settings (``weibo_lstm.presets``)
+* ``best``: WeiboLSTM with the library's best settings (``weibo_lstm.models.presets``)
   and their budget;
 * ``pretrained``: WeiboLSTM whose encoder starts from the character language model
-  shipped in the package (``weibo_lstm/presets/pretrained_char_lm``, built by
+  shipped in the package (``weibo_lstm/assets/pretrained_char_lm``, built by
   ``benchmarks/pretrain_preset.py`` without any validation or test text), fine-tuned
-  with the preset's settings (``weibo_lstm.presets``) and budget.
+  with the preset's settings (``weibo_lstm.models.presets``) and budget.
 
 Variants of a preset change one training choice and are compared with it (paired
 bootstrap of the accuracy difference, ``vs_base``):
@@ -53,10 +53,10 @@ from machine import machine_info  # benchmarks/machine.py
 from sklearn.metrics import accuracy_score, f1_score
 
 import weibo_lstm as wl
-from weibo_lstm.batching import TokenizedExamples
-from weibo_lstm.distribution import default_strategy
-from weibo_lstm.presets import get_preset
-from weibo_lstm.trainer import DistributedTrainer
+from weibo_lstm.distribute.strategies import default_strategy
+from weibo_lstm.models.presets import get_preset
+from weibo_lstm.training.input_pipeline import TokenizedExamples
+from weibo_lstm.training.trainer import DistributedTrainer
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 #: name -> (preset, `TrainerOptions` overrides)
@@ -194,8 +194,8 @@ def run_lstm(
         result["audit_stripped_test_accuracy"] = accuracy_score(audit.labels, stripped)
     if not hybrid:
         return [result]
-    from weibo_lstm.hybrid import HybridClassifier, fit_mixing
-    from weibo_lstm.ngram_logistic import NgramLogisticRegression
+    from weibo_lstm.models.hybrid import HybridClassifier, fit_mixing
+    from weibo_lstm.models.ngram_logistic import NgramLogisticRegression
 
     start = time.perf_counter()
     train_x, val_x, test_x = encode(split.train), encode(split.val), encode(split.test)

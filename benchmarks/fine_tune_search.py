@@ -43,11 +43,11 @@ from accuracy import (  # benchmarks/accuracy.py
 )
 
 import weibo_lstm as wl
-from weibo_lstm.batching import TokenizedExamples
-from weibo_lstm.distribution import default_strategy
-from weibo_lstm.fine_tuning import PRETRAINED_ENCODER, FineTuning
-from weibo_lstm.presets import PRESETS
-from weibo_lstm.trainer import DistributedTrainer, TrainerOptions
+from weibo_lstm.distribute.strategies import default_strategy
+from weibo_lstm.models.presets import PRESETS
+from weibo_lstm.training.fine_tuning import PRETRAINED_ENCODER, FineTuning
+from weibo_lstm.training.input_pipeline import TokenizedExamples
+from weibo_lstm.training.trainer import DistributedTrainer, TrainerOptions
 
 HEAD = dict(PRESETS["pretrained"].backbone)
 BUDGET = dict(epochs=4, batch_size=64, learning_rate=1e-3, warmup_epochs=0.5)
@@ -197,7 +197,7 @@ def score_ensemble(
     stacks them: a logistic regression on the two log-odds, fitted on validation (so
     its validation accuracy is optimistic; only test judges it).
     """
-    from weibo_lstm.hybrid import fit_mixing, log_odds
+    from weibo_lstm.models.hybrid import fit_mixing, log_odds
 
     def accuracy(predicted, labels):
         return float((predicted == labels).mean())

@@ -31,18 +31,11 @@ import numpy as np
 import tensorflow as tf
 from machine import machine_info  # benchmarks/machine.py
 
-from weibo_lstm import (
-    LabeledTexts,
-    Predictor,
-    SentimentClassifier,
-    Tokenizer,
-    WeiboLSTM,
-    export,
-    load_csv,
-)
-from weibo_lstm.batch_norm import has_batch_norm
-from weibo_lstm.batching import TokenizedExamples
-from weibo_lstm.trainer import DistributedTrainer, TrainerOptions
+from weibo_lstm import LabeledTexts, Predictor, SentimentClassifier, Tokenizer, WeiboLSTM, load_csv
+from weibo_lstm.models.layers.batch_norm import has_batch_norm
+from weibo_lstm.serving import export
+from weibo_lstm.training.input_pipeline import TokenizedExamples
+from weibo_lstm.training.trainer import DistributedTrainer, TrainerOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -13,7 +13,7 @@ once. Emoticons are kept in the pretraining text (see benchmarks/README.md).
     python benchmarks/pretrain_preset.py --corpus-only          # sizes and manifest only
 
 The encoder, its tokenizer, the report and a manifest of the corpus (sizes and a
-SHA-256 of its texts) go to `weibo_lstm/presets/pretrained_char_lm/`; TensorBoard
+SHA-256 of its texts) go to `weibo_lstm/assets/pretrained_char_lm/`; TensorBoard
 scalars and checkpoints to `--run-dir`.
 """
 
@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 CSV_FILES = ("weibo_senti_100k_sample.csv", "waimai_10k.csv", "online_shopping_10_cats.csv")
 SPLIT_SEED = 42
-PRESET_DIR = ROOT / "weibo_lstm" / "presets" / "pretrained_char_lm"
+PRESET_DIR = ROOT / "weibo_lstm" / "assets" / "pretrained_char_lm"
 _KEEP = ("encoder.json", "weights.npz", "tokenizer", "pretrain_report.json", "pretrain_history.csv")
 
 #: The language model of the shipped preset and its budget on the 2-core machine.
@@ -165,7 +165,7 @@ def main(argv=None) -> int:
     if args.corpus_only:
         return 0
 
-    from weibo_lstm.pretrain import PretrainConfig, run_pretraining
+    from weibo_lstm.jobs.pretrain import PretrainConfig, run_pretraining
 
     if args.reverse:
         corpus = [text[::-1] for text in corpus]

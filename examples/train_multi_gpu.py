@@ -18,7 +18,7 @@ machines, run it on each with its own ``TF_CONFIG`` (see ``docs/multi_worker.md`
 
 import sys
 
-from weibo_lstm import cli
+from weibo_lstm.cli import main as cli
 
 
 def main(argv=None) -> int:

@@ -10,7 +10,7 @@ import textwrap
 
 import numpy as np
 
-from weibo_lstm.trainer import TrainerOptions
+from weibo_lstm.training.trainer import TrainerOptions
 
 
 def assert_serialization_round_trip(obj, call, *, atol=0.0):

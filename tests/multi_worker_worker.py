@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from weibo_lstm import WeiboLSTM
-from weibo_lstm import report as reporting
-from weibo_lstm.batching import TokenizedExamples
-from weibo_lstm.runtime import Runtime
-from weibo_lstm.trainer import DistributedTrainer, TrainerOptions
+from weibo_lstm.distribute.runtime import Runtime
+from weibo_lstm.jobs import report as reporting
+from weibo_lstm.training.input_pipeline import TokenizedExamples
+from weibo_lstm.training.trainer import DistributedTrainer, TrainerOptions
 
 VOCAB = 30
 MODEL = dict(

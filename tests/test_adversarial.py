@@ -6,11 +6,12 @@ import pytest
 import tensorflow as tf
 
 from tests.helpers import trainer_options as options
-from weibo_lstm import WeiboLSTM, cli
-from weibo_lstm.batching import TokenizedExamples
-from weibo_lstm.distribution import cpu_strategy
-from weibo_lstm.objectives import ClassificationObjective, adversarial_perturbation
-from weibo_lstm.trainer import DistributedTrainer, TrainerOptions
+from weibo_lstm import WeiboLSTM
+from weibo_lstm.cli import main as cli
+from weibo_lstm.distribute.strategies import cpu_strategy
+from weibo_lstm.training.input_pipeline import TokenizedExamples
+from weibo_lstm.training.objectives import ClassificationObjective, adversarial_perturbation
+from weibo_lstm.training.trainer import DistributedTrainer, TrainerOptions
 
 VOCAB = 30
 TINY = dict(embedding_dim=8, lstm_units=(8, 4), dense_units=4, dropout=0.0, batch_norm=False)

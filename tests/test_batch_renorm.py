@@ -4,15 +4,16 @@ import numpy as np
 import tensorflow as tf
 
 from tests.helpers import trainer_options
-from weibo_lstm import WeiboLSTM, batching
-from weibo_lstm.batch_norm import (
+from weibo_lstm import WeiboLSTM
+from weibo_lstm.models.layers.batch_norm import (
     RENORM_CLIPPING,
     RENORM_MOMENTUM,
     DistributedBatchNormalization,
     use_batch_renormalization,
 )
-from weibo_lstm.batching import TokenizedExamples
-from weibo_lstm.trainer import DistributedTrainer
+from weibo_lstm.training import input_pipeline as batching
+from weibo_lstm.training.input_pipeline import TokenizedExamples
+from weibo_lstm.training.trainer import DistributedTrainer
 
 EPSILON = 1e-3  # Keras's default
 

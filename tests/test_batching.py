@@ -3,7 +3,9 @@ import pytest
 import tensorflow as tf
 
 from weibo_lstm import Tokenizer
-from weibo_lstm.batching import (
+from weibo_lstm.data.csv_files import LabeledTexts
+from weibo_lstm.distribute.strategies import mirrored_strategy
+from weibo_lstm.training.input_pipeline import (
     MAP_PARALLEL_CALLS,
     PADDING_ROW,
     PREFETCH_BATCHES,
@@ -12,8 +14,6 @@ from weibo_lstm.batching import (
     loss_weights,
     plan_epoch,
 )
-from weibo_lstm.data import LabeledTexts
-from weibo_lstm.distribution import mirrored_strategy
 
 
 def random_examples(n, seed=0, max_len=30):

@@ -19,10 +19,10 @@ from tests.helpers import trainer_options
 from tests.synthetic import write_csv
 from tests.test_trainer import SMALL, STRATEGIES, VOCAB, make_examples
 from weibo_lstm import CheckpointError, WeiboLSTM
-from weibo_lstm.checkpointing import FitState, TrainingCheckpoint, restore_fit_state
+from weibo_lstm.distribute.runtime import Runtime
 from weibo_lstm.errors import PREEMPTED, Preempted
-from weibo_lstm.runtime import Runtime
-from weibo_lstm.trainer import DistributedTrainer
+from weibo_lstm.training.checkpointing import FitState, TrainingCheckpoint, restore_fit_state
+from weibo_lstm.training.trainer import DistributedTrainer
 
 
 class Crash(Exception):
@@ -286,7 +286,7 @@ def cli_command(fast_train_flags):
         return [
             sys.executable,
             "-m",
-            "weibo_lstm.cli",
+            "weibo_lstm.cli.main",
             "train",
             "--data",
             str(data),

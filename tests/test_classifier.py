@@ -7,8 +7,8 @@ import pytest
 import tensorflow as tf
 
 import weibo_lstm as wl
-from weibo_lstm.export import read_metadata
-from weibo_lstm.presets import PRESETS
+from weibo_lstm.models.presets import PRESETS
+from weibo_lstm.serving.export import read_metadata
 
 
 @pytest.fixture(scope="module")
@@ -127,17 +127,17 @@ def test_a_tokenizer_without_vocabulary_is_refused():
 
 
 def test_serving_does_not_import_the_training_job(fitted, tmp_path, repo_root):
-    """`Predictor.load` of a saved classifier runs without `weibo_lstm.job`."""
+    """`Predictor.load` of a saved classifier runs without `weibo_lstm.jobs.train`."""
     from tests.helpers import run_python
 
     classifier, _ = fitted
     path = classifier.save(tmp_path / "model")
     code = (
         "import sys\n"
-        "from weibo_lstm.predictor import Predictor\n"
+        "from weibo_lstm.serving.predictor import Predictor\n"
         f"outputs = Predictor.load({str(path)!r}).predict(['好开心'])\n"
         "assert outputs['probabilities'].shape == (1, 2)\n"
         "print(sorted(m for m in sys.modules if m.startswith('weibo_lstm.')))\n"
     )
     loaded = run_python(code, repo_root).strip().splitlines()[-1]
-    assert "weibo_lstm.job" not in loaded and "weibo_lstm.cli" not in loaded
+    assert "weibo_lstm.jobs.train" not in loaded and "weibo_lstm.cli.main" not in loaded

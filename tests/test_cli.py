@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from weibo_lstm import cli, report
+from weibo_lstm.cli import main as cli
+from weibo_lstm.jobs import report
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -178,7 +179,7 @@ def test_example_runs_end_to_end_from_data_input(
 
 def test_console_script_error_exit_code(tmp_path):
     result = run_script(
-        [sys.executable, "-m", "weibo_lstm.cli", "train", "--data", "nope.csv"], tmp_path
+        [sys.executable, "-m", "weibo_lstm.cli.main", "train", "--data", "nope.csv"], tmp_path
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == "error: nope.csv: no such file"
@@ -377,7 +378,7 @@ def test_full_disk_fails_before_training(tmp_path, capsys, monkeypatch):
 )
 def test_run_errors_become_one_line_and_a_status(error, status, monkeypatch, capsys):
     import weibo_lstm
-    from weibo_lstm import job
+    from weibo_lstm.jobs import train as job
 
     def fail(config, options):
         raise getattr(weibo_lstm, error)("it went wrong")
@@ -502,7 +503,7 @@ def test_commands_use_the_newest_model_of_an_output_dir(
     messages = [r.getMessage() for r in caplog.records if r.name == "weibo_lstm"]
     assert messages.count(f"Using the newest model in {runs}: {newest}") == 1
     if command == "export":
-        from weibo_lstm.export import read_metadata
+        from weibo_lstm.serving.export import read_metadata
 
         assert read_metadata(tmp_path / "sm")["source_model_dir"] == str(newest.resolve())
 
@@ -525,7 +526,7 @@ def test_a_directory_without_models_says_what_to_pass(command, tmp_path, capsys)
 
 
 def test_memory_growth_flag_reaches_the_runtime(monkeypatch):
-    from weibo_lstm import job
+    from weibo_lstm.jobs import train as job
 
     class Stop(Exception):
         pass
@@ -550,7 +551,7 @@ def test_memory_growth_flag_reaches_the_runtime(monkeypatch):
 @pytest.mark.parametrize("command", ["evaluate", "predict", "export"])
 @pytest.mark.parametrize("flag, expected", [([], True), (["--no-memory-growth"], False)])
 def test_commands_set_memory_growth_before_loading(command, flag, expected, tmp_path, monkeypatch):
-    from weibo_lstm import distribution
+    from weibo_lstm.distribute import strategies as distribution
 
     seen = []
     monkeypatch.setattr(distribution, "configure_gpu_memory_growth", seen.append)

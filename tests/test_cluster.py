@@ -11,10 +11,16 @@ import types
 import pytest
 import tensorflow as tf
 
-from weibo_lstm import cli, cluster
-from weibo_lstm.cluster import ClusterError, describe_cluster_failure, has_cluster, wait_for_peers
-from weibo_lstm.distribution import multi_worker_strategy
-from weibo_lstm.runtime import Runtime
+from weibo_lstm.cli import main as cli
+from weibo_lstm.distribute import cluster
+from weibo_lstm.distribute.cluster import (
+    ClusterError,
+    describe_cluster_failure,
+    has_cluster,
+    wait_for_peers,
+)
+from weibo_lstm.distribute.runtime import Runtime
+from weibo_lstm.distribute.strategies import multi_worker_strategy
 
 
 def fake_runtime(cluster: dict, task_type: str, index: int) -> Runtime:

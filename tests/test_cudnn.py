@@ -3,11 +3,12 @@
 import numpy as np
 import pytest
 
-from weibo_lstm import LabeledTexts, Tokenizer, WeiboLSTM, batching
-from weibo_lstm.batching import TokenizedExamples
-from weibo_lstm.cudnn import batch_mask_problems, cudnn_incompatibilities, lstm_layers
-from weibo_lstm.distribution import cpu_strategy
-from weibo_lstm.presets import PRESETS
+from weibo_lstm import LabeledTexts, Tokenizer, WeiboLSTM
+from weibo_lstm.distribute.strategies import cpu_strategy
+from weibo_lstm.models.cudnn import batch_mask_problems, cudnn_incompatibilities, lstm_layers
+from weibo_lstm.models.presets import PRESETS
+from weibo_lstm.training import input_pipeline as batching
+from weibo_lstm.training.input_pipeline import TokenizedExamples
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))

@@ -10,8 +10,8 @@ import logging
 import pytest
 import tensorflow as tf
 
-from weibo_lstm import distribution
-from weibo_lstm.runtime import Runtime
+from weibo_lstm.distribute import strategies as distribution
+from weibo_lstm.distribute.runtime import Runtime
 
 FAKE_GPUS = [tf.config.PhysicalDevice(f"/physical_device:GPU:{i}", "GPU") for i in range(3)]
 

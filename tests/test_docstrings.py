@@ -13,7 +13,7 @@ import weibo_lstm
 MODULES = sorted(
     m.name
     for m in pkgutil.iter_modules(weibo_lstm.__path__, "weibo_lstm.")
-    if m.name not in ("weibo_lstm.cli",)
+    if m.name not in ("weibo_lstm.cli.main",)
 )
 
 

@@ -6,16 +6,17 @@ import pytest
 import tensorflow as tf
 
 from tests.synthetic import texts_and_labels, write_csv
-from weibo_lstm import WeiboLSTM, export
-from weibo_lstm.encoder import (
+from weibo_lstm import WeiboLSTM
+from weibo_lstm.jobs.pretrain import PretrainConfig, run_pretraining
+from weibo_lstm.jobs.train import RunConfig, run_training
+from weibo_lstm.models.encoder import (
     EncoderAdam,
     classifier_from_encoder,
     load_encoder,
     save_encoder,
 )
-from weibo_lstm.fine_tuning import FineTuning
-from weibo_lstm.job import RunConfig, run_training
-from weibo_lstm.pretrain import PretrainConfig, run_pretraining
+from weibo_lstm.serving import export
+from weibo_lstm.training.fine_tuning import FineTuning
 
 TINY = dict(embedding_dim=8, lstm_units=(16, 12), bigram_buckets=40)
 
@@ -54,7 +55,7 @@ def test_the_classifier_encodes_exactly_like_the_language_model(pretrained):
     model, tokenizer = classifier_from_encoder(
         pretrained.encoder_dir, pooling="mean_max", dense_units=4, dropout=0.5
     )
-    from weibo_lstm.language_model import CharLanguageModel
+    from weibo_lstm.models.language_model import CharLanguageModel
 
     lm = CharLanguageModel(tokenizer.vocabulary_size, **TINY)
     lm.build()
@@ -145,7 +146,7 @@ def test_fine_tune_from_the_encoder_then_export_loads_with_plain_tensorflow(
 
     model = keras.models.load_model(result.model_dir / "model.keras")
     assert model.bigram_context == "previous" and model.lstm_units == (16, 12)
-    from weibo_lstm.tokenizer import Tokenizer
+    from weibo_lstm.preprocessing.tokenizer import Tokenizer
 
     tokenizer = Tokenizer.load(result.model_dir / "tokenizer")
     assert tokenizer.vocabulary == load_encoder(pretrained.encoder_dir)[2].vocabulary

@@ -8,20 +8,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from weibo_lstm import (
-    LabeledTexts,
-    Predictor,
-    SentimentClassifier,
-    Tokenizer,
-    WeiboLSTM,
-    cli,
-    export,
-)
-from weibo_lstm.batch_norm import has_batch_norm
-from weibo_lstm.batching import TokenizedExamples
-from weibo_lstm.distribution import cpu_strategy
-from weibo_lstm.export import read_metadata
-from weibo_lstm.trainer import DistributedTrainer, TrainerOptions
+from weibo_lstm import LabeledTexts, Predictor, SentimentClassifier, Tokenizer, WeiboLSTM
+from weibo_lstm.cli import main as cli
+from weibo_lstm.distribute.strategies import cpu_strategy
+from weibo_lstm.models.layers.batch_norm import has_batch_norm
+from weibo_lstm.serving import export
+from weibo_lstm.serving.export import read_metadata
+from weibo_lstm.training.input_pipeline import TokenizedExamples
+from weibo_lstm.training.trainer import DistributedTrainer, TrainerOptions
 
 SMALL = dict(embedding_dim=16, lstm_units=(16, 8), dense_units=8)
 

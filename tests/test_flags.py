@@ -9,10 +9,11 @@ import pytest
 import tensorflow as tf
 
 from tests.helpers import run_python
-from weibo_lstm import cli, flags
-from weibo_lstm.job import JOB_SET_OPTIONS, RunConfig
-from weibo_lstm.presets import BUDGET_KEYS, DEFAULT_PRESET, PRESETS
-from weibo_lstm.trainer import TrainerOptions
+from weibo_lstm.cli import flags
+from weibo_lstm.cli import main as cli
+from weibo_lstm.jobs.train import JOB_SET_OPTIONS, RunConfig
+from weibo_lstm.models.presets import BUDGET_KEYS, DEFAULT_PRESET, PRESETS
+from weibo_lstm.training.trainer import TrainerOptions
 
 #: Flags of `weibo-lstm train` that are not a setting of the run (they steer the process).
 PROCESS_FLAGS = {"--help", "--verbose"}
@@ -102,7 +103,7 @@ def test_train_help_shows_the_real_defaults_of_this_device(repo_root):
     preset = PRESETS[DEFAULT_PRESET[kind]]
     code = (
         "from weibo_lstm import cli\n"
-        "from weibo_lstm.distribution import configure_cpu_devices\n"
+        "from weibo_lstm.distribute.strategies import configure_cpu_devices\n"
         "try:\n"
         "    cli.main(['train', '--help'])\n"
         "except SystemExit:\n"

@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from weibo_lstm import LabeledTexts, Tokenizer, WeiboLSTM, export
-from weibo_lstm.batching import TokenizedExamples
-from weibo_lstm.hybrid import HybridClassifier, fit_mixing
-from weibo_lstm.ngram_logistic import NgramLogisticRegression
+from weibo_lstm import LabeledTexts, Tokenizer, WeiboLSTM
+from weibo_lstm.models.hybrid import HybridClassifier, fit_mixing
+from weibo_lstm.models.ngram_logistic import NgramLogisticRegression
+from weibo_lstm.serving import export
+from weibo_lstm.training.input_pipeline import TokenizedExamples
 
 
 @pytest.fixture(scope="module")

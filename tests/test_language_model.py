@@ -8,14 +8,14 @@ import tensorflow as tf
 from tests.helpers import trainer_options
 from tests.test_trainer import STRATEGIES
 from weibo_lstm import WeiboLSTM
-from weibo_lstm.language_model import (
+from weibo_lstm.jobs.pretrain import texts_to_examples
+from weibo_lstm.models.language_model import (
     CharLanguageModel,
     LanguageModelObjective,
     log_uniform_candidates,
 )
-from weibo_lstm.pretrain import texts_to_examples
-from weibo_lstm.tokenizer import Tokenizer
-from weibo_lstm.trainer import DistributedTrainer
+from weibo_lstm.preprocessing.tokenizer import Tokenizer
+from weibo_lstm.training.trainer import DistributedTrainer
 
 VOCAB = 40
 TINY = dict(embedding_dim=8, lstm_units=(16, 12), bigram_buckets=30)
@@ -122,7 +122,7 @@ def test_training_on_the_sampled_loss_lowers_the_full_softmax_loss():
 def test_mixed_precision_pretraining_computes_in_half_and_still_learns(mode):
     """The encoder computes in half precision, the output softmax in float32 from
     float32 weights; float16 gets loss scaling; the sampled loss still teaches."""
-    from weibo_lstm.mixed_precision import dtype_policy
+    from weibo_lstm.training.mixed_precision import dtype_policy
 
     tokenizer, examples = cycle_examples()
     strategy = STRATEGIES["mirrored_2"]()

@@ -13,13 +13,16 @@ import pytest
 import tensorflow as tf
 
 from tests.helpers import trainer_options as options
-from weibo_lstm import SentimentClassifier, Tokenizer, WeiboLSTM, batching, cli, export
-from weibo_lstm.batching import TokenizedExamples
-from weibo_lstm.checkpointing import TrainingCheckpoint
-from weibo_lstm.distribution import cpu_strategy
+from weibo_lstm import SentimentClassifier, Tokenizer, WeiboLSTM
+from weibo_lstm.cli import main as cli
+from weibo_lstm.distribute.strategies import cpu_strategy
 from weibo_lstm.errors import ConfigError, NonFiniteError, UserError
-from weibo_lstm.mixed_precision import dtype_policy
-from weibo_lstm.trainer import DistributedTrainer
+from weibo_lstm.serving import export
+from weibo_lstm.training import input_pipeline as batching
+from weibo_lstm.training.checkpointing import TrainingCheckpoint
+from weibo_lstm.training.input_pipeline import TokenizedExamples
+from weibo_lstm.training.mixed_precision import dtype_policy
+from weibo_lstm.training.trainer import DistributedTrainer
 
 VOCAB = 30
 POISON = VOCAB  # a token id that only the poisoned example has

@@ -4,7 +4,7 @@ import pytest
 import tensorflow as tf
 
 from weibo_lstm import DistributedBatchNormalization, WeiboLSTM
-from weibo_lstm.distribution import cpu_strategy, mirrored_strategy
+from weibo_lstm.distribute.strategies import cpu_strategy, mirrored_strategy
 
 VOCAB = 300
 

@@ -24,13 +24,13 @@ import tensorflow as tf
 
 from tests.multi_worker_worker import build_model
 from tests.synthetic import write_csv
-from weibo_lstm import report
+from weibo_lstm.jobs import report
 
 pytestmark = pytest.mark.multiworker
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKER = ROOT / "tests" / "multi_worker_worker.py"
-CLI = [sys.executable, "-m", "weibo_lstm.cli", "train"]
+CLI = [sys.executable, "-m", "weibo_lstm.cli.main", "train"]
 FAST = ["--batch-size", "16", "--max-length", "24", "--learning-rate", "1e-2", "--quiet"]
 FAST += ["--warmup-epochs", "0.5", "--preset", "best", "--startup-timeout", "120"]
 

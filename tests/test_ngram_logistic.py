@@ -5,7 +5,7 @@ import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
-from weibo_lstm.ngram_logistic import NgramLogisticRegression, ngram_keys
+from weibo_lstm.models.ngram_logistic import NgramLogisticRegression, ngram_keys
 
 
 def _rows(rng, n):

@@ -12,10 +12,10 @@ import pytest
 import tensorflow as tf
 
 from tests.helpers import trainer_options
-from weibo_lstm.batching import TokenizedExamples
-from weibo_lstm.distribution import cpu_strategy
-from weibo_lstm.objectives import Objective
-from weibo_lstm.trainer import DistributedTrainer
+from weibo_lstm.distribute.strategies import cpu_strategy
+from weibo_lstm.training.input_pipeline import TokenizedExamples
+from weibo_lstm.training.objectives import Objective
+from weibo_lstm.training.trainer import DistributedTrainer
 
 VOCAB = 12  # ids 1..11; 0 is padding
 

@@ -22,7 +22,7 @@ def test_public_api():
     ):
         assert hasattr(weibo_lstm, name)
     assert sorted(weibo_lstm.__all__) == sorted(set(weibo_lstm.__all__))
-    from weibo_lstm import data
+    from weibo_lstm.data import csv_files as data
 
     assert weibo_lstm.DataError is data.DataError  # importable from both
 

@@ -3,10 +3,11 @@
 import numpy as np
 import tensorflow as tf
 
-from weibo_lstm import WeiboLSTM, batching
-from weibo_lstm.batching import TokenizedExamples
-from weibo_lstm.distribution import cpu_strategy
-from weibo_lstm.precise_bn import (
+from weibo_lstm import WeiboLSTM
+from weibo_lstm.distribute.strategies import cpu_strategy
+from weibo_lstm.training import input_pipeline as batching
+from weibo_lstm.training.input_pipeline import TokenizedExamples
+from weibo_lstm.training.precise_bn import (
     PreciseBatchNorm,
     batch_norm_layers,
     recompute_batch_norm_statistics,
@@ -82,9 +83,9 @@ def test_weights_other_than_the_statistics_do_not_change_and_models_without_bn_a
 
 
 def test_the_trainer_recomputes_the_statistics_before_each_validation(monkeypatch):
-    import weibo_lstm.controller
+    import weibo_lstm.training.controller
     from tests.helpers import trainer_options
-    from weibo_lstm.trainer import DistributedTrainer
+    from weibo_lstm.training.trainer import DistributedTrainer
 
     calls = []
 
@@ -95,7 +96,7 @@ def test_the_trainer_recomputes_the_statistics_before_each_validation(monkeypatc
             )
             return super().__call__(examples, seed=seed, epoch=epoch)
 
-    monkeypatch.setattr(weibo_lstm.controller, "PreciseBatchNorm", Recording)
+    monkeypatch.setattr(weibo_lstm.training.controller, "PreciseBatchNorm", Recording)
     examples = _examples(n=64, seed=3)
     strategy = cpu_strategy(2)
     model = _model(strategy)
@@ -135,8 +136,8 @@ def test_a_reused_instance_resets_its_sums_and_matches_a_fresh_one():
 
 def test_without_length_buckets_or_with_zero_batches_the_moving_averages_stay():
     from tests.helpers import trainer_options
-    from weibo_lstm.controller import Controller
-    from weibo_lstm.trainer import DistributedTrainer
+    from weibo_lstm.training.controller import Controller
+    from weibo_lstm.training.trainer import DistributedTrainer
 
     strategy = tf.distribute.get_strategy()
     for overrides, expected in (

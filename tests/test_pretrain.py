@@ -12,9 +12,9 @@ import pytest
 
 from tests.synthetic import texts_and_labels, write_csv
 from tests.test_checkpointing import start
-from weibo_lstm.encoder import load_encoder, read_encoder_metadata
-from weibo_lstm.fine_tuning import PRETRAINED_ENCODER
-from weibo_lstm.job import RunConfig, run_training
+from weibo_lstm.jobs.train import RunConfig, run_training
+from weibo_lstm.models.encoder import load_encoder, read_encoder_metadata
+from weibo_lstm.training.fine_tuning import PRETRAINED_ENCODER
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -33,7 +33,7 @@ def command(texts, output, *extra):
     return [
         sys.executable,
         "-m",
-        "weibo_lstm.cli",
+        "weibo_lstm.cli.main",
         "pretrain",
         "--text",
         *map(str, texts),

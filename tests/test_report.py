@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import precision_recall_fscore_support
 
-from weibo_lstm import report
+from weibo_lstm.jobs import report
 
 SEED_HEADER = [
     "timestamp",

@@ -8,11 +8,11 @@ from sklearn.metrics import accuracy_score, log_loss, precision_score, recall_sc
 
 from tests.helpers import trainer_options as options
 from weibo_lstm import WarmupCosineDecay, WeiboLSTM
-from weibo_lstm.batch_norm import has_batch_norm
-from weibo_lstm.batching import TokenizedExamples
-from weibo_lstm.checkpointing import TrainingCheckpoint
-from weibo_lstm.distribution import cpu_strategy
-from weibo_lstm.trainer import DistributedTrainer, NonFiniteError, TrainerOptions
+from weibo_lstm.distribute.strategies import cpu_strategy
+from weibo_lstm.models.layers.batch_norm import has_batch_norm
+from weibo_lstm.training.checkpointing import TrainingCheckpoint
+from weibo_lstm.training.input_pipeline import TokenizedExamples
+from weibo_lstm.training.trainer import DistributedTrainer, NonFiniteError, TrainerOptions
 
 VOCAB = 30
 SMALL = dict(embedding_dim=8, lstm_units=(8, 4), dense_units=4)
@@ -84,7 +84,7 @@ def test_one_step_changes_every_trainable_weight(data):
     before = [w.numpy() for w in model.trainable_weights]
     trainer = DistributedTrainer(model=model, strategy=strategy, options=options(32, 2, epochs=1))
     trainer.build(data, steps_per_epoch=1)
-    from weibo_lstm import batching
+    from weibo_lstm.training import input_pipeline as batching
 
     plan = batching.plan_epoch(data.lengths, 32)[:1]
     trainer.train(iter(batching.distribute(strategy, data, plan)), 1)
@@ -303,7 +303,7 @@ def state_of(trainer):
 @pytest.mark.parametrize("poison", ["loss", "gradients"])
 def test_a_nonfinite_step_is_undone_on_every_replica(poison):
     """The poisoned row sits in replica 1's half: both replicas undo the whole step."""
-    from weibo_lstm import batching
+    from weibo_lstm.training import input_pipeline as batching
 
     trainer = poisoned_trainer(on_nonfinite="skip", poison=poison)
     data = poisoned_examples()
@@ -395,9 +395,9 @@ def test_has_batch_norm_decides_length_buckets_for_the_caller():
 def test_the_history_shows_time_spent_between_epochs_outside_the_epoch_timer():
     import time
 
-    from weibo_lstm.actions import Action
-    from weibo_lstm.checkpointing import FitState
-    from weibo_lstm.controller import Controller
+    from weibo_lstm.training.actions import Action
+    from weibo_lstm.training.checkpointing import FitState
+    from weibo_lstm.training.controller import Controller
 
     class SlowAction(Action):
         def on_epoch_end(self, state, entry):

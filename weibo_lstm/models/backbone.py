@@ -1,0 +1,378 @@
+"""WeiboLSTM: the stacked-LSTM sentiment classifier of the weibo_senti_100k recipe."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+import tensorflow as tf
+
+from weibo_lstm.models.layers.batch_norm import DistributedBatchNormalization
+from weibo_lstm.models.layers.pooling import POOLING_MODES, MaskedPooling
+
+
+@keras.saving.register_keras_serializable(package="weibo_lstm")
+class WeiboLSTM(keras.Model):
+    """Character embedding → stacked LSTMs → dense head → class probabilities.
+
+    The defaults reproduce the seed architecture exactly:
+
+        Embedding(vocabulary_size, 100, mask_zero=True)
+        → LSTM(128, return_sequences=True) → BatchNorm → Dropout(0.3)
+        → LSTM(64) → BatchNorm → Dropout(0.3)
+        → Dense(32, relu) → BatchNorm → Dropout(0.3)
+        → Dense(2, softmax)
+
+    with L2(`l2`) on the embedding matrix, on the LSTM kernels and recurrent
+    kernels, and on the Dense kernels (biases and BatchNorm are not regularised).
+    Id 0 is padding and is masked throughout.
+
+    Args:
+        vocabulary_size: number of token ids, padding and OOV included.
+        embedding_dim: embedding width.
+        lstm_units: units of each stacked LSTM; all but the last return sequences.
+        dense_units: width of the hidden dense layer (0 removes it).
+        dropout: dropout rate after each block.
+        l2: L2 factor of the regularised kernels (0 disables).
+        batch_norm: put BatchNormalization after each block.
+        synchronized_batch_norm: compute batch statistics over the global batch
+            across replicas rather than per replica (see
+            `DistributedBatchNormalization`, used for every BatchNorm here).
+        num_classes: output classes (softmax).
+        bidirectional: wrap each LSTM in `Bidirectional` (forward and backward
+            outputs concatenated).
+        pooling: `"last"` (the seed: the last LSTM returns its final state) or a
+            `MaskedPooling` mode over the last LSTM's outputs: `"mean"`, `"max"`,
+            `"mean_max"`, `"attention"`.
+        embedding_dropout: `SpatialDropout1D` rate on the embeddings (drops whole
+            embedding channels).
+        token_dropout: in training, replace this fraction of the characters by the
+            OOV id (word dropout at character level): the model cannot memorise
+            exact strings.
+        bigram_buckets: when > 0, each position also gets an embedding of its
+            character bigram `(c_t, c_t+1)`, hashed into this many buckets from the
+            character ids inside the model (no tokenizer change), concatenated
+            with the character embedding as the LSTM input. Character bigrams are
+            the standard extra input of Chinese character-level models.
+        bigram_context: which neighbour forms the bigram: `"next"` (the pair
+            `(c_t, c_t+1)`, the default and what models trained before this option
+            use) or `"previous"` (`(c_t-1, c_t)`). A left-to-right language model
+            must use `"previous"`: the next character is its target. Encoders
+            pretrained by `weibo_lstm.models.language_model` use `"previous"`.
+        **kwargs: passed to `keras.Model` (e.g. `name`, or `dtype`: a dtype policy
+            such as `"mixed_bfloat16"`, which every layer gets, except that the
+            softmax computes in the policy's variable dtype, float32).
+
+    Example:
+
+    >>> model = WeiboLSTM(vocabulary_size=50, lstm_units=(8, 4), dense_units=4)
+    >>> model(np.array([[5, 6, 7, 0]]), training=False).shape
+    TensorShape([1, 2])
+    """
+
+    def __init__(
+        self,
+        vocabulary_size: int,
+        *,
+        embedding_dim: int = 100,
+        lstm_units: Sequence[int] = (128, 64),
+        dense_units: int = 32,
+        dropout: float = 0.3,
+        l2: float = 1e-5,
+        batch_norm: bool = True,
+        synchronized_batch_norm: bool = False,
+        num_classes: int = 2,
+        bidirectional: bool = False,
+        pooling: str = "last",
+        embedding_dropout: float = 0.0,
+        bigram_buckets: int = 0,
+        token_dropout: float = 0.0,
+        bigram_context: str = "next",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if vocabulary_size < 2:
+            raise ValueError(
+                f"Argument `vocabulary_size` must be >= 2. Received: vocabulary_size={vocabulary_size}"
+            )
+        if not lstm_units or any(u < 1 for u in lstm_units):
+            raise ValueError(
+                f"Argument `lstm_units` must be non-empty and positive. Received: lstm_units={lstm_units}"
+            )
+        if not 0 <= dropout < 1:
+            raise ValueError(f"Argument `dropout` must be in [0, 1). Received: dropout={dropout}")
+        if l2 < 0:
+            raise ValueError(f"Argument `l2` must be >= 0. Received: l2={l2}")
+        if pooling not in ("last", *POOLING_MODES):
+            raise ValueError(
+                f"Argument `pooling` must be 'last' or one of {POOLING_MODES}. "
+                f"Received: pooling={pooling!r}"
+            )
+        if not 0 <= embedding_dropout < 1:
+            raise ValueError(
+                "Argument `embedding_dropout` must be in [0, 1). "
+                f"Received: embedding_dropout={embedding_dropout}"
+            )
+        if bigram_context not in ("next", "previous"):
+            raise ValueError(
+                "Argument `bigram_context` must be 'next' or 'previous'. "
+                f"Received: bigram_context={bigram_context!r}"
+            )
+        self.vocabulary_size = int(vocabulary_size)
+        self.embedding_dim = int(embedding_dim)
+        self.lstm_units = tuple(int(u) for u in lstm_units)
+        self.dense_units = int(dense_units)
+        self.dropout = float(dropout)
+        self.l2 = float(l2)
+        self.batch_norm = bool(batch_norm)
+        self.synchronized_batch_norm = bool(synchronized_batch_norm)
+        self.num_classes = int(num_classes)
+        self.bidirectional = bool(bidirectional)
+        self.pooling = pooling
+        self.embedding_dropout = float(embedding_dropout)
+        self.bigram_buckets = int(bigram_buckets)
+        self.token_dropout = float(token_dropout)
+        self.bigram_context = bigram_context
+        self._token_seed = (
+            keras.random.SeedGenerator(name="token_dropout_seed") if self.token_dropout else None
+        )
+
+        # Keras does not hand a model's dtype policy down to the layers it creates:
+        # every layer gets it explicitly (and the softmax its variable dtype below).
+        policy = self.dtype_policy
+
+        def regularizer():
+            return keras.regularizers.L2(self.l2) if self.l2 else None
+
+        def norm(name):
+            if not self.batch_norm:
+                return None
+            return DistributedBatchNormalization(
+                synchronized=self.synchronized_batch_norm, dtype=policy, name=name
+            )
+
+        self.embedding = keras.layers.Embedding(
+            self.vocabulary_size,
+            self.embedding_dim,
+            mask_zero=True,
+            embeddings_regularizer=regularizer(),
+            dtype=policy,
+            name="embedding",
+        )
+        self.bigram_embedding = (
+            keras.layers.Embedding(
+                self.bigram_buckets + 1,
+                self.embedding_dim,
+                embeddings_regularizer=regularizer(),
+                dtype=policy,
+                name="bigram_embedding",
+            )
+            if self.bigram_buckets
+            else None
+        )
+        self.embedding_drop = (
+            keras.layers.SpatialDropout1D(
+                self.embedding_dropout, dtype=policy, name="embedding_dropout"
+            )
+            if self.embedding_dropout
+            else None
+        )
+        self.lstm_layers = []
+        self.lstm_norms = []
+        self.lstm_dropouts = []
+        for i, units in enumerate(self.lstm_units):
+            last = i == len(self.lstm_units) - 1
+
+            def make_lstm(name, go_backwards=False, units=units, last=last):
+                return keras.layers.LSTM(
+                    units,
+                    return_sequences=not last or self.pooling != "last",
+                    go_backwards=go_backwards,
+                    kernel_regularizer=regularizer(),
+                    recurrent_regularizer=regularizer(),
+                    dtype=policy,
+                    name=name,
+                )
+
+            lstm = make_lstm(f"lstm_{i}")
+            if self.bidirectional:
+                # An explicit backward layer: Bidirectional's own copy is made by
+                # serialising `lstm` twice, and under `load_model`'s shared-object
+                # scope the second copy can come back as the first (go_backwards
+                # False), which fails intermittently when loading.
+                lstm = keras.layers.Bidirectional(
+                    lstm,
+                    backward_layer=make_lstm(f"lstm_{i}_backward", go_backwards=True),
+                    dtype=policy,
+                    name=f"bilstm_{i}",
+                )
+            self.lstm_layers.append(lstm)
+            self.lstm_norms.append(norm(f"lstm_{i}_norm"))
+            self.lstm_dropouts.append(
+                keras.layers.Dropout(self.dropout, dtype=policy, name=f"lstm_{i}_dropout")
+            )
+        self.pool = (
+            MaskedPooling(self.pooling, dtype=policy, name="pool")
+            if self.pooling != "last"
+            else None
+        )
+        self.hidden = None
+        if self.dense_units:
+            self.hidden = keras.layers.Dense(
+                self.dense_units,
+                activation="relu",
+                kernel_regularizer=regularizer(),
+                dtype=policy,
+                name="hidden",
+            )
+            self.hidden_norm = norm("hidden_norm")
+            self.hidden_dropout = keras.layers.Dropout(
+                self.dropout, dtype=policy, name="hidden_dropout"
+            )
+        self.classifier = keras.layers.Dense(
+            self.num_classes,
+            activation="softmax",
+            kernel_regularizer=regularizer(),
+            # The softmax and the probabilities stay in the variable dtype (float32
+            # under "mixed_float16" / "mixed_bfloat16"): half-precision
+            # probabilities would round the loss and saturate near 0 and 1.
+            dtype=policy.variable_dtype,
+            name="classifier",
+        )
+
+    def build(self, input_shape=(None, None)):
+        # Explicit so that variables exist right after `build()` under a strategy
+        # scope (the trainer builds under `strategy.scope()`), and for loading.
+        self.embedding.build(input_shape)
+        shape = (*input_shape, self.embedding_dim)
+        if self.bigram_embedding is not None:
+            self.bigram_embedding.build(input_shape)
+            shape = (*input_shape, 2 * self.embedding_dim)
+        for lstm, norm in zip(self.lstm_layers, self.lstm_norms, strict=True):
+            lstm.build(shape)
+            shape = tuple(lstm.compute_output_shape(shape))
+            if norm is not None:
+                norm.build(shape)
+        if self.pool is not None:
+            self.pool.build(shape)
+            shape = tuple(self.pool.compute_output_shape(shape))
+        if self.hidden is not None:
+            self.hidden.build(shape)
+            shape = self.hidden.compute_output_shape(shape)
+            if self.hidden_norm is not None:
+                self.hidden_norm.build(shape)
+        self.classifier.build(shape)
+        self.built = True
+
+    @property
+    def input_width(self) -> int:
+        """Width `D` of the LSTM input `x` `[batch, time, D]` that `perturbation` adds to."""
+        return self.embedding_dim * (2 if self.bigram_embedding is not None else 1)
+
+    def call(self, inputs, training=None, perturbation=None):
+        """Class probabilities `[batch, num_classes]`.
+
+        Args:
+            inputs: int ids `[batch, time]`, 0 = padding (right-padded).
+            training: whether dropout (and token dropout) is active.
+            perturbation: optional `[batch, time, input_width]` tensor added to the
+                embeddings (see `encode`); for adversarial training
+                (`ClassificationObjective(adversarial_epsilon=...)`). Training only:
+                it is not part of the config nor of an exported model.
+        """
+        mask = self.embedding.compute_mask(inputs)
+        encoded = self.encode(inputs, training=training, perturbation=perturbation)
+        return self.head(encoded, mask, training=training)
+
+    def encode(self, inputs, training=None, perturbation=None):
+        """The encoder: embeddings (+ bigram embeddings) → the LSTM stack.
+
+        Args:
+            inputs: int ids `[batch, time]`, 0 = padding (right-padded).
+            training: whether dropout (and token dropout) is active.
+            perturbation: optional `[batch, time, input_width]` tensor added to the
+                embeddings (concatenated with the bigram embeddings when present)
+                before embedding dropout; cast to their dtype.
+
+        Returns:
+            The last LSTM block's outputs (after its BatchNorm and dropout):
+            `[batch, time, units]` when `pooling != "last"`, else `[batch, units]`.
+        """
+        mask = self.embedding.compute_mask(inputs)
+        if self.token_dropout and training:
+            drop = (
+                keras.random.uniform(tf.shape(inputs), seed=self._token_seed) < self.token_dropout
+            )
+            inputs = tf.where(drop & mask, tf.ones_like(inputs), inputs)
+        x = self.embedding(inputs)
+        if self.bigram_embedding is not None:
+            x = tf.concat([x, self.bigram_embedding(self._bigram_ids(inputs))], axis=-1)
+        if perturbation is not None:
+            x = x + tf.cast(perturbation, x.dtype)
+        if self.embedding_drop is not None:
+            x = self.embedding_drop(x, training=training)
+        for lstm, norm, dropout in zip(
+            self.lstm_layers, self.lstm_norms, self.lstm_dropouts, strict=True
+        ):
+            x = lstm(x, mask=mask, training=training)
+            step_mask = mask if len(x.shape) == 3 else None
+            if norm is not None:
+                x = norm(x, training=training, mask=step_mask)
+            x = dropout(x, training=training)
+        return x
+
+    def head(self, encoded, mask, training=None):
+        """Pooling → hidden dense block → class probabilities, from `encode`'s output."""
+        x = encoded
+        if self.pool is not None:
+            x = self.pool(x, mask=mask)
+        if self.hidden is not None:
+            x = self.hidden(x)
+            if self.hidden_norm is not None:
+                x = self.hidden_norm(x, training=training)
+            x = self.hidden_dropout(x, training=training)
+        return self.classifier(x)
+
+    def encoder_layers(self) -> list[keras.layers.Layer]:
+        """The layers `encode` runs that hold weights (what a pretrained encoder fills)."""
+        layers = [self.embedding]
+        if self.bigram_embedding is not None:
+            layers.append(self.bigram_embedding)
+        for lstm, norm in zip(self.lstm_layers, self.lstm_norms, strict=True):
+            layers.append(lstm)
+            if norm is not None:
+                layers.append(norm)
+        return layers
+
+    def _bigram_ids(self, inputs):
+        ids = tf.cast(inputs, tf.int64)
+        if self.bigram_context == "next":
+            other = tf.pad(ids[:, 1:], [[0, 0], [0, 1]])
+        else:
+            other = tf.pad(ids[:, :-1], [[0, 0], [1, 0]])
+        # A multiplicative hash of the pair into 1..buckets; 0 stays padding.
+        hashed = (ids * 1_000_003 + other * 7_919) % self.bigram_buckets + 1
+        return tf.where(ids > 0, hashed, 0)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            {
+                "vocabulary_size": self.vocabulary_size,
+                "embedding_dim": self.embedding_dim,
+                "lstm_units": list(self.lstm_units),
+                "dense_units": self.dense_units,
+                "dropout": self.dropout,
+                "l2": self.l2,
+                "batch_norm": self.batch_norm,
+                "synchronized_batch_norm": self.synchronized_batch_norm,
+                "num_classes": self.num_classes,
+                "bidirectional": self.bidirectional,
+                "pooling": self.pooling,
+                "embedding_dropout": self.embedding_dropout,
+                "bigram_buckets": self.bigram_buckets,
+                "token_dropout": self.token_dropout,
+                "bigram_context": self.bigram_context,
+            }
+        )
+        return config

@@ -1,0 +1,257 @@
+"""Pretrained encoders: save, load, and fine-tune them inside a `WeiboLSTM`.
+
+An encoder directory holds everything a classifier needs to start from pretrained
+weights:
+
+    encoder.json      the WeiboLSTM encoder arguments (`ENCODER_ARGUMENTS`), format, metadata
+    weights.npz       the encoder weights by layer and index (float16 by default)
+    tokenizer/        the pretraining vocabulary (`Tokenizer.save`): ids must match
+
+`classifier_from_encoder` builds a `WeiboLSTM` with the encoder's architecture and
+any head settings, and loads the weights; `EncoderAdam` trains the encoder with a
+lower learning rate than the head, and not at all for its first `frozen_steps`
+(ULMFiT's discriminative learning rates and gradual unfreezing, in one optimizer).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from weibo_lstm.data.csv_files import DataError
+from weibo_lstm.models.backbone import WeiboLSTM
+from weibo_lstm.preprocessing.tokenizer import Tokenizer
+
+_CONFIG_FILE = "encoder.json"
+_WEIGHTS_FILE = "weights.npz"
+_TOKENIZER_DIR = "tokenizer"
+_FORMAT = "weibo_lstm.encoder/1"
+
+
+def encoder_weights(model: WeiboLSTM) -> dict[str, np.ndarray]:
+    """The weights of `model.encoder_layers()`, keyed `"<layer name>/<index>"`."""
+    return {
+        f"{layer.name}/{i}": np.asarray(keras.ops.convert_to_numpy(w))
+        for layer in model.encoder_layers()
+        for i, w in enumerate(layer.weights)
+    }
+
+
+def save_encoder(
+    path: str | os.PathLike,
+    model: WeiboLSTM,
+    tokenizer: Tokenizer,
+    *,
+    dtype: str = "float16",
+    metadata: dict | None = None,
+) -> Path:
+    """Writes the encoder of `model` (a built `WeiboLSTM`) and its tokenizer to `path`.
+
+    Args:
+        path: directory to write (created).
+        model: the backbone whose `encoder_layers()` are saved, e.g.
+            `CharLanguageModel.backbone`.
+        tokenizer: the tokenizer the encoder was trained with.
+        dtype: storage dtype of the weights (`"float16"` halves the size; loading
+            casts back to the model's float32).
+        metadata: JSON-serialisable extras (corpus, training report, …).
+
+    Returns:
+        `path` as a `Path`.
+    """
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    config = model.get_config()
+    from weibo_lstm.models.language_model import ENCODER_ARGUMENTS
+
+    arguments = {key: config[key] for key in ENCODER_ARGUMENTS}
+    weights = {k: v.astype(dtype) for k, v in encoder_weights(model).items()}
+    np.savez_compressed(path / _WEIGHTS_FILE, **weights)
+    tokenizer.save(path / _TOKENIZER_DIR)
+    with open(path / _CONFIG_FILE, "w", encoding="utf-8") as f:
+        json.dump(
+            {"format": _FORMAT, "encoder": arguments, "metadata": metadata or {}},
+            f,
+            ensure_ascii=False,
+            indent=2,
+            default=str,
+        )
+    return path
+
+
+def load_encoder(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray], Tokenizer]:
+    """`(encoder arguments, weights, tokenizer)` of an encoder directory.
+
+    Raises:
+        DataError: if `path` is not an encoder directory.
+    """
+    path = Path(path)
+    if not (path / _CONFIG_FILE).is_file() or not (path / _WEIGHTS_FILE).is_file():
+        raise DataError(f"{path}: not a pretrained encoder (no {_CONFIG_FILE} and {_WEIGHTS_FILE})")
+    with open(path / _CONFIG_FILE, encoding="utf-8") as f:
+        config = json.load(f)
+    if config.get("format") != _FORMAT:
+        raise DataError(f"{path}/{_CONFIG_FILE}: unknown format {config.get('format')!r}")
+    with np.load(path / _WEIGHTS_FILE) as archive:
+        weights = {key: archive[key] for key in archive.files}
+    arguments = dict(config["encoder"])
+    arguments["lstm_units"] = tuple(arguments["lstm_units"])
+    return arguments, weights, Tokenizer.load(path / _TOKENIZER_DIR)
+
+
+def read_encoder_metadata(path: str | os.PathLike) -> dict:
+    """The `metadata` stored by `save_encoder`."""
+    with open(Path(path) / _CONFIG_FILE, encoding="utf-8") as f:
+        return json.load(f)["metadata"]
+
+
+def set_encoder_weights(model: WeiboLSTM, weights: dict[str, np.ndarray]) -> None:
+    """Assigns `weights` (as from `encoder_weights`) to a built `model`'s encoder.
+
+    Raises:
+        ValueError: if a layer, weight or shape does not match.
+    """
+    expected = {
+        f"{layer.name}/{i}": w
+        for layer in model.encoder_layers()
+        for i, w in enumerate(layer.weights)
+    }
+    if set(expected) != set(weights):
+        raise ValueError(
+            "The encoder weights do not match the model: "
+            f"missing {sorted(set(expected) - set(weights))}, "
+            f"unexpected {sorted(set(weights) - set(expected))}"
+        )
+    for key, variable in expected.items():
+        if tuple(variable.shape) != weights[key].shape:
+            raise ValueError(
+                f"Encoder weight {key} has shape {weights[key].shape}; the model's is "
+                f"{tuple(variable.shape)}"
+            )
+        variable.assign(weights[key].astype(variable.dtype))
+
+
+def classifier_from_encoder(
+    path: str | os.PathLike,
+    *,
+    max_length: int | None = None,
+    strip_emoticons: bool | None = None,
+    **head,
+) -> tuple[WeiboLSTM, Tokenizer]:
+    """A `WeiboLSTM` with a pretrained encoder, and the encoder's tokenizer.
+
+    Build it under the trainer's `strategy.scope()`: the model is built here.
+
+    Args:
+        path: an encoder directory (`save_encoder`).
+        max_length: override the tokenizer's `max_length`.
+        strip_emoticons: override the tokenizer's emoticon stripping (None: keep).
+        **head: other `WeiboLSTM` arguments (pooling, dense_units, dropout, …);
+            the encoder's own arguments (`ENCODER_ARGUMENTS`) may not be given.
+
+    Example:
+
+    >>> import tempfile
+    >>> from weibo_lstm.models.language_model import CharLanguageModel
+    >>> tokenizer = Tokenizer(["好", "差"], max_length=8)
+    >>> lm = CharLanguageModel(tokenizer.vocabulary_size, embedding_dim=4, lstm_units=(4,))
+    >>> lm.build()
+    >>> path = save_encoder(tempfile.mkdtemp(), lm.backbone, tokenizer)
+    >>> model, tok = classifier_from_encoder(path, pooling="mean_max", dense_units=0)
+    >>> model(tok(["好"]), training=False).shape
+    TensorShape([1, 2])
+    """
+    from weibo_lstm.models.language_model import ENCODER_ARGUMENTS
+
+    arguments, weights, tokenizer = load_encoder(path)
+    clash = sorted(set(head) & set(ENCODER_ARGUMENTS))
+    if clash:
+        raise ValueError(f"The encoder fixes {clash}; do not pass them")
+    overrides = {}
+    if max_length is not None:
+        overrides["max_length"] = max_length
+    if strip_emoticons is not None:
+        overrides["strip_emoticons"] = bool(strip_emoticons)
+    if overrides:
+        tokenizer = Tokenizer.from_config(tokenizer.get_config() | overrides)
+    model = WeiboLSTM(**arguments, **head)
+    model.build()
+    set_encoder_weights(model, weights)
+    return model, tokenizer
+
+
+@keras.saving.register_keras_serializable(package="weibo_lstm")
+class EncoderAdam(keras.optimizers.Adam):
+    """Adam with a lower learning rate for the encoder, which starts frozen.
+
+    For a variable of `encoder_variables`, the update uses
+
+        lr_encoder(step) = 0                                  if step < frozen_steps
+                           encoder_lr_multiplier * lr(step)   otherwise
+
+    and every other variable the schedule's `lr(step)`. Adam is invariant to a
+    scaling of the gradients, so the rate itself must be scaled. A frozen variable's
+    moments still accumulate, so it resumes with calibrated step sizes.
+
+    Args:
+        encoder_variables: the variables that get the lower rate (e.g. the weights of
+            `WeiboLSTM.encoder_layers()`).
+        encoder_lr_multiplier: factor on the learning rate of the encoder.
+        frozen_steps: optimizer steps during which the encoder does not move.
+        **kwargs: `keras.optimizers.Adam` arguments (`learning_rate`, …).
+
+    Example:
+
+    >>> model = WeiboLSTM(20, lstm_units=(4,), dense_units=0, batch_norm=False)
+    >>> model.build()
+    >>> encoder = [w for layer in model.encoder_layers() for w in layer.trainable_weights]
+    >>> optimizer = EncoderAdam(encoder_variables=encoder, frozen_steps=1)
+    >>> before = [np.array(w) for w in model.trainable_weights]
+    >>> with tf.GradientTape() as tape:
+    ...     loss = tf.reduce_sum(model(np.array([[3, 4]]), training=True)[:, 0])
+    >>> _ = optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_weights),
+    ...                                   model.trainable_weights))
+    >>> [bool((np.array(w) != b).any()) for w, b in zip(model.trainable_weights, before)]
+    [False, False, False, False, True, True]
+    """
+
+    def __init__(
+        self,
+        *,
+        encoder_variables: Iterable = (),
+        encoder_lr_multiplier: float = 1.0,
+        frozen_steps: int = 0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if encoder_lr_multiplier < 0:
+            raise ValueError(
+                "Argument `encoder_lr_multiplier` must be >= 0. "
+                f"Received: encoder_lr_multiplier={encoder_lr_multiplier}"
+            )
+        if frozen_steps < 0:
+            raise ValueError(
+                f"Argument `frozen_steps` must be >= 0. Received: frozen_steps={frozen_steps}"
+            )
+        self.encoder_lr_multiplier = float(encoder_lr_multiplier)
+        self.frozen_steps = int(frozen_steps)
+        self._encoder_keys = {self._var_key(v) for v in encoder_variables}
+
+    def update_step(self, gradient, variable, learning_rate):
+        if self._var_key(variable) in self._encoder_keys:
+            factor = tf.where(self.iterations < self.frozen_steps, 0.0, self.encoder_lr_multiplier)
+            learning_rate = tf.cast(learning_rate, factor.dtype) * factor
+        return super().update_step(gradient, variable, learning_rate)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            {"encoder_lr_multiplier": self.encoder_lr_multiplier, "frozen_steps": self.frozen_steps}
+        )
+        return config

@@ -1,0 +1,127 @@
+"""HybridClassifier: a neural classifier and the TF-IDF linear model, stacked on validation.
+
+`p(positive) = sigmoid(a · logit_neural + b · logit_linear + c)`, where `logit_neural`
+is the log-odds of the neural classifier (e.g. a fine-tuned `WeiboLSTM`),
+`logit_linear` that of an `NgramLogisticRegression` fitted on the same training rows,
+and `(a, b, c)` a two-feature logistic regression fitted on the *validation* split
+(both base models are fitted on the training split only, so their validation
+outputs are honest). The hybrid takes the same token ids and returns the same
+`[batch, 2]` probabilities as the classifier it wraps, so it trains nothing more,
+evaluates, predicts and exports through the same code.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from weibo_lstm.models.ngram_logistic import NgramLogisticRegression
+
+_EPSILON = 1e-7
+
+
+@keras.saving.register_keras_serializable(package="weibo_lstm")
+class HybridClassifier(keras.Model):
+    """Stacks a probability classifier and an `NgramLogisticRegression`.
+
+    Args:
+        classifier: a model mapping ids `[batch, time]` to `[batch, 2]` probabilities.
+        linear: an `NgramLogisticRegression` over the same ids.
+        mixing: `(a, b, c)`: the weights of the two log-odds and the bias.
+        **kwargs: passed to `keras.Model`.
+
+    Example:
+
+    >>> from weibo_lstm import WeiboLSTM
+    >>> linear = NgramLogisticRegression.fit(
+    ...     np.array([2, 3, 2, 4, 5, 4]), np.array([0, 3, 6]), np.array([1, 0]), min_df=1)
+    >>> hybrid = HybridClassifier(WeiboLSTM(8, lstm_units=(4,), dense_units=0), linear,
+    ...                           mixing=(0.0, 1.0, 0.0))
+    >>> probabilities = hybrid(np.array([[2, 3, 0], [4, 5, 4]]))
+    >>> probabilities.shape, bool(probabilities[0, 1] > 0.5 > probabilities[1, 1])
+    (TensorShape([2, 2]), True)
+    """
+
+    def __init__(
+        self,
+        classifier: keras.Model,
+        linear: NgramLogisticRegression,
+        mixing: tuple[float, float, float] = (1.0, 1.0, 0.0),
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.classifier = classifier
+        self.linear = linear
+        self.mixing = tuple(float(w) for w in mixing)
+        if len(self.mixing) != 3:
+            raise ValueError(f"Argument `mixing` must be (a, b, c). Received: mixing={mixing}")
+
+    def call(self, ids, training=None):
+        probabilities = self.classifier(ids, training=training)
+        a, b, c = self.mixing
+        logit = a * _log_odds(probabilities) + b * self.linear(ids) + c
+        positive = tf.sigmoid(logit)
+        return tf.stack([1 - positive, positive], axis=-1)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            {
+                "classifier": keras.saving.serialize_keras_object(self.classifier),
+                "linear": keras.saving.serialize_keras_object(self.linear),
+                "mixing": list(self.mixing),
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict) -> HybridClassifier:
+        config = dict(config)
+        config["classifier"] = keras.saving.deserialize_keras_object(config["classifier"])
+        config["linear"] = keras.saving.deserialize_keras_object(config["linear"])
+        return cls(**config)
+
+
+def _log_odds(probabilities):
+    positive = tf.clip_by_value(probabilities[:, 1], _EPSILON, 1 - _EPSILON)
+    return tf.math.log(positive) - tf.math.log(1 - positive)
+
+
+def log_odds(probabilities: np.ndarray) -> np.ndarray:
+    """`[n]` log-odds of class 1 from `[n, 2]` probabilities, clipped as the hybrid clips.
+
+    The NumPy twin of what `HybridClassifier` computes in-graph for its classifier.
+
+    >>> log_odds(np.array([[0.5, 0.5], [0.0, 1.0]])).round(2).tolist()
+    [0.0, 16.12]
+    """
+    positive = np.clip(np.asarray(probabilities)[:, 1], _EPSILON, 1 - _EPSILON)
+    return np.log(positive) - np.log1p(-positive)
+
+
+def fit_mixing(
+    neural_probabilities: np.ndarray, linear_logits: np.ndarray, labels: np.ndarray
+) -> tuple[float, float, float]:
+    """`(a, b, c)` of a logistic regression on the two log-odds of validation rows.
+
+    Args:
+        neural_probabilities: `[n, 2]` validation probabilities of the classifier.
+        linear_logits: `[n]` validation logits of the linear model.
+        labels: `[n]` validation labels.
+
+    Example:
+
+    >>> rng = np.random.default_rng(0)
+    >>> labels = rng.integers(0, 2, 400)
+    >>> linear = np.where(labels == 1, 1.0, -1.0) + rng.normal(size=400)
+    >>> useless = np.full((400, 2), 0.5)
+    >>> a, b, c = fit_mixing(useless, linear, labels)
+    >>> b > 0.5
+    True
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    features = np.stack([log_odds(neural_probabilities), linear_logits], axis=1)
+    model = LogisticRegression(C=100.0, max_iter=1000).fit(features, labels)
+    return float(model.coef_[0, 0]), float(model.coef_[0, 1]), float(model.intercept_[0])

@@ -1,0 +1,233 @@
+"""Presets as data: each names a `WeiboLSTM` architecture and its training budgets.
+
+A preset is what the command line's `--preset` and `SentimentClassifier.from_preset`
+name: the backbone's keyword arguments, plus a training budget (epochs, per-replica
+batch, base learning rate before √replica scaling, warmup epochs) for each kind of
+device. The budget fills only the options a user does not set. "seed" is the recipe's
+architecture (WeiboLSTM's defaults; on GPUs the recipe's schedule, on a CPU the quick
+budget it was measured with here); "best" is what the accuracy search kept
+(benchmarks/README.md): no BatchNorm, masked mean+max pooling, character-bigram
+embeddings, token dropout.
+
+This module does not import TensorFlow (`local_device_kind` does, when called).
+
+Example:
+
+>>> get_preset("best").budget("CPU").epochs
+6
+>>> sorted(PRESETS), DEFAULT_PRESET["CPU"]
+(['best', 'pretrained', 'seed'], 'pretrained')
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+from collections.abc import Mapping
+from pathlib import Path
+
+from weibo_lstm.errors import ConfigError
+
+#: Device kinds a budget is given for (see `local_device_kind`).
+DEVICE_KINDS = ("CPU", "GPU")
+
+
+@dataclasses.dataclass(frozen=True)
+class Budget:
+    """How long and how fast to train; the `TrainerOptions` fields of the same names.
+
+    Attributes:
+        epochs: passes over the training set.
+        batch_size: examples per replica per step.
+        learning_rate: peak rate for one replica, before `lr_scaling`.
+        warmup_epochs: linear warmup length, then cosine decay.
+    """
+
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    warmup_epochs: float
+
+    def __post_init__(self):
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(
+                    f"Argument `{name}` must be >= 1. Received: {name}={getattr(self, name)}"
+                )
+        if not self.learning_rate > 0:
+            raise ConfigError(
+                f"Argument `learning_rate` must be > 0. Received: learning_rate={self.learning_rate}"
+            )
+        if not self.warmup_epochs >= 0:
+            raise ConfigError(
+                f"Argument `warmup_epochs` must be >= 0. Received: warmup_epochs={self.warmup_epochs}"
+            )
+
+    def as_dict(self) -> dict:
+        """The budget as `TrainerOptions` keyword arguments."""
+        return dataclasses.asdict(self)
+
+
+#: The budget fields, i.e. the training options whose default depends on the preset
+#: and the device.
+BUDGET_KEYS = tuple(f.name for f in dataclasses.fields(Budget))
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    """A named architecture with its training budgets.
+
+    Attributes:
+        name: what `--preset` and `from_preset` call it.
+        description: one line for `--help` and logs.
+        backbone: keyword arguments of `WeiboLSTM` (besides `vocabulary_size`); with
+            an `encoder`, the head's only (the encoder fixes the rest).
+        budgets: the training budget by device kind (`"CPU"`, `"GPU"`).
+        encoder: a pretrained encoder to start from (`weibo-lstm pretrain` output):
+            a directory name under `weibo_lstm/assets/` (shipped package data) or a
+            path. Its tokenizer (vocabulary) and architecture come with it.
+    """
+
+    name: str
+    description: str
+    backbone: Mapping[str, object]
+    budgets: Mapping[str, Budget]
+    encoder: str | None = None
+
+    def __post_init__(self):
+        missing = set(DEVICE_KINDS) - set(self.budgets)
+        if missing:
+            raise ConfigError(
+                f"Argument `budgets` must have a budget for {sorted(missing)}. "
+                f"Received: budgets={dict(self.budgets)}"
+            )
+        # Presets are shared module-level data: make them read-only.
+        object.__setattr__(self, "backbone", types.MappingProxyType(dict(self.backbone)))
+        object.__setattr__(self, "budgets", types.MappingProxyType(dict(self.budgets)))
+
+    def budget(self, device_kind: str) -> Budget:
+        """The budget for `device_kind` (`"CPU"` or `"GPU"`)."""
+        if device_kind not in self.budgets:
+            raise ConfigError(
+                f"Argument `device_kind` must be one of {list(DEVICE_KINDS)}. "
+                f"Received: device_kind={device_kind!r}"
+            )
+        return self.budgets[device_kind]
+
+
+PRESETS: dict[str, Preset] = {
+    preset.name: preset
+    for preset in (
+        Preset(
+            name="seed",
+            description="the recipe's architecture: stacked LSTM, BatchNorm, dropout",
+            backbone={},
+            budgets={
+                "GPU": Budget(epochs=15, batch_size=64, learning_rate=1e-4, warmup_epochs=3.0),
+                "CPU": Budget(epochs=4, batch_size=128, learning_rate=2e-3, warmup_epochs=1.0),
+            },
+        ),
+        Preset(
+            name="best",
+            description="character bigrams, masked mean+max pooling, no BatchNorm, token dropout",
+            backbone=dict(
+                embedding_dim=64,
+                bigram_buckets=20_000,
+                pooling="mean_max",
+                batch_norm=False,
+                dropout=0.5,
+                embedding_dropout=0.2,
+                token_dropout=0.2,
+                l2=1e-4,
+            ),
+            budgets={
+                "GPU": Budget(epochs=6, batch_size=128, learning_rate=2e-3, warmup_epochs=0.5),
+                "CPU": Budget(epochs=6, batch_size=128, learning_rate=2e-3, warmup_epochs=0.5),
+            },
+        ),
+        Preset(
+            name="pretrained",
+            description="the best head on the shipped character-LM-pretrained encoder",
+            # Chosen on validation by benchmarks/fine_tune_search.py ("fast_full"): the
+            # encoder trains at the head's learning rate from the first step (a lower
+            # encoder rate, x0.33, or a frozen first epoch lost 1-3 points).
+            backbone=dict(
+                pooling="mean_max",
+                dense_units=32,
+                dropout=0.3,
+                embedding_dropout=0.1,
+                token_dropout=0.1,
+                l2=0.0,
+            ),
+            budgets={
+                "GPU": Budget(epochs=4, batch_size=64, learning_rate=3e-3, warmup_epochs=0.5),
+                "CPU": Budget(epochs=4, batch_size=64, learning_rate=3e-3, warmup_epochs=0.5),
+            },
+            encoder="pretrained_char_lm",
+        ),
+    )
+}
+
+#: The preset used when none is given: the seed's on GPUs (as the recipe ran); on a CPU
+#: the pretrained encoder, which beat `best` on validation on the corpora measured
+#: (benchmarks/README.md).
+DEFAULT_PRESET = {"GPU": "seed", "CPU": "pretrained"}
+
+
+#: Package data: the shipped encoders (and models), one directory each.
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+
+
+def encoder_path(encoder: str) -> str:
+    """The directory of a preset's `encoder`: shipped package data, or a path."""
+    shipped = ASSETS / encoder
+    return str(shipped) if shipped.is_dir() else encoder
+
+
+#: The encoder pretrained by `benchmarks/pretrain_preset.py`, shipped as package data.
+PRETRAINED_ENCODER = ASSETS / "pretrained_char_lm"
+
+
+def get_preset(name: str | None, device_kind: str = "CPU") -> Preset:
+    """The preset called `name`, or the default one for `device_kind` if `name` is None.
+
+    Raises:
+        ConfigError: if there is no such preset.
+    """
+    if name is None:
+        name = DEFAULT_PRESET[device_kind]
+    if name not in PRESETS:
+        raise ConfigError(
+            f"Argument `preset` must be one of {sorted(PRESETS)}. Received: preset={name!r}"
+        )
+    return PRESETS[name]
+
+
+def local_device_kind() -> str:
+    """`"GPU"` if TensorFlow sees a GPU on this machine, else `"CPU"`.
+
+    Lists *physical* devices only, which does not initialise TensorFlow's logical
+    devices: `configure_cpu_devices` (`--replicas N` on a CPU) still works afterwards.
+    """
+    import tensorflow as tf
+
+    return "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
+
+
+def describe_default(option: str, device_kind: str | None = None) -> str:
+    """The default of budget `option` on this machine, for `--help`.
+
+    Example:
+
+    >>> describe_default("epochs", "CPU")
+    'default: 4 on this CPU machine (preset pretrained; 4 with --preset seed; 6 with --preset best)'
+    """
+    kind = device_kind or local_device_kind()
+    chosen = PRESETS[DEFAULT_PRESET[kind]]
+    others = "; ".join(
+        f"{getattr(p.budget(kind), option)} with --preset {p.name}"
+        for p in PRESETS.values()
+        if p is not chosen
+    )
+    value = getattr(chosen.budget(kind), option)
+    return f"default: {value} on this {kind} machine (preset {chosen.name}; {others})"

@@ -1,0 +1,398 @@
+"""SentimentClassifier: the task object that owns a tokenizer, a backbone and their files.
+
+A classifier is a `Tokenizer` (its preprocessor: raw text to ids) and a `WeiboLSTM`
+(its backbone: ids to class probabilities) that travel together. It trains itself with
+`DistributedTrainer` from `LabeledTexts`, evaluates and predicts raw texts, and is the
+one owner of the on-disk format of a trained model:
+
+    model.keras        the backbone (Keras format, weights included)
+    tokenizer/         tokenizer.json (options) and vocabulary.tsv
+    classifier.json    format, preset, library version and the training run's metadata
+
+`export` writes the serving SavedModel instead (`weibo_lstm.serving.export`), which needs no
+`weibo_lstm` to load. Serving code loads a classifier with `SentimentClassifier.load`
+and never imports the training job.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from weibo_lstm.data.csv_files import CLASS_NAMES, LabeledTexts
+from weibo_lstm.errors import ConfigError, DataError
+from weibo_lstm.models.backbone import WeiboLSTM
+from weibo_lstm.models.presets import encoder_path, get_preset
+from weibo_lstm.preprocessing.tokenizer import Tokenizer
+from weibo_lstm.training.history import History
+from weibo_lstm.training.input_pipeline import TokenizedExamples
+from weibo_lstm.training.mixed_precision import MODES, dtype_policy
+from weibo_lstm.training.trainer import DistributedTrainer, TrainerOptions
+from weibo_lstm.version import __version__
+
+_FORMAT = "weibo_lstm.SentimentClassifier/1"
+_MODEL_FILE = "model.keras"
+_TOKENIZER_DIR = "tokenizer"
+_CLASSIFIER_FILE = "classifier.json"
+_LEGACY_RUN_FILE = "run.json"  # what 0.1.0 development snapshots wrote instead
+#: The directories the training job saves classifiers in, inside its output directory.
+_RUN_DIR = re.compile(r"model_\d{8}_\d{6}")
+
+logger = logging.getLogger("weibo_lstm")
+
+
+class SentimentClassifier:
+    """A tokenizer and a backbone that classify raw texts as 消极 (0) or 积极 (1).
+
+    Args:
+        tokenizer: the preprocessor, with its vocabulary.
+        backbone: a Keras model from `[batch, time]` int32 ids to `[batch, 2]`
+            probabilities (e.g. `WeiboLSTM`), created under `strategy.scope()`.
+        preset: the `weibo_lstm.models.presets` name the backbone came from, if any; its
+            budget fills the training options `fit` is not given.
+        strategy: the `tf.distribute.Strategy` the backbone's variables belong to
+            (None: TensorFlow's default strategy).
+        metadata: JSON-serialisable facts about the model (e.g. the training run's
+            settings and report), saved with it.
+
+    Example:
+
+    >>> data = LabeledTexts(["好开心", "太差了", "很好", "难过"] * 8, [1, 0, 1, 0] * 8)
+    >>> classifier = SentimentClassifier.from_preset(
+    ...     "best", vocabulary_texts=data.texts, max_length=16, embedding_dim=8,
+    ...     lstm_units=(8,), bigram_buckets=0)
+    >>> history = classifier.fit(data, data, epochs=2, batch_size=8, quiet=True)
+    >>> classifier.predict(["好开心", "难过"]).shape
+    (2, 2)
+    """
+
+    def __init__(
+        self,
+        *,
+        tokenizer: Tokenizer,
+        backbone: keras.Model,
+        preset: str | None = None,
+        strategy: tf.distribute.Strategy | None = None,
+        metadata: Mapping | None = None,
+    ):
+        if tokenizer.vocabulary is None:
+            raise ConfigError(
+                "Argument `tokenizer` must have a vocabulary (call `tokenizer.adapt(texts)`). "
+                "Received: a tokenizer without one"
+            )
+        self.tokenizer = tokenizer
+        self.backbone = backbone
+        self.preset = preset
+        self.strategy = strategy or tf.distribute.get_strategy()
+        self.metadata = dict(metadata or {})
+        #: The `DistributedTrainer` of the last `fit` (None before): `evaluate` and
+        #: `predict_examples` reuse its compiled functions and strategy.
+        self.trainer: DistributedTrainer | None = None
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_preset(
+        cls,
+        preset: str | None = None,
+        *,
+        vocabulary_texts: Iterable[str] | None = None,
+        vocabulary: Sequence[str] | None = None,
+        max_length: int = 180,
+        strip_emoticons: bool = False,
+        strategy: tf.distribute.Strategy | None = None,
+        encoder: str | os.PathLike | None = None,
+        mixed_precision: str = "off",
+        **backbone_overrides,
+    ) -> SentimentClassifier:
+        """A new classifier with the architecture of a preset (untrained head).
+
+        Args:
+            preset: a `weibo_lstm.models.presets.PRESETS` name; None picks the default for
+                the strategy's device (`seed` on GPUs, `best` on a CPU).
+            vocabulary_texts: texts the tokenizer learns its vocabulary from (the
+                training texts only, so validation and test stay unseen). Not used
+                with a pretrained encoder, whose vocabulary comes with it.
+            vocabulary: or the vocabulary itself.
+            max_length: characters per text after normalisation.
+            strip_emoticons: remove bracketed emoticons such as `[哈哈]` first.
+            strategy: the strategy to create the backbone under (None: all GPUs of
+                this machine, else the CPU; see `default_strategy`).
+            encoder: start from this pretrained encoder directory (`weibo-lstm
+                pretrain`) instead of the preset's (`pretrained` ships one): its
+                tokenizer and encoder weights are loaded, the head is the preset's.
+            mixed_precision: `"off"`, `"float16"` or `"bfloat16"`: the backbone's
+                dtype policy (`weibo_lstm.training.mixed_precision.dtype_policy`); `fit`
+                then trains float16 with loss scaling. Probabilities stay float32.
+            **backbone_overrides: `WeiboLSTM` arguments that replace the preset's.
+
+        Raises:
+            ConfigError: for an unknown preset or mixed-precision mode.
+        """
+        from weibo_lstm.distribute.strategies import default_strategy
+
+        if mixed_precision not in MODES:
+            raise ConfigError(
+                f"Argument `mixed_precision` must be one of {MODES}. "
+                f"Received: mixed_precision={mixed_precision!r}"
+            )
+        if mixed_precision != "off":
+            backbone_overrides["dtype"] = dtype_policy(mixed_precision)
+        strategy = strategy or default_strategy()
+        spec = get_preset(preset, _device_kind(strategy))
+        encoder = encoder or (encoder_path(spec.encoder) if spec.encoder else None)
+        if encoder is not None:
+            from weibo_lstm.models.encoder import classifier_from_encoder
+
+            with strategy.scope():
+                backbone, tokenizer = classifier_from_encoder(
+                    encoder,
+                    max_length=max_length,
+                    strip_emoticons=strip_emoticons,
+                    **{**spec.backbone, **backbone_overrides},
+                )
+            return cls(tokenizer=tokenizer, backbone=backbone, preset=spec.name, strategy=strategy)
+        if (vocabulary_texts is None) == (vocabulary is None):
+            raise ConfigError("Give exactly one of `vocabulary_texts` and `vocabulary`.")
+        tokenizer = Tokenizer(vocabulary, max_length=max_length, strip_emoticons=strip_emoticons)
+        if vocabulary is None:
+            tokenizer.adapt(vocabulary_texts)
+        with strategy.scope():
+            backbone = WeiboLSTM(
+                tokenizer.vocabulary_size, **{**spec.backbone, **backbone_overrides}
+            )
+        return cls(tokenizer=tokenizer, backbone=backbone, preset=spec.name, strategy=strategy)
+
+    # ------------------------------------------------------------------ training
+    def encode(self, data: LabeledTexts) -> TokenizedExamples:
+        """`data` tokenized for `DistributedTrainer` (ids in host memory)."""
+        return TokenizedExamples.from_texts(self.tokenizer, data)
+
+    def training_options(
+        self, options: TrainerOptions | None = None, **overrides
+    ) -> TrainerOptions:
+        """The options `fit` trains with.
+
+        Without `options`, the preset's budget for this device (epochs, batch_size,
+        learning_rate, warmup_epochs) fills what `overrides` does not set, and
+        `TrainerOptions`' defaults the rest (length buckets, with precise BatchNorm
+        statistics for a backbone with BatchNormalization). With `options`, those are used as given,
+        with `overrides` replacing fields.
+
+        Raises:
+            ValueError: for an invalid option value (`TrainerOptions`' validation).
+        """
+        if options is not None:
+            return dataclasses.replace(options, **overrides)
+        budget = {}
+        if self.preset is not None:
+            budget = get_preset(self.preset).budget(_device_kind(self.strategy)).as_dict()
+        return TrainerOptions(**{**budget, **overrides})
+
+    def fit(
+        self,
+        train: LabeledTexts,
+        validation: LabeledTexts,
+        *,
+        options: TrainerOptions | None = None,
+        **overrides,
+    ) -> History:
+        """Trains the backbone on `train`; the best epoch on `validation` is kept.
+
+        Args:
+            train: labelled training texts.
+            validation: labelled texts that choose the best epoch.
+            options: all training options (default: see `training_options`).
+            **overrides: `TrainerOptions` fields, e.g. `epochs=15`, `batch_size=64`.
+
+        Returns:
+            The `History` of the run; the backbone holds the best epoch's weights.
+        """
+        self.trainer = DistributedTrainer(
+            model=self.backbone,
+            strategy=self.strategy,
+            options=self.training_options(options, **overrides),
+        )
+        return self.trainer.fit(self.encode(train), self.encode(validation))
+
+    def _trainer(self) -> DistributedTrainer:
+        if self.trainer is None:
+            self.trainer = DistributedTrainer(
+                model=self.backbone, strategy=self.strategy, options=TrainerOptions(quiet=True)
+            )
+        return self.trainer
+
+    def evaluate(
+        self, data: LabeledTexts | TokenizedExamples, *, prefix: str = ""
+    ) -> dict[str, float]:
+        """Exact loss, accuracy, precision and recall over every row of `data`.
+
+        `prefix` is put before each metric name (e.g. `"test_"`).
+        """
+        if isinstance(data, LabeledTexts):
+            data = self.encode(data)
+        return self._trainer().evaluate(data, prefix=prefix)
+
+    def predict_examples(self, examples: TokenizedExamples) -> np.ndarray:
+        """Class probabilities `[N, 2]` of already tokenized examples, in their order."""
+        return self._trainer().predict(examples)
+
+    # ------------------------------------------------------------------ inference
+    def predictor(self, **kwargs):
+        """A `Predictor` (length-bucketed batches) running this classifier in process."""
+        from weibo_lstm.serving.predictor import Predictor
+
+        return Predictor.from_keras(self.backbone, self.tokenizer, **kwargs)
+
+    def predict(self, texts: Sequence[str], *, batch_size: int = 256) -> np.ndarray:
+        """Class probabilities `[len(texts), 2]` (消极, 积极) of raw texts, in their order."""
+        return self.predictor(batch_size=batch_size).predict(texts)["probabilities"]
+
+    # ------------------------------------------------------------------ persistence
+    def get_config(self) -> dict:
+        """The tokenizer (with its vocabulary), the backbone's architecture and the preset."""
+        return {
+            "tokenizer": self.tokenizer.get_config(),
+            "backbone": keras.saving.serialize_keras_object(self.backbone),
+            "preset": self.preset,
+        }
+
+    @classmethod
+    def from_config(
+        cls, config: Mapping, *, strategy: tf.distribute.Strategy | None = None
+    ) -> SentimentClassifier:
+        """A classifier with `config`'s architecture and fresh (untrained) weights."""
+        strategy = strategy or tf.distribute.get_strategy()
+        with strategy.scope():
+            backbone = keras.saving.deserialize_keras_object(config["backbone"])
+        return cls(
+            tokenizer=Tokenizer.from_config(config["tokenizer"]),
+            backbone=backbone,
+            preset=config.get("preset"),
+            strategy=strategy,
+        )
+
+    def save(self, path: str | os.PathLike, *, metadata: Mapping | None = None) -> Path:
+        """Writes the classifier to directory `path` (see the module docstring).
+
+        Args:
+            path: the directory (created if needed).
+            metadata: added to `self.metadata` and saved with it.
+
+        Returns:
+            `path`, as a `Path`.
+
+        Raises:
+            OSError: if a file cannot be written.
+        """
+        path = Path(path)
+        self.metadata.update(metadata or {})
+        path.mkdir(parents=True, exist_ok=True)
+        self.backbone.save(path / _MODEL_FILE)
+        self.tokenizer.save(path / _TOKENIZER_DIR)
+        about = {
+            "format": _FORMAT,
+            "library_version": __version__,
+            "preset": self.preset,
+            "class_names": list(CLASS_NAMES),
+            "metadata": self.metadata,
+        }
+        with open(path / _CLASSIFIER_FILE, "w", encoding="utf-8") as f:
+            json.dump(about, f, ensure_ascii=False, indent=2, default=_json_default)
+        return path
+
+    @staticmethod
+    def is_saved(path: str | os.PathLike) -> bool:
+        """Whether `path` is a directory written by `save`."""
+        path = Path(path)
+        return (path / _MODEL_FILE).is_file() and (path / _TOKENIZER_DIR).is_dir()
+
+    @classmethod
+    def resolve(cls, path: str | os.PathLike) -> Path:
+        """`path` if `save` wrote it, else the newest classifier saved inside it.
+
+        A training output directory (`RunConfig.output_dir`) holds one
+        `model_YYYYMMDD_HHMMSS` directory per run; given one, this returns the newest
+        complete run (by the time in its name) and logs which.
+
+        Raises:
+            DataError: if `path` is neither a saved classifier nor holds one.
+        """
+        path = Path(path)
+        if cls.is_saved(path):
+            return path
+        runs = sorted(
+            run
+            for run in path.glob("model_*")
+            if _RUN_DIR.fullmatch(run.name) and cls.is_saved(run)
+        )
+        if not runs:
+            raise DataError(
+                f"{path}: not a trained model directory (no {_MODEL_FILE} and {_TOKENIZER_DIR}/) "
+                "and no model_YYYYMMDD_HHMMSS runs in it: pass the --output-dir of "
+                "`weibo-lstm train` or one of its model_* directories"
+            )
+        logger.info("Using the newest model in %s: %s", path, runs[-1])
+        return runs[-1]
+
+    @classmethod
+    def load(
+        cls, path: str | os.PathLike, *, strategy: tf.distribute.Strategy | None = None
+    ) -> SentimentClassifier:
+        """Reads a classifier written by `save` (or the newest one in a training output
+        directory, see `resolve`).
+
+        Args:
+            path: the directory.
+            strategy: create the backbone's variables under this strategy (None:
+                TensorFlow's default strategy, right for prediction).
+
+        Raises:
+            DataError: if `path` is neither a saved classifier nor holds one.
+        """
+        path = cls.resolve(path)
+        about = {}
+        if (path / _CLASSIFIER_FILE).is_file():
+            about = json.loads((path / _CLASSIFIER_FILE).read_text("utf-8"))
+        elif (path / _LEGACY_RUN_FILE).is_file():
+            about = {"metadata": json.loads((path / _LEGACY_RUN_FILE).read_text("utf-8"))}
+        strategy = strategy or tf.distribute.get_strategy()
+        with strategy.scope():
+            backbone = keras.models.load_model(path / _MODEL_FILE)
+        return cls(
+            tokenizer=Tokenizer.load(path / _TOKENIZER_DIR),
+            backbone=backbone,
+            preset=about.get("preset"),
+            strategy=strategy,
+            metadata=about.get("metadata"),
+        )
+
+    def export(self, path: str | os.PathLike, *, metadata: Mapping | None = None) -> Path:
+        """Writes a SavedModel that takes raw text (see `weibo_lstm.serving.export.export`).
+
+        `self.metadata` is stored beside the graph as `training_run`.
+        """
+        from weibo_lstm.serving.export import export
+
+        extra = {"training_run": self.metadata} if self.metadata else {}
+        return export(self.backbone, self.tokenizer, path, metadata={**extra, **(metadata or {})})
+
+
+def _device_kind(strategy: tf.distribute.Strategy) -> str:
+    from weibo_lstm.distribute.strategies import device_kind
+
+    return device_kind(strategy)
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    return str(value)

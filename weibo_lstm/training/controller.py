@@ -1,0 +1,293 @@
+"""Controller: the outer training loop (epochs of step loops, validation, actions).
+
+    for each epoch:                        # from `state`: a resumed run starts mid-epoch
+        actions.on_epoch_begin
+        while steps are left:
+            trainer.train(iterator, n)     # n ≤ steps_per_loop, cut at checkpoint steps
+            actions.on_loop_end            # progress, periodic checkpoint, SIGTERM
+        precise BatchNorm statistics       # a BatchNorm model trained with buckets
+        trainer.evaluate(validation)
+        actions.on_epoch_end               # TensorBoard, best weights, patience, checkpoint
+    actions.on_fit_end                     # the best weights back into the model
+
+The controller owns the epoch plan (a pure function of `(seed, epoch)`, so a resumed
+epoch rebuilds it and skips its finished steps) and the non-finite policy; everything
+else around the loop is an `Action`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+
+import keras
+
+from weibo_lstm.errors import CheckpointError, NonFiniteError
+from weibo_lstm.training import actions
+from weibo_lstm.training import input_pipeline as batching
+from weibo_lstm.training.actions import Action
+from weibo_lstm.training.checkpointing import FitState, TrainingCheckpoint, restore_fit_state
+from weibo_lstm.training.history import History, log_epoch
+from weibo_lstm.training.input_pipeline import TokenizedExamples
+from weibo_lstm.training.precise_bn import PreciseBatchNorm
+from weibo_lstm.training.preemption import PreemptionWatcher
+
+logger = logging.getLogger("weibo_lstm")
+
+
+class Controller:
+    """Runs `trainer` for its `options.epochs`, firing `actions` after loops and epochs.
+
+    Args:
+        trainer: a `DistributedTrainer` (the runner: `train_loop_begin`, `train`,
+            `train_loop_end`, `evaluate`).
+        actions: called in this order at every hook.
+        steps_per_epoch: optimizer steps per epoch.
+        steps_per_loop: most steps per `trainer.train` call.
+        cut_every: also end a loop on every multiple of this global step (so a
+            periodic checkpoint falls on a loop boundary); None: no cuts.
+    """
+
+    def __init__(
+        self,
+        trainer,
+        actions: Sequence[Action],
+        *,
+        steps_per_epoch: int,
+        steps_per_loop: int,
+        cut_every: int | None = None,
+    ):
+        self.trainer, self.actions = trainer, list(actions)
+        self.steps_per_epoch, self.steps_per_loop = steps_per_epoch, steps_per_loop
+        self.cut_every = cut_every
+        o = trainer.options
+        self.precise_bn = (
+            PreciseBatchNorm(
+                trainer.model,
+                strategy=trainer.strategy,
+                global_batch_size=trainer.global_batch_size,
+                num_batches=o.precise_bn_batches,
+            )
+            if o.precise_bn_batches and trainer.renormalizes_batch_norm
+            else None
+        )
+
+    def fit(
+        self, train: TokenizedExamples, validation: TokenizedExamples | None, state: FitState
+    ) -> History:
+        """Trains from `state` to the last epoch (or early stop); returns the history."""
+        epochs = self.trainer.options.epochs
+        history = state.history
+        # Wall time between epoch log lines: the epoch's own time plus what happens at
+        # its boundary (the previous epoch's actions, the next epoch's data plan).
+        last_line = time.perf_counter()
+        try:
+            while state.epoch <= epochs and not history.stopped_early:
+                entry = self._train_epoch(train, state)
+                evaluation_start = time.perf_counter()
+                if self.precise_bn is not None:
+                    self.precise_bn(train, seed=self.trainer.options.seed, epoch=state.epoch)
+                if validation is not None:
+                    entry.update(self.trainer.evaluate(validation, prefix="val_"))
+                now = time.perf_counter()
+                entry["epoch_time"] = state.epoch_time + now - evaluation_start
+                entry["wall_time"], last_line = now - last_line, now
+                history.epochs.append(entry)
+                log_epoch(entry, epochs)
+                state.next_epoch()
+                for action in self.actions:
+                    start = time.perf_counter()
+                    action.on_epoch_end(state, entry)
+                    logger.debug(
+                        "%s.on_epoch_end: %.3f s",
+                        type(action).__name__,
+                        time.perf_counter() - start,
+                    )
+            _log_boundaries(history)
+            for action in self.actions:
+                action.on_fit_end(state)
+        finally:
+            for action in self.actions:
+                action.close()
+        return history
+
+    def _train_epoch(self, train: TokenizedExamples, state: FitState) -> dict:
+        """Runs the rest of epoch `state.epoch` from step `state.step`; its train entry."""
+        trainer, o = self.trainer, self.trainer.options
+        clock = time.perf_counter() - state.epoch_time
+        plan = trainer.plan_epoch(train, state.epoch)
+        iterator = iter(
+            batching.distribute(
+                trainer.strategy,
+                train,
+                plan,
+                weights=batching.loss_weights(plan),
+                pad_to=o.pad_to,
+                skip_steps=state.step,
+            )
+        )
+        trainer.train_loop_begin(state.train_stats if state.train_stats.size else None)
+        for action in self.actions:
+            action.on_epoch_begin(state)
+        while state.step < self.steps_per_epoch:
+            n = min(self.steps_per_loop, self.steps_per_epoch - state.step)
+            if self.cut_every:
+                n = min(
+                    n, self.cut_every - state.global_step(self.steps_per_epoch) % self.cut_every
+                )
+            result = trainer.train(iterator, n)
+            state.step += result["steps"]
+            state.skipped_steps += result["nonfinite_steps"]
+            state.train_stats = trainer.train_stats.copy()
+            state.epoch_time = time.perf_counter() - clock
+            if result["nonfinite_steps"] and o.on_nonfinite == "stop":
+                what = "loss" if result["nonfinite_loss"] else "gradients (the loss was finite)"
+                raise NonFiniteError(
+                    f"non-finite {what} at epoch {state.epoch}, step {state.step} of "
+                    f"{self.steps_per_epoch}: training stopped, and the model keeps its weights "
+                    "from before that step. Lower the learning rate or check the data, or "
+                    "skip such steps with on_nonfinite='skip' (--on-nonfinite skip)"
+                )
+            for action in self.actions:
+                action.on_loop_end(state)
+        finish_start = time.perf_counter()
+        batching.finish(iterator)
+        del iterator  # here, so that `pipeline_end_time` includes its deletion
+        pipeline_end_time = time.perf_counter() - finish_start
+        logger.debug("epoch %d: input pipeline end %.3f s", state.epoch, pipeline_end_time)
+        if state.skipped_steps:
+            if state.skipped_steps == self.steps_per_epoch:
+                raise NonFiniteError(
+                    f"every step of epoch {state.epoch} had a non-finite loss or gradients; "
+                    "lower the learning rate or check the data"
+                )
+            logger.warning(
+                "epoch %d: skipped %d of %d steps with a non-finite loss or gradients",
+                state.epoch,
+                state.skipped_steps,
+                self.steps_per_epoch,
+            )
+        entry = {"epoch": state.epoch, **trainer.train_loop_end()}
+        entry["learning_rate"] = float(keras.ops.convert_to_numpy(trainer.optimizer.learning_rate))
+        entry["examples_per_second"] = len(train) / state.epoch_time
+        entry["skipped_steps"] = state.skipped_steps
+        # Not in `epoch_time` (whose clock stopped after the last loop): in `wall_time`.
+        entry["pipeline_end_time"] = pipeline_end_time
+        entry["after_last_loop_time"] = time.perf_counter() - clock - state.epoch_time
+        return entry
+
+
+def _log_boundaries(history: History) -> None:
+    """One line: the largest time between epochs that no epoch timer counted."""
+    gaps = history.boundary_gaps()
+    if len(gaps) > 1:
+        worst = max(range(1, len(gaps)), key=gaps.__getitem__)
+        logger.info(
+            "Epoch boundaries: at most %.1f s (before epoch %d, %.1f %% of its %.1f s)",
+            gaps[worst],
+            history.epochs[worst]["epoch"],
+            100 * gaps[worst] / history.epochs[worst]["epoch_time"],
+            history.epochs[worst]["epoch_time"],
+        )
+
+
+def fit(trainer, train: TokenizedExamples, validation: TokenizedExamples | None) -> History:
+    """`DistributedTrainer.fit`: restores, wires the actions from the options, runs the epochs."""
+    o = trainer.options
+    steps_per_epoch = max(1, -(-len(train) // trainer.global_batch_size))
+    # From the start: a SIGTERM while building or restoring stops at the first loop.
+    with PreemptionWatcher() as watcher:
+        trainer.build(train, steps_per_epoch)
+        steps_per_loop = min(
+            o.steps_per_loop or (200 if trainer.runtime.device_kind == "GPU" else 50),
+            steps_per_epoch,
+        )
+        logger.info(
+            "Training %d examples for %d epochs: %d replica(s) on %s, global batch %d, "
+            "%d steps/epoch, %d steps per loop, %s",
+            len(train),
+            o.epochs,
+            trainer.strategy.num_replicas_in_sync,
+            trainer.runtime.device_kind,
+            trainer.global_batch_size,
+            steps_per_epoch,
+            steps_per_loop,
+            "length buckets" if o.bucket_by_length else "shuffled batches",
+        )
+        checkpoints = None
+        state = FitState()
+        if o.checkpoint_dir is not None:
+            checkpoint = TrainingCheckpoint(
+                o.checkpoint_dir,
+                model=trainer.model,
+                optimizer=trainer.optimizer,
+                max_to_keep=o.keep_checkpoints,
+                runtime=trainer.runtime,
+            )
+            state = _restore(trainer, checkpoint, train, steps_per_epoch)
+            checkpoints = actions.SaveCheckpoints(
+                checkpoint,
+                model=trainer.model,
+                steps_per_epoch=steps_per_epoch,
+                epochs=o.epochs,
+                every_steps=o.checkpoint_every_steps,
+            )
+        state.signature = _signature(trainer, train)
+        chief = trainer.runtime.is_chief
+        around = [
+            *(
+                [actions.ProgressBar(trainer, steps_per_epoch, o.epochs)]
+                if chief and not o.quiet
+                else []
+            ),
+            *([actions.TensorBoardScalars(o.summary_dir)] if chief and o.summary_dir else []),
+            actions.KeepBestWeights(
+                trainer.model, trainer.monitor, trainer.mode, validation is not None
+            ),
+            *([actions.EarlyStopping(o.patience, trainer.monitor)] if o.patience else []),
+            *([checkpoints] if checkpoints else []),
+            actions.SaveCheckpointIfPreempted(
+                watcher, trainer.runtime, checkpoints, steps_per_epoch
+            ),
+        ]
+        controller = Controller(
+            trainer,
+            around,
+            steps_per_epoch=steps_per_epoch,
+            steps_per_loop=steps_per_loop,
+            cut_every=o.checkpoint_every_steps if checkpoints else None,
+        )
+        return controller.fit(train, validation, state)
+
+
+def _signature(trainer, train: TokenizedExamples) -> dict:
+    """What a checkpoint must match to be resumed by this run."""
+    return {
+        "examples": len(train),
+        "global_batch_size": trainer.global_batch_size,
+        "seed": trainer.options.seed,
+        "bucket_by_length": trainer.options.bucket_by_length,
+        # Variables are restored by position: their shapes must match too.
+        "variables": [f"{v.dtype}{list(v.shape)}" for v in trainer.model.variables],
+    }
+
+
+def _restore(trainer, checkpoint, train, steps_per_epoch: int) -> FitState:
+    """The state in the newest checkpoint (restored into the variables), or a fresh one."""
+    state = restore_fit_state(
+        checkpoint,
+        signature=_signature(trainer, train),
+        epochs=trainer.options.epochs,
+        steps_per_epoch=steps_per_epoch,
+        resume=not trainer.options.fresh,
+    )
+    state = state or FitState()
+    restored = state.global_step(steps_per_epoch)
+    if trainer.runtime.disagreements({"restored step": restored}):
+        raise CheckpointError(
+            f"the workers of the cluster restored different checkpoints ({trainer.runtime.task}: "
+            f"step {restored}): the checkpoint directory must be one that every worker can "
+            "read (a shared file system), or start all workers fresh"
+        )
+    return state

@@ -1,0 +1,128 @@
+"""TrainerOptions: every knob of `DistributedTrainer`, one frozen dataclass."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainerOptions:
+    """Options of `DistributedTrainer`.
+
+    Attributes:
+        epochs: passes over the training set.
+        batch_size: examples per replica per step; the global batch is this
+            times `strategy.num_replicas_in_sync`.
+        learning_rate: peak learning rate for one replica, scaled by
+            `lr_scaling` (used only when the trainer builds the optimizer).
+        lr_scaling: `"sqrt"` (peak = base × √replicas, the seed's rule), `"linear"`
+            (base × replicas) or `"none"`.
+        initial_lr_fraction: warmup starts at this fraction of the peak rate.
+        warmup_epochs: linear warmup length; then cosine decay to the last step.
+        min_lr_fraction: floor of the cosine decay as a fraction of the peak.
+        steps_per_loop: training steps per `tf.function` call; None picks 50 on CPU
+            and 200 on GPU (capped by the epoch length).
+        monitor: metric that selects the best epoch (`val_accuracy`, `val_loss`, …);
+            None: the objective's (`val_accuracy` for classification).
+        mode: `"max"` or `"min"`: whether a larger `monitor` is better; None: the
+            objective's.
+        patience: stop after this many epochs without improvement (None: never).
+        seed: shuffling seed (the data order of epoch e is a function of seed and e).
+        bucket_by_length: batch similar lengths together and pad per batch (False:
+            shuffle freely; pad per batch, or to `pad_to` if set). A model with
+            BatchNormalization trains with buckets too, with batch renormalization
+            and buckets not stratified by class (`DistributedTrainer.plan_epoch`),
+            and `precise_bn_batches`. Evaluation always buckets: inference does not
+            depend on batch composition.
+        pad_to: pad every batch to this length (the seed pipeline pads to 180).
+        precise_bn_batches: for a model with BatchNormalization trained with
+            length buckets: after each epoch's training, before validation,
+            recompute the moving statistics from this many shuffled training
+            batches (`weibo_lstm.training.precise_bn`); 0: keep the moving averages.
+            Without buckets the moving averages are kept either way.
+        eval_batch_size: per-replica batch for evaluation and prediction
+            (None: 4 × `batch_size`).
+        quiet: no tqdm progress bar (otherwise the chief shows one on a terminal).
+        summary_dir: write TensorBoard scalars here (chief only; None: off).
+        on_nonfinite: what a step with a non-finite loss or gradient does; it is
+            undone either way. `"stop"` raises `NonFiniteError`; `"skip"` goes on
+            and counts it (`skipped_steps` in each epoch's history entry). A
+            float16 step skipped by dynamic loss scaling is not such a step.
+        checkpoint_dir: save resumable checkpoints here (None: none). With
+            `fresh`, `fit` continues from the newest one, mid-epoch if need be.
+        checkpoint_every_steps: also save every this many optimizer steps (on a
+            `steps_per_loop` boundary; loops are cut to meet it); None: only at
+            the end of each epoch.
+        keep_checkpoints: how many recent checkpoints to keep.
+        fresh: delete the checkpoints in `checkpoint_dir` and start from scratch
+            (default: continue from the newest one).
+        adversarial_epsilon: adversarial training on the embeddings (Miyato et al.
+            2017): the L2 norm of each example's worst-case perturbation of its
+            embedding sequence, whose loss is added to the clean loss; 0: off. A
+            training step costs about twice as much when on. Used by the default
+            objective (`ClassificationObjective(adversarial_epsilon=...)`).
+    """
+
+    epochs: int = 15
+    batch_size: int = 64
+    learning_rate: float = 1e-4
+    lr_scaling: str = "sqrt"
+    initial_lr_fraction: float = 0.1
+    warmup_epochs: float = 3.0
+    min_lr_fraction: float = 0.0
+    steps_per_loop: int | None = None
+    monitor: str | None = None
+    mode: str | None = None
+    patience: int | None = None
+    seed: int = 42
+    bucket_by_length: bool = True
+    pad_to: int | None = None
+    precise_bn_batches: int = 50
+    eval_batch_size: int | None = None
+    quiet: bool = False
+    summary_dir: str | None = None
+    on_nonfinite: str = "stop"
+    checkpoint_dir: str | None = None
+    checkpoint_every_steps: int | None = 200
+    keep_checkpoints: int = 3
+    fresh: bool = False
+    adversarial_epsilon: float = 0.0
+
+    def __post_init__(self):
+        def check(name, ok, expected):
+            if not ok:
+                raise ValueError(
+                    f"Argument `{name}` must be {expected}. Received: {name}={getattr(self, name)!r}"
+                )
+
+        check("epochs", self.epochs >= 1, ">= 1")
+        check("batch_size", self.batch_size >= 1, ">= 1")
+        check("learning_rate", self.learning_rate > 0, "> 0")
+        check(
+            "lr_scaling",
+            self.lr_scaling in ("sqrt", "linear", "none"),
+            "'sqrt', 'linear' or 'none'",
+        )
+        check("initial_lr_fraction", 0 <= self.initial_lr_fraction <= 1, "in [0, 1]")
+        check("warmup_epochs", self.warmup_epochs >= 0, ">= 0")
+        check("min_lr_fraction", 0 <= self.min_lr_fraction <= 1, "in [0, 1]")
+        check("steps_per_loop", self.steps_per_loop is None or self.steps_per_loop >= 1, ">= 1")
+        check("mode", self.mode in (None, "max", "min"), "'max', 'min' or None")
+        check("patience", self.patience is None or self.patience >= 1, ">= 1 or None")
+        check("pad_to", self.pad_to is None or self.pad_to >= 1, ">= 1 or None")
+        check("eval_batch_size", self.eval_batch_size is None or self.eval_batch_size >= 1, ">= 1")
+        check("precise_bn_batches", self.precise_bn_batches >= 0, ">= 0")
+        check("on_nonfinite", self.on_nonfinite in ("stop", "skip"), "'stop' or 'skip'")
+        check(
+            "checkpoint_every_steps",
+            self.checkpoint_every_steps is None or self.checkpoint_every_steps >= 1,
+            ">= 1 or None",
+        )
+        check("keep_checkpoints", self.keep_checkpoints >= 1, ">= 1")
+        check("adversarial_epsilon", self.adversarial_epsilon >= 0, ">= 0")
+
+    def peak_learning_rate(self, num_replicas: int) -> float:
+        """`learning_rate` scaled for `num_replicas` replicas by `lr_scaling`."""
+        factor = {"sqrt": math.sqrt(num_replicas), "linear": num_replicas, "none": 1.0}
+        return self.learning_rate * factor[self.lr_scaling]
