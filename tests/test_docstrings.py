@@ -12,8 +12,8 @@ import weibo_lstm
 
 MODULES = sorted(
     m.name
-    for m in pkgutil.iter_modules(weibo_lstm.__path__, "weibo_lstm.")
-    if m.name not in ("weibo_lstm.cli.main",)
+    for m in pkgutil.walk_packages(weibo_lstm.__path__, "weibo_lstm.")
+    if m.name not in ("weibo_lstm.cli.main", "weibo_lstm.__main__")
 )
 
 

@@ -9,12 +9,12 @@ from tests.helpers import trainer_options
 from tests.test_trainer import STRATEGIES
 from weibo_lstm import WeiboLSTM
 from weibo_lstm.jobs.pretrain import texts_to_examples
-from weibo_lstm.models.language_model import (
-    CharLanguageModel,
+from weibo_lstm.models.language_model import CharLanguageModel
+from weibo_lstm.preprocessing.tokenizer import Tokenizer
+from weibo_lstm.training.language_model_objective import (
     LanguageModelObjective,
     log_uniform_candidates,
 )
-from weibo_lstm.preprocessing.tokenizer import Tokenizer
 from weibo_lstm.training.trainer import DistributedTrainer
 
 VOCAB = 40

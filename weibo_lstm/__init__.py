@@ -44,7 +44,7 @@ if TYPE_CHECKING:  # what IDEs and type checkers see; at run time the names load
         save_encoder,
     )
     from weibo_lstm.models.hybrid import HybridClassifier
-    from weibo_lstm.models.language_model import CharLanguageModel, LanguageModelObjective
+    from weibo_lstm.models.language_model import CharLanguageModel
     from weibo_lstm.models.layers.batch_norm import DistributedBatchNormalization
     from weibo_lstm.models.ngram_logistic import NgramLogisticRegression
     from weibo_lstm.models.presets import PRESETS, PRETRAINED_ENCODER, Budget, Preset, get_preset
@@ -54,6 +54,7 @@ if TYPE_CHECKING:  # what IDEs and type checkers see; at run time the names load
     from weibo_lstm.tasks.sentiment_classifier import SentimentClassifier
     from weibo_lstm.training.fine_tuning import FineTuning
     from weibo_lstm.training.history import History
+    from weibo_lstm.training.language_model_objective import LanguageModelObjective
     from weibo_lstm.training.objectives import ClassificationObjective, Objective
     from weibo_lstm.training.options import TrainerOptions
     from weibo_lstm.training.reproducibility import enable_determinism
@@ -101,7 +102,7 @@ _EXPORTS = {
     "PRETRAINED_ENCODER": "models.presets",
     "FineTuning": "training.fine_tuning",
     "CharLanguageModel": "models.language_model",
-    "LanguageModelObjective": "models.language_model",
+    "LanguageModelObjective": "training.language_model_objective",
     "PretrainConfig": "jobs.pretrain",
     "run_pretraining": "jobs.pretrain",
     "TrainerOptions": "training.options",

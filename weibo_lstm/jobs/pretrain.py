@@ -196,8 +196,9 @@ def run_pretraining(config: PretrainConfig, texts: Sequence[str] | None = None) 
     from weibo_lstm.distribute.strategies import default_strategy
     from weibo_lstm.jobs.report import check_output_dir
     from weibo_lstm.models.encoder import save_encoder
-    from weibo_lstm.models.language_model import CharLanguageModel, LanguageModelObjective
+    from weibo_lstm.models.language_model import CharLanguageModel
     from weibo_lstm.preprocessing.tokenizer import Tokenizer
+    from weibo_lstm.training.language_model_objective import LanguageModelObjective
     from weibo_lstm.training.trainer import DistributedTrainer, TrainerOptions
     from weibo_lstm.version import __version__
 
