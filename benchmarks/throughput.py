@@ -53,7 +53,7 @@ SHARED_WEIBO = (
 def _setup_devices(n: int) -> None:
     import tensorflow as tf
 
-    from weibo_lstm.distribute.strategies import configure_cpu_devices
+    from weibo_lstm.distribute.devices import configure_cpu_devices
 
     if not tf.config.list_physical_devices("GPU"):
         configure_cpu_devices(n)
@@ -217,7 +217,8 @@ def bench_pipeline(args, train, test, vocabulary_size):
     import tensorflow as tf
 
     import weibo_lstm as wl
-    from weibo_lstm.distribute.strategies import device_kind, mirrored_strategy
+    from weibo_lstm.distribute.devices import device_kind
+    from weibo_lstm.distribute.strategies import mirrored_strategy
     from weibo_lstm.models.layers.batch_norm import has_batch_norm
     from weibo_lstm.models.presets import DEFAULT_PRESET, PRESETS
     from weibo_lstm.training import input_pipeline as batching

@@ -551,7 +551,7 @@ def test_memory_growth_flag_reaches_the_runtime(monkeypatch):
 @pytest.mark.parametrize("command", ["evaluate", "predict", "export"])
 @pytest.mark.parametrize("flag, expected", [([], True), (["--no-memory-growth"], False)])
 def test_commands_set_memory_growth_before_loading(command, flag, expected, tmp_path, monkeypatch):
-    from weibo_lstm.distribute import strategies as distribution
+    from weibo_lstm.distribute import devices as distribution
 
     seen = []
     monkeypatch.setattr(distribution, "configure_gpu_memory_growth", seen.append)

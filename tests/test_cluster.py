@@ -11,8 +11,8 @@ import types
 import pytest
 import tensorflow as tf
 
+from weibo_lstm import errors
 from weibo_lstm.cli import main as cli
-from weibo_lstm.distribute import cluster
 from weibo_lstm.distribute.cluster import (
     ClusterError,
     describe_cluster_failure,
@@ -202,7 +202,7 @@ def test_cli_reports_a_cluster_failure_in_one_line(capsys):
         raise ClusterError("worker_0: the cluster did not come up within 5 s: no answer")
 
     parser.set_defaults(run=fail)
-    assert cli.run([], parser) == cli.CLUSTER_FAILURE == cluster.CLUSTER_FAILURE == 3
+    assert cli.run([], parser) == errors.RUN_FAILED == 3
     assert capsys.readouterr().err == (
         "error: worker_0: the cluster did not come up within 5 s: no answer\n"
     )

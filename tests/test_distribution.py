@@ -10,7 +10,7 @@ import logging
 import pytest
 import tensorflow as tf
 
-from weibo_lstm.distribute import strategies as distribution
+from weibo_lstm.distribute import devices, strategies
 from weibo_lstm.distribute.runtime import Runtime
 
 FAKE_GPUS = [tf.config.PhysicalDevice(f"/physical_device:GPU:{i}", "GPU") for i in range(3)]
@@ -44,7 +44,7 @@ def fake_gpus(monkeypatch):
     monkeypatch.setattr(tf.config, "get_visible_devices", list_physical_devices)
     monkeypatch.setattr(tf.config, "list_logical_devices", list_logical_devices)
     monkeypatch.setattr(tf.config.experimental, "set_memory_growth", set_memory_growth)
-    monkeypatch.setattr(distribution, "mirrored_strategy", mirrored_strategy)
+    monkeypatch.setattr(strategies, "mirrored_strategy", mirrored_strategy)
     return calls
 
 
@@ -63,7 +63,7 @@ def test_memory_growth_off_leaves_the_gpus_alone(fake_gpus):
     Runtime.create(memory_growth=False)
     assert not [c for c in fake_gpus if c[0] == "set_memory_growth"]
     assert ("list_logical_devices", "GPU") in fake_gpus  # the strategy still uses every GPU
-    assert distribution.configure_gpu_memory_growth(False) == 0
+    assert devices.configure_gpu_memory_growth(False) == 0
 
 
 def test_memory_growth_after_the_gpus_started_warns_instead_of_failing(
@@ -74,7 +74,7 @@ def test_memory_growth_after_the_gpus_started_warns_instead_of_failing(
 
     monkeypatch.setattr(tf.config.experimental, "set_memory_growth", already_initialised)
     with caplog.at_level(logging.WARNING, logger="weibo_lstm"):
-        assert distribution.configure_gpu_memory_growth() == 0
+        assert devices.configure_gpu_memory_growth() == 0
         runtime = Runtime.create(2)  # goes on with the GPUs as TensorFlow set them up
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 2
@@ -94,10 +94,10 @@ def test_memory_growth_counts_the_gpus_set_and_skips_a_virtual_split(
 
     monkeypatch.setattr(tf.config.experimental, "set_memory_growth", split_gpu_1)
     with caplog.at_level(logging.WARNING, logger="weibo_lstm"):
-        assert distribution.configure_gpu_memory_growth() == 2
+        assert devices.configure_gpu_memory_growth() == 2
     assert "virtual devices" in caplog.text and "GPU:1" in caplog.text
 
 
 def test_no_gpu_means_nothing_to_set():
     # The real device list of this (CPU-only) machine, or a GPU machine's: one per GPU.
-    assert distribution.configure_gpu_memory_growth() == len(tf.config.list_physical_devices("GPU"))
+    assert devices.configure_gpu_memory_growth() == len(tf.config.list_physical_devices("GPU"))

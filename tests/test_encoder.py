@@ -15,7 +15,7 @@ from weibo_lstm.models.encoder import (
     load_encoder,
     save_encoder,
 )
-from weibo_lstm.serving import export
+from weibo_lstm.serving.export import export
 from weibo_lstm.training.fine_tuning import FineTuning
 
 TINY = dict(embedding_dim=8, lstm_units=(16, 12), bigram_buckets=40)

@@ -12,8 +12,7 @@ from weibo_lstm import LabeledTexts, Predictor, SentimentClassifier, Tokenizer, 
 from weibo_lstm.cli import main as cli
 from weibo_lstm.distribute.strategies import cpu_strategy
 from weibo_lstm.models.layers.batch_norm import has_batch_norm
-from weibo_lstm.serving import export
-from weibo_lstm.serving.export import read_metadata
+from weibo_lstm.serving.export import export, read_metadata
 from weibo_lstm.training.input_pipeline import TokenizedExamples
 from weibo_lstm.training.trainer import DistributedTrainer, TrainerOptions
 

@@ -11,7 +11,7 @@ import pytest
 # `--replicas 2` on a CPU needs two logical devices before TensorFlow initialises.
 LAUNCHER = """
 import sys
-from weibo_lstm.distribute.strategies import configure_cpu_devices
+from weibo_lstm.distribute.devices import configure_cpu_devices
 configure_cpu_devices(2)
 from weibo_lstm.cli import main as cli
 sys.exit(cli.main(sys.argv[1:]))

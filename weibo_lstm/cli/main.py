@@ -118,7 +118,7 @@ def add_memory_growth_argument(parser: argparse.ArgumentParser) -> None:
 
 def _configure_memory_growth(args: argparse.Namespace) -> None:
     # Before the model loads: loading initialises the GPUs.
-    from weibo_lstm.distribute.strategies import configure_gpu_memory_growth
+    from weibo_lstm.distribute.devices import configure_gpu_memory_growth
 
     configure_gpu_memory_growth(args.memory_growth)
 

@@ -1,7 +1,7 @@
 """`TF_CONFIG` clusters: whether there is one, waiting for the peers, naming a failure.
 
 A multi-worker job is `MultiWorkerMirroredStrategy` configured from `TF_CONFIG` (see
-`distribution.multi_worker_strategy`): every worker runs the same program, and
+`strategies.multi_worker_strategy`): every worker runs the same program, and
 TensorFlow's coordination service notices a worker that dies (missed heartbeats) and
 aborts the collectives of the others. This process's place in the cluster (chief,
 task, where it writes, barrier, agreement) is `runtime.Runtime`.
@@ -18,17 +18,12 @@ import time
 
 import tensorflow as tf
 
-logger = logging.getLogger("weibo_lstm")
+from weibo_lstm.errors import ClusterError
 
-#: Exit status of a worker whose cluster failed (a peer died, or never joined).
-CLUSTER_FAILURE = 3
+logger = logging.getLogger("weibo_lstm")
 
 #: Seconds a worker waits for every task of `TF_CONFIG` to join.
 DEFAULT_STARTUP_TIMEOUT = 600.0
-
-
-class ClusterError(RuntimeError):
-    """A multi-worker run cannot go on: a worker never joined, or one failed."""
 
 
 def has_cluster(tf_config: str | None = None) -> bool:
@@ -194,3 +189,25 @@ def _accepts_connections(address: str) -> bool:
             return True
     except OSError:
         return False
+
+
+def place_in_cluster(strategy: tf.distribute.Strategy) -> tuple[bool, str, int]:
+    """`(is_chief, task, num_workers)` of this process under `strategy`.
+
+    The chief is the `chief` task, else worker 0; outside a cluster this process is
+    the chief, named `local`, of one worker.
+
+    Example:
+
+    >>> place_in_cluster(tf.distribute.get_strategy())
+    (True, 'local', 1)
+    """
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True, "local", 1
+    spec = resolver.cluster_spec().as_dict()
+    is_chief = resolver.task_type == "chief" or (
+        resolver.task_type == "worker" and resolver.task_id == 0 and "chief" not in spec
+    )
+    num_workers = max(1, len(spec.get("chief", [])) + len(spec.get("worker", [])))
+    return is_chief, f"{resolver.task_type}_{resolver.task_id}", num_workers

@@ -21,7 +21,9 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from weibo_lstm.distribute.cluster import DEFAULT_STARTUP_TIMEOUT
+from weibo_lstm.distribute.cluster import DEFAULT_STARTUP_TIMEOUT, place_in_cluster
+from weibo_lstm.distribute.devices import device_kind
+from weibo_lstm.distribute.strategies import barrier, default_strategy
 
 
 class Runtime:
@@ -49,17 +51,7 @@ class Runtime:
 
     def __init__(self, strategy: tf.distribute.Strategy | None = None):
         self.strategy = strategy if strategy is not None else tf.distribute.get_strategy()
-        resolver = getattr(self.strategy, "cluster_resolver", None)
-        if resolver is None or not resolver.task_type:
-            self.is_chief, self.task, self.num_workers = True, "local", 1
-        else:
-            spec = resolver.cluster_spec().as_dict()
-            has_chief = "chief" in spec
-            self.is_chief = resolver.task_type == "chief" or (
-                resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
-            )
-            self.task = f"{resolver.task_type}_{resolver.task_id}"
-            self.num_workers = max(1, len(spec.get("chief", [])) + len(spec.get("worker", [])))
+        self.is_chief, self.task, self.num_workers = place_in_cluster(self.strategy)
 
     @classmethod
     def create(
@@ -71,16 +63,13 @@ class Runtime:
         startup_timeout: float | None = DEFAULT_STARTUP_TIMEOUT,
         memory_growth: bool = True,
     ) -> Runtime:
-        """Chooses the strategy (see `distribution.default_strategy`) and places this task.
+        """Chooses the strategy (see `strategies.default_strategy`) and places this task.
 
         Sets GPU memory growth first, unless `memory_growth` is False (see
-        `distribution.configure_gpu_memory_growth`). With `TF_CONFIG` naming a
+        `devices.configure_gpu_memory_growth`). With `TF_CONFIG` naming a
         cluster it returns once every worker is up, or raises `ClusterError` after
         `startup_timeout` seconds.
         """
-        # Imported here: `distribution` builds strategies and uses a Runtime's barrier.
-        from weibo_lstm.distribute.strategies import default_strategy
-
         return cls(
             default_strategy(
                 replicas,
@@ -98,8 +87,6 @@ class Runtime:
     @property
     def device_kind(self) -> str:
         """`GPU` or `CPU`: what the replicas run on."""
-        from weibo_lstm.distribute.strategies import device_kind
-
         return device_kind(self.strategy)
 
     def __repr__(self) -> str:
@@ -149,8 +136,7 @@ class Runtime:
         An all-reduce of one number: every worker must call it the same number of times.
         """
         if self.num_workers > 1:
-            ones = self.strategy.run(lambda: tf.ones([]))
-            self.strategy.reduce("SUM", ones, axis=None).numpy()
+            barrier(self.strategy)
 
     def any_worker(self, flag: bool) -> bool:
         """True on every worker if `flag` is True on any (an all-reduce; local in one process).

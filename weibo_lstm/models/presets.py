@@ -9,7 +9,7 @@ budget it was measured with here); "best" is what the accuracy search kept
 (benchmarks/README.md): no BatchNorm, masked mean+max pooling, character-bigram
 embeddings, token dropout.
 
-This module does not import TensorFlow (`local_device_kind` does, when called).
+This module does not import TensorFlow (`describe_default` does, when it must find the device).
 
 Example:
 
@@ -28,7 +28,7 @@ from pathlib import Path
 
 from weibo_lstm.errors import ConfigError
 
-#: Device kinds a budget is given for (see `local_device_kind`).
+#: Device kinds a budget is given for (see `weibo_lstm.distribute.devices.local_device_kind`).
 DEVICE_KINDS = ("CPU", "GPU")
 
 
@@ -203,17 +203,6 @@ def get_preset(name: str | None, device_kind: str = "CPU") -> Preset:
     return PRESETS[name]
 
 
-def local_device_kind() -> str:
-    """`"GPU"` if TensorFlow sees a GPU on this machine, else `"CPU"`.
-
-    Lists *physical* devices only, which does not initialise TensorFlow's logical
-    devices: `configure_cpu_devices` (`--replicas N` on a CPU) still works afterwards.
-    """
-    import tensorflow as tf
-
-    return "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
-
-
 def describe_default(option: str, device_kind: str | None = None) -> str:
     """The default of budget `option` on this machine, for `--help`.
 
@@ -222,7 +211,12 @@ def describe_default(option: str, device_kind: str | None = None) -> str:
     >>> describe_default("epochs", "CPU")
     'default: 4 on this CPU machine (preset pretrained; 4 with --preset seed; 6 with --preset best)'
     """
-    kind = device_kind or local_device_kind()
+    if device_kind is None:
+        # Imported here: this module stays TensorFlow-free until a default is shown.
+        from weibo_lstm.distribute.devices import local_device_kind
+
+        device_kind = local_device_kind()
+    kind = device_kind
     chosen = PRESETS[DEFAULT_PRESET[kind]]
     others = "; ".join(
         f"{getattr(p.budget(kind), option)} with --preset {p.name}"

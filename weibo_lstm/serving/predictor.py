@@ -11,8 +11,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from weibo_lstm.distribute.devices import configure_gpu_memory_growth
 from weibo_lstm.errors import DataError
 from weibo_lstm.preprocessing.tokenizer import Tokenizer
+from weibo_lstm.serving import model_directory
 from weibo_lstm.serving.export import SIGNATURE, serving_function
 
 #: The arrays `Predictor.predict` returns, by name (see `weibo_lstm.serving.export.OUTPUTS`).
@@ -86,29 +88,25 @@ class Predictor:
     def load(cls, path: str | os.PathLike, *, memory_growth: bool = True, **kwargs) -> Predictor:
         """From an exported SavedModel, a model directory written by training, or the
         training output directory that holds it (the newest run; see
-        `SentimentClassifier.resolve`).
+        `model_directory.resolve`).
 
         Args:
             path: the SavedModel or model directory.
             memory_growth: set GPU memory growth before the model loads (see
-                `distribution.configure_gpu_memory_growth`); False: TensorFlow's
+                `devices.configure_gpu_memory_growth`); False: TensorFlow's
                 default of reserving all GPU memory.
             **kwargs: `Predictor` arguments (`batch_size`, `bucket_by_length`, ...).
 
         Raises:
             DataError: if `path` is none of these.
         """
-        from weibo_lstm.distribute.strategies import configure_gpu_memory_growth
-
         configure_gpu_memory_growth(memory_growth)  # loading initialises the GPUs
         path = Path(path)
         kwargs.setdefault("source", str(path))
         if (path / "saved_model.pb").is_file():
             return cls.from_saved_model(path, **kwargs)
-        from weibo_lstm.tasks.sentiment_classifier import SentimentClassifier
-
         try:
-            classifier = SentimentClassifier.load(path)
+            backbone, tokenizer, _ = model_directory.read(path)
         except DataError:
             raise DataError(
                 f"{path}: neither a trained model directory (model.keras + tokenizer/), "
@@ -116,7 +114,7 @@ class Predictor:
                 "SavedModel (saved_model.pb): pass the --output-dir of `weibo-lstm train`, one "
                 "of its model_* directories, or the --output of `weibo-lstm export`"
             ) from None
-        return classifier.predictor(**kwargs)
+        return cls.from_keras(backbone, tokenizer, **kwargs)
 
     def predict(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         """The outputs for `texts`, in their order (`label_id` int32, the rest float32)."""

@@ -17,10 +17,8 @@ and never imports the training job.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -29,23 +27,20 @@ import numpy as np
 import tensorflow as tf
 
 from weibo_lstm.data.csv_files import CLASS_NAMES, LabeledTexts
-from weibo_lstm.errors import ConfigError, DataError
+from weibo_lstm.distribute.devices import device_kind
+from weibo_lstm.distribute.strategies import default_strategy
+from weibo_lstm.errors import ConfigError
 from weibo_lstm.models.backbone import WeiboLSTM
+from weibo_lstm.models.encoder import classifier_from_encoder
 from weibo_lstm.models.presets import encoder_path, get_preset
 from weibo_lstm.preprocessing.tokenizer import Tokenizer
+from weibo_lstm.serving import model_directory
+from weibo_lstm.serving.export import export as export_saved_model
+from weibo_lstm.serving.predictor import Predictor
 from weibo_lstm.training.history import History
 from weibo_lstm.training.input_pipeline import TokenizedExamples
 from weibo_lstm.training.mixed_precision import MODES, dtype_policy
 from weibo_lstm.training.trainer import DistributedTrainer, TrainerOptions
-from weibo_lstm.version import __version__
-
-_FORMAT = "weibo_lstm.SentimentClassifier/1"
-_MODEL_FILE = "model.keras"
-_TOKENIZER_DIR = "tokenizer"
-_CLASSIFIER_FILE = "classifier.json"
-_LEGACY_RUN_FILE = "run.json"  # what 0.1.0 development snapshots wrote instead
-#: The directories the training job saves classifiers in, inside its output directory.
-_RUN_DIR = re.compile(r"model_\d{8}_\d{6}")
 
 logger = logging.getLogger("weibo_lstm")
 
@@ -117,7 +112,7 @@ class SentimentClassifier:
 
         Args:
             preset: a `weibo_lstm.models.presets.PRESETS` name; None picks the default for
-                the strategy's device (`seed` on GPUs, `best` on a CPU).
+                the strategy's device (`seed` on GPUs, `pretrained` on a CPU).
             vocabulary_texts: texts the tokenizer learns its vocabulary from (the
                 training texts only, so validation and test stay unseen). Not used
                 with a pretrained encoder, whose vocabulary comes with it.
@@ -137,38 +132,26 @@ class SentimentClassifier:
         Raises:
             ConfigError: for an unknown preset or mixed-precision mode.
         """
-        from weibo_lstm.distribute.strategies import default_strategy
-
-        if mixed_precision not in MODES:
-            raise ConfigError(
-                f"Argument `mixed_precision` must be one of {MODES}. "
-                f"Received: mixed_precision={mixed_precision!r}"
-            )
-        if mixed_precision != "off":
-            backbone_overrides["dtype"] = dtype_policy(mixed_precision)
+        arguments = {**backbone_overrides, **_dtype_argument(mixed_precision)}
         strategy = strategy or default_strategy()
-        spec = get_preset(preset, _device_kind(strategy))
+        spec = get_preset(preset, device_kind(strategy))
+        arguments = {**spec.backbone, **arguments}
         encoder = encoder or (encoder_path(spec.encoder) if spec.encoder else None)
         if encoder is not None:
-            from weibo_lstm.models.encoder import classifier_from_encoder
-
             with strategy.scope():
                 backbone, tokenizer = classifier_from_encoder(
-                    encoder,
-                    max_length=max_length,
-                    strip_emoticons=strip_emoticons,
-                    **{**spec.backbone, **backbone_overrides},
+                    encoder, max_length=max_length, strip_emoticons=strip_emoticons, **arguments
                 )
-            return cls(tokenizer=tokenizer, backbone=backbone, preset=spec.name, strategy=strategy)
-        if (vocabulary_texts is None) == (vocabulary is None):
-            raise ConfigError("Give exactly one of `vocabulary_texts` and `vocabulary`.")
-        tokenizer = Tokenizer(vocabulary, max_length=max_length, strip_emoticons=strip_emoticons)
-        if vocabulary is None:
-            tokenizer.adapt(vocabulary_texts)
-        with strategy.scope():
-            backbone = WeiboLSTM(
-                tokenizer.vocabulary_size, **{**spec.backbone, **backbone_overrides}
+        else:
+            if (vocabulary_texts is None) == (vocabulary is None):
+                raise ConfigError("Give exactly one of `vocabulary_texts` and `vocabulary`.")
+            tokenizer = Tokenizer(
+                vocabulary, max_length=max_length, strip_emoticons=strip_emoticons
             )
+            if vocabulary is None:
+                tokenizer.adapt(vocabulary_texts)
+            with strategy.scope():
+                backbone = WeiboLSTM(tokenizer.vocabulary_size, **arguments)
         return cls(tokenizer=tokenizer, backbone=backbone, preset=spec.name, strategy=strategy)
 
     # ------------------------------------------------------------------ training
@@ -194,7 +177,7 @@ class SentimentClassifier:
             return dataclasses.replace(options, **overrides)
         budget = {}
         if self.preset is not None:
-            budget = get_preset(self.preset).budget(_device_kind(self.strategy)).as_dict()
+            budget = get_preset(self.preset).budget(device_kind(self.strategy)).as_dict()
         return TrainerOptions(**{**budget, **overrides})
 
     def fit(
@@ -248,8 +231,6 @@ class SentimentClassifier:
     # ------------------------------------------------------------------ inference
     def predictor(self, **kwargs):
         """A `Predictor` (length-bucketed batches) running this classifier in process."""
-        from weibo_lstm.serving.predictor import Predictor
-
         return Predictor.from_keras(self.backbone, self.tokenizer, **kwargs)
 
     def predict(self, texts: Sequence[str], *, batch_size: int = 256) -> np.ndarray:
@@ -293,27 +274,20 @@ class SentimentClassifier:
         Raises:
             OSError: if a file cannot be written.
         """
-        path = Path(path)
         self.metadata.update(metadata or {})
-        path.mkdir(parents=True, exist_ok=True)
-        self.backbone.save(path / _MODEL_FILE)
-        self.tokenizer.save(path / _TOKENIZER_DIR)
-        about = {
-            "format": _FORMAT,
-            "library_version": __version__,
-            "preset": self.preset,
-            "class_names": list(CLASS_NAMES),
-            "metadata": self.metadata,
-        }
-        with open(path / _CLASSIFIER_FILE, "w", encoding="utf-8") as f:
-            json.dump(about, f, ensure_ascii=False, indent=2, default=_json_default)
-        return path
+        return model_directory.write(
+            path,
+            backbone=self.backbone,
+            tokenizer=self.tokenizer,
+            preset=self.preset,
+            class_names=CLASS_NAMES,
+            metadata=self.metadata,
+        )
 
     @staticmethod
     def is_saved(path: str | os.PathLike) -> bool:
         """Whether `path` is a directory written by `save`."""
-        path = Path(path)
-        return (path / _MODEL_FILE).is_file() and (path / _TOKENIZER_DIR).is_dir()
+        return model_directory.is_model_directory(path)
 
     @classmethod
     def resolve(cls, path: str | os.PathLike) -> Path:
@@ -326,22 +300,7 @@ class SentimentClassifier:
         Raises:
             DataError: if `path` is neither a saved classifier nor holds one.
         """
-        path = Path(path)
-        if cls.is_saved(path):
-            return path
-        runs = sorted(
-            run
-            for run in path.glob("model_*")
-            if _RUN_DIR.fullmatch(run.name) and cls.is_saved(run)
-        )
-        if not runs:
-            raise DataError(
-                f"{path}: not a trained model directory (no {_MODEL_FILE} and {_TOKENIZER_DIR}/) "
-                "and no model_YYYYMMDD_HHMMSS runs in it: pass the --output-dir of "
-                "`weibo-lstm train` or one of its model_* directories"
-            )
-        logger.info("Using the newest model in %s: %s", path, runs[-1])
-        return runs[-1]
+        return model_directory.resolve(path)
 
     @classmethod
     def load(
@@ -358,17 +317,10 @@ class SentimentClassifier:
         Raises:
             DataError: if `path` is neither a saved classifier nor holds one.
         """
-        path = cls.resolve(path)
-        about = {}
-        if (path / _CLASSIFIER_FILE).is_file():
-            about = json.loads((path / _CLASSIFIER_FILE).read_text("utf-8"))
-        elif (path / _LEGACY_RUN_FILE).is_file():
-            about = {"metadata": json.loads((path / _LEGACY_RUN_FILE).read_text("utf-8"))}
         strategy = strategy or tf.distribute.get_strategy()
-        with strategy.scope():
-            backbone = keras.models.load_model(path / _MODEL_FILE)
+        backbone, tokenizer, about = model_directory.read(path, strategy=strategy)
         return cls(
-            tokenizer=Tokenizer.load(path / _TOKENIZER_DIR),
+            tokenizer=tokenizer,
             backbone=backbone,
             preset=about.get("preset"),
             strategy=strategy,
@@ -380,19 +332,17 @@ class SentimentClassifier:
 
         `self.metadata` is stored beside the graph as `training_run`.
         """
-        from weibo_lstm.serving.export import export
-
         extra = {"training_run": self.metadata} if self.metadata else {}
-        return export(self.backbone, self.tokenizer, path, metadata={**extra, **(metadata or {})})
+        return export_saved_model(
+            self.backbone, self.tokenizer, path, metadata={**extra, **(metadata or {})}
+        )
 
 
-def _device_kind(strategy: tf.distribute.Strategy) -> str:
-    from weibo_lstm.distribute.strategies import device_kind
-
-    return device_kind(strategy)
-
-
-def _json_default(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    return str(value)
+def _dtype_argument(mixed_precision: str) -> dict:
+    """The backbone's `dtype` for a `--mixed-precision` mode (nothing for `"off"`)."""
+    if mixed_precision not in MODES:
+        raise ConfigError(
+            f"Argument `mixed_precision` must be one of {MODES}. "
+            f"Received: mixed_precision={mixed_precision!r}"
+        )
+    return {} if mixed_precision == "off" else {"dtype": dtype_policy(mixed_precision)}

@@ -1,0 +1,141 @@
+"""The on-disk format of a trained classifier: one directory, read by serving and tasks.
+
+    model.keras        the backbone (Keras format, weights included)
+    tokenizer/         tokenizer.json (options) and vocabulary.tsv
+    classifier.json    format, preset, library version and the training run's metadata
+
+`SentimentClassifier.save` / `load` write and read it through this module, and
+`Predictor.load` reads it without the task or the training job. A training output
+directory holds one `model_YYYYMMDD_HHMMSS` directory per run; `resolve` picks the
+newest.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+# `keras.models.load_model` finds the package's Keras classes by their registered
+# names: every module that registers one must be imported before loading.
+import weibo_lstm.models.backbone
+import weibo_lstm.models.hybrid
+import weibo_lstm.models.language_model  # noqa: F401
+from weibo_lstm.errors import DataError
+from weibo_lstm.preprocessing.tokenizer import Tokenizer
+from weibo_lstm.version import __version__
+
+FORMAT = "weibo_lstm.SentimentClassifier/1"
+MODEL_FILE = "model.keras"
+TOKENIZER_DIR = "tokenizer"
+CLASSIFIER_FILE = "classifier.json"
+_LEGACY_RUN_FILE = "run.json"  # what 0.1.0 development snapshots wrote instead
+#: The directories the training job saves classifiers in, inside its output directory.
+_RUN_DIR = re.compile(r"model_\d{8}_\d{6}")
+
+logger = logging.getLogger("weibo_lstm")
+
+
+def is_model_directory(path: str | os.PathLike) -> bool:
+    """Whether `path` is a directory written by `write`."""
+    path = Path(path)
+    return (path / MODEL_FILE).is_file() and (path / TOKENIZER_DIR).is_dir()
+
+
+def resolve(path: str | os.PathLike) -> Path:
+    """`path` if it is a model directory, else the newest one saved inside it.
+
+    Given a training output directory (`RunConfig.output_dir`), this returns its
+    newest complete run (by the time in its name) and logs which.
+
+    Raises:
+        DataError: if `path` is neither a model directory nor holds one.
+    """
+    path = Path(path)
+    if is_model_directory(path):
+        return path
+    runs = sorted(
+        run
+        for run in path.glob("model_*")
+        if _RUN_DIR.fullmatch(run.name) and is_model_directory(run)
+    )
+    if not runs:
+        raise DataError(
+            f"{path}: not a trained model directory (no {MODEL_FILE} and {TOKENIZER_DIR}/) "
+            "and no model_YYYYMMDD_HHMMSS runs in it: pass the --output-dir of "
+            "`weibo-lstm train` or one of its model_* directories"
+        )
+    logger.info("Using the newest model in %s: %s", path, runs[-1])
+    return runs[-1]
+
+
+def write(
+    path: str | os.PathLike,
+    *,
+    backbone: keras.Model,
+    tokenizer: Tokenizer,
+    preset: str | None,
+    class_names: tuple[str, ...],
+    metadata: Mapping,
+) -> Path:
+    """Writes a model directory (created if needed) and returns its path.
+
+    Raises:
+        OSError: if a file cannot be written.
+    """
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    backbone.save(path / MODEL_FILE)
+    tokenizer.save(path / TOKENIZER_DIR)
+    about = {
+        "format": FORMAT,
+        "library_version": __version__,
+        "preset": preset,
+        "class_names": list(class_names),
+        "metadata": dict(metadata),
+    }
+    with open(path / CLASSIFIER_FILE, "w", encoding="utf-8") as f:
+        json.dump(about, f, ensure_ascii=False, indent=2, default=_json_default)
+    return path
+
+
+def read(
+    path: str | os.PathLike, *, strategy: tf.distribute.Strategy | None = None
+) -> tuple[keras.Model, Tokenizer, dict]:
+    """`(backbone, tokenizer, about)` of a model directory (or the newest in `path`).
+
+    Args:
+        path: a model directory or a training output directory (see `resolve`).
+        strategy: create the backbone's variables under this strategy (None:
+            TensorFlow's default strategy, right for prediction).
+
+    Returns:
+        The backbone, the tokenizer and the contents of `classifier.json` (`preset`,
+        `metadata`, ...; `{}` when the directory predates it).
+
+    Raises:
+        DataError: if `path` is neither a model directory nor holds one.
+    """
+    path = resolve(path)
+    about = {}
+    if (path / CLASSIFIER_FILE).is_file():
+        about = json.loads((path / CLASSIFIER_FILE).read_text("utf-8"))
+    elif (path / _LEGACY_RUN_FILE).is_file():
+        about = {"metadata": json.loads((path / _LEGACY_RUN_FILE).read_text("utf-8"))}
+    strategy = strategy or tf.distribute.get_strategy()
+    with strategy.scope():
+        backbone = keras.models.load_model(path / MODEL_FILE)
+    return backbone, Tokenizer.load(path / TOKENIZER_DIR), about
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    return str(value)
