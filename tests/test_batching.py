@@ -3,7 +3,7 @@ import pytest
 import tensorflow as tf
 
 from weibo_lstm import Tokenizer
-from weibo_lstm.data.csv_files import LabeledTexts
+from weibo_lstm.data.labeled_texts import LabeledTexts
 from weibo_lstm.distribute.strategies import mirrored_strategy
 from weibo_lstm.training.input_pipeline import (
     MAP_PARALLEL_CALLS,

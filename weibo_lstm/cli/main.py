@@ -22,7 +22,7 @@ import tempfile
 from collections.abc import Sequence
 
 from weibo_lstm.cli import flags
-from weibo_lstm.data.csv_files import CLASS_NAMES
+from weibo_lstm.data.labeled_texts import CLASS_NAMES
 from weibo_lstm.errors import (
     RUN_FAILED,
     USER_ERROR,

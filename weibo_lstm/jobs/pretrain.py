@@ -21,7 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from weibo_lstm.data.csv_files import DataError, LabeledTexts, load_csv
+from weibo_lstm.data.csv_files import load_csv
+from weibo_lstm.data.labeled_texts import LabeledTexts
+from weibo_lstm.errors import DataError
 from weibo_lstm.training.mixed_precision import MODES, dtype_policy
 
 logger = logging.getLogger("weibo_lstm")

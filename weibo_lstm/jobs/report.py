@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from weibo_lstm.data.csv_files import CLASS_NAMES
+from weibo_lstm.data.labeled_texts import CLASS_NAMES
 from weibo_lstm.errors import DataError
 
 logger = logging.getLogger("weibo_lstm")

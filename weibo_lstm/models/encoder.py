@@ -24,7 +24,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from weibo_lstm.data.csv_files import DataError
+from weibo_lstm.errors import DataError
 from weibo_lstm.models.backbone import WeiboLSTM
 from weibo_lstm.preprocessing.tokenizer import Tokenizer
 

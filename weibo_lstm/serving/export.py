@@ -16,7 +16,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from weibo_lstm.data.csv_files import CLASS_NAMES
+from weibo_lstm.data.labeled_texts import CLASS_NAMES
 from weibo_lstm.preprocessing.tokenizer import Tokenizer
 from weibo_lstm.version import __version__
 

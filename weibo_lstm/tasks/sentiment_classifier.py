@@ -26,7 +26,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from weibo_lstm.data.csv_files import CLASS_NAMES, LabeledTexts
+from weibo_lstm.data.labeled_texts import CLASS_NAMES, LabeledTexts
 from weibo_lstm.distribute.devices import device_kind
 from weibo_lstm.distribute.strategies import default_strategy
 from weibo_lstm.errors import ConfigError

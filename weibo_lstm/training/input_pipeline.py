@@ -15,7 +15,7 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
-from weibo_lstm.data.csv_files import LabeledTexts
+from weibo_lstm.data.labeled_texts import LabeledTexts
 from weibo_lstm.preprocessing.tokenizer import OOV_ID, Tokenizer
 
 PADDING_ROW = -1
