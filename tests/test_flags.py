@@ -102,8 +102,8 @@ def test_train_help_shows_the_real_defaults_of_this_device(repo_root):
     kind = "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
     preset = PRESETS[DEFAULT_PRESET[kind]]
     code = (
-        "from weibo_lstm import cli\n"
-        "from weibo_lstm.distribute.strategies import configure_cpu_devices\n"
+        "from weibo_lstm.cli import main as cli\n"
+        "from weibo_lstm.distribute.devices import configure_cpu_devices\n"
         "try:\n"
         "    cli.main(['train', '--help'])\n"
         "except SystemExit:\n"
