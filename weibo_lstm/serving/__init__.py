@@ -1,1 +1,6 @@
-"""serving."""
+"""Layer 6, serving: trained models on raw text.
+
+`model_directory` (the on-disk format of a trained classifier), `export` (a SavedModel
+that takes raw strings and loads without `weibo_lstm`), `predictor.Predictor`
+(length-bucketed batch prediction from either).
+"""

@@ -1,1 +1,2 @@
-"""tasks."""
+"""Layer 7, tasks: `sentiment_classifier.SentimentClassifier`, a tokenizer and a backbone
+that train, evaluate, predict, save and export together (`from_preset`)."""
