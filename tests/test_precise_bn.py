@@ -5,8 +5,8 @@ import tensorflow as tf
 
 from weibo_lstm import WeiboLSTM
 from weibo_lstm.distribute.strategies import cpu_strategy
+from weibo_lstm.preprocessing.tokenized_examples import TokenizedExamples
 from weibo_lstm.training import input_pipeline as batching
-from weibo_lstm.training.input_pipeline import TokenizedExamples
 from weibo_lstm.training.precise_bn import (
     PreciseBatchNorm,
     batch_norm_layers,
@@ -148,5 +148,5 @@ def test_without_length_buckets_or_with_zero_batches_the_moving_averages_stay():
         trainer = DistributedTrainer(
             model=_model(strategy), strategy=strategy, options=trainer_options(16, 1, **overrides)
         )
-        controller = Controller(trainer, [], steps_per_epoch=1, steps_per_loop=1)
+        controller = Controller(trainer)
         assert (controller.precise_bn is not None) is expected, overrides

@@ -10,8 +10,8 @@ from tests.helpers import trainer_options as options
 from weibo_lstm import WarmupCosineDecay, WeiboLSTM
 from weibo_lstm.distribute.strategies import cpu_strategy
 from weibo_lstm.models.layers.batch_norm import has_batch_norm
+from weibo_lstm.preprocessing.tokenized_examples import TokenizedExamples
 from weibo_lstm.training.checkpointing import TrainingCheckpoint
-from weibo_lstm.training.input_pipeline import TokenizedExamples
 from weibo_lstm.training.trainer import DistributedTrainer, NonFiniteError, TrainerOptions
 
 VOCAB = 30
@@ -396,7 +396,6 @@ def test_the_history_shows_time_spent_between_epochs_outside_the_epoch_timer():
     import time
 
     from weibo_lstm.training.actions import Action
-    from weibo_lstm.training.checkpointing import FitState
     from weibo_lstm.training.controller import Controller
 
     class SlowAction(Action):
@@ -408,9 +407,7 @@ def test_the_history_shows_time_spent_between_epochs_outside_the_epoch_timer():
     trainer = DistributedTrainer(
         model=build(strategy), strategy=strategy, options=options(32, 1, epochs=3)
     )
-    trainer.build(data, steps_per_epoch=2)
-    controller = Controller(trainer, [SlowAction()], steps_per_epoch=2, steps_per_loop=2)
-    history = controller.fit(data, data, FitState())
+    history = Controller(trainer, actions=[SlowAction()]).fit(data, data)
     gaps = history.boundary_gaps()
     assert len(gaps) == 3
     # The first epoch follows no action; each later one follows a 0.5 s sleep.

@@ -224,7 +224,6 @@ class FitState:
         history: the finished epochs.
         best_value: the best monitored value so far.
         best_weights: the weights of that epoch (not in the JSON).
-        waited: epochs without improvement (patience).
         signature: what must match to resume (data size, global batch, seed, ...).
     """
 
@@ -236,7 +235,6 @@ class FitState:
     history: History = dataclasses.field(default_factory=History)
     best_value: float | None = None
     best_weights: list[np.ndarray] | None = None
-    waited: int = 0
     signature: dict = dataclasses.field(default_factory=dict)
 
     def global_step(self, steps_per_epoch: int) -> int:

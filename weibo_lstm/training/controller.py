@@ -1,5 +1,6 @@
 """Controller: the outer training loop (epochs of step loops, validation, actions).
 
+    build, restore the newest checkpoint   # Controller(trainer).fit(train, validation)
     for each epoch:                        # from `state`: a resumed run starts mid-epoch
         actions.on_epoch_begin
         while steps are left:
@@ -24,12 +25,12 @@ from collections.abc import Sequence
 import keras
 
 from weibo_lstm.errors import CheckpointError, NonFiniteError
+from weibo_lstm.preprocessing.tokenized_examples import TokenizedExamples
 from weibo_lstm.training import actions
 from weibo_lstm.training import input_pipeline as batching
 from weibo_lstm.training.actions import Action
 from weibo_lstm.training.checkpointing import FitState, TrainingCheckpoint, restore_fit_state
 from weibo_lstm.training.history import History, log_epoch
-from weibo_lstm.training.input_pipeline import TokenizedExamples
 from weibo_lstm.training.precise_bn import PreciseBatchNorm
 from weibo_lstm.training.preemption import PreemptionWatcher
 
@@ -37,30 +38,34 @@ logger = logging.getLogger("weibo_lstm")
 
 
 class Controller:
-    """Runs `trainer` for its `options.epochs`, firing `actions` after loops and epochs.
+    """Drives the trainer it is given through `options.epochs`, with actions around it.
+
+    As Orbit's `Controller`: the trainer (a `DistributedTrainer`, the runner) owns the
+    steps (`train_loop_begin`, `train`, `train_loop_end`, `evaluate`); the
+    controller owns the epochs, the epoch plans, validation, precise BatchNorm and
+    the non-finite policy, and fires the actions, one small object per service:
+    progress bar, TensorBoard, best weights, early stopping, checkpoints, SIGTERM.
 
     Args:
-        trainer: a `DistributedTrainer` (the runner: `train_loop_begin`, `train`,
-            `train_loop_end`, `evaluate`).
-        actions: called in this order at every hook.
-        steps_per_epoch: optimizer steps per epoch.
-        steps_per_loop: most steps per `trainer.train` call.
-        cut_every: also end a loop on every multiple of this global step (so a
-            periodic checkpoint falls on a loop boundary); None: no cuts.
+        trainer: the runner.
+        actions: extra actions, called after the default ones (which come from
+            `trainer.options`) at every hook.
+
+    Example:
+
+    >>> from weibo_lstm import TrainerOptions, WeiboLSTM
+    >>> from weibo_lstm.training.trainer import DistributedTrainer
+    >>> ids = [np.arange(2, 2 + n) for n in range(1, 33)]
+    >>> examples = TokenizedExamples(np.concatenate(ids).astype("int32"),
+    ...     np.cumsum([0] + [len(r) for r in ids]), np.arange(32, dtype="int32") % 2)
+    >>> trainer = DistributedTrainer(model=WeiboLSTM(40, lstm_units=(4,), dense_units=0),
+    ...     options=TrainerOptions(epochs=1, batch_size=16, quiet=True))
+    >>> len(Controller(trainer).fit(examples, examples).epochs)
+    1
     """
 
-    def __init__(
-        self,
-        trainer,
-        actions: Sequence[Action],
-        *,
-        steps_per_epoch: int,
-        steps_per_loop: int,
-        cut_every: int | None = None,
-    ):
-        self.trainer, self.actions = trainer, list(actions)
-        self.steps_per_epoch, self.steps_per_loop = steps_per_epoch, steps_per_loop
-        self.cut_every = cut_every
+    def __init__(self, trainer, *, actions: Sequence[Action] = ()):
+        self.trainer, self.extra_actions = trainer, list(actions)
         o = trainer.options
         self.precise_bn = (
             PreciseBatchNorm(
@@ -72,11 +77,76 @@ class Controller:
             if o.precise_bn_batches and trainer.renormalizes_batch_norm
             else None
         )
+        self.actions: list[Action] = []
+        self.steps_per_epoch = self.steps_per_loop = 0
+        self.cut_every: int | None = None
 
-    def fit(
+    def fit(self, train: TokenizedExamples, validation: TokenizedExamples | None) -> History:
+        """Builds the trainer, resumes from its newest checkpoint, and runs the epochs.
+
+        See `DistributedTrainer.fit` for what the run keeps, saves and raises.
+        """
+        trainer, o = self.trainer, self.trainer.options
+        self.steps_per_epoch = max(1, -(-len(train) // trainer.global_batch_size))
+        # From the start: a SIGTERM while building or restoring stops at the first loop.
+        with PreemptionWatcher() as watcher:
+            trainer.build(train, self.steps_per_epoch)
+            self.steps_per_loop = min(
+                o.steps_per_loop or (200 if trainer.runtime.device_kind == "GPU" else 50),
+                self.steps_per_epoch,
+            )
+            _log_start(trainer, len(train), self.steps_per_epoch, self.steps_per_loop)
+            state, checkpoints = FitState(), None
+            if o.checkpoint_dir is not None:
+                checkpoint = TrainingCheckpoint(
+                    o.checkpoint_dir,
+                    model=trainer.model,
+                    optimizer=trainer.optimizer,
+                    max_to_keep=o.keep_checkpoints,
+                    runtime=trainer.runtime,
+                )
+                state = _restore(trainer, checkpoint, train, self.steps_per_epoch)
+                checkpoints = actions.SaveCheckpoints(
+                    checkpoint,
+                    model=trainer.model,
+                    steps_per_epoch=self.steps_per_epoch,
+                    epochs=o.epochs,
+                    every_steps=o.checkpoint_every_steps,
+                )
+                self.cut_every = o.checkpoint_every_steps
+            state.signature = _signature(trainer, train)
+            self.actions = [
+                *self._default_actions(watcher, checkpoints, validation is not None),
+                *self.extra_actions,
+            ]
+            return self.run(train, validation, state)
+
+    def _default_actions(self, watcher, checkpoints, validated: bool) -> list[Action]:
+        trainer, o = self.trainer, self.trainer.options
+        chief = trainer.runtime.is_chief
+        return [
+            *(
+                [actions.ProgressBar(trainer, self.steps_per_epoch, o.epochs)]
+                if chief and not o.quiet
+                else []
+            ),
+            *([actions.TensorBoardScalars(o.summary_dir)] if chief and o.summary_dir else []),
+            actions.KeepBestWeights(trainer.model, trainer.monitor, trainer.mode, validated),
+            *(
+                [actions.EarlyStopping(o.patience, trainer.monitor, trainer.mode, validated)]
+                if o.patience
+                else []
+            ),
+            *([checkpoints] if checkpoints else []),
+            actions.SaveCheckpointIfPreempted(
+                watcher, trainer.runtime, checkpoints, self.steps_per_epoch
+            ),
+        ]
+
+    def run(
         self, train: TokenizedExamples, validation: TokenizedExamples | None, state: FitState
     ) -> History:
-        """Trains from `state` to the last epoch (or early stop); returns the history."""
+        """Trains from `state` to the last epoch (or an early stop) with `self.actions`."""
         epochs = self.trainer.options.epochs
         history = state.history
         # Wall time between epoch log lines: the epoch's own time plus what happens at
@@ -114,7 +184,7 @@ class Controller:
 
     def _train_epoch(self, train: TokenizedExamples, state: FitState) -> dict:
         """Runs the rest of epoch `state.epoch` from step `state.step`; its train entry."""
-        trainer, o = self.trainer, self.trainer.options
+        trainer = self.trainer
         clock = time.perf_counter() - state.epoch_time
         plan = trainer.plan_epoch(train, state.epoch)
         iterator = iter(
@@ -123,7 +193,7 @@ class Controller:
                 train,
                 plan,
                 weights=batching.loss_weights(plan),
-                pad_to=o.pad_to,
+                pad_to=trainer.options.pad_to,
                 skip_steps=state.step,
             )
         )
@@ -131,43 +201,13 @@ class Controller:
         for action in self.actions:
             action.on_epoch_begin(state)
         while state.step < self.steps_per_epoch:
-            n = min(self.steps_per_loop, self.steps_per_epoch - state.step)
-            if self.cut_every:
-                n = min(
-                    n, self.cut_every - state.global_step(self.steps_per_epoch) % self.cut_every
-                )
-            result = trainer.train(iterator, n)
-            state.step += result["steps"]
-            state.skipped_steps += result["nonfinite_steps"]
-            state.train_stats = trainer.train_stats.copy()
-            state.epoch_time = time.perf_counter() - clock
-            if result["nonfinite_steps"] and o.on_nonfinite == "stop":
-                what = "loss" if result["nonfinite_loss"] else "gradients (the loss was finite)"
-                raise NonFiniteError(
-                    f"non-finite {what} at epoch {state.epoch}, step {state.step} of "
-                    f"{self.steps_per_epoch}: training stopped, and the model keeps its weights "
-                    "from before that step. Lower the learning rate or check the data, or "
-                    "skip such steps with on_nonfinite='skip' (--on-nonfinite skip)"
-                )
-            for action in self.actions:
-                action.on_loop_end(state)
-        finish_start = time.perf_counter()
-        batching.finish(iterator)
+            self._train_loop(iterator, state, clock)
+        drain_start = time.perf_counter()
+        batching.drain(iterator)
         del iterator  # here, so that `pipeline_end_time` includes its deletion
-        pipeline_end_time = time.perf_counter() - finish_start
+        pipeline_end_time = time.perf_counter() - drain_start
         logger.debug("epoch %d: input pipeline end %.3f s", state.epoch, pipeline_end_time)
-        if state.skipped_steps:
-            if state.skipped_steps == self.steps_per_epoch:
-                raise NonFiniteError(
-                    f"every step of epoch {state.epoch} had a non-finite loss or gradients; "
-                    "lower the learning rate or check the data"
-                )
-            logger.warning(
-                "epoch %d: skipped %d of %d steps with a non-finite loss or gradients",
-                state.epoch,
-                state.skipped_steps,
-                self.steps_per_epoch,
-            )
+        self._check_skipped_steps(state)
         entry = {"epoch": state.epoch, **trainer.train_loop_end()}
         entry["learning_rate"] = float(keras.ops.convert_to_numpy(trainer.optimizer.learning_rate))
         entry["examples_per_second"] = len(train) / state.epoch_time
@@ -176,6 +216,56 @@ class Controller:
         entry["pipeline_end_time"] = pipeline_end_time
         entry["after_last_loop_time"] = time.perf_counter() - clock - state.epoch_time
         return entry
+
+    def _train_loop(self, iterator, state: FitState, clock: float) -> None:
+        """One `trainer.train` call of up to `steps_per_loop` steps, then the loop actions."""
+        n = min(self.steps_per_loop, self.steps_per_epoch - state.step)
+        if self.cut_every:
+            n = min(n, self.cut_every - state.global_step(self.steps_per_epoch) % self.cut_every)
+        result = self.trainer.train(iterator, n)
+        state.step += result["steps"]
+        state.skipped_steps += result["nonfinite_steps"]
+        state.train_stats = self.trainer.train_stats.copy()
+        state.epoch_time = time.perf_counter() - clock
+        if result["nonfinite_steps"] and self.trainer.options.on_nonfinite == "stop":
+            what = "loss" if result["nonfinite_loss"] else "gradients (the loss was finite)"
+            raise NonFiniteError(
+                f"non-finite {what} at epoch {state.epoch}, step {state.step} of "
+                f"{self.steps_per_epoch}: training stopped, and the model keeps its weights "
+                "from before that step. Lower the learning rate or check the data, or "
+                "skip such steps with on_nonfinite='skip' (--on-nonfinite skip)"
+            )
+        for action in self.actions:
+            action.on_loop_end(state)
+
+    def _check_skipped_steps(self, state: FitState) -> None:
+        if not state.skipped_steps:
+            return
+        if state.skipped_steps == self.steps_per_epoch:
+            raise NonFiniteError(
+                f"every step of epoch {state.epoch} had a non-finite loss or gradients; "
+                "lower the learning rate or check the data"
+            )
+        logger.warning(
+            "epoch %d: skipped %d of %d steps with a non-finite loss or gradients",
+            *(state.epoch, state.skipped_steps, self.steps_per_epoch),
+        )
+
+
+def _log_start(trainer, examples: int, steps_per_epoch: int, steps_per_loop: int) -> None:
+    o = trainer.options
+    logger.info(
+        "Training %d examples for %d epochs: %d replica(s) on %s, global batch %d, "
+        "%d steps/epoch, %d steps per loop, %s",
+        examples,
+        o.epochs,
+        trainer.strategy.num_replicas_in_sync,
+        trainer.runtime.device_kind,
+        trainer.global_batch_size,
+        steps_per_epoch,
+        steps_per_loop,
+        "length buckets" if o.bucket_by_length else "shuffled batches",
+    )
 
 
 def _log_boundaries(history: History) -> None:
@@ -190,75 +280,6 @@ def _log_boundaries(history: History) -> None:
             100 * gaps[worst] / history.epochs[worst]["epoch_time"],
             history.epochs[worst]["epoch_time"],
         )
-
-
-def fit(trainer, train: TokenizedExamples, validation: TokenizedExamples | None) -> History:
-    """`DistributedTrainer.fit`: restores, wires the actions from the options, runs the epochs."""
-    o = trainer.options
-    steps_per_epoch = max(1, -(-len(train) // trainer.global_batch_size))
-    # From the start: a SIGTERM while building or restoring stops at the first loop.
-    with PreemptionWatcher() as watcher:
-        trainer.build(train, steps_per_epoch)
-        steps_per_loop = min(
-            o.steps_per_loop or (200 if trainer.runtime.device_kind == "GPU" else 50),
-            steps_per_epoch,
-        )
-        logger.info(
-            "Training %d examples for %d epochs: %d replica(s) on %s, global batch %d, "
-            "%d steps/epoch, %d steps per loop, %s",
-            len(train),
-            o.epochs,
-            trainer.strategy.num_replicas_in_sync,
-            trainer.runtime.device_kind,
-            trainer.global_batch_size,
-            steps_per_epoch,
-            steps_per_loop,
-            "length buckets" if o.bucket_by_length else "shuffled batches",
-        )
-        checkpoints = None
-        state = FitState()
-        if o.checkpoint_dir is not None:
-            checkpoint = TrainingCheckpoint(
-                o.checkpoint_dir,
-                model=trainer.model,
-                optimizer=trainer.optimizer,
-                max_to_keep=o.keep_checkpoints,
-                runtime=trainer.runtime,
-            )
-            state = _restore(trainer, checkpoint, train, steps_per_epoch)
-            checkpoints = actions.SaveCheckpoints(
-                checkpoint,
-                model=trainer.model,
-                steps_per_epoch=steps_per_epoch,
-                epochs=o.epochs,
-                every_steps=o.checkpoint_every_steps,
-            )
-        state.signature = _signature(trainer, train)
-        chief = trainer.runtime.is_chief
-        around = [
-            *(
-                [actions.ProgressBar(trainer, steps_per_epoch, o.epochs)]
-                if chief and not o.quiet
-                else []
-            ),
-            *([actions.TensorBoardScalars(o.summary_dir)] if chief and o.summary_dir else []),
-            actions.KeepBestWeights(
-                trainer.model, trainer.monitor, trainer.mode, validation is not None
-            ),
-            *([actions.EarlyStopping(o.patience, trainer.monitor)] if o.patience else []),
-            *([checkpoints] if checkpoints else []),
-            actions.SaveCheckpointIfPreempted(
-                watcher, trainer.runtime, checkpoints, steps_per_epoch
-            ),
-        ]
-        controller = Controller(
-            trainer,
-            around,
-            steps_per_epoch=steps_per_epoch,
-            steps_per_loop=steps_per_loop,
-            cut_every=o.checkpoint_every_steps if checkpoints else None,
-        )
-        return controller.fit(train, validation, state)
 
 
 def _signature(trainer, train: TokenizedExamples) -> dict:

@@ -20,7 +20,7 @@ class History:
             validation), `wall_time` (since the previous epoch's log line, or since
             training started: `epoch_time` plus the epoch boundary; the actions'
             times are logged at DEBUG level), `pipeline_end_time` (reading the end of
-            the epoch's input pipeline, `batching.finish`, and deleting its
+            the epoch's input pipeline, `input_pipeline.drain`, and deleting its
             iterator: part of `wall_time`, not of `epoch_time`),
             `after_last_loop_time` (everything from the end of the last training
             loop to precise BN / validation, that one included),

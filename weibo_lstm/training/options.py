@@ -12,8 +12,8 @@ class TrainerOptions:
 
     Attributes:
         epochs: passes over the training set.
-        batch_size: examples per replica per step; the global batch is this
-            times `strategy.num_replicas_in_sync`.
+        batch_size: examples per replica per step; the global batch is this times
+            the number of replicas (GPUs, or `--replicas`, of every worker).
         learning_rate: peak learning rate for one replica, scaled by
             `lr_scaling` (used only when the trainer builds the optimizer).
         lr_scaling: `"sqrt"` (peak = base × √replicas, the seed's rule), `"linear"`
@@ -46,11 +46,12 @@ class TrainerOptions:
         quiet: no tqdm progress bar (otherwise the chief shows one on a terminal).
         summary_dir: write TensorBoard scalars here (chief only; None: off).
         on_nonfinite: what a step with a non-finite loss or gradient does; it is
-            undone either way. `"stop"` raises `NonFiniteError`; `"skip"` goes on
+            undone either way. `"stop"` ends the run (exit status 3); `"skip"` goes on
             and counts it (`skipped_steps` in each epoch's history entry). A
             float16 step skipped by dynamic loss scaling is not such a step.
-        checkpoint_dir: save resumable checkpoints here (None: none). With
-            `fresh`, `fit` continues from the newest one, mid-epoch if need be.
+        checkpoint_dir: save resumable checkpoints here (None: none). A run
+            continues from the newest one there, mid-epoch if need be, unless
+            `fresh` is set.
         checkpoint_every_steps: also save every this many optimizer steps (on a
             `steps_per_loop` boundary; loops are cut to meet it); None: only at
             the end of each epoch.
@@ -67,13 +68,15 @@ class TrainerOptions:
     epochs: int = 15
     batch_size: int = 64
     learning_rate: float = 1e-4
-    lr_scaling: str = "sqrt"
+    lr_scaling: str = dataclasses.field(
+        default="sqrt", metadata={"choices": ("sqrt", "linear", "none")}
+    )
     initial_lr_fraction: float = 0.1
     warmup_epochs: float = 3.0
     min_lr_fraction: float = 0.0
     steps_per_loop: int | None = None
     monitor: str | None = None
-    mode: str | None = None
+    mode: str | None = dataclasses.field(default=None, metadata={"choices": ("max", "min")})
     patience: int | None = None
     seed: int = 42
     bucket_by_length: bool = True
@@ -82,7 +85,7 @@ class TrainerOptions:
     eval_batch_size: int | None = None
     quiet: bool = False
     summary_dir: str | None = None
-    on_nonfinite: str = "stop"
+    on_nonfinite: str = dataclasses.field(default="stop", metadata={"choices": ("stop", "skip")})
     checkpoint_dir: str | None = None
     checkpoint_every_steps: int | None = 200
     keep_checkpoints: int = 3

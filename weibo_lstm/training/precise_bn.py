@@ -34,8 +34,8 @@ import numpy as np
 import tensorflow as tf
 
 from weibo_lstm.models.layers.batch_norm import batch_norm_layers
+from weibo_lstm.preprocessing.tokenized_examples import TokenizedExamples
 from weibo_lstm.training import input_pipeline as batching
-from weibo_lstm.training.input_pipeline import TokenizedExamples
 
 logger = logging.getLogger("weibo_lstm")
 
@@ -125,7 +125,7 @@ class PreciseBatchNorm:
         try:
             iterator = iter(batching.distribute(self.strategy, examples, plan))
             self._run(iterator, tf.constant(len(plan)))
-            batching.finish(iterator)
+            batching.drain(iterator)
         finally:
             for layer in self.layers:
                 layer.statistics_accumulator = None

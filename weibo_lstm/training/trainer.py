@@ -8,9 +8,9 @@ The runner (this module) owns the replica steps and the loops over them:
     evaluate(examples)          # exact: sums and counts, every example once
     predict(examples)           # per-row outputs, in the input order
 
-`fit` hands the epochs to a `controller.Controller`, which fires the `actions`
-around the loop (best weights, early stopping, checkpoints, TensorBoard, progress,
-SIGTERM). The loss and metrics come from an `objectives.Objective`, so the same
+A `controller.Controller` given this trainer drives it through the epochs and fires
+the `actions` around the loop (best weights, early stopping, checkpoints, TensorBoard,
+progress, SIGTERM); `fit` is the shortcut `Controller(trainer).fit(train, validation)`. The loss and metrics come from an `objectives.Objective`, so the same
 loop trains a classifier or a language model.
 
 A step whose loss or gradients are not finite is undone (model and optimizer
@@ -36,11 +36,10 @@ from weibo_lstm.models.layers.batch_norm import (
     plain_batch_norm_layers,
     use_batch_renormalization,
 )
+from weibo_lstm.preprocessing.tokenized_examples import TokenizedExamples
 from weibo_lstm.training import input_pipeline as batching
 from weibo_lstm.training import mixed_precision
-from weibo_lstm.training.controller import fit
 from weibo_lstm.training.history import History
-from weibo_lstm.training.input_pipeline import TokenizedExamples
 from weibo_lstm.training.objectives import ClassificationObjective, Objective
 from weibo_lstm.training.optimization import build_optimizer
 from weibo_lstm.training.options import TrainerOptions
@@ -113,20 +112,7 @@ class DistributedTrainer:
         self.strategy = self.runtime.strategy
         self.options = options or TrainerOptions()
         self.model = model
-        if objective is None:
-            objective = ClassificationObjective(
-                adversarial_epsilon=self.options.adversarial_epsilon
-            )
-        elif self.options.adversarial_epsilon and (
-            getattr(objective, "adversarial_epsilon", None) != self.options.adversarial_epsilon
-        ):
-            # Not silently dropped: the option belongs to the default objective.
-            raise ValueError(
-                "Argument `adversarial_epsilon` of TrainerOptions applies to the default "
-                "objective only; give the objective its own. Received: "
-                f"adversarial_epsilon={self.options.adversarial_epsilon}, objective={objective!r}"
-            )
-        self.objective = objective
+        self.objective = _objective(objective, self.options)
         self.monitor = self.options.monitor or self.objective.monitor
         self.mode = self.options.mode or self.objective.mode
         self.optimizer = optimizer
@@ -135,15 +121,7 @@ class DistributedTrainer:
         self.eval_global_batch_size = (
             self.options.eval_batch_size or 4 * self.options.batch_size
         ) * replicas
-        if optimizer is not None:
-            # Keras's TF optimizer captures the strategy that is current when it is
-            # created; one made outside the scope would not all-reduce gradients.
-            created_in = getattr(optimizer, "_distribution_strategy", self.strategy)
-            if created_in is not self.strategy:
-                raise ValueError(
-                    "The optimizer was created outside `strategy.scope()`; create it inside "
-                    "`with trainer_strategy.scope():` or pass optimizer=None"
-                )
+        _check_optimizer_scope(optimizer, self.strategy)
         # Length buckets are not i.i.d. batches: BatchNorm must not see their statistics.
         plain = plain_batch_norm_layers(model)
         if self.options.bucket_by_length and plain:
@@ -369,7 +347,7 @@ class DistributedTrainer:
         dataset = batching.distribute(self.strategy, examples, plan, pad_to=self.options.pad_to)
         iterator = iter(dataset)
         stats = self._eval_loop_fn(iterator, tf.constant(len(plan))).numpy()
-        batching.finish(iterator)
+        batching.drain(iterator)
         return self.objective.metrics(stats, prefix)
 
     def predict(self, examples: TokenizedExamples) -> np.ndarray:
@@ -392,7 +370,7 @@ class DistributedTrainer:
             outputs, index = self._predict_fn(iterator)
             probabilities.append(outputs.numpy())
             indices.append(index.numpy())
-        batching.finish(iterator)
+        batching.drain(iterator)
         probabilities, indices = np.concatenate(probabilities), np.concatenate(indices)
         result = np.zeros((len(examples), *probabilities.shape[1:]), probabilities.dtype)
         real = indices != batching.PADDING_ROW
@@ -433,4 +411,36 @@ class DistributedTrainer:
                 written for other data, batch size, seed or model.
             Preempted: SIGTERM arrived; the checkpoint (if any) is written.
         """
-        return fit(self, train, validation)
+        # The controller drives this trainer (Orbit's direction); this is a shortcut.
+        from weibo_lstm.training.controller import Controller
+
+        return Controller(self).fit(train, validation)
+
+
+def _objective(objective: Objective | None, options: TrainerOptions) -> Objective:
+    """`objective`, or the default classification objective with the options' epsilon."""
+    if objective is None:
+        return ClassificationObjective(adversarial_epsilon=options.adversarial_epsilon)
+    if options.adversarial_epsilon and (
+        getattr(objective, "adversarial_epsilon", None) != options.adversarial_epsilon
+    ):
+        # Not silently dropped: the option belongs to the default objective.
+        raise ValueError(
+            "Argument `adversarial_epsilon` of TrainerOptions applies to the default "
+            "objective only; give the objective its own. Received: "
+            f"adversarial_epsilon={options.adversarial_epsilon}, objective={objective!r}"
+        )
+    return objective
+
+
+def _check_optimizer_scope(optimizer, strategy: tf.distribute.Strategy) -> None:
+    # Keras's TF optimizer captures the strategy that is current when it is created;
+    # one made outside the scope would not all-reduce gradients.
+    if optimizer is None:
+        return
+    created_in = getattr(optimizer, "_distribution_strategy", strategy)
+    if created_in is not strategy:
+        raise ValueError(
+            "The optimizer was created outside `strategy.scope()`; create it inside "
+            "`with trainer_strategy.scope():` or pass optimizer=None"
+        )
