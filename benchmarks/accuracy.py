@@ -55,7 +55,7 @@ from sklearn.metrics import accuracy_score, f1_score
 import weibo_lstm as wl
 from weibo_lstm.distribute.strategies import default_strategy
 from weibo_lstm.models.presets import get_preset
-from weibo_lstm.training.input_pipeline import TokenizedExamples
+from weibo_lstm.preprocessing.tokenized_examples import TokenizedExamples
 from weibo_lstm.training.trainer import DistributedTrainer
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"

@@ -45,8 +45,8 @@ from accuracy import (  # benchmarks/accuracy.py
 import weibo_lstm as wl
 from weibo_lstm.distribute.strategies import default_strategy
 from weibo_lstm.models.presets import PRESETS
+from weibo_lstm.preprocessing.tokenized_examples import TokenizedExamples
 from weibo_lstm.training.fine_tuning import PRETRAINED_ENCODER, FineTuning
-from weibo_lstm.training.input_pipeline import TokenizedExamples
 from weibo_lstm.training.trainer import DistributedTrainer, TrainerOptions
 
 HEAD = dict(PRESETS["pretrained"].backbone)

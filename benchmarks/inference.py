@@ -33,8 +33,8 @@ from machine import machine_info  # benchmarks/machine.py
 
 from weibo_lstm import LabeledTexts, Predictor, SentimentClassifier, Tokenizer, WeiboLSTM, load_csv
 from weibo_lstm.models.layers.batch_norm import has_batch_norm
+from weibo_lstm.preprocessing.tokenized_examples import TokenizedExamples
 from weibo_lstm.serving.export import export
-from weibo_lstm.training.input_pipeline import TokenizedExamples
 from weibo_lstm.training.trainer import DistributedTrainer, TrainerOptions
 
 ROOT = Path(__file__).resolve().parents[1]

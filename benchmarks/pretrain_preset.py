@@ -47,11 +47,14 @@ PRESET = dict(
     lstm_units=(128, 128),
     bigram_buckets=20_000,
     num_sampled=512,
+    val_fraction=0.01,
+)
+#: Its training budget (`TrainerOptions` fields over `jobs.pretrain.PRETRAIN_OPTIONS`).
+PRESET_OPTIONS = dict(
     epochs=4,
     batch_size=256,
     learning_rate=3e-3,
     warmup_epochs=0.1,
-    val_fraction=0.01,
     checkpoint_every_steps=200,
 )
 
@@ -136,7 +139,7 @@ def main(argv=None) -> int:
     parser.add_argument("--run-dir", default="/tmp/pretrain_run", help="checkpoints, TensorBoard")
     parser.add_argument("--install", default=str(PRESET_DIR), help="where the preset goes")
     parser.add_argument("--corpus-only", action="store_true")
-    parser.add_argument("--epochs", type=int, default=PRESET["epochs"])
+    parser.add_argument("--epochs", type=int, default=PRESET_OPTIONS["epochs"])
     parser.add_argument("--max-texts", type=int, help="subsample the corpus")
     parser.add_argument(
         "--reverse",
@@ -171,14 +174,13 @@ def main(argv=None) -> int:
         corpus = [text[::-1] for text in corpus]
 
     run_dir = Path(args.run_dir)
-    config = PretrainConfig(
-        **(PRESET | {"epochs": args.epochs}),
-        output=str(run_dir / "encoder"),
-        checkpoint_dir=str(run_dir / "checkpoints"),
-        max_texts=args.max_texts,
-        quiet=args.quiet,
-    )
-    result = run_pretraining(config, texts=corpus)
+    config = PretrainConfig(**PRESET, output=str(run_dir / "encoder"), max_texts=args.max_texts)
+    options = PRESET_OPTIONS | {
+        "epochs": args.epochs,
+        "checkpoint_dir": str(run_dir / "checkpoints"),
+        "quiet": args.quiet,
+    }
+    result = run_pretraining(config, texts=corpus, options=options)
     install = Path(args.install)
     if install.exists():
         shutil.rmtree(install)

@@ -23,7 +23,7 @@ import numpy as np
 from weibo_lstm import WeiboLSTM
 from weibo_lstm.distribute.runtime import Runtime
 from weibo_lstm.jobs import report as reporting
-from weibo_lstm.training.input_pipeline import TokenizedExamples
+from weibo_lstm.preprocessing.tokenized_examples import TokenizedExamples
 from weibo_lstm.training.trainer import DistributedTrainer, TrainerOptions
 
 VOCAB = 30

@@ -9,7 +9,7 @@ from tests.helpers import trainer_options as options
 from weibo_lstm import WeiboLSTM
 from weibo_lstm.cli import main as cli
 from weibo_lstm.distribute.strategies import cpu_strategy
-from weibo_lstm.training.input_pipeline import TokenizedExamples
+from weibo_lstm.preprocessing.tokenized_examples import TokenizedExamples
 from weibo_lstm.training.objectives import ClassificationObjective, adversarial_perturbation
 from weibo_lstm.training.trainer import DistributedTrainer, TrainerOptions
 

@@ -11,8 +11,8 @@ from weibo_lstm.models.layers.batch_norm import (
     DistributedBatchNormalization,
     use_batch_renormalization,
 )
+from weibo_lstm.preprocessing.tokenized_examples import TokenizedExamples
 from weibo_lstm.training import input_pipeline as batching
-from weibo_lstm.training.input_pipeline import TokenizedExamples
 from weibo_lstm.training.trainer import DistributedTrainer
 
 EPSILON = 1e-3  # Keras's default

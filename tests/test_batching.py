@@ -5,11 +5,10 @@ import tensorflow as tf
 from weibo_lstm import Tokenizer
 from weibo_lstm.data.labeled_texts import LabeledTexts
 from weibo_lstm.distribute.strategies import mirrored_strategy
+from weibo_lstm.preprocessing.tokenized_examples import PADDING_ROW, TokenizedExamples
 from weibo_lstm.training.input_pipeline import (
     MAP_PARALLEL_CALLS,
-    PADDING_ROW,
     PREFETCH_BATCHES,
-    TokenizedExamples,
     distribute,
     loss_weights,
     plan_epoch,

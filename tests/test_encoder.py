@@ -9,14 +9,10 @@ from tests.synthetic import texts_and_labels, write_csv
 from weibo_lstm import WeiboLSTM
 from weibo_lstm.jobs.pretrain import PretrainConfig, run_pretraining
 from weibo_lstm.jobs.train import RunConfig, run_training
-from weibo_lstm.models.encoder import (
-    EncoderAdam,
-    classifier_from_encoder,
-    load_encoder,
-    save_encoder,
-)
+from weibo_lstm.models.encoder import backbone_from_encoder, load_encoder, save_encoder
 from weibo_lstm.serving.export import export
 from weibo_lstm.training.fine_tuning import FineTuning
+from weibo_lstm.training.optimization import EncoderAdam
 
 TINY = dict(embedding_dim=8, lstm_units=(16, 12), bigram_buckets=40)
 
@@ -33,13 +29,10 @@ def pretrained(tmp_path_factory):
         lstm_units=(16, 12),
         bigram_buckets=40,
         num_sampled=16,
-        epochs=2,
-        batch_size=32,
         val_fraction=0.1,
         weights_dtype="float32",
-        quiet=True,
     )
-    return run_pretraining(config, texts)
+    return run_pretraining(config, texts, options={"epochs": 2, "batch_size": 32, "quiet": True})
 
 
 def test_the_classifier_encodes_exactly_like_the_language_model(pretrained):
@@ -52,7 +45,7 @@ def test_the_classifier_encodes_exactly_like_the_language_model(pretrained):
         "bigram_context": "previous",
         "batch_norm": False,
     }
-    model, tokenizer = classifier_from_encoder(
+    model, tokenizer = backbone_from_encoder(
         pretrained.encoder_dir, pooling="mean_max", dense_units=4, dropout=0.5
     )
     from weibo_lstm.models.language_model import CharLanguageModel
@@ -69,7 +62,7 @@ def test_the_classifier_encodes_exactly_like_the_language_model(pretrained):
 
 
 def test_float16_storage_is_small_and_close(pretrained, tmp_path):
-    model, tokenizer = classifier_from_encoder(pretrained.encoder_dir, pooling="mean")
+    model, tokenizer = backbone_from_encoder(pretrained.encoder_dir, pooling="mean")
     save_encoder(tmp_path / "half", model, tokenizer, dtype="float16")
     _, half, _ = load_encoder(tmp_path / "half")
     _, full, _ = load_encoder(pretrained.encoder_dir)
@@ -80,7 +73,7 @@ def test_float16_storage_is_small_and_close(pretrained, tmp_path):
 
 def test_encoder_arguments_cannot_be_overridden(pretrained):
     with pytest.raises(ValueError, match="lstm_units"):
-        classifier_from_encoder(pretrained.encoder_dir, lstm_units=(8,))
+        backbone_from_encoder(pretrained.encoder_dir, lstm_units=(8,))
 
 
 def test_encoder_adam_freezes_then_scales_the_encoder_rate():

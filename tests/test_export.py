@@ -12,8 +12,8 @@ from weibo_lstm import LabeledTexts, Predictor, SentimentClassifier, Tokenizer, 
 from weibo_lstm.cli import main as cli
 from weibo_lstm.distribute.strategies import cpu_strategy
 from weibo_lstm.models.layers.batch_norm import has_batch_norm
+from weibo_lstm.preprocessing.tokenized_examples import TokenizedExamples
 from weibo_lstm.serving.export import export, read_metadata
-from weibo_lstm.training.input_pipeline import TokenizedExamples
 from weibo_lstm.training.trainer import DistributedTrainer, TrainerOptions
 
 SMALL = dict(embedding_dim=16, lstm_units=(16, 8), dense_units=8)

@@ -161,3 +161,36 @@ def test_generator_handles_the_field_kinds():
     assert Options(**values) == Options()
     args = parser.parse_args(["--count", "4", "--name", "x", "--flag", "--no-tristate"])
     assert Options(**flags.dataclass_values(args, Options)) == Options(4, 0.5, "x", True, False)
+
+
+def test_pretrain_flags_come_from_its_config_with_defaults_and_choices(capsys):
+    """`pretrain --help` is generated like `train`'s: every flag shows its default."""
+    from weibo_lstm.jobs.pretrain import PRETRAIN_OPTIONS, PretrainConfig
+
+    with pytest.raises(SystemExit):
+        cli.main(["pretrain", "--help"])
+    text = " ".join(capsys.readouterr().out.split()).split(" options: ", 1)[1]  # past usage
+    defaults = PretrainConfig()
+    for flag, shown in (
+        ("--epochs N", f"(default: {PRETRAIN_OPTIONS['epochs']})"),
+        ("--learning-rate X", f"(default: {PRETRAIN_OPTIONS['learning_rate']})"),
+        ("--vocabulary-size N", f"(default: {defaults.vocabulary_size})"),
+        ("--lstm-units N [N ...]", "(default: 128 128)"),
+        ("--mixed-precision {off,float16,bfloat16}", "(default: off)"),
+        ("--on-nonfinite {stop,skip}", "(default: skip)"),
+    ):
+        assert flag in text
+        assert shown in text.split(flag, 1)[1].split(" --", 1)[0], flag
+    assert "--bucket-by-length" not in text and "--monitor" not in text
+
+
+def test_pretrain_settings_split_config_and_trainer_options():
+    parser = cli.build_parser()
+    args = parser.parse_args(
+        ["pretrain", "--text", "a.txt", "b.csv", "--lstm-units", "16", "8", "--epochs", "2"]
+    )
+    config, options = cli.pretrain_settings(args)
+    assert config.text == ("a.txt", "b.csv") and config.lstm_units == (16, 8)
+    assert options["epochs"] == 2 and options["batch_size"] == 128 and "monitor" not in options
+    with pytest.raises(cli.UserError, match="must be >= 1"):
+        cli.pretrain_settings(parser.parse_args(["pretrain", "--text", "a", "--epochs", "0"]))

@@ -7,8 +7,8 @@ import tensorflow as tf
 from weibo_lstm import LabeledTexts, Tokenizer, WeiboLSTM
 from weibo_lstm.models.hybrid import HybridClassifier, fit_mixing
 from weibo_lstm.models.ngram_logistic import NgramLogisticRegression
+from weibo_lstm.preprocessing.tokenized_examples import TokenizedExamples
 from weibo_lstm.serving.export import export
-from weibo_lstm.training.input_pipeline import TokenizedExamples
 
 
 @pytest.fixture(scope="module")

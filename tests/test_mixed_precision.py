@@ -17,10 +17,10 @@ from weibo_lstm import SentimentClassifier, Tokenizer, WeiboLSTM
 from weibo_lstm.cli import main as cli
 from weibo_lstm.distribute.strategies import cpu_strategy
 from weibo_lstm.errors import ConfigError, NonFiniteError, UserError
+from weibo_lstm.preprocessing.tokenized_examples import TokenizedExamples
 from weibo_lstm.serving.export import export
 from weibo_lstm.training import input_pipeline as batching
 from weibo_lstm.training.checkpointing import TrainingCheckpoint
-from weibo_lstm.training.input_pipeline import TokenizedExamples
 from weibo_lstm.training.mixed_precision import dtype_policy
 from weibo_lstm.training.trainer import DistributedTrainer
 

@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from tests.helpers import trainer_options
 from weibo_lstm.distribute.strategies import cpu_strategy
-from weibo_lstm.training.input_pipeline import TokenizedExamples
+from weibo_lstm.preprocessing.tokenized_examples import TokenizedExamples
 from weibo_lstm.training.objectives import Objective
 from weibo_lstm.training.trainer import DistributedTrainer
 

@@ -38,10 +38,14 @@ import types
 import typing
 from collections.abc import Collection, Mapping
 
-#: Field metadata key with the allowed values of a field (its flag's `choices`).
+#: Field metadata key with the allowed values of a field (its flag's `choices`). The
+#: config dataclasses (in lower layers, which do not import this module) write the
+#: plain strings.
 CHOICES = "choices"
 #: Field metadata key with the placeholder of the flag's value in `--help`.
 METAVAR = "metavar"
+#: Field metadata key: the flag must be given.
+REQUIRED = "required"
 
 
 def flag_name(field_name: str) -> str:
@@ -77,6 +81,7 @@ def add_dataclass_flags(
     *,
     exclude: Collection[str] = (),
     deferred: Mapping[str, object] | None = None,
+    defaults: Mapping[str, object] | None = None,
 ) -> list[str]:
     """Adds one flag per field of dataclass `cls` to `parser`.
 
@@ -87,6 +92,8 @@ def add_dataclass_flags(
         deferred: fields whose default is decided later (e.g. by the device):
             their flag defaults to None and their help ends with
             ``str(deferred[name])``, evaluated only when the help is shown.
+        defaults: defaults that replace the fields' own (e.g. pretraining's epochs
+            for `TrainerOptions.epochs`); the help shows them.
 
     Returns:
         The names of the fields that got a flag, in field order.
@@ -96,42 +103,64 @@ def add_dataclass_flags(
     """
     docs = field_docs(cls)
     deferred = dict(deferred or {})
+    defaults = dict(defaults or {})
     hints = typing.get_type_hints(cls)
     added = []
     for field in dataclasses.fields(cls):
         if field.name in exclude or not field.init:
             continue
-        kind, optional = _unwrap(hints[field.name])
-        default = None if field.name in deferred else _default(field)
-        kwargs: dict = {"dest": field.name, "default": default}
-        if kind is bool:
-            if default is False and not optional:
-                kwargs["action"] = "store_true"
-            else:
-                kwargs["action"] = argparse.BooleanOptionalAction
-        elif kind in (int, float, str):
-            kwargs["type"] = _converter(kind, optional)
-            kwargs["metavar"] = {int: "N", float: "X", str: "VALUE"}[kind]
-        elif typing.get_origin(kind) is typing.Literal:
-            kwargs["choices"] = typing.get_args(kind)
-        else:
-            raise TypeError(f"{cls.__name__}.{field.name}: no flag for type {hints[field.name]}")
-        if CHOICES in field.metadata:
-            kwargs["choices"] = tuple(field.metadata[CHOICES])
-            kwargs.pop("metavar", None)
-        if METAVAR in field.metadata:
-            kwargs["metavar"] = field.metadata[METAVAR]
+        default = None if field.name in deferred else defaults.get(field.name, _default(field))
+        kwargs = _flag_kwargs(cls, field, hints[field.name], default)
         help_text = docs.get(field.name, "").replace("%", "%%")
         if field.name in deferred:
             help_text += " (%(device_default)s)"
-        elif default is not None and kind is not bool:  # BooleanOptionalAction adds its own
-            help_text += f" (default: {default})"
+        elif default not in (None, ()) and kwargs.get("action") is None:
+            help_text += f" (default: {_show(default)})"
         action = parser.add_argument(flag_name(field.name), help=help_text, **kwargs)
         if field.name in deferred:
             # argparse formats help with the action's attributes: str() runs at --help time.
             action.device_default = deferred[field.name]
         added.append(field.name)
     return added
+
+
+def _flag_kwargs(cls: type, field: dataclasses.Field, hint, default) -> dict:
+    """`add_argument` keywords for one field: its type, action, choices and metavar."""
+    kind, optional = _unwrap(hint)
+    kwargs: dict = {"dest": field.name, "default": default}
+    if kind is bool:
+        if default is False and not optional:
+            kwargs["action"] = "store_true"
+        else:
+            kwargs["action"] = argparse.BooleanOptionalAction
+    elif kind in (int, float, str):
+        kwargs["type"] = _converter(kind, optional)
+        kwargs["metavar"] = {int: "N", float: "X", str: "VALUE"}[kind]
+    elif typing.get_origin(kind) is tuple and typing.get_args(kind)[1:] == (Ellipsis,):
+        item = typing.get_args(kind)[0]
+        kwargs.update(nargs="+", type=_converter(item, False))
+        kwargs["metavar"] = {int: "N", float: "X", str: "VALUE"}[item]
+    elif typing.get_origin(kind) is typing.Literal:
+        kwargs["choices"] = typing.get_args(kind)
+    else:
+        raise TypeError(f"{cls.__name__}.{field.name}: no flag for type {hint}")
+    if CHOICES in field.metadata:
+        kwargs["choices"] = tuple(field.metadata[CHOICES])
+        kwargs.pop("metavar", None)
+    if METAVAR in field.metadata:
+        kwargs["metavar"] = field.metadata[METAVAR]
+    if field.metadata.get(REQUIRED):
+        kwargs["required"] = True
+    return kwargs
+
+
+def _show(value) -> str:
+    return " ".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+
+def dataclass_fields(cls: type) -> list[str]:
+    """The names of `cls`'s fields that `__init__` takes, in order."""
+    return [f.name for f in dataclasses.fields(cls) if f.init]
 
 
 def dataclass_values(

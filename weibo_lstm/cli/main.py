@@ -34,9 +34,6 @@ from weibo_lstm.errors import (
 
 logger = logging.getLogger("weibo_lstm")
 
-#: Kept for callers of 0.1.0 development snapshots; `weibo_lstm.errors.RUN_FAILED`.
-CLUSTER_FAILURE = RUN_FAILED
-
 
 class ArgumentParser(argparse.ArgumentParser):
     def error(self, message):  # one line instead of usage + message
@@ -210,7 +207,7 @@ def _evaluate(args) -> int:
         tokenizer = Tokenizer.from_config(tokenizer.get_config() | {"strip_emoticons": True})
         classifier.tokenizer = tokenizer
     data = load_csv(args.data)
-    examples = classifier.encode(data)
+    examples = classifier.tokenize(data)
     metrics = classifier.evaluate(examples)
     probabilities = classifier.predict_examples(examples)
     text, as_dict = reporting.classification_report(data.labels, np.argmax(probabilities, 1))
@@ -357,15 +354,55 @@ def _add_export(commands) -> None:
     export.set_defaults(run=_export)
 
 
+def _add_pretrain(commands) -> None:
+    from weibo_lstm.jobs.pretrain import PRETRAIN_OPTION_FIELDS, PRETRAIN_OPTIONS, PretrainConfig
+    from weibo_lstm.training.options import TrainerOptions
+
+    pretrain = commands.add_parser(
+        "pretrain", help="pretrain the encoder as a character language model on unlabelled text"
+    )
+    flags.add_dataclass_flags(
+        pretrain.add_argument_group("data, model and devices"), PretrainConfig
+    )
+    flags.add_dataclass_flags(
+        pretrain.add_argument_group("training (TrainerOptions)"),
+        TrainerOptions,
+        exclude=set(flags.dataclass_fields(TrainerOptions)) - set(PRETRAIN_OPTION_FIELDS),
+        defaults=PRETRAIN_OPTIONS,
+    )
+    add_verbose_argument(pretrain)
+    pretrain.set_defaults(run=pretrain_command)
+
+
+def pretrain_settings(args: argparse.Namespace):
+    """`(PretrainConfig, options)` from parsed pretrain flags.
+
+    Raises:
+        ConfigError: for an invalid value, before TensorFlow starts its devices.
+    """
+    from weibo_lstm.jobs.pretrain import PRETRAIN_OPTION_FIELDS, PretrainConfig, pretrain_options
+    from weibo_lstm.training.options import TrainerOptions
+
+    exclude = set(flags.dataclass_fields(TrainerOptions)) - set(PRETRAIN_OPTION_FIELDS)
+    config = PretrainConfig(**flags.dataclass_values(args, PretrainConfig))
+    options = flags.dataclass_values(args, TrainerOptions, exclude=exclude)
+    pretrain_options(options, summary_dir="")  # validates the values now
+    return config, options
+
+
+def pretrain_command(args: argparse.Namespace) -> int:
+    """Runs `weibo-lstm pretrain` and prints its report as one JSON line."""
+    from weibo_lstm.jobs.pretrain import run_pretraining
+
+    config, options = pretrain_settings(args)
+    result = run_pretraining(config, options=options)
+    print(json.dumps({k: v for k, v in result.report.items() if k != "config"}, default=str))
+    return 0
+
+
 #: The subcommands, in `--help` order: each function adds its parser to the
 #: subparsers and sets `run` (a function of the parsed arguments returning the exit
 #: status). A new subcommand is one function and one entry here.
-def _add_pretrain(commands) -> None:
-    from weibo_lstm.jobs.pretrain import add_pretrain_parser
-
-    add_pretrain_parser(commands)  # with its own --verbose
-
-
 COMMANDS = (_add_train, _add_pretrain, _add_evaluate, _add_predict, _add_export)
 
 

@@ -10,21 +10,31 @@ report, ready for `weibo-lstm train --encoder DIR`.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import dataclasses
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import keras
 import numpy as np
 
 from weibo_lstm.data.csv_files import load_csv
 from weibo_lstm.data.labeled_texts import LabeledTexts
-from weibo_lstm.errors import DataError
+from weibo_lstm.distribute.strategies import default_strategy
+from weibo_lstm.errors import ConfigError, DataError
+from weibo_lstm.jobs.report import check_output_dir
+from weibo_lstm.models.encoder import save_encoder
+from weibo_lstm.models.language_model import CharLanguageModel
+from weibo_lstm.preprocessing.tokenized_examples import TokenizedExamples
+from weibo_lstm.preprocessing.tokenizer import Tokenizer
+from weibo_lstm.training.language_model_objective import LanguageModelObjective
 from weibo_lstm.training.mixed_precision import MODES, dtype_policy
+from weibo_lstm.training.options import TrainerOptions
+from weibo_lstm.training.trainer import DistributedTrainer
+from weibo_lstm.version import __version__
 
 logger = logging.getLogger("weibo_lstm")
 
@@ -34,7 +44,11 @@ _HISTORY_FILE = "pretrain_history.csv"
 
 @dataclasses.dataclass(frozen=True)
 class PretrainConfig:
-    """Settings of `run_pretraining` (each is a `weibo-lstm pretrain` flag).
+    """What `run_pretraining` reads, builds and writes (each is a `weibo-lstm pretrain` flag).
+
+    How it trains (epochs, batch, learning rate, seed, checkpoints, ...) are
+    `TrainerOptions` fields, given to `run_pretraining` as `options` on top of
+    `PRETRAIN_OPTIONS`.
 
     Attributes:
         text: text files (one text per line) or labelled CSVs (their text column).
@@ -44,33 +58,29 @@ class PretrainConfig:
         vocabulary_size: ids kept, padding and OOV included (most frequent characters).
         min_count: characters seen fewer times are OOV.
         strip_emoticons: remove bracketed emoticons before tokenizing.
-        embedding_dim, lstm_units, bigram_buckets: the encoder architecture.
-        dropout, embedding_dropout: regularisation of the language model.
-        num_sampled: sampled-softmax negatives per step (None: full softmax).
-        epochs, batch_size (per replica), learning_rate (base, scaled by
-            √replicas), warmup_epochs, min_lr_fraction: the schedule.
+        embedding_dim: width of the character (and bigram) embeddings.
+        lstm_units: units of each LSTM of the encoder.
+        bigram_buckets: hashed previous-character bigram embeddings (0: none).
+        dropout: dropout after each LSTM of the language model.
+        embedding_dropout: dropout of whole embedding channels.
+        num_sampled: sampled-softmax negatives per training step (0 or none: full
+            softmax).
         val_fraction: share of the texts held out to pick the best epoch
             (validation perplexity, full softmax).
-        max_texts: use a seeded random subset of this many texts (None: all).
-        seed: subset, split, shuffle, initialisation and sampler seed.
-        replicas: devices (None: all GPUs, else one CPU).
-        memory_growth: let TensorFlow take GPU memory as needed (False: reserve
-            all of it at start-up).
-        mixed_precision: `"off"`, `"float16"` or `"bfloat16"`: the encoder computes
-            in half precision with float32 weights; the output layer and its softmax
-            stay float32; float16 trains with dynamic loss scaling
-            (`weibo_lstm.training.mixed_precision`). The saved weights do not depend on it.
-        steps_per_loop: training steps per tf.function call.
-        checkpoint_dir: resumable checkpoints (rerun the same command to resume).
-        checkpoint_every_steps: save every N steps and at each epoch end.
-        keep_checkpoints: recent checkpoints kept.
-        fresh: delete the checkpoints and start from scratch.
+        max_texts: use a seeded random subset of this many texts (none: all).
+        replicas: devices (none: all GPUs, else one CPU).
+        memory_growth: let TensorFlow take GPU memory as needed (off: reserve all of
+            it at start-up).
+        mixed_precision: compute the encoder in half precision with float32 weights;
+            the output layer and its softmax stay float32; float16 trains with
+            dynamic loss scaling. The saved weights do not depend on it.
         weights_dtype: storage dtype of the saved encoder weights.
-        quiet: no progress bar.
     """
 
-    text: tuple[str, ...] = ()
-    output: str = "data/output/encoder"
+    text: tuple[str, ...] = dataclasses.field(
+        default=(), metadata={"required": True, "metavar": "PATH"}
+    )
+    output: str = dataclasses.field(default="data/output/encoder", metadata={"metavar": "DIR"})
     max_length: int = 180
     vocabulary_size: int = 6000
     min_count: int = 2
@@ -81,51 +91,92 @@ class PretrainConfig:
     dropout: float = 0.0
     embedding_dropout: float = 0.0
     num_sampled: int | None = 512
-    epochs: int = 3
-    batch_size: int = 128
-    learning_rate: float = 2e-3
-    warmup_epochs: float = 0.1
-    min_lr_fraction: float = 0.05
     val_fraction: float = 0.02
     max_texts: int | None = None
-    seed: int = 42
     replicas: int | None = None
     memory_growth: bool = True
-    mixed_precision: str = "off"
-    steps_per_loop: int | None = None
-    checkpoint_dir: str | None = None
-    checkpoint_every_steps: int = 200
-    keep_checkpoints: int = 3
-    fresh: bool = False
-    weights_dtype: str = "float16"
-    quiet: bool = False
+    mixed_precision: str = dataclasses.field(default="off", metadata={"choices": MODES})
+    weights_dtype: str = dataclasses.field(
+        default="float16", metadata={"choices": ("float16", "float32")}
+    )
 
     def __post_init__(self):
         object.__setattr__(self, "text", tuple(str(t) for t in self.text))
         object.__setattr__(self, "lstm_units", tuple(int(u) for u in self.lstm_units))
-        for name in ("max_length", "epochs", "batch_size", "min_count", "checkpoint_every_steps"):
-            if getattr(self, name) < 1:
-                raise ValueError(
-                    f"Argument `{name}` must be >= 1. Received: {name}={getattr(self, name)}"
+        if self.num_sampled == 0:
+            object.__setattr__(self, "num_sampled", None)
+        checks = {
+            "max_length": (self.max_length >= 1, ">= 1"),
+            "min_count": (self.min_count >= 1, ">= 1"),
+            "vocabulary_size": (self.vocabulary_size >= 3, ">= 3"),
+            "lstm_units": (bool(self.lstm_units) and min(self.lstm_units) >= 1, "positive"),
+            "num_sampled": (self.num_sampled is None or self.num_sampled >= 1, ">= 0"),
+            "val_fraction": (0 < self.val_fraction < 1, "in (0, 1)"),
+            "max_texts": (self.max_texts is None or self.max_texts >= 1, ">= 1 or None"),
+            "replicas": (self.replicas is None or self.replicas >= 1, ">= 1 or None"),
+            "mixed_precision": (self.mixed_precision in MODES, f"one of {MODES}"),
+            "weights_dtype": (self.weights_dtype in ("float16", "float32"), "float16 or float32"),
+        }
+        for name, (ok, expected) in checks.items():
+            if not ok:
+                raise ConfigError(
+                    f"Argument `{name}` must be {expected}. Received: {name}={getattr(self, name)!r}"
                 )
-        if self.vocabulary_size < 3:
-            raise ValueError(
-                f"Argument `vocabulary_size` must be >= 3. Received: vocabulary_size={self.vocabulary_size}"
-            )
-        if not 0 < self.val_fraction < 1:
-            raise ValueError(
-                f"Argument `val_fraction` must be in (0, 1). Received: val_fraction={self.val_fraction}"
-            )
-        if self.mixed_precision not in MODES:
-            raise ValueError(
-                f"Argument `mixed_precision` must be one of {MODES}. "
-                f"Received: mixed_precision={self.mixed_precision!r}"
-            )
-        if self.weights_dtype not in ("float16", "float32"):
-            raise ValueError(
-                "Argument `weights_dtype` must be 'float16' or 'float32'. "
-                f"Received: weights_dtype={self.weights_dtype!r}"
-            )
+
+
+#: Pretraining's training budget: `TrainerOptions` fields that differ from their
+#: defaults unless the user sets them (`run_pretraining(options=...)`, the flags).
+PRETRAIN_OPTIONS = {
+    "epochs": 3,
+    "batch_size": 128,
+    "learning_rate": 2e-3,
+    "warmup_epochs": 0.1,
+    "min_lr_fraction": 0.05,
+    "on_nonfinite": "skip",
+}
+#: The `TrainerOptions` fields `pretrain` offers: the rest (buckets, BatchNorm,
+#: adversarial training, which metric to monitor) are the job's or do not apply.
+PRETRAIN_OPTION_FIELDS = (
+    "epochs",
+    "batch_size",
+    "learning_rate",
+    "lr_scaling",
+    "initial_lr_fraction",
+    "warmup_epochs",
+    "min_lr_fraction",
+    "steps_per_loop",
+    "seed",
+    "eval_batch_size",
+    "quiet",
+    "on_nonfinite",
+    "checkpoint_dir",
+    "checkpoint_every_steps",
+    "keep_checkpoints",
+    "fresh",
+)
+
+
+def pretrain_options(options: Mapping[str, object] | None, summary_dir: str) -> TrainerOptions:
+    """The `TrainerOptions` of a pretraining run: `options` over `PRETRAIN_OPTIONS`.
+
+    Raises:
+        ConfigError: for a field `pretrain` does not offer, or an invalid value.
+    """
+    options = dict(options or {})
+    unknown = set(options) - set(PRETRAIN_OPTION_FIELDS)
+    if unknown:
+        raise ConfigError(f"Arguments {sorted(unknown)} are not pretraining options.")
+    try:
+        return TrainerOptions(
+            **{**PRETRAIN_OPTIONS, **options},
+            monitor="val_loss",
+            mode="min",
+            summary_dir=summary_dir,
+        )
+    except ConfigError:
+        raise
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
 
 
 @dataclasses.dataclass
@@ -161,69 +212,48 @@ def read_texts(paths: Sequence[str]) -> list[str]:
     return texts
 
 
-def texts_to_examples(tokenizer, texts: Sequence[str]):
+def texts_to_examples(tokenizer, texts: Sequence[str]) -> TokenizedExamples:
     """`TokenizedExamples` (labels 0) of the texts with at least 2 characters.
 
     A 1-character row has nothing to predict; it is dropped rather than padded.
     """
-    from weibo_lstm.training.input_pipeline import TokenizedExamples
-
     examples = TokenizedExamples.from_texts(
         tokenizer, LabeledTexts(tuple(texts), np.zeros(len(texts), np.int32))
     )
-    keep = np.flatnonzero(examples.lengths >= 2)
-    lengths = examples.lengths[keep]
-    starts = examples.row_splits[:-1][keep]
-    flat = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(lengths.sum())
-    return TokenizedExamples(
-        values=examples.values[flat],
-        row_splits=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
-        labels=np.zeros(len(keep), np.int32),
-    )
+    return examples.subset(np.flatnonzero(examples.lengths >= 2))
 
 
-def run_pretraining(config: PretrainConfig, texts: Sequence[str] | None = None) -> PretrainResult:
+def run_pretraining(
+    config: PretrainConfig,
+    texts: Sequence[str] | None = None,
+    *,
+    options: Mapping[str, object] | None = None,
+) -> PretrainResult:
     """Pretrains the language model and writes the encoder to `config.output`.
 
     Args:
-        config: the settings.
+        config: what to read, build and write.
         texts: the corpus (None: read `config.text`).
+        options: `TrainerOptions` fields (of `PRETRAIN_OPTION_FIELDS`) over
+            `PRETRAIN_OPTIONS`; `seed` also seeds the subset, the split and the model.
 
     Returns:
         The training history, validation metrics of the kept epoch, the encoder
         directory and the report written beside it.
+
+    Raises:
+        ConfigError: for an invalid option. DataError: for unreadable text or too
+        small a corpus.
     """
-    import keras
-
-    from weibo_lstm.distribute.strategies import default_strategy
-    from weibo_lstm.jobs.report import check_output_dir
-    from weibo_lstm.models.encoder import save_encoder
-    from weibo_lstm.models.language_model import CharLanguageModel
-    from weibo_lstm.preprocessing.tokenizer import Tokenizer
-    from weibo_lstm.training.language_model_objective import LanguageModelObjective
-    from weibo_lstm.training.trainer import DistributedTrainer, TrainerOptions
-    from weibo_lstm.version import __version__
-
     start = time.perf_counter()
-    if texts is None:
-        if not config.text:
-            raise DataError("no text given: pass --text FILE [FILE ...]")
-        texts = read_texts(config.text)
-    texts = list(texts)
-    rng = np.random.default_rng(config.seed)
-    if config.max_texts is not None and config.max_texts < len(texts):
-        texts = [texts[i] for i in np.sort(rng.choice(len(texts), config.max_texts, replace=False))]
-    order = rng.permutation(len(texts))
-    n_val = max(1, round(config.val_fraction * len(texts)))
-    val_texts = [texts[i] for i in np.sort(order[:n_val])]
-    train_texts = [texts[i] for i in np.sort(order[n_val:])]
-    if not train_texts:
-        raise DataError("the corpus is too small: no texts left for training")
+    output = Path(config.output)
+    trainer_options = pretrain_options(options, str(output / "tensorboard"))
+    train_texts, val_texts, n_texts = _split_texts(config, texts, trainer_options.seed)
     output = check_output_dir(config.output, "encoder directory")
-    if config.checkpoint_dir:
-        check_output_dir(config.checkpoint_dir, "checkpoint directory")
+    if trainer_options.checkpoint_dir:
+        check_output_dir(trainer_options.checkpoint_dir, "checkpoint directory")
 
-    keras.utils.set_random_seed(config.seed)
+    keras.utils.set_random_seed(trainer_options.seed)
     strategy = default_strategy(config.replicas, memory_growth=config.memory_growth)
     tokenizer = Tokenizer(
         max_length=config.max_length,
@@ -233,15 +263,52 @@ def run_pretraining(config: PretrainConfig, texts: Sequence[str] | None = None) 
     )
     tokenizer.adapt(train_texts)
     train, val = texts_to_examples(tokenizer, train_texts), texts_to_examples(tokenizer, val_texts)
-    train_tokens = int((train.lengths - 1).sum())
     logger.info(
         "Pretraining corpus: %d train texts (%d predicted characters), %d validation texts; "
         "vocabulary %d ids",
-        len(train),
-        train_tokens,
-        len(val),
-        tokenizer.vocabulary_size,
+        *(len(train), int((train.lengths - 1).sum()), len(val), tokenizer.vocabulary_size),
     )
+    model = _language_model(config, tokenizer, strategy, trainer_options.seed)
+    trainer = DistributedTrainer(
+        model=model,
+        objective=LanguageModelObjective(config.num_sampled),
+        strategy=strategy,
+        options=trainer_options,
+    )
+    history = trainer.fit(train, val)
+    val_metrics = trainer.evaluate(val, prefix="val_")
+    report = _report(config, trainer_options, n_texts, train, val, tokenizer, strategy, history)
+    report.update(val_metrics, wall_time_s=round(time.perf_counter() - start, 1))
+    _write_encoder(output, model, tokenizer, config.weights_dtype, report, history)
+    logger.info(
+        "Encoder: %s (best epoch %s, validation perplexity %.2f, %.0f tokens/s)",
+        *(output, history.best_epoch, val_metrics["val_perplexity"], report["tokens_per_second"]),
+    )
+    return PretrainResult(history, val_metrics, output, report)
+
+
+def _split_texts(
+    config: PretrainConfig, texts: Sequence[str] | None, seed: int
+) -> tuple[list[str], list[str], int]:
+    """`(train texts, validation texts, texts used)`: the seeded subset and split."""
+    if texts is None:
+        if not config.text:
+            raise DataError("no text given: pass --text FILE [FILE ...]")
+        texts = read_texts(config.text)
+    texts = list(texts)
+    rng = np.random.default_rng(seed)
+    if config.max_texts is not None and config.max_texts < len(texts):
+        texts = [texts[i] for i in np.sort(rng.choice(len(texts), config.max_texts, replace=False))]
+    order = rng.permutation(len(texts))
+    n_val = max(1, round(config.val_fraction * len(texts)))
+    val_texts = [texts[i] for i in np.sort(order[:n_val])]
+    train_texts = [texts[i] for i in np.sort(order[n_val:])]
+    if not train_texts:
+        raise DataError("the corpus is too small: no texts left for training")
+    return train_texts, val_texts, len(texts)
+
+
+def _language_model(config: PretrainConfig, tokenizer, strategy, seed: int) -> CharLanguageModel:
     with strategy.scope():
         model = CharLanguageModel(
             tokenizer.vocabulary_size,
@@ -250,41 +317,22 @@ def run_pretraining(config: PretrainConfig, texts: Sequence[str] | None = None) 
             bigram_buckets=config.bigram_buckets,
             dropout=config.dropout,
             embedding_dropout=config.embedding_dropout,
-            seed=config.seed,
+            seed=seed,
             dtype=dtype_policy(config.mixed_precision),
         )
         model.build()
-    options = TrainerOptions(
-        epochs=config.epochs,
-        batch_size=config.batch_size,
-        learning_rate=config.learning_rate,
-        warmup_epochs=config.warmup_epochs,
-        min_lr_fraction=config.min_lr_fraction,
-        steps_per_loop=config.steps_per_loop,
-        monitor="val_loss",
-        mode="min",
-        seed=config.seed,
-        quiet=config.quiet,
-        summary_dir=str(output / "tensorboard"),
-        on_nonfinite="skip",
-        checkpoint_dir=config.checkpoint_dir,
-        checkpoint_every_steps=config.checkpoint_every_steps,
-        keep_checkpoints=config.keep_checkpoints,
-        fresh=config.fresh,
-    )
-    trainer = DistributedTrainer(
-        model=model,
-        objective=LanguageModelObjective(config.num_sampled),
-        strategy=strategy,
-        options=options,
-    )
-    history = trainer.fit(train, val)
-    val_metrics = trainer.evaluate(val, prefix="val_")
+    return model
+
+
+def _report(config, options, n_texts, train, val, tokenizer, strategy, history) -> dict:
+    """The run's report (without the validation metrics and the wall time)."""
+    train_tokens = int((train.lengths - 1).sum())
     train_time = sum(e["epoch_time"] for e in history.epochs)
-    report = {
+    return {
         "config": dataclasses.asdict(config),
+        "options": dataclasses.asdict(options),
         "corpus": {
-            "texts": len(texts),
+            "texts": n_texts,
             "train_texts": len(train),
             "val_texts": len(val),
             "train_tokens": train_tokens,
@@ -293,15 +341,17 @@ def run_pretraining(config: PretrainConfig, texts: Sequence[str] | None = None) 
         "vocabulary_size": tokenizer.vocabulary_size,
         "replicas": strategy.num_replicas_in_sync,
         "best_epoch": history.best_epoch,
-        **val_metrics,
         "train_time_s": round(train_time, 1),
         "tokens_per_second": round(train_tokens * len(history.epochs) / train_time, 1),
-        "wall_time_s": round(time.perf_counter() - start, 1),
         "resumed_at_step": history.resumed_at_step,
         "library_version": __version__,
     }
+
+
+def _write_encoder(output: Path, model, tokenizer, weights_dtype: str, report: dict, history):
+    """The encoder directory, its `pretrain_report.json` and `pretrain_history.csv`."""
     save_encoder(
-        output, model.backbone, tokenizer, dtype=config.weights_dtype, metadata={"report": report}
+        output, model.backbone, tokenizer, dtype=weights_dtype, metadata={"report": report}
     )
     with open(output / _REPORT_FILE, "w", encoding="utf-8") as f:
         json.dump(
@@ -312,106 +362,3 @@ def run_pretraining(config: PretrainConfig, texts: Sequence[str] | None = None) 
         writer = csv.DictWriter(f, fieldnames=keys)
         writer.writeheader()
         writer.writerows(history.epochs)
-    logger.info(
-        "Encoder: %s (best epoch %s, validation perplexity %.2f, %.0f tokens/s)",
-        output,
-        history.best_epoch,
-        val_metrics["val_perplexity"],
-        report["tokens_per_second"],
-    )
-    return PretrainResult(history, val_metrics, output, report)
-
-
-# ---------------------------------------------------------------------- command line
-def add_pretrain_parser(commands) -> argparse.ArgumentParser:
-    """Adds the `pretrain` subcommand to `weibo-lstm`'s subparsers."""
-    from weibo_lstm.cli.main import _positive, add_memory_growth_argument, add_verbose_argument
-
-    defaults = PretrainConfig()
-    parser = commands.add_parser(
-        "pretrain", help="pretrain the encoder as a character language model on unlabelled text"
-    )
-    parser.add_argument(
-        "--text", nargs="+", required=True, metavar="PATH", help="text files (lines) or CSVs"
-    )
-    parser.add_argument("--output", default=defaults.output, help="encoder directory to write")
-    parser.add_argument("--epochs", type=_positive(int), default=defaults.epochs)
-    parser.add_argument(
-        "--batch-size", type=_positive(int), default=defaults.batch_size, help="per replica"
-    )
-    parser.add_argument("--learning-rate", type=_positive(float), default=defaults.learning_rate)
-    parser.add_argument("--warmup-epochs", type=float, default=defaults.warmup_epochs)
-    parser.add_argument("--max-length", type=_positive(int), default=defaults.max_length)
-    parser.add_argument("--vocabulary-size", type=_positive(int), default=defaults.vocabulary_size)
-    parser.add_argument("--embedding-dim", type=_positive(int), default=defaults.embedding_dim)
-    parser.add_argument(
-        "--lstm-units", type=_positive(int), nargs="+", default=list(defaults.lstm_units)
-    )
-    parser.add_argument("--bigram-buckets", type=int, default=defaults.bigram_buckets)
-    parser.add_argument("--dropout", type=float, default=defaults.dropout)
-    parser.add_argument(
-        "--num-sampled",
-        type=int,
-        default=defaults.num_sampled,
-        help="sampled-softmax negatives per step (0: full softmax)",
-    )
-    parser.add_argument("--val-fraction", type=float, default=defaults.val_fraction)
-    parser.add_argument("--max-texts", type=_positive(int), help="random subset of the texts")
-    parser.add_argument("--strip-emoticons", action="store_true")
-    parser.add_argument("--replicas", type=_positive(int))
-    add_memory_growth_argument(parser)
-    parser.add_argument(
-        "--mixed-precision",
-        choices=MODES,
-        default=defaults.mixed_precision,
-        help="compute the encoder in float16 (with loss scaling) or bfloat16",
-    )
-    parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--steps-per-loop", type=_positive(int))
-    parser.add_argument("--checkpoint-dir", help="resumable checkpoints; rerun to resume")
-    parser.add_argument(
-        "--checkpoint-every-steps", type=_positive(int), default=defaults.checkpoint_every_steps
-    )
-    parser.add_argument("--fresh", action="store_true", help="delete checkpoints, start over")
-    parser.add_argument(
-        "--weights-dtype", choices=("float16", "float32"), default=defaults.weights_dtype
-    )
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    add_verbose_argument(parser)
-    parser.set_defaults(run=pretrain_command)
-    return parser
-
-
-def pretrain_command(args: argparse.Namespace) -> int:
-    """Runs `weibo-lstm pretrain` from parsed arguments."""
-    config = PretrainConfig(
-        text=tuple(args.text),
-        output=args.output,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        warmup_epochs=args.warmup_epochs,
-        max_length=args.max_length,
-        vocabulary_size=args.vocabulary_size,
-        embedding_dim=args.embedding_dim,
-        lstm_units=tuple(args.lstm_units),
-        bigram_buckets=args.bigram_buckets,
-        dropout=args.dropout,
-        num_sampled=args.num_sampled or None,
-        val_fraction=args.val_fraction,
-        max_texts=args.max_texts,
-        strip_emoticons=args.strip_emoticons,
-        replicas=args.replicas,
-        memory_growth=args.memory_growth,
-        mixed_precision=args.mixed_precision,
-        seed=args.seed,
-        steps_per_loop=args.steps_per_loop,
-        checkpoint_dir=args.checkpoint_dir,
-        checkpoint_every_steps=args.checkpoint_every_steps,
-        fresh=args.fresh,
-        weights_dtype=args.weights_dtype,
-        quiet=args.quiet,
-    )
-    result = run_pretraining(config)
-    print(json.dumps({k: v for k, v in result.report.items() if k != "config"}, default=str))
-    return 0

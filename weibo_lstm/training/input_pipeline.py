@@ -10,68 +10,16 @@ resumed run can continue mid-epoch in the same order.
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import tensorflow as tf
 
-from weibo_lstm.data.labeled_texts import LabeledTexts
-from weibo_lstm.preprocessing.tokenizer import OOV_ID, Tokenizer
+from weibo_lstm.preprocessing.tokenized_examples import PADDING_ROW, TokenizedExamples
 
-PADDING_ROW = -1
+__all__ = ["PADDING_ROW", "TokenizedExamples", "distribute", "loss_weights", "plan_epoch"]
+
 # Fixed input-pipeline parallelism instead of tf.data autotuning (see `input_options`).
 MAP_PARALLEL_CALLS = 2
 PREFETCH_BATCHES = 2
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class TokenizedExamples:
-    """Token ids of many texts in host memory (ragged: flat values + row splits).
-
-    Attributes:
-        values: int32 ids of all rows, concatenated.
-        row_splits: int64 offsets; row `i` is `values[row_splits[i]:row_splits[i + 1]]`.
-        labels: int32 class ids.
-    """
-
-    values: np.ndarray
-    row_splits: np.ndarray
-    labels: np.ndarray
-
-    @classmethod
-    def from_texts(
-        cls, tokenizer: Tokenizer, data: LabeledTexts, batch_size: int = 8192
-    ) -> TokenizedExamples:
-        """Tokenizes `data.texts` (truncated to `tokenizer.max_length`)."""
-        values, lengths = [], []
-        for start in range(0, len(data), batch_size):
-            ids = tokenizer(list(data.texts[start : start + batch_size]), ragged=True)
-            values.append(ids.flat_values.numpy())
-            lengths.append(ids.row_lengths().numpy())
-        lengths = np.concatenate(lengths) if lengths else np.zeros(0, np.int64)
-        return cls(
-            values=np.concatenate(values).astype(np.int32) if values else np.zeros(0, np.int32),
-            row_splits=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
-            labels=np.asarray(data.labels, np.int32),
-        )
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    @property
-    def lengths(self) -> np.ndarray:
-        return np.diff(self.row_splits)
-
-    def rows(self, indices: np.ndarray) -> tf.RaggedTensor:
-        """Ids of rows `indices` as a RaggedTensor; `PADDING_ROW` gives `[OOV_ID]`."""
-        indices = np.asarray(indices, np.int64)
-        real = indices != PADDING_ROW
-        lengths = np.where(real, self.lengths[np.where(real, indices, 0)], 1)
-        starts = np.where(real, self.row_splits[:-1][np.where(real, indices, 0)], len(self.values))
-        offsets = np.cumsum(lengths) - lengths
-        flat = np.repeat(starts - offsets, lengths) + np.arange(lengths.sum())
-        values = np.append(self.values, np.int32(OOV_ID))[flat]
-        return tf.RaggedTensor.from_row_lengths(values, lengths.astype(np.int64))
 
 
 def plan_epoch(
@@ -250,7 +198,7 @@ def input_options() -> tf.data.Options:
     return options
 
 
-def finish(iterator) -> None:
+def drain(iterator) -> None:
     """Reads the end of a distributed iterator whose plan has been consumed.
 
     An iterator deleted before it has seen its end shuts its input pipeline down
