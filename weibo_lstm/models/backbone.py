@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import keras
@@ -9,6 +10,100 @@ import tensorflow as tf
 
 from weibo_lstm.models.layers.batch_norm import DistributedBatchNormalization
 from weibo_lstm.models.layers.pooling import POOLING_MODES, MaskedPooling
+
+
+@dataclasses.dataclass(frozen=True)
+class EncoderConfig:
+    """The encoder of `WeiboLSTM`: embeddings and the LSTM stack (what pretraining fills).
+
+    Attributes:
+        vocabulary_size: number of token ids, padding and OOV included.
+        embedding_dim: embedding width.
+        lstm_units: units of each stacked LSTM; all but the last return sequences.
+        bidirectional: wrap each LSTM in `Bidirectional`.
+        bigram_buckets: hashed character-bigram embeddings (0: none).
+        bigram_context: `"next"` or `"previous"` character of the bigram.
+        embedding_dropout: `SpatialDropout1D` rate on the embeddings.
+        token_dropout: in training, this share of the characters becomes OOV.
+    """
+
+    vocabulary_size: int
+    embedding_dim: int = 100
+    lstm_units: tuple[int, ...] = (128, 64)
+    bidirectional: bool = False
+    bigram_buckets: int = 0
+    bigram_context: str = "next"
+    embedding_dropout: float = 0.0
+    token_dropout: float = 0.0
+
+    def __post_init__(self):
+        object.__setattr__(self, "lstm_units", tuple(int(u) for u in self.lstm_units))
+        _check(
+            vocabulary_size=(self.vocabulary_size >= 2, ">= 2"),
+            lstm_units=(
+                bool(self.lstm_units) and min(self.lstm_units) >= 1,
+                "non-empty and positive",
+            ),
+            embedding_dropout=(0 <= self.embedding_dropout < 1, "in [0, 1)"),
+            token_dropout=(0 <= self.token_dropout < 1, "in [0, 1)"),
+            bigram_context=(self.bigram_context in ("next", "previous"), "'next' or 'previous'"),
+            values=self,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class HeadConfig:
+    """The head of `WeiboLSTM`: from the encoder's output to class probabilities.
+
+    Attributes:
+        pooling: `"last"` (the last LSTM's final state) or a `MaskedPooling` mode.
+        dense_units: width of the hidden dense layer (0 removes it).
+        num_classes: output classes (softmax).
+    """
+
+    pooling: str = "last"
+    dense_units: int = 32
+    num_classes: int = 2
+
+    def __post_init__(self):
+        _check(
+            pooling=(self.pooling in ("last", *POOLING_MODES), f"'last' or one of {POOLING_MODES}"),
+            dense_units=(self.dense_units >= 0, ">= 0"),
+            num_classes=(self.num_classes >= 2, ">= 2"),
+            values=self,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Regularization:
+    """What regularises every block of `WeiboLSTM`.
+
+    Attributes:
+        dropout: dropout rate after each LSTM block and the hidden dense block.
+        l2: L2 factor of the embeddings and of every kernel (0 disables).
+        batch_norm: BatchNormalization after each block.
+        synchronized: BatchNorm statistics over the global batch across replicas.
+    """
+
+    dropout: float = 0.3
+    l2: float = 1e-5
+    batch_norm: bool = True
+    synchronized: bool = False
+
+    def __post_init__(self):
+        _check(
+            dropout=(0 <= self.dropout < 1, "in [0, 1)"),
+            l2=(self.l2 >= 0, ">= 0"),
+            values=self,
+        )
+
+
+def _check(*, values, **checks) -> None:
+    for name, (ok, expected) in checks.items():
+        if not ok:
+            raise ValueError(
+                f"Argument `{name}` must be {expected}. Received: {name}={getattr(values, name)!r}"
+            )
 
 
 @keras.saving.register_keras_serializable(package="weibo_lstm")
@@ -91,148 +186,129 @@ class WeiboLSTM(keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if vocabulary_size < 2:
-            raise ValueError(
-                f"Argument `vocabulary_size` must be >= 2. Received: vocabulary_size={vocabulary_size}"
-            )
-        if not lstm_units or any(u < 1 for u in lstm_units):
-            raise ValueError(
-                f"Argument `lstm_units` must be non-empty and positive. Received: lstm_units={lstm_units}"
-            )
-        if not 0 <= dropout < 1:
-            raise ValueError(f"Argument `dropout` must be in [0, 1). Received: dropout={dropout}")
-        if l2 < 0:
-            raise ValueError(f"Argument `l2` must be >= 0. Received: l2={l2}")
-        if pooling not in ("last", *POOLING_MODES):
-            raise ValueError(
-                f"Argument `pooling` must be 'last' or one of {POOLING_MODES}. "
-                f"Received: pooling={pooling!r}"
-            )
-        if not 0 <= embedding_dropout < 1:
-            raise ValueError(
-                "Argument `embedding_dropout` must be in [0, 1). "
-                f"Received: embedding_dropout={embedding_dropout}"
-            )
-        if bigram_context not in ("next", "previous"):
-            raise ValueError(
-                "Argument `bigram_context` must be 'next' or 'previous'. "
-                f"Received: bigram_context={bigram_context!r}"
-            )
-        self.vocabulary_size = int(vocabulary_size)
-        self.embedding_dim = int(embedding_dim)
-        self.lstm_units = tuple(int(u) for u in lstm_units)
-        self.dense_units = int(dense_units)
-        self.dropout = float(dropout)
-        self.l2 = float(l2)
-        self.batch_norm = bool(batch_norm)
-        self.synchronized_batch_norm = bool(synchronized_batch_norm)
-        self.num_classes = int(num_classes)
-        self.bidirectional = bool(bidirectional)
-        self.pooling = pooling
-        self.embedding_dropout = float(embedding_dropout)
-        self.bigram_buckets = int(bigram_buckets)
-        self.token_dropout = float(token_dropout)
-        self.bigram_context = bigram_context
+        self.encoder_config = EncoderConfig(
+            vocabulary_size=vocabulary_size,
+            embedding_dim=embedding_dim,
+            lstm_units=tuple(lstm_units),
+            bidirectional=bidirectional,
+            bigram_buckets=bigram_buckets,
+            bigram_context=bigram_context,
+            embedding_dropout=embedding_dropout,
+            token_dropout=token_dropout,
+        )
+        self.head_config = HeadConfig(
+            pooling=pooling, dense_units=dense_units, num_classes=num_classes
+        )
+        self.regularization = Regularization(
+            dropout=dropout, l2=l2, batch_norm=batch_norm, synchronized=synchronized_batch_norm
+        )
+        # One attribute per argument (the Keras convention; `get_config` reads them).
+        for config in (self.encoder_config, self.head_config):
+            for field in dataclasses.fields(config):
+                setattr(self, field.name, getattr(config, field.name))
+        self.dropout, self.l2 = self.regularization.dropout, self.regularization.l2
+        self.batch_norm = self.regularization.batch_norm
+        self.synchronized_batch_norm = self.regularization.synchronized
         self._token_seed = (
             keras.random.SeedGenerator(name="token_dropout_seed") if self.token_dropout else None
         )
-
         # Keras does not hand a model's dtype policy down to the layers it creates:
-        # every layer gets it explicitly (and the softmax its variable dtype below).
-        policy = self.dtype_policy
+        # every layer gets it explicitly (and the softmax its variable dtype).
+        self._create_encoder_layers(self.dtype_policy)
+        self._create_head_layers(self.dtype_policy)
 
-        def regularizer():
-            return keras.regularizers.L2(self.l2) if self.l2 else None
+    def _regularizer(self):
+        return keras.regularizers.L2(self.l2) if self.l2 else None
 
-        def norm(name):
-            if not self.batch_norm:
-                return None
-            return DistributedBatchNormalization(
-                synchronized=self.synchronized_batch_norm, dtype=policy, name=name
-            )
+    def _norm(self, name: str, policy):
+        if not self.batch_norm:
+            return None
+        return DistributedBatchNormalization(
+            synchronized=self.synchronized_batch_norm, dtype=policy, name=name
+        )
 
+    def _create_encoder_layers(self, policy) -> None:
+        """Embeddings, bigram embeddings and the LSTM blocks, in checkpoint order."""
         self.embedding = keras.layers.Embedding(
             self.vocabulary_size,
             self.embedding_dim,
             mask_zero=True,
-            embeddings_regularizer=regularizer(),
+            embeddings_regularizer=self._regularizer(),
             dtype=policy,
             name="embedding",
         )
-        self.bigram_embedding = (
-            keras.layers.Embedding(
+        self.bigram_embedding = None
+        if self.bigram_buckets:
+            self.bigram_embedding = keras.layers.Embedding(
                 self.bigram_buckets + 1,
                 self.embedding_dim,
-                embeddings_regularizer=regularizer(),
+                embeddings_regularizer=self._regularizer(),
                 dtype=policy,
                 name="bigram_embedding",
             )
-            if self.bigram_buckets
-            else None
-        )
-        self.embedding_drop = (
-            keras.layers.SpatialDropout1D(
+        self.embedding_drop = None
+        if self.embedding_dropout:
+            self.embedding_drop = keras.layers.SpatialDropout1D(
                 self.embedding_dropout, dtype=policy, name="embedding_dropout"
             )
-            if self.embedding_dropout
-            else None
-        )
-        self.lstm_layers = []
-        self.lstm_norms = []
-        self.lstm_dropouts = []
-        for i, units in enumerate(self.lstm_units):
-            last = i == len(self.lstm_units) - 1
-
-            def make_lstm(name, go_backwards=False, units=units, last=last):
-                return keras.layers.LSTM(
-                    units,
-                    return_sequences=not last or self.pooling != "last",
-                    go_backwards=go_backwards,
-                    kernel_regularizer=regularizer(),
-                    recurrent_regularizer=regularizer(),
-                    dtype=policy,
-                    name=name,
-                )
-
-            lstm = make_lstm(f"lstm_{i}")
-            if self.bidirectional:
-                # An explicit backward layer: Bidirectional's own copy is made by
-                # serialising `lstm` twice, and under `load_model`'s shared-object
-                # scope the second copy can come back as the first (go_backwards
-                # False), which fails intermittently when loading.
-                lstm = keras.layers.Bidirectional(
-                    lstm,
-                    backward_layer=make_lstm(f"lstm_{i}_backward", go_backwards=True),
-                    dtype=policy,
-                    name=f"bilstm_{i}",
-                )
-            self.lstm_layers.append(lstm)
-            self.lstm_norms.append(norm(f"lstm_{i}_norm"))
+        self.lstm_layers, self.lstm_norms, self.lstm_dropouts = [], [], []
+        for i in range(len(self.lstm_units)):
+            self.lstm_layers.append(self._lstm_block(i, policy))
+            self.lstm_norms.append(self._norm(f"lstm_{i}_norm", policy))
             self.lstm_dropouts.append(
                 keras.layers.Dropout(self.dropout, dtype=policy, name=f"lstm_{i}_dropout")
             )
-        self.pool = (
-            MaskedPooling(self.pooling, dtype=policy, name="pool")
-            if self.pooling != "last"
-            else None
+
+    def _lstm_block(self, i: int, policy) -> keras.layers.Layer:
+        last = i == len(self.lstm_units) - 1
+
+        def make_lstm(name, go_backwards=False):
+            return keras.layers.LSTM(
+                self.lstm_units[i],
+                return_sequences=not last or self.pooling != "last",
+                go_backwards=go_backwards,
+                kernel_regularizer=self._regularizer(),
+                recurrent_regularizer=self._regularizer(),
+                dtype=policy,
+                name=name,
+            )
+
+        lstm = make_lstm(f"lstm_{i}")
+        if not self.bidirectional:
+            return lstm
+        # An explicit backward layer: Bidirectional's own copy is made by serialising
+        # `lstm` twice, and under `load_model`'s shared-object scope the second copy
+        # can come back as the first (go_backwards False), which fails intermittently
+        # when loading.
+        return keras.layers.Bidirectional(
+            lstm,
+            backward_layer=make_lstm(f"lstm_{i}_backward", go_backwards=True),
+            dtype=policy,
+            name=f"bilstm_{i}",
         )
+
+    def _create_head_layers(self, policy) -> None:
+        """Pooling, the hidden dense block and the softmax."""
+        self.pool = None
+        if self.pooling != "last":
+            self.pool = MaskedPooling(self.pooling, dtype=policy, name="pool")
         self.hidden = None
         if self.dense_units:
             self.hidden = keras.layers.Dense(
                 self.dense_units,
                 activation="relu",
-                kernel_regularizer=regularizer(),
+                kernel_regularizer=self._regularizer(),
                 dtype=policy,
                 name="hidden",
             )
-            self.hidden_norm = norm("hidden_norm")
+            self.hidden_norm = self._norm("hidden_norm", policy)
             self.hidden_dropout = keras.layers.Dropout(
                 self.dropout, dtype=policy, name="hidden_dropout"
             )
         self.classifier = keras.layers.Dense(
             self.num_classes,
             activation="softmax",
-            kernel_regularizer=regularizer(),
+            kernel_regularizer=self._regularizer(),
             # The softmax and the probabilities stay in the variable dtype (float32
             # under "mixed_float16" / "mixed_bfloat16"): half-precision
             # probabilities would round the loss and saturate near 0 and 1.

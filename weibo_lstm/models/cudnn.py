@@ -10,8 +10,12 @@ and the training job logs a warning on GPUs.
 
 from __future__ import annotations
 
+import logging
+
 import keras
 import numpy as np
+
+logger = logging.getLogger("weibo_lstm")
 
 
 def lstm_layers(model: keras.Layer) -> list[keras.layers.LSTM]:
@@ -79,3 +83,31 @@ def batch_mask_problems(ids: np.ndarray) -> list[str]:
         elif not m[:length].all():
             problems.append(f"row {row} is not right-padded")
     return problems
+
+
+def warn_if_not_cudnn(device_kind: str, model: keras.Layer) -> list[str]:
+    """On GPUs, logs one warning saying why `model`'s LSTMs cannot use the cuDNN kernel.
+
+    Args:
+        device_kind: `"GPU"` or `"CPU"` (`weibo_lstm.distribute.devices.device_kind`);
+            nothing is checked on a CPU, where no fused kernel exists.
+        model: the model to train.
+
+    Returns:
+        The reasons (`cudnn_incompatibilities`), empty when all LSTMs qualify or on a CPU.
+
+    Example:
+
+    >>> slow = keras.layers.LSTM(4, recurrent_dropout=0.1)
+    >>> warn_if_not_cudnn("CPU", slow), len(warn_if_not_cudnn("GPU", slow))
+    ([], 1)
+    """
+    if device_kind != "GPU":
+        return []
+    reasons = cudnn_incompatibilities(model)
+    if reasons:
+        logger.warning(
+            "The LSTMs will not use the fused cuDNN kernel (several times slower on a GPU): %s",
+            "; ".join(reasons),
+        )
+    return reasons

@@ -7,22 +7,19 @@ weights:
     weights.npz       the encoder weights by layer and index (float16 by default)
     tokenizer/        the pretraining vocabulary (`Tokenizer.save`): ids must match
 
-`classifier_from_encoder` builds a `WeiboLSTM` with the encoder's architecture and
-any head settings, and loads the weights; `EncoderAdam` trains the encoder with a
-lower learning rate than the head, and not at all for its first `frozen_steps`
-(ULMFiT's discriminative learning rates and gradual unfreezing, in one optimizer).
+`backbone_from_encoder` builds a `WeiboLSTM` with the encoder's architecture and
+any head settings, and loads the weights (`training.optimization.EncoderAdam` then
+fine-tunes the encoder with its own learning rate).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
 from pathlib import Path
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from weibo_lstm.errors import DataError
 from weibo_lstm.models.backbone import WeiboLSTM
@@ -137,7 +134,7 @@ def set_encoder_weights(model: WeiboLSTM, weights: dict[str, np.ndarray]) -> Non
         variable.assign(weights[key].astype(variable.dtype))
 
 
-def classifier_from_encoder(
+def backbone_from_encoder(
     path: str | os.PathLike,
     *,
     max_length: int | None = None,
@@ -163,7 +160,7 @@ def classifier_from_encoder(
     >>> lm = CharLanguageModel(tokenizer.vocabulary_size, embedding_dim=4, lstm_units=(4,))
     >>> lm.build()
     >>> path = save_encoder(tempfile.mkdtemp(), lm.backbone, tokenizer)
-    >>> model, tok = classifier_from_encoder(path, pooling="mean_max", dense_units=0)
+    >>> model, tok = backbone_from_encoder(path, pooling="mean_max", dense_units=0)
     >>> model(tok(["好"]), training=False).shape
     TensorShape([1, 2])
     """
@@ -186,72 +183,5 @@ def classifier_from_encoder(
     return model, tokenizer
 
 
-@keras.saving.register_keras_serializable(package="weibo_lstm")
-class EncoderAdam(keras.optimizers.Adam):
-    """Adam with a lower learning rate for the encoder, which starts frozen.
-
-    For a variable of `encoder_variables`, the update uses
-
-        lr_encoder(step) = 0                                  if step < frozen_steps
-                           encoder_lr_multiplier * lr(step)   otherwise
-
-    and every other variable the schedule's `lr(step)`. Adam is invariant to a
-    scaling of the gradients, so the rate itself must be scaled. A frozen variable's
-    moments still accumulate, so it resumes with calibrated step sizes.
-
-    Args:
-        encoder_variables: the variables that get the lower rate (e.g. the weights of
-            `WeiboLSTM.encoder_layers()`).
-        encoder_lr_multiplier: factor on the learning rate of the encoder.
-        frozen_steps: optimizer steps during which the encoder does not move.
-        **kwargs: `keras.optimizers.Adam` arguments (`learning_rate`, …).
-
-    Example:
-
-    >>> model = WeiboLSTM(20, lstm_units=(4,), dense_units=0, batch_norm=False)
-    >>> model.build()
-    >>> encoder = [w for layer in model.encoder_layers() for w in layer.trainable_weights]
-    >>> optimizer = EncoderAdam(encoder_variables=encoder, frozen_steps=1)
-    >>> before = [np.array(w) for w in model.trainable_weights]
-    >>> with tf.GradientTape() as tape:
-    ...     loss = tf.reduce_sum(model(np.array([[3, 4]]), training=True)[:, 0])
-    >>> _ = optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_weights),
-    ...                                   model.trainable_weights))
-    >>> [bool((np.array(w) != b).any()) for w, b in zip(model.trainable_weights, before)]
-    [False, False, False, False, True, True]
-    """
-
-    def __init__(
-        self,
-        *,
-        encoder_variables: Iterable = (),
-        encoder_lr_multiplier: float = 1.0,
-        frozen_steps: int = 0,
-        **kwargs,
-    ):
-        super().__init__(**kwargs)
-        if encoder_lr_multiplier < 0:
-            raise ValueError(
-                "Argument `encoder_lr_multiplier` must be >= 0. "
-                f"Received: encoder_lr_multiplier={encoder_lr_multiplier}"
-            )
-        if frozen_steps < 0:
-            raise ValueError(
-                f"Argument `frozen_steps` must be >= 0. Received: frozen_steps={frozen_steps}"
-            )
-        self.encoder_lr_multiplier = float(encoder_lr_multiplier)
-        self.frozen_steps = int(frozen_steps)
-        self._encoder_keys = {self._var_key(v) for v in encoder_variables}
-
-    def update_step(self, gradient, variable, learning_rate):
-        if self._var_key(variable) in self._encoder_keys:
-            factor = tf.where(self.iterations < self.frozen_steps, 0.0, self.encoder_lr_multiplier)
-            learning_rate = tf.cast(learning_rate, factor.dtype) * factor
-        return super().update_step(gradient, variable, learning_rate)
-
-    def get_config(self) -> dict:
-        config = super().get_config()
-        config.update(
-            {"encoder_lr_multiplier": self.encoder_lr_multiplier, "frozen_steps": self.frozen_steps}
-        )
-        return config
+#: The name before 0.2: it returns a backbone, not a classifier task.
+classifier_from_encoder = backbone_from_encoder

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from weibo_lstm.distribute.devices import configure_gpu_memory_growth
+from weibo_lstm.distribute import devices
 from weibo_lstm.errors import DataError
 from weibo_lstm.preprocessing.tokenizer import Tokenizer
 from weibo_lstm.serving import model_directory
@@ -100,7 +100,7 @@ class Predictor:
         Raises:
             DataError: if `path` is none of these.
         """
-        configure_gpu_memory_growth(memory_growth)  # loading initialises the GPUs
+        devices.configure_gpu_memory_growth(memory_growth)  # loading initialises the GPUs
         path = Path(path)
         kwargs.setdefault("source", str(path))
         if (path / "saved_model.pb").is_file():

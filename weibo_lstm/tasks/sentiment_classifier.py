@@ -31,14 +31,14 @@ from weibo_lstm.distribute.devices import device_kind
 from weibo_lstm.distribute.strategies import default_strategy
 from weibo_lstm.errors import ConfigError
 from weibo_lstm.models.backbone import WeiboLSTM
-from weibo_lstm.models.encoder import classifier_from_encoder
+from weibo_lstm.models.encoder import backbone_from_encoder
 from weibo_lstm.models.presets import encoder_path, get_preset
+from weibo_lstm.preprocessing.tokenized_examples import TokenizedExamples
 from weibo_lstm.preprocessing.tokenizer import Tokenizer
 from weibo_lstm.serving import model_directory
 from weibo_lstm.serving.export import export as export_saved_model
 from weibo_lstm.serving.predictor import Predictor
 from weibo_lstm.training.history import History
-from weibo_lstm.training.input_pipeline import TokenizedExamples
 from weibo_lstm.training.mixed_precision import MODES, dtype_policy
 from weibo_lstm.training.trainer import DistributedTrainer, TrainerOptions
 
@@ -139,7 +139,7 @@ class SentimentClassifier:
         encoder = encoder or (encoder_path(spec.encoder) if spec.encoder else None)
         if encoder is not None:
             with strategy.scope():
-                backbone, tokenizer = classifier_from_encoder(
+                backbone, tokenizer = backbone_from_encoder(
                     encoder, max_length=max_length, strip_emoticons=strip_emoticons, **arguments
                 )
         else:
@@ -155,8 +155,11 @@ class SentimentClassifier:
         return cls(tokenizer=tokenizer, backbone=backbone, preset=spec.name, strategy=strategy)
 
     # ------------------------------------------------------------------ training
-    def encode(self, data: LabeledTexts) -> TokenizedExamples:
-        """`data` tokenized for `DistributedTrainer` (ids in host memory)."""
+    def tokenize(self, data: LabeledTexts | TokenizedExamples) -> TokenizedExamples:
+        """`data` tokenized for `DistributedTrainer` (ids in host memory); tokenized
+        examples are returned as they are."""
+        if isinstance(data, TokenizedExamples):
+            return data
         return TokenizedExamples.from_texts(self.tokenizer, data)
 
     def training_options(
@@ -182,8 +185,8 @@ class SentimentClassifier:
 
     def fit(
         self,
-        train: LabeledTexts,
-        validation: LabeledTexts,
+        train: LabeledTexts | TokenizedExamples,
+        validation: LabeledTexts | TokenizedExamples,
         *,
         options: TrainerOptions | None = None,
         **overrides,
@@ -191,8 +194,8 @@ class SentimentClassifier:
         """Trains the backbone on `train`; the best epoch on `validation` is kept.
 
         Args:
-            train: labelled training texts.
-            validation: labelled texts that choose the best epoch.
+            train: labelled training texts (or already `tokenize`d examples).
+            validation: labelled texts that choose the best epoch (or their examples).
             options: all training options (default: see `training_options`).
             **overrides: `TrainerOptions` fields, e.g. `epochs=15`, `batch_size=64`.
 
@@ -204,7 +207,7 @@ class SentimentClassifier:
             strategy=self.strategy,
             options=self.training_options(options, **overrides),
         )
-        return self.trainer.fit(self.encode(train), self.encode(validation))
+        return self.trainer.fit(self.tokenize(train), self.tokenize(validation))
 
     def _trainer(self) -> DistributedTrainer:
         if self.trainer is None:
@@ -220,9 +223,7 @@ class SentimentClassifier:
 
         `prefix` is put before each metric name (e.g. `"test_"`).
         """
-        if isinstance(data, LabeledTexts):
-            data = self.encode(data)
-        return self._trainer().evaluate(data, prefix=prefix)
+        return self._trainer().evaluate(self.tokenize(data), prefix=prefix)
 
     def predict_examples(self, examples: TokenizedExamples) -> np.ndarray:
         """Class probabilities `[N, 2]` of already tokenized examples, in their order."""

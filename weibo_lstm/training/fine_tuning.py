@@ -13,9 +13,9 @@ import dataclasses
 import math
 import os
 
-from weibo_lstm.models.encoder import EncoderAdam, classifier_from_encoder
+from weibo_lstm.models.encoder import backbone_from_encoder
 from weibo_lstm.models.presets import PRETRAINED_ENCODER
-from weibo_lstm.training.schedules import WarmupCosineDecay
+from weibo_lstm.training.optimization import EncoderAdam, learning_rate_schedule
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,23 +63,16 @@ class FineTuning:
         strip = head.pop("strip_emoticons", None)
         replicas = strategy.num_replicas_in_sync
         steps_per_epoch = max(1, math.ceil(train_size / (options.batch_size * replicas)))
-        total = options.epochs * steps_per_epoch
-        warmup = min(round(options.warmup_epochs * steps_per_epoch), total - 1)
-        peak = options.peak_learning_rate(replicas)
         with strategy.scope():
-            model, tokenizer = classifier_from_encoder(
+            model, tokenizer = backbone_from_encoder(
                 self.encoder, max_length=max_length, strip_emoticons=strip, **head
             )
             encoder_variables = [
                 w for layer in model.encoder_layers() for w in layer.trainable_weights
             ]
             optimizer = EncoderAdam(
-                learning_rate=WarmupCosineDecay(
-                    peak * options.initial_lr_fraction,
-                    peak,
-                    warmup,
-                    total,
-                    alpha=options.min_lr_fraction,
+                learning_rate=learning_rate_schedule(
+                    options, num_replicas=replicas, steps_per_epoch=steps_per_epoch
                 ),
                 encoder_variables=encoder_variables,
                 encoder_lr_multiplier=self.encoder_lr_multiplier,
