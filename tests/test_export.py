@@ -242,3 +242,25 @@ def test_exported_graph_runs_on_a_single_post(exported):
     outputs = serve(texts=tf.constant(["好"]))
     assert outputs["probabilities"].shape == (1, 2)
     assert Path(exported, "assets.extra", "weibo_lstm.json").is_file()
+
+
+def test_cli_export_model_version_writes_the_tf_serving_layout(model_dir, tmp_path, capsys):
+    """`--model-version 3` writes BASE/3/, and the `saved_model_cli run` command the
+    export prints (the one docs/serving.md shows) runs the serving signature."""
+    import shlex
+    import subprocess
+
+    base = tmp_path / "models" / "weibo"
+    status = cli.main(
+        ["export", "--model", str(model_dir), "--output", str(base), "--model-version", "3"]
+    )
+    assert status == 0 and (base / "3" / "saved_model.pb").is_file()
+    check = capsys.readouterr().out.splitlines()[-1].removeprefix("check it: ")
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "saved_model_cli"), *shlex.split(check)[1:]],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "label_id" in result.stdout and "probabilities" in result.stdout

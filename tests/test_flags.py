@@ -165,7 +165,7 @@ def test_generator_handles_the_field_kinds():
 
 def test_pretrain_flags_come_from_its_config_with_defaults_and_choices(capsys):
     """`pretrain --help` is generated like `train`'s: every flag shows its default."""
-    from weibo_lstm.jobs.pretrain import PRETRAIN_OPTIONS, PretrainConfig
+    from weibo_lstm.jobs.config import PRETRAIN_OPTIONS, PretrainConfig
 
     with pytest.raises(SystemExit):
         cli.main(["pretrain", "--help"])

@@ -29,8 +29,9 @@ if TYPE_CHECKING:  # what IDEs and type checkers see; at run time the names load
     from weibo_lstm.data.splits import split_dataset
     from weibo_lstm.distribute.runtime import Runtime
     from weibo_lstm.errors import Preempted
-    from weibo_lstm.jobs.pretrain import PretrainConfig, run_pretraining
-    from weibo_lstm.jobs.train import RunConfig, TrainingResult, run_training
+    from weibo_lstm.jobs.config import PretrainConfig, RunConfig
+    from weibo_lstm.jobs.pretrain import run_pretraining
+    from weibo_lstm.jobs.train import TrainingResult, run_training
     from weibo_lstm.models.backbone import WeiboLSTM
     from weibo_lstm.models.encoder import (
         backbone_from_encoder,
@@ -73,7 +74,7 @@ _EXPORTS = {
     "serving_function": "serving.export",
     "History": "training.history",
     "HybridClassifier": "models.hybrid",
-    "RunConfig": "jobs.train",
+    "RunConfig": "jobs.config",
     "TrainingResult": "jobs.train",
     "run_training": "jobs.train",
     "WeiboLSTM": "models.backbone",
@@ -100,7 +101,7 @@ _EXPORTS = {
     "FineTuning": "training.fine_tuning",
     "CharLanguageModel": "models.language_model",
     "LanguageModelObjective": "training.language_model_objective",
-    "PretrainConfig": "jobs.pretrain",
+    "PretrainConfig": "jobs.config",
     "run_pretraining": "jobs.pretrain",
     "TrainerOptions": "training.options",
 }

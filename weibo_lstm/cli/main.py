@@ -77,9 +77,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     job sets), named after the field, with its default and its docstring as help;
     the budget options default to the preset's budget for this machine's device.
     """
-    from weibo_lstm.jobs.train import JOB_SET_OPTIONS, RunConfig
+    from weibo_lstm.jobs.config import JOB_SET_OPTIONS, RunConfig
     from weibo_lstm.models.presets import BUDGET_KEYS
-    from weibo_lstm.training.trainer import TrainerOptions
+    from weibo_lstm.training.options import TrainerOptions
 
     flags.add_dataclass_flags(parser.add_argument_group("data, model and devices"), RunConfig)
     flags.add_dataclass_flags(
@@ -164,9 +164,9 @@ def train_settings(args: argparse.Namespace):
         ConfigError: for an invalid value (checked by the dataclasses, before
             TensorFlow starts its devices).
     """
-    from weibo_lstm.jobs.train import JOB_SET_OPTIONS, RunConfig
+    from weibo_lstm.jobs.config import JOB_SET_OPTIONS, RunConfig
     from weibo_lstm.models.presets import BUDGET_KEYS
-    from weibo_lstm.training.trainer import TrainerOptions
+    from weibo_lstm.training.options import TrainerOptions
 
     config = RunConfig(**flags.dataclass_values(args, RunConfig))
     options = {
@@ -219,6 +219,7 @@ def _evaluate(args) -> int:
                     "rows": len(data),
                     "strip_emoticons": tokenizer.strip_emoticons,
                     "metrics": metrics,
+                    "precision_recall_class": CLASS_NAMES[1],
                     "classification_report": as_dict,
                 },
                 ensure_ascii=False,
@@ -230,7 +231,13 @@ def _evaluate(args) -> int:
             f"{args.data}: {len(data)} rows, emoticons "
             f"{'stripped' if tokenizer.strip_emoticons else 'kept'}"
         )
-        print(" ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+        # precision and recall are those of the positive class (积极); the report below
+        # has both classes.
+        named = {
+            f"{k}({CLASS_NAMES[1]})" if k in ("precision", "recall") else k: v
+            for k, v in metrics.items()
+        }
+        print(" ".join(f"{k} {v:.4f}" for k, v in named.items()))
         print(text)
     return 0
 
@@ -247,20 +254,37 @@ def _predict(args) -> int:
         texts = (line.rstrip("\r\n") for line in sys.stdin)
         # Typing at a terminal wants each answer at once; a pipe wants throughput.
         window = 1 if sys.stdin.isatty() else args.window
-    for text, outputs in predictor.stream(texts, window=window):
+    blank = []
+    for text, outputs in predictor.stream(_skip_blank(texts, blank), window=window):
         label = int(outputs["label_id"])
+        positive = float(outputs["positive_probability"])
         print(
             json.dumps(
                 {
                     "text": text,
                     "label": CLASS_NAMES[label],
-                    "positive_probability": round(float(outputs["positive_probability"]), 6),
+                    # A Hugging Face pipeline's `score`: the probability of `label`.
+                    "score": round(positive if label else 1.0 - positive, 6),
+                    "positive_probability": round(positive, 6),
                 },
                 ensure_ascii=False,
             ),
             flush=True,
         )
+    if blank:
+        logger.warning(
+            "%d blank text%s skipped (nothing to label)", len(blank), "" if len(blank) == 1 else "s"
+        )
     return 0
+
+
+def _skip_blank(texts, skipped: list):
+    """`texts` without the empty or whitespace-only ones, which are appended to `skipped`."""
+    for text in texts:
+        if text.strip():
+            yield text
+        else:
+            skipped.append(text)
 
 
 def _export(args) -> int:
@@ -271,6 +295,8 @@ def _export(args) -> int:
 
     _configure_memory_growth(args)
     output = Path(args.output)
+    if args.model_version is not None:
+        output = output / str(args.model_version)  # TensorFlow Serving's base_path/N/
     model_dir = SentimentClassifier.resolve(args.model)
     classifier = SentimentClassifier.load(model_dir)
     if output.exists() and (not output.is_dir() or any(output.iterdir())):
@@ -283,6 +309,10 @@ def _export(args) -> int:
         shutil.rmtree(output)
     classifier.export(output, metadata={"source_model_dir": str(model_dir.resolve())})
     print(f"{output}: SavedModel with signature 'serve' (texts: 1-D tf.string)")
+    print(
+        f"check it: saved_model_cli run --dir {output} --tag_set serve --signature_def serve "
+        """--input_exprs 'texts=["很差", "太好吃了"]'"""
+    )
     return 0
 
 
@@ -347,6 +377,12 @@ def _add_export(commands) -> None:
     )
     export.add_argument("--output", required=True, help="SavedModel directory to write")
     export.add_argument(
+        "--model-version",
+        type=_positive(int),
+        help="write the SavedModel to OUTPUT/N/, the layout TensorFlow Serving reads "
+        "(its --model_base_path is OUTPUT) (default: OUTPUT itself)",
+    )
+    export.add_argument(
         "--force", action="store_true", help="replace an existing SavedModel at --output"
     )
     add_memory_growth_argument(export)
@@ -355,7 +391,7 @@ def _add_export(commands) -> None:
 
 
 def _add_pretrain(commands) -> None:
-    from weibo_lstm.jobs.pretrain import PRETRAIN_OPTION_FIELDS, PRETRAIN_OPTIONS, PretrainConfig
+    from weibo_lstm.jobs.config import PRETRAIN_OPTION_FIELDS, PRETRAIN_OPTIONS, PretrainConfig
     from weibo_lstm.training.options import TrainerOptions
 
     pretrain = commands.add_parser(
@@ -380,7 +416,7 @@ def pretrain_settings(args: argparse.Namespace):
     Raises:
         ConfigError: for an invalid value, before TensorFlow starts its devices.
     """
-    from weibo_lstm.jobs.pretrain import PRETRAIN_OPTION_FIELDS, PretrainConfig, pretrain_options
+    from weibo_lstm.jobs.config import PRETRAIN_OPTION_FIELDS, PretrainConfig, pretrain_options
     from weibo_lstm.training.options import TrainerOptions
 
     exclude = set(flags.dataclass_fields(TrainerOptions)) - set(PRETRAIN_OPTION_FIELDS)
@@ -444,6 +480,7 @@ def run(argv: Sequence[str] | None, parser: argparse.ArgumentParser) -> int:
             getattr(args, "quiet", False) and args.command != "train",
             getattr(args, "verbose", False),
         )
+        quiet_tensorflow(argv)  # before the command imports TensorFlow
         return args.run(args)
     except Preempted as e:
         print(f"preempted: {e}", file=sys.stderr)
@@ -473,7 +510,8 @@ def _cluster_failure(error: Exception) -> str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    quiet_tensorflow(argv)  # first: building the parser imports TensorFlow
+    # Building the parser and --help / --version do not import TensorFlow; `run`
+    # quiets it just before a command starts it.
     status = run(argv, build_parser())
     if argv is None and status == RUN_FAILED:
         # A failed run (a lost worker, a non-finite loss) leaves TensorFlow's runtime

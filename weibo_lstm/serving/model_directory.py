@@ -56,9 +56,12 @@ def resolve(path: str | os.PathLike) -> Path:
     newest complete run (by the time in its name) and logs which.
 
     Raises:
-        DataError: if `path` is neither a model directory nor holds one.
+        DataError: if `path` does not exist, or is neither a model directory nor
+            holds one.
     """
     path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such model directory")
     if is_model_directory(path):
         return path
     runs = sorted(

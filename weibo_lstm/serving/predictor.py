@@ -105,6 +105,8 @@ class Predictor:
         kwargs.setdefault("source", str(path))
         if (path / "saved_model.pb").is_file():
             return cls.from_saved_model(path, **kwargs)
+        if not path.exists():
+            raise DataError(f"{path}: no such model directory or SavedModel")
         try:
             backbone, tokenizer, _ = model_directory.read(path)
         except DataError:

@@ -32,8 +32,10 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from weibo_lstm.training.options import MIXED_PRECISION_MODES
+
 #: The values of `--mixed-precision` / `mixed_precision=`.
-MODES = ("off", "float16", "bfloat16")
+MODES = MIXED_PRECISION_MODES
 
 
 def dtype_policy(mode: str) -> keras.DTypePolicy | None:

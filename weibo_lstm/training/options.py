@@ -5,6 +5,9 @@ from __future__ import annotations
 import dataclasses
 import math
 
+#: The `--mixed-precision` modes (`weibo_lstm.training.mixed_precision`).
+MIXED_PRECISION_MODES = ("off", "float16", "bfloat16")
+
 
 @dataclasses.dataclass(frozen=True)
 class TrainerOptions:

