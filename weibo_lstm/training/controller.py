@@ -137,6 +137,7 @@ class Controller:
                 if o.patience
                 else []
             ),
+            *([actions.StillImproving(trainer.monitor, o.epochs)] if validated else []),
             *([checkpoints] if checkpoints else []),
             actions.SaveCheckpointIfPreempted(
                 watcher, trainer.runtime, checkpoints, self.steps_per_epoch

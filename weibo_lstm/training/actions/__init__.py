@@ -17,6 +17,7 @@ from weibo_lstm.training.actions.keep_best_weights import KeepBestWeights, impro
 from weibo_lstm.training.actions.progress_bar import ProgressBar
 from weibo_lstm.training.actions.save_checkpoint_if_preempted import SaveCheckpointIfPreempted
 from weibo_lstm.training.actions.save_checkpoints import SaveCheckpoints
+from weibo_lstm.training.actions.still_improving import StillImproving
 from weibo_lstm.training.actions.tensorboard_scalars import TensorBoardScalars
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "ProgressBar",
     "SaveCheckpointIfPreempted",
     "SaveCheckpoints",
+    "StillImproving",
     "TensorBoardScalars",
     "epochs_without_improvement",
     "improves",
