@@ -52,7 +52,13 @@ def test_train_writes_report_model_and_curves(trained, read_report):
         "encoder",  # new in 0.2.0: the pretrained encoder the run started from
         "largest_epoch_boundary_s",  # new in 0.3.0: the longest pause between epochs
         "mixed_precision",  # new in 0.3.0
+        # added with emoticon dropout: the share of training posts whose emoticons were
+        # removed, and the leakage audit's test accuracy without emoticons
+        *("emoticon_dropout", "test_accuracy_emoticons_stripped"),
     ]
+    # The generated posts carry label-bearing emoticons: the audit turns dropout on.
+    assert float(row["emoticon_dropout"]) == 0.5
+    assert 0.5 <= float(row["test_accuracy_emoticons_stripped"]) <= 1
     assert (
         int(row["report_积极_support"]) + int(row["report_消极_support"])
         == int(row["test_rows"])

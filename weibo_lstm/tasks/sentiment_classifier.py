@@ -26,6 +26,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from weibo_lstm.data.emoticons import drop_emoticons, emoticon_audit
 from weibo_lstm.data.labeled_texts import CLASS_NAMES, LabeledTexts
 from weibo_lstm.distribute.devices import device_kind
 from weibo_lstm.distribute.strategies import default_strategy
@@ -43,6 +44,10 @@ from weibo_lstm.training.mixed_precision import MODES, dtype_policy
 from weibo_lstm.training.trainer import DistributedTrainer, TrainerOptions
 
 logger = logging.getLogger("weibo_lstm")
+
+#: The share of training posts `emoticon_dropout=None` strips when the labels follow
+#: the emoticons.
+AUTO_EMOTICON_DROPOUT = 0.5
 
 
 class SentimentClassifier:
@@ -202,12 +207,47 @@ class SentimentClassifier:
         Returns:
             The `History` of the run; the backbone holds the best epoch's weights.
         """
+        options = self.training_options(options, **overrides)
+        if isinstance(train, LabeledTexts):
+            options = self.with_emoticon_dropout(train, options)
+            train = self.tokenize_for_training(train, options)
         self.trainer = DistributedTrainer(
-            model=self.backbone,
-            strategy=self.strategy,
-            options=self.training_options(options, **overrides),
+            model=self.backbone, strategy=self.strategy, options=options
         )
-        return self.trainer.fit(self.tokenize(train), self.tokenize(validation))
+        return self.trainer.fit(train, self.tokenize(validation))
+
+    def with_emoticon_dropout(self, train: LabeledTexts, options: TrainerOptions) -> TrainerOptions:
+        """`options` with `emoticon_dropout` decided for `train` when it is None.
+
+        The labels are audited (`emoticon_audit`): when they follow the emoticons,
+        the emoticons of `AUTO_EMOTICON_DROPOUT` of the posts will be removed, and a
+        log line says so; else none. Always 0 when the tokenizer strips emoticons.
+        """
+        share = options.emoticon_dropout
+        if self.tokenizer.strip_emoticons:
+            share = 0.0
+        elif share is None:
+            audit = emoticon_audit(train)
+            share = AUTO_EMOTICON_DROPOUT if audit.labels_from_emoticons else 0.0
+            if share:
+                logger.info(
+                    "The training labels follow the emoticons (%.0f %% of the posts have one; "
+                    "they give the label of %.0f %% of those): emoticons removed from %.0f %% "
+                    "of the training posts (emoticon_dropout; 0 turns it off)",
+                    *(100 * audit.share, 100 * audit.agreement, 100 * share),
+                )
+        return dataclasses.replace(options, emoticon_dropout=share)
+
+    def tokenize_for_training(
+        self, train: LabeledTexts, options: TrainerOptions
+    ) -> TokenizedExamples:
+        """The training texts tokenized after removing the emoticons of a seeded
+        `options.emoticon_dropout` share of them (None: see `with_emoticon_dropout`)."""
+        if options.emoticon_dropout is None:
+            options = self.with_emoticon_dropout(train, options)
+        if options.emoticon_dropout:
+            train = drop_emoticons(train, options.emoticon_dropout, seed=options.seed)
+        return self.tokenize(train)
 
     def _trainer(self) -> DistributedTrainer:
         if self.trainer is None:

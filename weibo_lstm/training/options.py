@@ -66,6 +66,11 @@ class TrainerOptions:
             embedding sequence, whose loss is added to the clean loss; 0: off. A
             training step costs about twice as much when on. Used by the default
             objective (`ClassificationObjective(adversarial_epsilon=...)`).
+        emoticon_dropout: share of the training posts whose emoticons are removed,
+            for labels that were derived from emoticons (distant supervision): the
+            model must learn the words too. None: 0.5 when the training labels follow
+            the emoticons (`weibo_lstm.data.emoticons.emoticon_audit`, e.g.
+            weibo_senti_100k), else 0. Used by `SentimentClassifier.fit`.
     """
 
     epochs: int = 15
@@ -94,6 +99,7 @@ class TrainerOptions:
     keep_checkpoints: int = 3
     fresh: bool = False
     adversarial_epsilon: float = 0.0
+    emoticon_dropout: float | None = None
 
     def __post_init__(self):
         def check(name, ok, expected):
@@ -127,6 +133,11 @@ class TrainerOptions:
         )
         check("keep_checkpoints", self.keep_checkpoints >= 1, ">= 1")
         check("adversarial_epsilon", self.adversarial_epsilon >= 0, ">= 0")
+        check(
+            "emoticon_dropout",
+            self.emoticon_dropout is None or 0 <= self.emoticon_dropout <= 1,
+            "in [0, 1] or None",
+        )
 
     def peak_learning_rate(self, num_replicas: int) -> float:
         """`learning_rate` scaled for `num_replicas` replicas by `lr_scaling`."""
