@@ -582,3 +582,32 @@ def test_commands_set_memory_growth_before_loading(command, flag, expected, tmp_
     status = cli.main([command, "--model", str(tmp_path / "missing"), *flag, *extra[command]])
     assert status == 2  # no model there: the growth setting came first
     assert seen == [expected]
+
+
+def test_config_file_reruns_a_run_and_flags_override_it(tmp_path, write_csv, read_report, capsys):
+    """Every run writes settings.toml beside its model; `train --config` on it trains
+    the same run again (same test accuracy, deterministic on a CPU), and a flag given
+    on the command line beats the file."""
+    data = write_csv(tmp_path / "train.csv", 200, seed=4)
+    first = ["train", "--data", str(data), "--output-dir", str(tmp_path / "a"), *TINY]
+    assert cli.main([*first, "--epochs", "2", "--preset", "best"]) == 0
+    row, _ = read_report(tmp_path / "a")
+    settings = Path(row["model_dir"]) / "settings.toml"
+    text = settings.read_text("utf-8")
+    assert 'preset = "best"' in text and "epochs = 2" in text and "batch_size = 32" in text
+
+    again = ["train", "--config", str(settings), "--output-dir", str(tmp_path / "b")]
+    assert cli.main(again) == 0
+    rerun, _ = read_report(tmp_path / "b")
+    assert rerun["final_test_accuracy"] == row["final_test_accuracy"]
+    assert rerun["epochs_run"] == "2" and rerun["model"] == "best"
+
+    assert cli.main([*again[:3], "--output-dir", str(tmp_path / "c"), "--epochs", "1"]) == 0
+    assert read_report(tmp_path / "c")[0]["epochs_run"] == "1"
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text("epochz = 3\n", "utf-8")
+    capsys.readouterr()
+    assert cli.main(["train", "--config", str(bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "unknown settings ['epochz']" in err and "\n" not in err

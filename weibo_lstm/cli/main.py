@@ -81,6 +81,14 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     from weibo_lstm.models.presets import BUDGET_KEYS
     from weibo_lstm.training.options import TrainerOptions
 
+    parser.add_argument(
+        "--config",
+        metavar="FILE.toml",
+        help="read settings from a TOML file of `name = value` lines, the flags' names "
+        "(with _ or -); flags on the command line override it. Every run writes its "
+        "resolved settings as settings.toml beside the model: --config on that file "
+        "reruns it",
+    )
     flags.add_dataclass_flags(parser.add_argument_group("data, model and devices"), RunConfig)
     flags.add_dataclass_flags(
         parser.add_argument_group("training (TrainerOptions)"),
@@ -89,6 +97,40 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         deferred={name: _DeviceDefault(name) for name in BUDGET_KEYS},
     )
     add_verbose_argument(parser)
+
+
+def apply_config_file(parser: argparse.ArgumentParser, argv: Sequence[str]) -> None:
+    """Makes the settings of `--config FILE.toml` in `argv` the defaults of the parser
+    that has `--config` (the `train` subparser, or the example's parser), so that the
+    flags given in `argv` override them.
+
+    Raises:
+        UserError: the file is missing, is not TOML, or names an unknown setting.
+    """
+    from weibo_lstm.jobs.config import JOB_SET_OPTIONS, RunConfig, read_settings
+    from weibo_lstm.training.options import TrainerOptions
+
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--config")
+    known, _ = pre.parse_known_args(argv)
+    target = _parser_with(parser, "--config", argv)
+    if known.config is None or target is None:
+        return
+    names = set(flags.dataclass_fields(RunConfig))
+    names |= set(flags.dataclass_fields(TrainerOptions)) - JOB_SET_OPTIONS
+    target.set_defaults(**read_settings(known.config, names))
+
+
+def _parser_with(parser: argparse.ArgumentParser, option: str, argv: Sequence[str]):
+    """`parser`, or the subparser named in `argv`, whichever has `option`."""
+    if option in parser._option_string_actions:
+        return parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for word in argv:
+                if word in action.choices:
+                    return _parser_with(action.choices[word], option, argv)
+    return None
 
 
 def add_verbose_argument(parser: argparse.ArgumentParser) -> None:
@@ -467,6 +509,7 @@ def setup_logging(quiet: bool = False, verbose: bool = False) -> None:
 def run(argv: Sequence[str] | None, parser: argparse.ArgumentParser) -> int:
     """Parses `argv`, runs the command, and turns user errors into one line + status 2."""
     try:
+        apply_config_file(parser, sys.argv[1:] if argv is None else argv)
         args = parser.parse_args(argv)
         if getattr(args, "version", False):
             from weibo_lstm.version import __version__

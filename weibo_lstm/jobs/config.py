@@ -9,10 +9,13 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+import json
+import math
+from collections.abc import Collection, Mapping
+from pathlib import Path
 
 from weibo_lstm.distribute.cluster import DEFAULT_STARTUP_TIMEOUT
-from weibo_lstm.errors import ConfigError
+from weibo_lstm.errors import ConfigError, DataError
 from weibo_lstm.models.presets import PRESETS
 from weibo_lstm.training.options import MIXED_PRECISION_MODES as MODES
 from weibo_lstm.training.options import TrainerOptions
@@ -240,3 +243,64 @@ def pretrain_options(options: Mapping[str, object] | None, summary_dir: str) -> 
         raise
     except ValueError as e:
         raise ConfigError(str(e)) from None
+
+
+def read_settings(path: str | Path, names: Collection[str]) -> dict[str, object]:
+    """The `name = value` settings of a TOML file, by field name (`-` read as `_`).
+
+    Raises:
+        DataError: the file cannot be read, is not TOML, or names a setting not in
+            `names`.
+    """
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib
+
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            raw = tomllib.load(f)
+    except OSError as e:
+        raise DataError(f"{path}: cannot read the settings file: {e.strerror or e}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise DataError(f"{path}: not a TOML settings file: {e}") from None
+    settings = {key.replace("-", "_"): value for key, value in raw.items()}
+    unknown = sorted(set(settings) - set(names))
+    if unknown:
+        raise DataError(f"{path}: unknown settings {unknown} (they are the flags' names)")
+    return settings
+
+
+def write_settings(path: str | Path, sections: Mapping[str, Mapping[str, object]]) -> Path:
+    """Writes settings as `name = value` TOML lines, one commented block per section.
+
+    None values are left out (they are the defaults); `read_settings` reads the file.
+
+    Example:
+
+    >>> import tempfile
+    >>> path = write_settings(Path(tempfile.mkdtemp()) / "s.toml",
+    ...                       {"run": {"data": "a.csv", "replicas": None}, "training": {"epochs": 4}})
+    >>> read_settings(path, ["data", "replicas", "epochs"])
+    {'data': 'a.csv', 'epochs': 4}
+    """
+    lines = []
+    for title, values in sections.items():
+        lines.append(f"# {title}")
+        for name, value in values.items():
+            if value is None:
+                continue
+            if isinstance(value, bool):
+                text = "true" if value else "false"
+            elif isinstance(value, float) and not math.isfinite(value):
+                continue
+            elif isinstance(value, int | float):
+                text = repr(value)
+            else:
+                text = json.dumps(str(value), ensure_ascii=False)
+            lines.append(f"{name} = {text}")
+        lines.append("")
+    path = Path(path)
+    path.write_text("\n".join(lines), "utf-8")
+    return path

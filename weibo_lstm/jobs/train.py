@@ -34,7 +34,7 @@ from weibo_lstm.data.splits import split_dataset
 from weibo_lstm.distribute.runtime import Runtime
 from weibo_lstm.errors import ConfigError, DataError
 from weibo_lstm.jobs import report as reporting
-from weibo_lstm.jobs.config import JOB_SET_OPTIONS, RunConfig
+from weibo_lstm.jobs.config import JOB_SET_OPTIONS, RunConfig, write_settings
 from weibo_lstm.jobs.report import check_output_dir
 from weibo_lstm.models.cudnn import warn_if_not_cudnn
 from weibo_lstm.models.presets import BUDGET_KEYS, encoder_path, get_preset
@@ -254,6 +254,13 @@ def _write_outputs(
                 "options": dataclasses.asdict(options),
                 "report": row,
             },
+        )
+        settings = {
+            k: v for k, v in dataclasses.asdict(options).items() if k not in JOB_SET_OPTIONS
+        }
+        write_settings(
+            model_dir / "settings.toml",
+            {"run (RunConfig)": dataclasses.asdict(config), "training (TrainerOptions)": settings},
         )
         row["model_dir"] = str(model_dir)
         # Columns newer than 0.1.0's come after its last one.
