@@ -15,8 +15,9 @@ from weibo_lstm.jobs.train import JOB_SET_OPTIONS, RunConfig
 from weibo_lstm.models.presets import BUDGET_KEYS, DEFAULT_PRESET, PRESETS
 from weibo_lstm.training.trainer import TrainerOptions
 
-#: Flags of `weibo-lstm train` that are not a setting of the run (they steer the process).
-PROCESS_FLAGS = {"--help", "--verbose"}
+#: Flags of `weibo-lstm train` that are not a setting of the run (they steer the process;
+#: `--config FILE.toml` supplies the flags' defaults, it is not a knob of its own).
+PROCESS_FLAGS = {"--help", "--verbose", "--config"}
 
 
 def train_parser() -> argparse.ArgumentParser:
