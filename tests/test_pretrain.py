@@ -150,3 +150,32 @@ def test_no_validation_or_test_text_is_in_the_pretraining_corpus():
         recorded = json.loads(manifest.read_text("utf-8"))
         assert recorded["sha256"] == script.corpus_digest(corpus)
         assert recorded["texts"] == len(corpus) and recorded["sources"] == stats
+
+
+def test_pretraining_budget_is_the_one_pretrain_config_had_before_the_split():
+    """The training knobs left `PretrainConfig` for `TrainerOptions`; their defaults did not
+    move. The reference is the `TrainerOptions(...)` that run_pretraining wrote out by hand
+    from `PretrainConfig`'s own defaults before commit 7760d19."""
+    from weibo_lstm.jobs.config import pretrain_options
+    from weibo_lstm.training.options import TrainerOptions
+
+    before = TrainerOptions(
+        epochs=3,
+        batch_size=128,
+        learning_rate=2e-3,
+        warmup_epochs=0.1,
+        min_lr_fraction=0.05,
+        steps_per_loop=None,
+        monitor="val_loss",
+        mode="min",
+        seed=42,
+        quiet=False,
+        summary_dir="enc/tensorboard",
+        on_nonfinite="skip",
+        checkpoint_dir=None,
+        checkpoint_every_steps=200,
+        keep_checkpoints=3,
+        fresh=False,
+    )
+    assert pretrain_options(None, "enc/tensorboard") == before
+    assert pretrain_options({"epochs": 5}, "x").epochs == 5
