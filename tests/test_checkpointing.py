@@ -1,5 +1,6 @@
 """Checkpoints and resuming: in process, and a SIGKILLed CLI run restarted."""
 
+import json
 import logging
 import os
 import re
@@ -114,6 +115,67 @@ def test_resume_mid_epoch_is_bit_exact(data, tmp_path, strategy_name, caplog):
     for got, want in zip(history.epochs, expected.epochs, strict=True):
         for key in ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"):
             assert got[key] == pytest.approx(want[key], rel=1e-12), key
+
+
+#: What every checkpoint's host state has held, in this order (older releases read it).
+HOST_STATE_KEYS = [
+    *("epoch", "step", "train_stats", "skipped_steps", "epoch_time", "history"),
+    *("best_value", "waited", "signature", "has_best", "epochs"),
+]
+
+
+def host_state(prefix):
+    reader = tf.train.load_checkpoint(str(prefix))
+    (key,) = [k for k in reader.get_variable_to_shape_map() if k.startswith("host_state")]
+    return json.loads(reader.get_tensor(key))
+
+
+def test_a_resumed_run_keeps_counting_its_patience(data, tmp_path):
+    """Restarted after the first epoch without a new best, the run ends one epoch later.
+
+    A run that lost its count would wait `patience` more epochs. The checkpoint holds
+    the host state it always has (`waited` included), so older releases resume it too.
+    """
+    strategy = STRATEGIES["mirrored_2"]()
+    run = options(
+        strategy,
+        **dict(epochs=6, patience=2, learning_rate=5e-2, keep_checkpoints=6),
+        **dict(checkpoint_dir=str(tmp_path), checkpoint_every_steps=None),
+    )
+    reference = new_model(strategy, seed=0)
+    expected = DistributedTrainer(model=reference, strategy=strategy, options=run).fit(*data)
+    # Independent expectation: the first maximum of val_accuracy, then 2 epochs.
+    best = int(np.argmax(expected.series("val_accuracy"))) + 1
+    stop = len(expected.epochs)
+    assert expected.stopped_early and stop == best + 2 < 6 and expected.best_epoch == best
+
+    restart = tmp_path / f"ckpt-{7 * (stop - 1)}"  # the end of the epoch before the stop
+    saved = host_state(restart)
+    assert list(saved) == HOST_STATE_KEYS
+    assert (saved["epoch"], saved["step"], saved["waited"]) == (stop, 0, stop - 1 - best)
+    (tmp_path / "checkpoint").write_text(
+        f'model_checkpoint_path: "{restart.name}"\nall_model_checkpoint_paths: "{restart.name}"\n'
+    )
+    resumed = new_model(strategy, seed=99)
+    history = DistributedTrainer(model=resumed, strategy=strategy, options=run).fit(*data)
+    assert history.resumed_at_step == 7 * (stop - 1)
+    assert (len(history.epochs), history.best_epoch, history.stopped_early) == (stop, best, True)
+    for got, want in zip(values(resumed.variables), values(reference.variables), strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_the_host_state_round_trips_with_or_without_waited():
+    state = FitState(epoch=4, step=2, best_value=0.75, signature={"seed": 1})
+    state.history.epochs = [
+        {"epoch": e, "val_accuracy": a} for e, a in [(1, 0.5), (2, 0.75), (3, 0.7)]
+    ]
+    state.history.best_epoch = 2
+    saved = {**state.to_json(), "epochs": 6}
+    assert list(saved) == HOST_STATE_KEYS and saved["waited"] == 1
+    del saved["waited"]  # as written by the releases whose EarlyStopping read the history
+    restored = FitState.from_json(json.loads(json.dumps(saved)), best_weights=[])
+    assert (restored.epoch, restored.step, restored.waited) == (4, 2, 1)
+    assert restored.history == state.history and restored.best_weights is None
 
 
 @pytest.fixture(scope="module")

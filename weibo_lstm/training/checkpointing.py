@@ -225,6 +225,14 @@ class FitState:
         best_value: the best monitored value so far.
         best_weights: the weights of that epoch (not in the JSON).
         signature: what must match to resume (data size, global batch, seed, ...).
+
+    Example:
+
+    >>> state = FitState()
+    >>> state.history.epochs = [{"epoch": 1}, {"epoch": 2}, {"epoch": 3}]
+    >>> state.history.best_epoch = 1
+    >>> state.waited, list(state.to_json())[-3:]
+    (2, ['waited', 'signature', 'has_best'])
     """
 
     epoch: int = 1
@@ -237,6 +245,16 @@ class FitState:
     best_weights: list[np.ndarray] | None = None
     signature: dict = dataclasses.field(default_factory=dict)
 
+    @property
+    def waited(self) -> int:
+        """Finished epochs since the best one (all of them before a first best).
+
+        Derived from the history, and written to checkpoints only so that they keep
+        the host state they have always had (`EarlyStopping` counts from the history
+        itself; a resumed run ignores this entry).
+        """
+        return len(self.history.epochs) - (self.history.best_epoch or 0)
+
     def global_step(self, steps_per_epoch: int) -> int:
         """Optimizer steps done in the whole run."""
         return (self.epoch - 1) * steps_per_epoch + self.step
@@ -248,8 +266,12 @@ class FitState:
         self.train_stats = np.zeros(0)
 
     def to_json(self) -> dict:
-        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        del fields["best_weights"]
+        fields = {}
+        for field in dataclasses.fields(self):
+            if field.name == "signature":
+                fields["waited"] = self.waited  # where checkpoints have always had it
+            if field.name != "best_weights":
+                fields[field.name] = getattr(self, field.name)
         fields["history"] = dataclasses.asdict(self.history)
         fields["train_stats"] = [float(x) for x in self.train_stats]
         fields["has_best"] = self.best_weights is not None
