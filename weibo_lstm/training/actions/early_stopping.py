@@ -25,6 +25,10 @@ class EarlyStopping(Action):
     def on_epoch_end(self, state, entry):
         if not self.validated:
             return
+        if self.monitor not in entry:  # the error `KeepBestWeights` gives, in either order
+            raise ValueError(
+                f"options.monitor={self.monitor!r} is not a metric; have {sorted(entry)}"
+            )
         waited = epochs_without_improvement(state.history.epochs, self.monitor, self.mode)
         if waited >= self.patience:
             logger.info("Early stopping: %s has not improved for %d epochs", self.monitor, waited)
