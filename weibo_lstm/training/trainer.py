@@ -10,8 +10,9 @@ The runner (this module) owns the replica steps and the loops over them:
 
 A `controller.Controller` given this trainer drives it through the epochs and fires
 the `actions` around the loop (best weights, early stopping, checkpoints, TensorBoard,
-progress, SIGTERM); `fit` is the shortcut `Controller(trainer).fit(train, validation)`. The loss and metrics come from an `objectives.Objective`, so the same
-loop trains a classifier or a language model.
+progress, SIGTERM); `fit` is the shortcut `Controller(trainer).fit(train, validation)`.
+The loss and metrics come from an `objectives.Objective`, so the same loop trains a
+classifier or a language model.
 
 A step whose loss or gradients are not finite is undone (model and optimizer
 variables keep their values from before it) and either stops the run with
