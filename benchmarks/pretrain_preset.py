@@ -49,7 +49,7 @@ PRESET = dict(
     num_sampled=512,
     val_fraction=0.01,
 )
-#: Its training budget (`TrainerOptions` fields over `jobs.pretrain.PRETRAIN_OPTIONS`).
+#: Its training budget (`TrainerOptions` fields over `jobs.config.PRETRAIN_OPTIONS`).
 PRESET_OPTIONS = dict(
     epochs=4,
     batch_size=256,

@@ -31,7 +31,8 @@ class TrainerOptions:
         mode: `"max"` or `"min"`: whether a larger `monitor` is better; None: the
             objective's.
         patience: stop after this many epochs without improvement (None: never).
-        seed: shuffling seed (the data order of epoch e is a function of seed and e).
+        seed: shuffling seed (the data order of epoch e is a function of seed and e);
+            `pretrain` also seeds its text subset, split, weights and sampled softmax with it.
         bucket_by_length: batch similar lengths together and pad per batch (False:
             shuffle freely; pad per batch, or to `pad_to` if set). A model with
             BatchNormalization trains with buckets too, with batch renormalization
@@ -94,7 +95,7 @@ class TrainerOptions:
     quiet: bool = False
     summary_dir: str | None = None
     on_nonfinite: str = dataclasses.field(default="stop", metadata={"choices": ("stop", "skip")})
-    checkpoint_dir: str | None = None
+    checkpoint_dir: str | None = dataclasses.field(default=None, metadata={"metavar": "DIR"})
     checkpoint_every_steps: int | None = 200
     keep_checkpoints: int = 3
     fresh: bool = False
