@@ -1,3 +1,7 @@
+import dataclasses
+import json
+import re
+
 import keras
 import numpy as np
 import pytest
@@ -5,6 +9,7 @@ import tensorflow as tf
 
 from weibo_lstm import DistributedBatchNormalization, WeiboLSTM
 from weibo_lstm.distribute.strategies import cpu_strategy, mirrored_strategy
+from weibo_lstm.models.backbone import EncoderConfig, HeadConfig, Regularization
 
 VOCAB = 300
 
@@ -259,3 +264,200 @@ def test_token_dropout_only_in_training():
     x = np.random.default_rng(8).integers(2, VOCAB, (4, 20))
     np.testing.assert_array_equal(model(x, training=False), model(x, training=False))
     assert not np.allclose(model(x, training=True), model(x, training=True))
+
+
+#: `get_config`'s keys before the arguments were grouped (issue 24): every model.keras
+#: saved by an earlier release names exactly these.
+FLAT_KEYS = {
+    "vocabulary_size",
+    "embedding_dim",
+    "lstm_units",
+    "dense_units",
+    "dropout",
+    "l2",
+    "batch_norm",
+    "synchronized_batch_norm",
+    "num_classes",
+    "bidirectional",
+    "pooling",
+    "embedding_dropout",
+    "bigram_buckets",
+    "token_dropout",
+    "bigram_context",
+}
+
+#: The same models written as keyword arguments and as config objects.
+AS_KEYWORDS_AND_AS_PARTS = {
+    "defaults": (dict(), (EncoderConfig(VOCAB), None, None)),
+    "everything": (
+        dict(
+            embedding_dim=8,
+            lstm_units=[8, 6],
+            bidirectional=True,
+            bigram_buckets=31,
+            bigram_context="previous",
+            embedding_dropout=0.2,
+            token_dropout=0.3,
+            pooling="attention",
+            dense_units=5,
+            num_classes=3,
+            dropout=0.1,
+            l2=1e-4,
+            batch_norm=True,
+            synchronized_batch_norm=True,
+        ),
+        (
+            EncoderConfig(
+                VOCAB,
+                embedding_dim=8,
+                lstm_units=(8, 6),
+                bidirectional=True,
+                bigram_buckets=31,
+                bigram_context="previous",
+                embedding_dropout=0.2,
+                token_dropout=0.3,
+            ),
+            HeadConfig(pooling="attention", dense_units=5, num_classes=3),
+            Regularization(dropout=0.1, l2=1e-4, batch_norm=True, synchronized_batch_norm=True),
+        ),
+    ),
+    "no_norm_no_hidden": (
+        dict(embedding_dim=8, lstm_units=(8,), pooling="mean_max", dense_units=0, batch_norm=False),
+        (
+            EncoderConfig(VOCAB, embedding_dim=8, lstm_units=(8,)),
+            HeadConfig(pooling="mean_max", dense_units=0),
+            Regularization(batch_norm=False),
+        ),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(AS_KEYWORDS_AND_AS_PARTS))
+def test_config_objects_build_the_model_the_keywords_build(case):
+    keywords, parts = AS_KEYWORDS_AND_AS_PARTS[case]
+    x = np.random.default_rng(9).integers(2, VOCAB, (3, 7))
+    x[0, 4:] = 0
+    built = {}
+    for how, make in (
+        ("keywords", lambda: WeiboLSTM(VOCAB, name="m", **keywords)),
+        ("parts", lambda: WeiboLSTM.from_parts(*parts, name="m")),
+    ):
+        keras.utils.set_random_seed(5)
+        model = make()
+        model.build()
+        weights = [w.numpy() for w in model.weights]
+        keras.utils.set_random_seed(6)
+        training = model(x, training=True).numpy()  # dropout and token dropout draw
+        built[how] = (model, weights, training, model(x, training=False).numpy())
+    (model, *arrays), (other, *other_arrays) = built["keywords"], built["parts"]
+    assert other.get_config() == model.get_config()
+    assert [w.path for w in other.weights] == [w.path for w in model.weights]
+    assert [layer.name for layer in other.layers] == [layer.name for layer in model.layers]
+    for ours, theirs in zip(other_arrays, arrays, strict=True):
+        for a, b in zip(ours, theirs, strict=True):
+            np.testing.assert_array_equal(a, b)
+    assert other.encoder_config == parts[0]
+    assert other.head_config == (parts[1] or HeadConfig())
+    assert other.regularization == (parts[2] or Regularization())
+
+
+def test_get_config_keeps_the_flat_keys_and_plain_types():
+    """NumPy scalars and `dropout=0` become the ints and floats of earlier releases."""
+    model = WeiboLSTM(
+        np.int64(VOCAB),
+        embedding_dim=np.int64(8),
+        lstm_units=(np.int32(8),),
+        dense_units=np.int64(4),
+        dropout=0,
+        l2=0,
+        embedding_dropout=np.float32(0.25),
+        bidirectional=1,
+    )
+    config = model.get_config()
+    assert set(config) == FLAT_KEYS | {"name", "trainable", "dtype"}
+    expected_types = dict(
+        vocabulary_size=int,
+        embedding_dim=int,
+        lstm_units=list,
+        dense_units=int,
+        dropout=float,
+        l2=float,
+        embedding_dropout=float,
+        bidirectional=bool,
+        batch_norm=bool,
+    )
+    assert {k: type(config[k]) for k in expected_types} == expected_types
+    assert config["lstm_units"] == [8] and config["embedding_dropout"] == 0.25
+    json.dumps(config)  # what model.keras stores
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (
+            lambda: EncoderConfig(1),
+            "Argument `vocabulary_size` must be >= 2. Received: vocabulary_size=1",
+        ),
+        (
+            lambda: EncoderConfig(VOCAB, embedding_dim=0),
+            "`embedding_dim` must be >= 1. Received: embedding_dim=0",
+        ),
+        (
+            lambda: EncoderConfig(VOCAB, lstm_units=[]),
+            "`lstm_units` must be non-empty and positive. Received: lstm_units=()",
+        ),
+        (lambda: EncoderConfig(VOCAB, lstm_units=(8, 0)), "Received: lstm_units=(8, 0)"),
+        (
+            lambda: EncoderConfig(VOCAB, bigram_buckets=-1),
+            "`bigram_buckets` must be >= 0. Received: bigram_buckets=-1",
+        ),
+        (
+            lambda: EncoderConfig(VOCAB, bigram_context="left"),
+            "'next' or 'previous'. Received: bigram_context='left'",
+        ),
+        (
+            lambda: EncoderConfig(VOCAB, embedding_dropout=1.0),
+            "`embedding_dropout` must be in [0, 1). Received: embedding_dropout=1.0",
+        ),
+        (
+            lambda: EncoderConfig(VOCAB, token_dropout=-0.1),
+            "`token_dropout` must be in [0, 1). Received: token_dropout=-0.1",
+        ),
+        (
+            lambda: HeadConfig(pooling="sum"),
+            "`pooling` must be 'last' or one of ('mean', 'max', 'mean_max', 'attention'). Received: pooling='sum'",
+        ),
+        (
+            lambda: HeadConfig(dense_units=-1),
+            "`dense_units` must be >= 0. Received: dense_units=-1",
+        ),
+        (lambda: HeadConfig(num_classes=1), "`num_classes` must be >= 2. Received: num_classes=1"),
+        (lambda: Regularization(dropout=1.0), "`dropout` must be in [0, 1). Received: dropout=1.0"),
+        (lambda: Regularization(l2=-1e-5), "`l2` must be >= 0. Received: l2=-1e-05"),
+    ],
+)
+def test_config_objects_validate(make, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        make()
+
+
+def test_config_objects_are_frozen():
+    config = HeadConfig()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.pooling = "mean"
+
+
+def test_model_from_parts_round_trips_and_loads(serialization_round_trip, tmp_path):
+    model = WeiboLSTM.from_parts(
+        EncoderConfig(VOCAB, embedding_dim=8, lstm_units=(8, 6), bigram_buckets=13),
+        HeadConfig(pooling="mean", dense_units=4),
+        Regularization(dropout=0.2),
+        name="from_parts",
+    )
+    x = np.random.default_rng(10).integers(1, VOCAB, (3, 9))
+    restored = serialization_round_trip(model, lambda m: m(x, training=False), atol=1.0)
+    assert restored.encoder_config == model.encoder_config
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    assert loaded.name == "from_parts" and loaded.head_config == model.head_config
+    np.testing.assert_array_equal(loaded(x, training=False), model(x, training=False))

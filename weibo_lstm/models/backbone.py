@@ -16,6 +16,8 @@ from weibo_lstm.models.layers.pooling import POOLING_MODES, MaskedPooling
 class EncoderConfig:
     """The encoder of `WeiboLSTM`: embeddings and the LSTM stack (what pretraining fills).
 
+    Each field is the `WeiboLSTM` keyword argument of the same name.
+
     Attributes:
         vocabulary_size: number of token ids, padding and OOV included.
         embedding_dim: embedding width.
@@ -25,6 +27,15 @@ class EncoderConfig:
         bigram_context: `"next"` or `"previous"` character of the bigram.
         embedding_dropout: `SpatialDropout1D` rate on the embeddings.
         token_dropout: in training, this share of the characters becomes OOV.
+
+    Example:
+
+    >>> EncoderConfig(5000, lstm_units=[64]).lstm_units
+    (64,)
+    >>> EncoderConfig(5000, bigram_context="before")
+    Traceback (most recent call last):
+    ...
+    ValueError: Argument `bigram_context` must be 'next' or 'previous'. Received: bigram_context='before'
     """
 
     vocabulary_size: int
@@ -39,21 +50,33 @@ class EncoderConfig:
     def __post_init__(self):
         object.__setattr__(self, "lstm_units", tuple(int(u) for u in self.lstm_units))
         _check(
+            self,
             vocabulary_size=(self.vocabulary_size >= 2, ">= 2"),
+            embedding_dim=(self.embedding_dim >= 1, ">= 1"),
             lstm_units=(
                 bool(self.lstm_units) and min(self.lstm_units) >= 1,
                 "non-empty and positive",
             ),
+            bigram_buckets=(self.bigram_buckets >= 0, ">= 0"),
+            bigram_context=(self.bigram_context in ("next", "previous"), "'next' or 'previous'"),
             embedding_dropout=(0 <= self.embedding_dropout < 1, "in [0, 1)"),
             token_dropout=(0 <= self.token_dropout < 1, "in [0, 1)"),
-            bigram_context=(self.bigram_context in ("next", "previous"), "'next' or 'previous'"),
-            values=self,
+        )
+        _coerce(
+            self,
+            {
+                int: ("vocabulary_size", "embedding_dim", "bigram_buckets"),
+                float: ("embedding_dropout", "token_dropout"),
+                bool: ("bidirectional",),
+            },
         )
 
 
 @dataclasses.dataclass(frozen=True)
 class HeadConfig:
     """The head of `WeiboLSTM`: from the encoder's output to class probabilities.
+
+    Each field is the `WeiboLSTM` keyword argument of the same name.
 
     Attributes:
         pooling: `"last"` (the last LSTM's final state) or a `MaskedPooling` mode.
@@ -67,43 +90,57 @@ class HeadConfig:
 
     def __post_init__(self):
         _check(
+            self,
             pooling=(self.pooling in ("last", *POOLING_MODES), f"'last' or one of {POOLING_MODES}"),
             dense_units=(self.dense_units >= 0, ">= 0"),
             num_classes=(self.num_classes >= 2, ">= 2"),
-            values=self,
         )
+        _coerce(self, {int: ("dense_units", "num_classes")})
 
 
 @dataclasses.dataclass(frozen=True)
 class Regularization:
-    """What regularises every block of `WeiboLSTM`.
+    """What regularises every block of `WeiboLSTM`, encoder and head alike.
+
+    Each field is the `WeiboLSTM` keyword argument of the same name.
 
     Attributes:
         dropout: dropout rate after each LSTM block and the hidden dense block.
         l2: L2 factor of the embeddings and of every kernel (0 disables).
         batch_norm: BatchNormalization after each block.
-        synchronized: BatchNorm statistics over the global batch across replicas.
+        synchronized_batch_norm: BatchNorm statistics over the global batch across
+            replicas.
     """
 
     dropout: float = 0.3
     l2: float = 1e-5
     batch_norm: bool = True
-    synchronized: bool = False
+    synchronized_batch_norm: bool = False
 
     def __post_init__(self):
         _check(
+            self,
             dropout=(0 <= self.dropout < 1, "in [0, 1)"),
             l2=(self.l2 >= 0, ">= 0"),
-            values=self,
         )
+        _coerce(self, {float: ("dropout", "l2"), bool: ("batch_norm", "synchronized_batch_norm")})
 
 
-def _check(*, values, **checks) -> None:
+def _check(config, **checks: tuple[bool, str]) -> None:
+    """Raises the project's ValueError for the first `name=(ok, expected)` not ok."""
     for name, (ok, expected) in checks.items():
         if not ok:
-            raise ValueError(
-                f"Argument `{name}` must be {expected}. Received: {name}={getattr(values, name)!r}"
-            )
+            value = getattr(config, name)
+            shown = repr(value) if isinstance(value, str) else value
+            raise ValueError(f"Argument `{name}` must be {expected}. Received: {name}={shown}")
+
+
+def _coerce(config, casts: dict[type, tuple[str, ...]]) -> None:
+    """Casts fields to plain Python types: a NumPy scalar or `dropout=0` must not reach
+    the layers and `get_config` (whose JSON stays what it always was)."""
+    for cast, names in casts.items():
+        for name in names:
+            object.__setattr__(config, name, cast(getattr(config, name)))
 
 
 @keras.saving.register_keras_serializable(package="weibo_lstm")
@@ -121,6 +158,11 @@ class WeiboLSTM(keras.Model):
     with L2(`l2`) on the embedding matrix, on the LSTM kernels and recurrent
     kernels, and on the Dense kernels (biases and BatchNorm are not regularised).
     Id 0 is padding and is masked throughout.
+
+    The keyword arguments fall into three groups, kept as `model.encoder_config`
+    (`EncoderConfig`), `model.head_config` (`HeadConfig`) and `model.regularization`
+    (`Regularization`); `WeiboLSTM.from_parts` builds the model from these objects.
+    `get_config` stays flat: the keyword arguments below.
 
     Args:
         vocabulary_size: number of token ids, padding and OOV included.
@@ -200,15 +242,15 @@ class WeiboLSTM(keras.Model):
             pooling=pooling, dense_units=dense_units, num_classes=num_classes
         )
         self.regularization = Regularization(
-            dropout=dropout, l2=l2, batch_norm=batch_norm, synchronized=synchronized_batch_norm
+            dropout=dropout,
+            l2=l2,
+            batch_norm=batch_norm,
+            synchronized_batch_norm=synchronized_batch_norm,
         )
         # One attribute per argument (the Keras convention; `get_config` reads them).
-        for config in (self.encoder_config, self.head_config):
+        for config in (self.encoder_config, self.head_config, self.regularization):
             for field in dataclasses.fields(config):
                 setattr(self, field.name, getattr(config, field.name))
-        self.dropout, self.l2 = self.regularization.dropout, self.regularization.l2
-        self.batch_norm = self.regularization.batch_norm
-        self.synchronized_batch_norm = self.regularization.synchronized
         self._token_seed = (
             keras.random.SeedGenerator(name="token_dropout_seed") if self.token_dropout else None
         )
@@ -216,6 +258,39 @@ class WeiboLSTM(keras.Model):
         # every layer gets it explicitly (and the softmax its variable dtype).
         self._create_encoder_layers(self.dtype_policy)
         self._create_head_layers(self.dtype_policy)
+
+    @classmethod
+    def from_parts(
+        cls,
+        encoder: EncoderConfig,
+        head: HeadConfig | None = None,
+        regularization: Regularization | None = None,
+        **kwargs,
+    ) -> WeiboLSTM:
+        """The `WeiboLSTM` of an encoder, a head and a regularisation config.
+
+        The same model as the keyword arguments the configs' fields name (and the same
+        `get_config`, so it saves and loads like any other).
+
+        Args:
+            encoder: the embeddings and the LSTM stack.
+            head: pooling, hidden dense block and classes (None: `HeadConfig()`).
+            regularization: dropout, L2 and BatchNorm (None: `Regularization()`).
+            **kwargs: passed to `keras.Model` (`name`, `dtype`).
+
+        Example:
+
+        >>> encoder = EncoderConfig(50, lstm_units=(8,))
+        >>> model = WeiboLSTM.from_parts(encoder, HeadConfig(pooling="mean"), name="m")
+        >>> model.get_config() == WeiboLSTM(
+        ...     50, lstm_units=(8,), pooling="mean", name="m").get_config()
+        True
+        """
+        parts = (encoder, head or HeadConfig(), regularization or Regularization())
+        arguments = {}
+        for part in parts:
+            arguments.update(dataclasses.asdict(part))
+        return cls(**arguments, **kwargs)
 
     def _regularizer(self):
         return keras.regularizers.L2(self.l2) if self.l2 else None
