@@ -23,6 +23,7 @@ import numpy as np
 
 from weibo_lstm.errors import DataError
 from weibo_lstm.models.backbone import WeiboLSTM
+from weibo_lstm.models.language_model import ENCODER_ARGUMENTS
 from weibo_lstm.preprocessing.tokenizer import Tokenizer
 
 _CONFIG_FILE = "encoder.json"
@@ -31,12 +32,20 @@ _TOKENIZER_DIR = "tokenizer"
 _FORMAT = "weibo_lstm.encoder/1"
 
 
+def _encoder_variables(model: WeiboLSTM) -> dict:
+    """The variables of `model.encoder_layers()`, keyed `"<layer name>/<index>"`."""
+    return {
+        f"{layer.name}/{i}": w
+        for layer in model.encoder_layers()
+        for i, w in enumerate(layer.weights)
+    }
+
+
 def encoder_weights(model: WeiboLSTM) -> dict[str, np.ndarray]:
     """The weights of `model.encoder_layers()`, keyed `"<layer name>/<index>"`."""
     return {
-        f"{layer.name}/{i}": np.asarray(keras.ops.convert_to_numpy(w))
-        for layer in model.encoder_layers()
-        for i, w in enumerate(layer.weights)
+        key: np.asarray(keras.ops.convert_to_numpy(w))
+        for key, w in _encoder_variables(model).items()
     }
 
 
@@ -65,8 +74,6 @@ def save_encoder(
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     config = model.get_config()
-    from weibo_lstm.models.language_model import ENCODER_ARGUMENTS
-
     arguments = {key: config[key] for key in ENCODER_ARGUMENTS}
     weights = {k: v.astype(dtype) for k, v in encoder_weights(model).items()}
     np.savez_compressed(path / _WEIGHTS_FILE, **weights)
@@ -114,11 +121,7 @@ def set_encoder_weights(model: WeiboLSTM, weights: dict[str, np.ndarray]) -> Non
     Raises:
         ValueError: if a layer, weight or shape does not match.
     """
-    expected = {
-        f"{layer.name}/{i}": w
-        for layer in model.encoder_layers()
-        for i, w in enumerate(layer.weights)
-    }
+    expected = _encoder_variables(model)
     if set(expected) != set(weights):
         raise ValueError(
             "The encoder weights do not match the model: "
@@ -164,8 +167,6 @@ def backbone_from_encoder(
     >>> model(tok(["好"]), training=False).shape
     TensorShape([1, 2])
     """
-    from weibo_lstm.models.language_model import ENCODER_ARGUMENTS
-
     arguments, weights, tokenizer = load_encoder(path)
     clash = sorted(set(head) & set(ENCODER_ARGUMENTS))
     if clash:
@@ -183,5 +184,6 @@ def backbone_from_encoder(
     return model, tokenizer
 
 
-#: The name before 0.2: it returns a backbone, not a classifier task.
+#: Deprecated alias of `backbone_from_encoder`, its name before 0.2 (what it returns
+#: is a backbone, not a classifier task); kept so that existing code keeps working.
 classifier_from_encoder = backbone_from_encoder
