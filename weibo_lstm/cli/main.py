@@ -57,8 +57,8 @@ def _positive(kind):
 class _DeviceDefault:
     """The default of a budget option on this machine, computed when `--help` shows it.
 
-    Computing it lists TensorFlow's physical devices, which does not initialise its
-    logical devices: `--replicas N` can still split the CPU afterwards.
+    The device kind comes from `device_probe.probable_device_kind`, which does not start
+    TensorFlow: `--help` stays instant and `--replicas N` can still split the CPU after.
     """
 
     def __init__(self, option: str):
@@ -107,15 +107,17 @@ def apply_config_file(parser: argparse.ArgumentParser, argv: Sequence[str]) -> N
     Raises:
         UserError: the file is missing, is not TOML, or names an unknown setting.
     """
-    from weibo_lstm.jobs.config import JOB_SET_OPTIONS, RunConfig, read_settings
-    from weibo_lstm.training.options import TrainerOptions
-
+    target = _parser_with(parser, "--config", argv)
+    if target is None:  # a command without --config (--help, predict, ...): nothing to read
+        return
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--config")
     known, _ = pre.parse_known_args(argv)
-    target = _parser_with(parser, "--config", argv)
-    if known.config is None or target is None:
+    if known.config is None:
         return
+    from weibo_lstm.jobs.config import JOB_SET_OPTIONS, RunConfig, read_settings
+    from weibo_lstm.training.options import TrainerOptions
+
     names = set(flags.dataclass_fields(RunConfig))
     names |= set(flags.dataclass_fields(TrainerOptions)) - JOB_SET_OPTIONS
     target.set_defaults(**read_settings(known.config, names))
@@ -432,8 +434,16 @@ def _add_export(commands) -> None:
     export.set_defaults(run=_export)
 
 
+def _pretrain_excluded_options() -> set[str]:
+    """The `TrainerOptions` fields `pretrain` has no flag for (the job's, or inapplicable)."""
+    from weibo_lstm.jobs.config import PRETRAIN_OPTION_FIELDS
+    from weibo_lstm.training.options import TrainerOptions
+
+    return set(flags.dataclass_fields(TrainerOptions)) - set(PRETRAIN_OPTION_FIELDS)
+
+
 def _add_pretrain(commands) -> None:
-    from weibo_lstm.jobs.config import PRETRAIN_OPTION_FIELDS, PRETRAIN_OPTIONS, PretrainConfig
+    from weibo_lstm.jobs.config import PRETRAIN_OPTIONS, PretrainConfig
     from weibo_lstm.training.options import TrainerOptions
 
     pretrain = commands.add_parser(
@@ -445,7 +455,7 @@ def _add_pretrain(commands) -> None:
     flags.add_dataclass_flags(
         pretrain.add_argument_group("training (TrainerOptions)"),
         TrainerOptions,
-        exclude=set(flags.dataclass_fields(TrainerOptions)) - set(PRETRAIN_OPTION_FIELDS),
+        exclude=_pretrain_excluded_options(),
         defaults=PRETRAIN_OPTIONS,
     )
     add_verbose_argument(pretrain)
@@ -458,12 +468,11 @@ def pretrain_settings(args: argparse.Namespace):
     Raises:
         ConfigError: for an invalid value, before TensorFlow starts its devices.
     """
-    from weibo_lstm.jobs.config import PRETRAIN_OPTION_FIELDS, PretrainConfig, pretrain_options
+    from weibo_lstm.jobs.config import PretrainConfig, pretrain_options
     from weibo_lstm.training.options import TrainerOptions
 
-    exclude = set(flags.dataclass_fields(TrainerOptions)) - set(PRETRAIN_OPTION_FIELDS)
     config = PretrainConfig(**flags.dataclass_values(args, PretrainConfig))
-    options = flags.dataclass_values(args, TrainerOptions, exclude=exclude)
+    options = flags.dataclass_values(args, TrainerOptions, exclude=_pretrain_excluded_options())
     pretrain_options(options, summary_dir="")  # validates the values now
     return config, options
 
