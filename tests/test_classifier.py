@@ -4,7 +4,6 @@ import json
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import weibo_lstm as wl
 from weibo_lstm.models.presets import PRESETS
@@ -58,7 +57,10 @@ def test_fit_learns_from_labelled_texts(fitted, corpus):
     _, val = corpus
     assert len(history.epochs) == 3 and history.best_epoch is not None
     metrics = classifier.evaluate(val)
-    assert metrics["accuracy"] == pytest.approx(history.best_metrics["val_accuracy"], abs=1e-6)
+    # The deep part is the best epoch; the wide & deep model is what evaluate scores.
+    assert isinstance(classifier.backbone, wl.HybridClassifier)
+    parts = classifier.part_accuracies(val)
+    assert parts["deep"] == pytest.approx(history.best_metrics["val_accuracy"], abs=1e-6)
     probabilities = classifier.predict(list(val.texts))
     assert probabilities.shape == (len(val), 2)
     np.testing.assert_allclose(probabilities.sum(1), 1.0, atol=1e-5)
@@ -102,15 +104,21 @@ def test_serialization_round_trip(fitted, corpus):
     )
 
 
-def test_export_serves_the_same_probabilities(fitted, tmp_path):
+def test_export_serves_the_same_probabilities(
+    fitted, tmp_path, edge_case_texts, load_in_fresh_process
+):
+    """The wide & deep model `fit` made, exported, in a process without weibo_lstm and
+    tensorflow_text: empty, blank, emoji-only, 5,000-character and invalid UTF-8 texts."""
     classifier, _ = fitted
+    assert isinstance(classifier.backbone, wl.HybridClassifier)
     classifier.metadata["report"] = {"accuracy": 0.5}
     path = classifier.export(tmp_path / "serving")
-    serve = tf.saved_model.load(str(path)).signatures["serve"]
-    texts = ["好开心[哈哈]", "", "太差了"]
-    outputs = serve(texts=tf.constant(texts))
+    report = load_in_fresh_process(path, edge_case_texts, tmp_path)
+    assert report["non_core_ops"] == [] and report["loaded_forbidden"] == []
+    texts = [t.decode("utf-8", "replace") for t in edge_case_texts]
+    assert "" in texts and "😀👍🏻" in texts and max(map(len, texts)) > 1000
     np.testing.assert_allclose(
-        outputs["probabilities"].numpy(), classifier.predict(texts), atol=1e-5, rtol=0
+        report["outputs"]["probabilities"], classifier.predict(texts), atol=1e-5, rtol=0
     )
     assert read_metadata(path)["training_run"]["report"] == {"accuracy": 0.5}
 

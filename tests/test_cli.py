@@ -55,7 +55,14 @@ def test_train_writes_report_model_and_curves(trained, read_report):
         # added with emoticon dropout: the share of training posts whose emoticons were
         # removed, and the leakage audit's test accuracy without emoticons
         *("emoticon_dropout", "test_accuracy_emoticons_stripped"),
+        # wide & deep (on by default): each part's test accuracy and the wide part's fit
+        *("wide", "test_accuracy_deep", "test_accuracy_wide", "test_accuracy_wide_and_deep"),
+        "wide_fit_s",
     ]
+    assert row["wide"] == "True" and float(row["wide_fit_s"]) > 0
+    assert row["test_accuracy_wide_and_deep"] == row["final_test_accuracy"]
+    for part in ("deep", "wide"):
+        assert 0 <= float(row[f"test_accuracy_{part}"]) <= 1
     # The generated posts carry label-bearing emoticons: the audit turns dropout on.
     assert float(row["emoticon_dropout"]) == 0.5
     assert 0.5 <= float(row["test_accuracy_emoticons_stripped"]) <= 1

@@ -47,6 +47,45 @@ def test_logits_match_sklearn_tfidf_and_logistic_regression():
     np.testing.assert_allclose(layer(_dense(test)).numpy(), expected, atol=1e-4)
 
 
+def test_host_decision_function_matches_the_graph_and_sklearn():
+    rng = np.random.default_rng(1)
+    train, labels = _rows(rng, 300)
+    test, _ = _rows(rng, 60)
+    layer = NgramLogisticRegression.fit(*_ragged(train), labels, tol=1e-6)
+    host = layer.decision_function(*_ragged(test))
+    np.testing.assert_allclose(host, layer(_dense(test)).numpy(), atol=1e-5)
+    vectorizer = TfidfVectorizer(analyzer=_ngrams, sublinear_tf=True, min_df=2)
+    reference = LogisticRegression(C=4.0, max_iter=3000, tol=1e-6)
+    reference.fit(vectorizer.fit_transform(train), labels)
+    np.testing.assert_allclose(
+        host, reference.decision_function(vectorizer.transform(test)), atol=1e-4
+    )
+    with pytest.raises(ValueError, match="unpadded"):
+        layer.decision_function(np.array([3, 0]), np.array([0, 2]))
+
+
+def test_max_features_keeps_the_most_frequent_ngrams_as_sklearn_does():
+    rng = np.random.default_rng(2)
+    train, labels = _rows(rng, 300)
+    vectorizer = TfidfVectorizer(analyzer=_ngrams, sublinear_tf=True, min_df=2)
+    counts = np.asarray(
+        TfidfVectorizer(analyzer=_ngrams, min_df=2, use_idf=False, norm=None)
+        .fit_transform(train)
+        .sum(0)
+    ).ravel()
+    # A cut where the n-gram counts differ, so that ties cannot decide the set.
+    ordered = np.sort(counts)[::-1]
+    limit = next(k for k in range(50, len(ordered)) if ordered[k - 1] > ordered[k])
+    vectorizer.set_params(max_features=limit)
+    reference = LogisticRegression(C=4.0, max_iter=3000, tol=1e-6)
+    reference.fit(vectorizer.fit_transform(train), labels)
+    layer = NgramLogisticRegression.fit(*_ragged(train), labels, max_features=limit, tol=1e-6)
+    assert layer.vocabulary_size == limit == len(vectorizer.vocabulary_) < len(counts)
+    test, _ = _rows(rng, 40)
+    expected = reference.decision_function(vectorizer.transform(test))
+    np.testing.assert_allclose(layer(_dense(test)).numpy(), expected, atol=1e-4)
+
+
 def test_host_keys_match_the_in_graph_keys_and_stay_within_rows():
     rows, keys = ngram_keys(np.array([5, 6, 7, 8, 9]), np.array([0, 3, 5]))
     # Row 0 = [5, 6, 7]: 3 unigrams, 2 bigrams, 1 trigram; row 1 = [8, 9]: 2 + 1.

@@ -46,6 +46,9 @@ class RunConfig:
         strip_emoticons: remove bracketed emoticons like [哈哈] before tokenizing
             (they leak weibo labels).
         drop_duplicates: drop repeated texts (and texts with both labels).
+        wide: wide & deep: after the LSTM, fit TF-IDF + logistic regression over
+            character 1-3-grams on the training rows and combine the two on
+            validation (one model, one SavedModel); --no-wide: the LSTM alone.
         val_fraction: validation share of `data` when no --val-data is given.
         test_fraction: test share of `data` when no --test-data is given.
         synchronized_batch_norm: BatchNorm statistics over the global batch across
@@ -78,6 +81,7 @@ class RunConfig:
     max_length: int = 180
     strip_emoticons: bool = False
     drop_duplicates: bool = False
+    wide: bool = True
     val_fraction: float = 0.1
     test_fraction: float = 0.1
     synchronized_batch_norm: bool = False

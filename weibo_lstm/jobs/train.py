@@ -153,10 +153,9 @@ def _train(config: RunConfig, options: dict, seed: int, runtime: Runtime, output
 
     stamp = datetime.datetime.now().strftime("%Y%m%d_%H%M%S")
     summary_dir = str(output_dir / "tensorboard" / stamp)
-    history = classifier.fit(train_x, val_x, **options, summary_dir=summary_dir)
+    history = classifier.fit(train_x, val_x, **options, summary_dir=summary_dir, wide=config.wide)
 
     test_metrics = classifier.evaluate(test_x, prefix="final_test_")
-    stripped_accuracy = _stripped_test_accuracy(classifier, test)
     probabilities = classifier.predict_examples(test_x)
     report_text, report_dict = reporting.classification_report(test.labels, probabilities.argmax(1))
     logger.info(
@@ -179,7 +178,7 @@ def _train(config: RunConfig, options: dict, seed: int, runtime: Runtime, output
     )
     late_columns = {
         "emoticon_dropout": classifier.trainer.options.emoticon_dropout,
-        "test_accuracy_emoticons_stripped": stripped_accuracy,
+        **_accuracy_columns(classifier, test, test_x, test_metrics["final_test_accuracy"]),
     }
     report_path, model_dir = _write_outputs(
         config, preset, classifier, history, row, output_dir, stamp, late_columns
@@ -203,6 +202,27 @@ def _training_examples(classifier, train: LabeledTexts, options: dict):
     resolved = classifier.with_emoticon_dropout(train, classifier.training_options(**options))
     options = {**options, "emoticon_dropout": resolved.emoticon_dropout}
     return options, classifier.tokenize_for_training(train, resolved)
+
+
+def _accuracy_columns(classifier, test: LabeledTexts, test_x, accuracy: float) -> dict:
+    """The report's late accuracy columns: without emoticons (see
+    `_stripped_test_accuracy`), each wide & deep part's, and the wide part's fitting
+    time (the deep part's accuracy is the model's without a wide part)."""
+    stripped = _stripped_test_accuracy(classifier, test)
+    parts = classifier.part_accuracies(test_x)
+    if parts:
+        logger.info(
+            "Test accuracy: deep part %.4f, wide part %.4f, wide & deep %.4f",
+            *(parts["deep"], parts["wide"], accuracy),
+        )
+    return {
+        "test_accuracy_emoticons_stripped": stripped,
+        "wide": bool(parts),
+        "test_accuracy_deep": parts.get("deep", accuracy),
+        "test_accuracy_wide": parts.get("wide"),
+        "test_accuracy_wide_and_deep": accuracy if parts else None,
+        "wide_fit_s": classifier.metadata.get("wide_fit_s") if parts else None,
+    }
 
 
 def _stripped_test_accuracy(classifier, test: LabeledTexts) -> float | None:

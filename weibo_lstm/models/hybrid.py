@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from weibo_lstm.models.ngram_logistic import NgramLogisticRegression
+from weibo_lstm.preprocessing.tokenized_examples import TokenizedExamples
 
 _EPSILON = 1e-7
 
@@ -125,3 +126,61 @@ def fit_mixing(
     features = np.stack([log_odds(neural_probabilities), linear_logits], axis=1)
     model = LogisticRegression(C=100.0, max_iter=1000).fit(features, labels)
     return float(model.coef_[0, 0]), float(model.coef_[0, 1]), float(model.intercept_[0])
+
+
+def wide_and_deep(
+    deep: keras.Model,
+    train: TokenizedExamples,
+    validation: TokenizedExamples,
+    deep_validation_probabilities: np.ndarray,
+    *,
+    strategy: tf.distribute.Strategy | None = None,
+    **linear_kwargs,
+) -> HybridClassifier:
+    """The wide & deep classifier of a trained deep model.
+
+    The wide part, an `NgramLogisticRegression`, is fitted on the `train` rows; the
+    mixing of the two log-odds on the `validation` rows (`fit_mixing`), where the
+    deep model's probabilities are `deep_validation_probabilities` (neither part saw
+    them in training).
+
+    Args:
+        deep: the trained classifier (ids → `[batch, 2]` probabilities).
+        train, validation: tokenized rows with labels.
+        deep_validation_probabilities: `[len(validation), 2]` outputs of `deep`.
+        strategy: create the wide part's variables under it (None: the current one).
+        **linear_kwargs: passed to `NgramLogisticRegression.fit` (e.g. `max_features`).
+
+    Returns:
+        A built `HybridClassifier` named `wide_and_deep`.
+
+    Raises:
+        ValueError: when the wide part or the mixing cannot be fitted (e.g. one class
+            only, or no n-gram in two training rows).
+
+    Example:
+
+    >>> from weibo_lstm import WeiboLSTM
+    >>> lists = [[2, 3], [4, 5], [2, 3, 3], [4, 4, 5]] * 4
+    >>> rows = TokenizedExamples(np.concatenate(lists).astype(np.int32),
+    ...                          np.cumsum([0] + [len(r) for r in lists]),
+    ...                          np.array([1, 0, 1, 0] * 4, np.int32))
+    >>> deep = WeiboLSTM(8, lstm_units=(4,), dense_units=0)
+    >>> hybrid = wide_and_deep(deep, rows, rows, np.full((16, 2), 0.5))
+    >>> probabilities = hybrid(rows.rows(range(4)).to_tensor()).numpy()
+    >>> probabilities.argmax(1).tolist()  # the wide part decides: the deep part is useless
+    [1, 0, 1, 0]
+    """
+    strategy = strategy or tf.distribute.get_strategy()
+    if len(np.unique(validation.labels)) < 2:
+        raise ValueError("the validation rows hold one class only: the mixing needs both")
+    with strategy.scope():
+        linear = NgramLogisticRegression.fit(
+            train.values, train.row_splits, train.labels, name="wide", **linear_kwargs
+        )
+    linear_logits = linear.decision_function(validation.values, validation.row_splits)
+    mixing = fit_mixing(deep_validation_probabilities, linear_logits, validation.labels)
+    with strategy.scope():
+        hybrid = HybridClassifier(deep, linear, mixing=mixing, name="wide_and_deep")
+        hybrid(tf.ones([1, 1], tf.int32))  # built, so it saves and exports at once
+    return hybrid

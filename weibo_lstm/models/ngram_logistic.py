@@ -103,6 +103,7 @@ class NgramLogisticRegression(keras.layers.Layer):
         *,
         max_order: int = 3,
         min_df: int = 2,
+        max_features: int | None = None,
         C: float = 4.0,
         tol: float = 1e-4,
         **kwargs,
@@ -114,6 +115,10 @@ class NgramLogisticRegression(keras.layers.Layer):
             labels: their 0/1 labels.
             max_order: longest n-gram.
             min_df: keep n-grams that occur in at least this many rows.
+            max_features: keep at most this many n-grams, the most frequent in the
+                training rows (after `min_df`; ties: the smaller key), as
+                `TfidfVectorizer(max_features=...)` does; None keeps all. A smaller
+                model on disk.
             C: inverse L2 strength of the logistic regression.
             tol: its stopping tolerance (scikit-learn's default).
             **kwargs: passed to the constructor (e.g. `name`).
@@ -130,6 +135,9 @@ class NgramLogisticRegression(keras.layers.Layer):
         counts.sum_duplicates()
         document_frequency = np.bincount(counts.indices, minlength=len(vocabulary))
         kept = np.flatnonzero(document_frequency >= min_df)
+        if max_features is not None and len(kept) > max_features:
+            frequency = np.asarray(counts[:, kept].sum(axis=0)).ravel()
+            kept = np.sort(kept[np.argsort(-frequency, kind="stable")[:max_features]])
         if len(kept) == 0:
             raise ValueError(f"No n-gram occurs in at least min_df={min_df} rows")
         counts = counts[:, kept]
@@ -146,6 +154,36 @@ class NgramLogisticRegression(keras.layers.Layer):
         layer.coef.assign(model.coef_[0].astype(np.float32))
         layer.intercept.assign(np.float32(model.intercept_[0]))
         return layer
+
+    def decision_function(self, values: np.ndarray, row_splits: np.ndarray) -> np.ndarray:
+        """`[n]` logits of ragged id rows, computed on the host with NumPy.
+
+        The same function as `call` (which runs in the graph on padded batches), for
+        rows already in host memory, e.g. `TokenizedExamples` (unpadded: every id
+        is > 0).
+
+        >>> layer = NgramLogisticRegression.fit(
+        ...     np.array([2, 3, 2, 4, 5, 4]), np.array([0, 3, 6]), np.array([1, 0]), min_df=1)
+        >>> host = layer.decision_function(np.array([2, 3, 4, 5, 4]), np.array([0, 2, 5]))
+        >>> graph = layer(np.array([[2, 3, 0], [4, 5, 4]])).numpy()
+        >>> bool(np.allclose(host, graph, atol=1e-6))
+        True
+        """
+        n = len(row_splits) - 1
+        if np.any(np.asarray(values) <= 0):
+            raise ValueError("Argument `values` must be unpadded ids (all > 0).")
+        rows, keys = ngram_keys(values, row_splits, self.max_order)
+        vocabulary = self.keys.numpy()
+        position = np.minimum(np.searchsorted(vocabulary, keys), self.vocabulary_size - 1)
+        found = vocabulary[position] == keys
+        pairs, counts = np.unique(
+            rows[found] * np.int64(self.vocabulary_size) + position[found], return_counts=True
+        )
+        pair_rows, columns = pairs // self.vocabulary_size, pairs % self.vocabulary_size
+        value = (1 + np.log(counts)) * self.idf.numpy()[columns]
+        norm = np.sqrt(np.bincount(pair_rows, value * value, minlength=n))
+        dot = np.bincount(pair_rows, value * self.coef.numpy()[columns], minlength=n)
+        return (dot / np.maximum(norm, 1e-12) + float(self.intercept.numpy())).astype(np.float32)
 
     def call(self, ids):
         ids = tf.cast(ids, tf.int64)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from weibo_lstm.distribute.strategies import default_strategy
 from weibo_lstm.errors import ConfigError
 from weibo_lstm.models.backbone import WeiboLSTM
 from weibo_lstm.models.encoder import backbone_from_encoder
+from weibo_lstm.models.hybrid import HybridClassifier, wide_and_deep
 from weibo_lstm.models.presets import encoder_path, get_preset
 from weibo_lstm.preprocessing.tokenized_examples import TokenizedExamples
 from weibo_lstm.preprocessing.tokenizer import Tokenizer
@@ -97,6 +99,7 @@ class SentimentClassifier:
         #: The `DistributedTrainer` of the last `fit` (None before): `evaluate` and
         #: `predict_examples` reuse its compiled functions and strategy.
         self.trainer: DistributedTrainer | None = None
+        self._evaluators: dict[int, DistributedTrainer] = {}
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -194,27 +197,91 @@ class SentimentClassifier:
         validation: LabeledTexts | TokenizedExamples,
         *,
         options: TrainerOptions | None = None,
+        wide: bool = True,
         **overrides,
     ) -> History:
-        """Trains the backbone on `train`; the best epoch on `validation` is kept.
+        """Trains the classifier on `train`; `validation` chooses the best epoch and
+        the wide & deep mixing.
+
+        The deep part (the backbone) is trained with `DistributedTrainer`, its best
+        validation epoch kept. With `wide`, a TF-IDF + logistic regression over
+        character 1–3-grams (`NgramLogisticRegression`) is then fitted on the same
+        training rows and stacked with it on `validation` (`HybridClassifier`), so
+        the classifier is never the weaker of the two; `self.backbone` becomes that
+        hybrid and `self.deep` stays the trained backbone.
 
         Args:
             train: labelled training texts (or already `tokenize`d examples).
             validation: labelled texts that choose the best epoch (or their examples).
             options: all training options (default: see `training_options`).
+            wide: add the wide part (see above); False trains the deep part alone.
             **overrides: `TrainerOptions` fields, e.g. `epochs=15`, `batch_size=64`.
 
         Returns:
-            The `History` of the run; the backbone holds the best epoch's weights.
+            The `History` of the deep part's run.
         """
         options = self.training_options(options, **overrides)
         if isinstance(train, LabeledTexts):
             options = self.with_emoticon_dropout(train, options)
             train = self.tokenize_for_training(train, options)
+        validation = self.tokenize(validation)
+        self.backbone = self.deep
+        self.metadata.pop("wide_fit_s", None)
         self.trainer = DistributedTrainer(
             model=self.backbone, strategy=self.strategy, options=options
         )
-        return self.trainer.fit(train, self.tokenize(validation))
+        history = self.trainer.fit(train, validation)
+        if wide:
+            self.add_wide_part(train, validation)
+        return history
+
+    @property
+    def deep(self) -> keras.Model:
+        """The neural backbone: `self.backbone` itself, or its deep part when `fit`
+        made it wide & deep."""
+        if isinstance(self.backbone, HybridClassifier):
+            return self.backbone.classifier
+        return self.backbone
+
+    def add_wide_part(self, train: TokenizedExamples, validation: TokenizedExamples) -> None:
+        """Makes `self.backbone` the wide & deep classifier of the trained deep part
+        (`weibo_lstm.models.hybrid.wide_and_deep`): the wide part fitted on `train`,
+        the mixing on `validation`. Logs the time it took and the mixing weights.
+
+        When the wide part cannot be fitted (e.g. validation rows of one class only),
+        a warning says why and the classifier stays the deep part alone.
+        """
+        start = time.perf_counter()
+        deep_validation = self._evaluator(self.deep).predict(validation)
+        try:
+            self.backbone = wide_and_deep(
+                self.deep, train, validation, deep_validation, strategy=self.strategy
+            )
+        except ValueError as e:
+            logger.warning("No wide part (%s): the classifier is the deep part alone", e)
+            return
+        self.metadata["wide_fit_s"] = round(time.perf_counter() - start, 2)
+        logger.info(
+            "Wide & deep: TF-IDF + logistic regression over %d character n-grams fitted on "
+            "the training rows; mixing (deep %.2f, wide %.2f, bias %.2f) fitted on validation "
+            "(%.1f s)",
+            self.backbone.linear.vocabulary_size,
+            *self.backbone.mixing,
+            self.metadata["wide_fit_s"],
+        )
+
+    def part_accuracies(self, examples: LabeledTexts | TokenizedExamples) -> dict[str, float]:
+        """Accuracy of the deep and the wide part alone on `examples` (`{}` for a
+        classifier without a wide part)."""
+        if not isinstance(self.backbone, HybridClassifier):
+            return {}
+        examples = self.tokenize(examples)
+        deep = self._evaluator(self.deep).predict(examples).argmax(1)
+        wide = self.backbone.linear.decision_function(examples.values, examples.row_splits) > 0
+        return {
+            "deep": float(np.mean(deep == examples.labels)),
+            "wide": float(np.mean(wide == examples.labels)),
+        }
 
     def with_emoticon_dropout(self, train: LabeledTexts, options: TrainerOptions) -> TrainerOptions:
         """`options` with `emoticon_dropout` decided for `train` when it is None.
@@ -250,11 +317,24 @@ class SentimentClassifier:
         return self.tokenize(train)
 
     def _trainer(self) -> DistributedTrainer:
-        if self.trainer is None:
-            self.trainer = DistributedTrainer(
-                model=self.backbone, strategy=self.strategy, options=TrainerOptions(quiet=True)
+        """A trainer whose compiled evaluation runs `self.backbone`."""
+        return self._evaluator(self.backbone)
+
+    def _evaluator(self, model: keras.Model) -> DistributedTrainer:
+        """The last `fit`'s trainer if it trains `model`, else one that evaluates it
+        (kept for the next call on the same model)."""
+        if self.trainer is not None and self.trainer.model is model:
+            return self.trainer
+        cached = self._evaluators.get(id(model))
+        if cached is None or cached.model is not model:
+            options = self.trainer.options if self.trainer else TrainerOptions()
+            cached = DistributedTrainer(
+                model=model,
+                strategy=self.strategy,
+                options=dataclasses.replace(options, quiet=True),
             )
-        return self.trainer
+            self._evaluators[id(model)] = cached
+        return cached
 
     def evaluate(
         self, data: LabeledTexts | TokenizedExamples, *, prefix: str = ""
