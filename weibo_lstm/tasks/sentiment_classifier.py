@@ -243,10 +243,13 @@ class SentimentClassifier:
             return self.backbone.classifier
         return self.backbone
 
-    def add_wide_part(self, train: TokenizedExamples, validation: TokenizedExamples) -> None:
+    def add_wide_part(
+        self, train: TokenizedExamples, validation: TokenizedExamples, **linear_kwargs
+    ) -> None:
         """Makes `self.backbone` the wide & deep classifier of the trained deep part
         (`weibo_lstm.models.hybrid.wide_and_deep`): the wide part fitted on `train`,
         the mixing on `validation`. Logs the time it took and the mixing weights.
+        `linear_kwargs` go to `NgramLogisticRegression.fit` (e.g. `max_features`).
 
         When the wide part cannot be fitted (e.g. validation rows of one class only),
         a warning says why and the classifier stays the deep part alone.
@@ -255,7 +258,12 @@ class SentimentClassifier:
         deep_validation = self._evaluator(self.deep).predict(validation)
         try:
             self.backbone = wide_and_deep(
-                self.deep, train, validation, deep_validation, strategy=self.strategy
+                self.deep,
+                train,
+                validation,
+                deep_validation,
+                strategy=self.strategy,
+                **linear_kwargs,
             )
         except ValueError as e:
             logger.warning("No wide part (%s): the classifier is the deep part alone", e)

