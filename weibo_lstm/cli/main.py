@@ -27,6 +27,7 @@ from weibo_lstm.errors import (
     RUN_FAILED,
     USER_ERROR,
     ConfigError,
+    DataError,
     Preempted,
     UserError,
     WeiboLSTMError,
@@ -38,6 +39,15 @@ logger = logging.getLogger("weibo_lstm")
 class ArgumentParser(argparse.ArgumentParser):
     def error(self, message):  # one line instead of usage + message
         raise UserError(f"{self.prog}: {message} (see --help)")
+
+
+def _model(args) -> str:
+    """`--model`, or the shipped trained model's directory when it is not given."""
+    if args.model is not None:
+        return args.model
+    from weibo_lstm.models.presets import trained_model_path
+
+    return str(trained_model_path())
 
 
 def _positive(kind):
@@ -245,7 +255,7 @@ def _evaluate(args) -> int:
     from weibo_lstm.tasks.sentiment_classifier import SentimentClassifier
 
     _configure_memory_growth(args)
-    classifier = SentimentClassifier.load(args.model)
+    classifier = SentimentClassifier.load(_model(args))
     tokenizer = classifier.tokenizer
     if args.strip_emoticons and not tokenizer.strip_emoticons:
         tokenizer = Tokenizer.from_config(tokenizer.get_config() | {"strip_emoticons": True})
@@ -287,11 +297,14 @@ def _evaluate(args) -> int:
 
 
 def _predict(args) -> int:
-    from weibo_lstm.serving.predictor import Predictor
+    predictor = _numpy_predictor(args)
+    if predictor is None:
+        quiet_tensorflow(["--verbose"] if args.verbose else [])
+        from weibo_lstm.serving.predictor import Predictor
 
-    predictor = Predictor.load(
-        args.model, batch_size=args.batch_size, memory_growth=args.memory_growth
-    )
+        predictor = Predictor.load(
+            _model(args), batch_size=args.batch_size, memory_growth=args.memory_growth
+        )
     if args.text:
         texts, window = args.text, len(args.text)
     else:
@@ -322,6 +335,31 @@ def _predict(args) -> int:
     return 0
 
 
+def _numpy_predictor(args):
+    """A `NumpyPredictor` when `--engine` asks for one (or `auto` allows it), else None.
+
+    Raises:
+        UserError: for `--engine numpy` with a model it cannot run.
+    """
+    if args.engine == "tensorflow" or (args.engine == "auto" and not args.text):
+        return None
+    from weibo_lstm.serving import model_format
+    from weibo_lstm.serving.numpy_predictor import NumpyPredictor
+
+    try:
+        directory = model_format.resolve(_model(args))
+    except DataError:
+        directory = None  # a SavedModel, or nothing: the TensorFlow path says which
+    if directory is not None and NumpyPredictor.supports(directory):
+        return NumpyPredictor(directory)
+    if args.engine == "numpy":
+        raise UserError(
+            f"{_model(args)}: --engine numpy runs model directories of WeiboLSTM without "
+            "BatchNorm (wide & deep or not); use --engine tensorflow"
+        )
+    return None
+
+
 def _skip_blank(texts, skipped: list):
     """`texts` without the empty or whitespace-only ones, which are appended to `skipped`."""
     for text in texts:
@@ -341,7 +379,7 @@ def _export(args) -> int:
     output = Path(args.output)
     if args.model_version is not None:
         output = output / str(args.model_version)  # TensorFlow Serving's base_path/N/
-    model_dir = SentimentClassifier.resolve(args.model)
+    model_dir = SentimentClassifier.resolve(_model(args))
     classifier = SentimentClassifier.load(model_dir)
     if output.exists() and (not output.is_dir() or any(output.iterdir())):
         # Only ever delete what is recognisably a SavedModel.
@@ -372,8 +410,9 @@ def _add_evaluate(commands) -> None:
     evaluate = commands.add_parser("evaluate", help="metrics and classification report on a CSV")
     evaluate.add_argument(
         "--model",
-        required=True,
-        help="a model directory written by train, or its output directory (the newest model)",
+        default=None,
+        help="a model directory written by train, or its output directory (the newest model); "
+        "default: the shipped sentiment_zh model (docs/model_card.md)",
     )
     evaluate.add_argument("--data", required=True, help="labelled CSV")
     evaluate.add_argument(
@@ -393,9 +432,10 @@ def _add_predict(commands) -> None:
     )
     predict.add_argument(
         "--model",
-        required=True,
+        default=None,
         help="a model directory written by train, its output directory (the newest model), "
-        "or a SavedModel written by export",
+        "or a SavedModel written by export; default: the shipped sentiment_zh model "
+        "(docs/model_card.md)",
     )
     predict.add_argument("--batch-size", type=_positive(int), default=256, help="texts per call")
     predict.add_argument(
@@ -403,6 +443,16 @@ def _add_predict(commands) -> None:
         type=_positive(int),
         default=4096,
         help="stdin lines sorted by length together (bucketing); output keeps input order",
+    )
+    predict.add_argument(
+        "--engine",
+        choices=("auto", "numpy", "tensorflow"),
+        default="auto",
+        help="numpy: run the model without starting TensorFlow (answers in well under a "
+        "second; model directories of WeiboLSTM without BatchNorm, wide & deep or not, "
+        "e.g. the shipped model); tensorflow: the same probabilities through TensorFlow "
+        "(any model, faster for many texts); auto (default): numpy for texts given as "
+        "arguments when the model allows it, else tensorflow",
     )
     predict.add_argument("text", nargs="*", help="texts to label (default: read stdin)")
     add_memory_growth_argument(predict)
@@ -416,8 +466,9 @@ def _add_export(commands) -> None:
     )
     export.add_argument(
         "--model",
-        required=True,
-        help="a model directory written by train, or its output directory (the newest model)",
+        default=None,
+        help="a model directory written by train, or its output directory (the newest model); "
+        "default: the shipped sentiment_zh model (docs/model_card.md)",
     )
     export.add_argument("--output", required=True, help="SavedModel directory to write")
     export.add_argument(
@@ -532,7 +583,8 @@ def run(argv: Sequence[str] | None, parser: argparse.ArgumentParser) -> int:
             getattr(args, "quiet", False) and args.command != "train",
             getattr(args, "verbose", False),
         )
-        quiet_tensorflow(argv)  # before the command imports TensorFlow
+        if args.command != "predict":  # predict may not need TensorFlow: it decides
+            quiet_tensorflow(argv)  # before the command imports TensorFlow
         return args.run(args)
     except Preempted as e:
         print(f"preempted: {e}", file=sys.stderr)

@@ -17,33 +17,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-_BITS = 21  # ids of one n-gram, 21 bits each, packed into one int64 key
-_MAX_ORDER = 3
+from weibo_lstm.models.ngram_features import KEY_BITS, MAX_ORDER, ngram_keys, tfidf_logits
 
-
-def ngram_keys(values: np.ndarray, row_splits: np.ndarray, max_order: int = 3):
-    """Host-side n-gram keys of ragged id rows.
-
-    Args:
-        values: flat int ids of all rows.
-        row_splits: row `i` is `values[row_splits[i]:row_splits[i + 1]]`.
-        max_order: n-grams of order 1 … `max_order` (at most 3).
-
-    Returns:
-        `(rows, keys)`: the row of each n-gram occurrence and its int64 key.
-    """
-    values = np.asarray(values, np.int64)
-    row_of = np.repeat(np.arange(len(row_splits) - 1), np.diff(row_splits))
-    rows, keys = [row_of], [values]
-    key = values.copy()
-    for order in range(2, max_order + 1):
-        # key of the n-gram starting at position i, valid while it stays in its row
-        shifted = values[order - 1 :]
-        key = (key[: len(shifted)] << _BITS) | shifted
-        same_row = row_of[: len(shifted)] == row_of[order - 1 :]
-        rows.append(row_of[: len(shifted)][same_row])
-        keys.append(key[same_row])
-    return np.concatenate(rows), np.concatenate(keys)
+__all__ = ["NgramLogisticRegression", "ngram_keys"]
 
 
 @keras.saving.register_keras_serializable(package="weibo_lstm")
@@ -71,7 +47,7 @@ class NgramLogisticRegression(keras.layers.Layer):
     def __init__(self, vocabulary_size: int = 1, max_order: int = 3, **kwargs):
         kwargs.setdefault("trainable", False)
         super().__init__(**kwargs)
-        if not 1 <= max_order <= _MAX_ORDER:
+        if not 1 <= max_order <= MAX_ORDER:
             raise ValueError(
                 f"Argument `max_order` must be in [1, 3]. Received: max_order={max_order}"
             )
@@ -169,21 +145,15 @@ class NgramLogisticRegression(keras.layers.Layer):
         >>> bool(np.allclose(host, graph, atol=1e-6))
         True
         """
-        n = len(row_splits) - 1
-        if np.any(np.asarray(values) <= 0):
-            raise ValueError("Argument `values` must be unpadded ids (all > 0).")
-        rows, keys = ngram_keys(values, row_splits, self.max_order)
-        vocabulary = self.keys.numpy()
-        position = np.minimum(np.searchsorted(vocabulary, keys), self.vocabulary_size - 1)
-        found = vocabulary[position] == keys
-        pairs, counts = np.unique(
-            rows[found] * np.int64(self.vocabulary_size) + position[found], return_counts=True
+        return tfidf_logits(
+            values,
+            row_splits,
+            keys=self.keys.numpy(),
+            idf=self.idf.numpy(),
+            coef=self.coef.numpy(),
+            intercept=float(self.intercept.numpy()),
+            max_order=self.max_order,
         )
-        pair_rows, columns = pairs // self.vocabulary_size, pairs % self.vocabulary_size
-        value = (1 + np.log(counts)) * self.idf.numpy()[columns]
-        norm = np.sqrt(np.bincount(pair_rows, value * value, minlength=n))
-        dot = np.bincount(pair_rows, value * self.coef.numpy()[columns], minlength=n)
-        return (dot / np.maximum(norm, 1e-12) + float(self.intercept.numpy())).astype(np.float32)
 
     def call(self, ids):
         ids = tf.cast(ids, tf.int64)
@@ -193,7 +163,10 @@ class NgramLogisticRegression(keras.layers.Layer):
         masks, key = [valid], ids
         for order in range(2, self.max_order + 1):
             span = tf.maximum(width - order + 1, 0)
-            key = tf.bitwise.left_shift(key[:, :span], _BITS) | ids[:, order - 1 : order - 1 + span]
+            key = (
+                tf.bitwise.left_shift(key[:, :span], KEY_BITS)
+                | ids[:, order - 1 : order - 1 + span]
+            )
             keys.append(key)
             rows.append(rows[0][:, :span])
             masks.append(masks[-1][:, :span] & valid[:, order - 1 : order - 1 + span])

@@ -195,6 +195,26 @@ def encoder_path(encoder: str) -> str:
 #: The encoder pretrained by `benchmarks/pretrain_preset.py`, shipped as package data.
 PRETRAINED_ENCODER = ASSETS / "pretrained_char_lm"
 
+#: Trained classifiers shipped as package data (name -> directory under `ASSETS`),
+#: built by `benchmarks/shipped_model.py`; see docs/model_card.md. Unlike `PRESETS`,
+#: `SentimentClassifier.from_preset` loads them ready to predict.
+TRAINED_MODELS = {"sentiment_zh": "sentiment_zh"}
+#: What `weibo-lstm predict`, `evaluate` and `export` use without `--model`.
+DEFAULT_MODEL = "sentiment_zh"
+
+
+def trained_model_path(name: str = DEFAULT_MODEL) -> Path:
+    """The directory of a shipped trained classifier.
+
+    Raises:
+        ConfigError: if there is no such model.
+    """
+    if name not in TRAINED_MODELS:
+        raise ConfigError(
+            f"Argument `name` must be one of {sorted(TRAINED_MODELS)}. Received: name={name!r}"
+        )
+    return ASSETS / TRAINED_MODELS[name]
+
 
 def get_preset(name: str | None, device_kind: str = "CPU") -> Preset:
     """The preset called `name`, or the default one for `device_kind` if `name` is None.

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -28,55 +27,30 @@ import tensorflow as tf
 import weibo_lstm.models.backbone
 import weibo_lstm.models.hybrid
 import weibo_lstm.models.language_model  # noqa: F401
-from weibo_lstm.errors import DataError
 from weibo_lstm.preprocessing.tokenizer import Tokenizer
+from weibo_lstm.serving.model_format import (
+    CLASSIFIER_FILE,
+    FORMAT,
+    MODEL_FILE,
+    TOKENIZER_DIR,
+    is_model_directory,
+    resolve,
+)
 from weibo_lstm.version import __version__
 
-FORMAT = "weibo_lstm.SentimentClassifier/1"
-MODEL_FILE = "model.keras"
-TOKENIZER_DIR = "tokenizer"
-CLASSIFIER_FILE = "classifier.json"
+__all__ = [
+    "FORMAT",
+    "MODEL_FILE",
+    "TOKENIZER_DIR",
+    "is_model_directory",
+    "read",
+    "resolve",
+    "write",
+]
+
 _LEGACY_RUN_FILE = "run.json"  # what 0.1.0 development snapshots wrote instead
-#: The directories the training job saves classifiers in, inside its output directory.
-_RUN_DIR = re.compile(r"model_\d{8}_\d{6}")
 
 logger = logging.getLogger("weibo_lstm")
-
-
-def is_model_directory(path: str | os.PathLike) -> bool:
-    """Whether `path` is a directory written by `write`."""
-    path = Path(path)
-    return (path / MODEL_FILE).is_file() and (path / TOKENIZER_DIR).is_dir()
-
-
-def resolve(path: str | os.PathLike) -> Path:
-    """`path` if it is a model directory, else the newest one saved inside it.
-
-    Given a training output directory (`RunConfig.output_dir`), this returns its
-    newest complete run (by the time in its name) and logs which.
-
-    Raises:
-        DataError: if `path` does not exist, or is neither a model directory nor
-            holds one.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: no such model directory")
-    if is_model_directory(path):
-        return path
-    runs = sorted(
-        run
-        for run in path.glob("model_*")
-        if _RUN_DIR.fullmatch(run.name) and is_model_directory(run)
-    )
-    if not runs:
-        raise DataError(
-            f"{path}: not a trained model directory (no {MODEL_FILE} and {TOKENIZER_DIR}/) "
-            "and no model_YYYYMMDD_HHMMSS runs in it: pass the --output-dir of "
-            "`weibo-lstm train` or one of its model_* directories"
-        )
-    logger.info("Using the newest model in %s: %s", path, runs[-1])
-    return runs[-1]
 
 
 def write(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -14,11 +13,11 @@ import tensorflow as tf
 from weibo_lstm.distribute import devices
 from weibo_lstm.errors import DataError
 from weibo_lstm.preprocessing.tokenizer import Tokenizer
-from weibo_lstm.serving import model_directory
+from weibo_lstm.serving import model_directory, streaming
 from weibo_lstm.serving.export import SIGNATURE, serving_function
+from weibo_lstm.serving.streaming import OUTPUT_KEYS
 
 #: The arrays `Predictor.predict` returns, by name (see `weibo_lstm.serving.export.OUTPUTS`).
-OUTPUT_KEYS = ("positive_probability", "probabilities", "label_id")
 
 
 class Predictor:
@@ -146,15 +145,6 @@ class Predictor:
     def stream(
         self, texts: Iterable[str], *, window: int = 4096
     ) -> Iterator[tuple[str, dict[str, np.ndarray]]]:
-        """Yields `(text, outputs)` per text, in input order, reading `window` at a time.
-
-        Bucketing happens within each window, so an endless stream is served with
-        bounded memory; `window=1` answers each text as soon as it arrives.
-        """
-        if window < 1:
-            raise ValueError(f"Argument `window` must be >= 1. Received: window={window}")
-        iterator = iter(texts)
-        while chunk := list(itertools.islice(iterator, window)):
-            outputs = self.predict(chunk)
-            for i, text in enumerate(chunk):
-                yield text, {key: outputs[key][i] for key in OUTPUT_KEYS}
+        """Yields `(text, outputs)` per text, in input order, reading `window` at a time
+        (`weibo_lstm.serving.streaming.stream`); bucketing happens within each window."""
+        return streaming.stream(self.predict, texts, window=window)

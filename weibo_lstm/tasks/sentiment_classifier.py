@@ -35,7 +35,12 @@ from weibo_lstm.errors import ConfigError
 from weibo_lstm.models.backbone import WeiboLSTM
 from weibo_lstm.models.encoder import backbone_from_encoder
 from weibo_lstm.models.hybrid import HybridClassifier, wide_and_deep
-from weibo_lstm.models.presets import encoder_path, get_preset
+from weibo_lstm.models.presets import (
+    TRAINED_MODELS,
+    encoder_path,
+    get_preset,
+    trained_model_path,
+)
 from weibo_lstm.preprocessing.tokenized_examples import TokenizedExamples
 from weibo_lstm.preprocessing.tokenizer import Tokenizer
 from weibo_lstm.serving import model_directory
@@ -116,11 +121,15 @@ class SentimentClassifier:
         mixed_precision: str = "off",
         **backbone_overrides,
     ) -> SentimentClassifier:
-        """A new classifier with the architecture of a preset (untrained head).
+        """A new classifier with the architecture of a preset (untrained head), or a
+        shipped trained one.
 
         Args:
             preset: a `weibo_lstm.models.presets.PRESETS` name; None picks the default for
-                the strategy's device (`seed` on GPUs, `pretrained` on a CPU).
+                the strategy's device (`seed` on GPUs, `pretrained` on a CPU). Or a
+                `TRAINED_MODELS` name (`"sentiment_zh"`): the shipped classifier,
+                trained and ready to predict (docs/model_card.md); it takes no other
+                argument but `strategy`.
             vocabulary_texts: texts the tokenizer learns its vocabulary from (the
                 training texts only, so validation and test stay unseen). Not used
                 with a pretrained encoder, whose vocabulary comes with it.
@@ -140,6 +149,8 @@ class SentimentClassifier:
         Raises:
             ConfigError: for an unknown preset or mixed-precision mode.
         """
+        if preset in TRAINED_MODELS:
+            return cls.load(trained_model_path(preset), strategy=strategy)
         arguments = {**backbone_overrides, **_dtype_argument(mixed_precision)}
         strategy = strategy or default_strategy()
         spec = get_preset(preset, device_kind(strategy))

@@ -1,0 +1,123 @@
+"""NumpyPredictor against the Keras model it reads, and the CLI path that uses it."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import weibo_lstm as wl
+from weibo_lstm.models.presets import trained_model_path
+from weibo_lstm.serving.numpy_predictor import NumpyPredictor, UnsupportedModel
+
+
+def _texts(edge_case_texts):
+    # As a Python program (the CLI) holds them: str, invalid bytes as U+FFFD.
+    return [t.decode("utf-8", "replace") for t in edge_case_texts] + ["Ａ\u00a0B\x0bc [哈\u3000哈]"]
+
+
+@pytest.mark.parametrize(
+    "backbone",
+    [
+        dict(pooling="mean_max", dense_units=8, bigram_buckets=50),
+        dict(pooling="last", dense_units=0, lstm_units=(6, 5), bigram_context="next"),
+        dict(pooling="max", dense_units=4, bigram_buckets=0, lstm_units=(7,)),
+    ],
+)
+@pytest.mark.parametrize("strip_emoticons", [False, True])
+def test_probabilities_and_ids_match_keras(
+    tmp_path, texts_and_labels, edge_case_texts, backbone, strip_emoticons
+):
+    texts, labels = texts_and_labels(80, seed=7)
+    classifier = wl.SentimentClassifier.from_preset(
+        "best",
+        vocabulary_texts=texts,
+        max_length=40,
+        strip_emoticons=strip_emoticons,
+        **{"embedding_dim": 8, "lstm_units": (8,), "token_dropout": 0.0, **backbone},
+    )
+    data = wl.LabeledTexts(texts, labels)
+    classifier.fit(data, data, epochs=1, batch_size=16, quiet=True)  # wide & deep
+    path = classifier.save(tmp_path / "model")
+    predictor = NumpyPredictor(path)
+    probe = _texts(edge_case_texts)
+    expected_ids = classifier.tokenizer(probe, ragged=True).to_list()
+    assert [row.tolist() for row in predictor.ids(probe)] == expected_ids
+    outputs = predictor.predict(probe)
+    np.testing.assert_allclose(
+        outputs["probabilities"], classifier.predict(probe), atol=1e-5, rtol=0
+    )
+    assert outputs["label_id"].tolist() == outputs["probabilities"].argmax(1).tolist()
+    assert predictor.predict([])["probabilities"].shape == (0, 2)
+
+
+def test_the_deep_part_alone_and_the_shipped_model(tmp_path, edge_case_texts, texts_and_labels):
+    texts, labels = texts_and_labels(60, seed=8)
+    classifier = wl.SentimentClassifier.from_preset(
+        "best", vocabulary_texts=texts, max_length=30, embedding_dim=8, lstm_units=(8,)
+    )
+    data = wl.LabeledTexts(texts, labels)
+    classifier.fit(data, data, epochs=1, batch_size=16, quiet=True, wide=False)
+    probe = _texts(edge_case_texts)
+    path = classifier.save(tmp_path / "deep")
+    np.testing.assert_allclose(
+        NumpyPredictor(path).predict(probe)["probabilities"],
+        classifier.predict(probe),
+        atol=1e-5,
+    )
+    shipped = wl.SentimentClassifier.load(trained_model_path())
+    np.testing.assert_allclose(
+        NumpyPredictor(trained_model_path()).predict(probe)["probabilities"],
+        shipped.predict(probe),
+        atol=1e-5,
+    )
+
+
+def test_unsupported_models_are_refused(tmp_path, texts_and_labels):
+    texts, _ = texts_and_labels(20, seed=9)
+    classifier = wl.SentimentClassifier.from_preset(
+        "seed", vocabulary_texts=texts, max_length=20, embedding_dim=4, lstm_units=(4,)
+    )
+    classifier.backbone(classifier.tokenizer(texts[:2]))
+    path = classifier.save(tmp_path / "seed")  # BatchNorm
+    assert not NumpyPredictor.supports(path) and not NumpyPredictor.supports(tmp_path)
+    with pytest.raises(UnsupportedModel, match="BatchNorm"):
+        NumpyPredictor(path)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "weibo_lstm",
+            "predict",
+            "--model",
+            str(path),
+            "--engine",
+            "numpy",
+            "好",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert result.returncode == 2 and "--engine tensorflow" in result.stderr
+
+
+def test_cli_predict_answers_without_starting_tensorflow(repo_root):
+    """`predict TEXT` with the shipped model never imports TensorFlow."""
+    code = (
+        "import sys, runpy; sys.argv = ['weibo-lstm', 'predict', '很差', '太好吃了'];\n"
+        "from weibo_lstm.cli.main import main\n"
+        "status = main(sys.argv[1:])\n"
+        "print('TF' if 'tensorflow' in sys.modules else 'no TF', status)"
+    )
+    env = dict(os.environ, PYTHONPATH=str(repo_root))
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
+    lines = result.stdout.splitlines()
+    assert lines[-1] == "no TF 0", result.stderr[-2000:]
+    assert [json.loads(line)["label"] for line in lines[:-1]] == ["消极", "积极"]

@@ -1,0 +1,62 @@
+"""The file names of a trained classifier's directory (no TensorFlow here).
+
+    model.keras        the backbone (Keras format, weights included)
+    tokenizer/         tokenizer.json (options) and vocabulary.tsv
+    classifier.json    format, preset, library version and the training run's metadata
+
+`model_directory` writes and reads it with Keras; `numpy_predictor` reads it without.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from pathlib import Path
+
+from weibo_lstm.errors import DataError
+
+FORMAT = "weibo_lstm.SentimentClassifier/1"
+MODEL_FILE = "model.keras"
+TOKENIZER_DIR = "tokenizer"
+CLASSIFIER_FILE = "classifier.json"
+#: The directories the training job saves classifiers in, inside its output directory.
+_RUN_DIR = re.compile(r"model_\d{8}_\d{6}")
+
+logger = logging.getLogger("weibo_lstm")
+
+
+def is_model_directory(path: str | os.PathLike) -> bool:
+    """Whether `path` is a directory written by `write`."""
+    path = Path(path)
+    return (path / MODEL_FILE).is_file() and (path / TOKENIZER_DIR).is_dir()
+
+
+def resolve(path: str | os.PathLike) -> Path:
+    """`path` if it is a model directory, else the newest one saved inside it.
+
+    Given a training output directory (`RunConfig.output_dir`), this returns its
+    newest complete run (by the time in its name) and logs which.
+
+    Raises:
+        DataError: if `path` does not exist, or is neither a model directory nor
+            holds one.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such model directory")
+    if is_model_directory(path):
+        return path
+    runs = sorted(
+        run
+        for run in path.glob("model_*")
+        if _RUN_DIR.fullmatch(run.name) and is_model_directory(run)
+    )
+    if not runs:
+        raise DataError(
+            f"{path}: not a trained model directory (no {MODEL_FILE} and {TOKENIZER_DIR}/) "
+            "and no model_YYYYMMDD_HHMMSS runs in it: pass the --output-dir of "
+            "`weibo-lstm train` or one of its model_* directories"
+        )
+    logger.info("Using the newest model in %s: %s", path, runs[-1])
+    return runs[-1]
