@@ -9,6 +9,7 @@ from weibo_lstm.preprocessing.tokenized_examples import PADDING_ROW, TokenizedEx
 from weibo_lstm.training.input_pipeline import (
     MAP_PARALLEL_CALLS,
     PREFETCH_BATCHES,
+    EpochDatasets,
     distribute,
     loss_weights,
     plan_epoch,
@@ -97,6 +98,41 @@ def test_distributed_batches_hold_each_example_once_padded_to_batch_max(devices)
     assert sorted(seen) == list(range(203))
 
 
+def expected_batch(rows, labels, index, weights, pad_to=None):
+    """A replica's batch written out with NumPy from the raw rows (padding: `[1]`)."""
+    ids = [rows[i].tolist() if i >= 0 else [1] for i in index]
+    width = pad_to or max(len(r) for r in ids)
+    return {
+        "ids": np.array([(r + [0] * width)[:width] for r in ids], np.int32),
+        "labels": np.array([labels[i] if i >= 0 else 0 for i in index], np.int32),
+        "weights": np.asarray(weights, np.float32),
+        "index": np.asarray(index, np.int64),
+    }
+
+
+@pytest.mark.parametrize("pad_to", [None, 12])
+def test_one_epoch_datasets_feeds_every_epoch_plan(pad_to):
+    # The examples become tensors once; each epoch (and a resumed one) only indexes them.
+    strategy = mirrored_strategy(["/cpu:0", "/cpu:1"])
+    examples, rows = random_examples(101, seed=6)
+    datasets = EpochDatasets(strategy, examples, pad_to=pad_to)
+    for epoch, skip in ((1, 0), (2, 0), (3, 2)):
+        plan = plan_epoch(examples.lengths, 16, seed=5, epoch=epoch, labels=examples.labels)
+        weights = loss_weights(plan)
+        batches = list(datasets.distribute(plan, weights=weights, skip_steps=skip))
+        assert len(batches) == len(plan) - skip
+        for step, batch in enumerate(batches, start=skip):
+            for r, replica in enumerate(strategy.experimental_local_results(batch)):
+                cols = slice(8 * r, 8 * (r + 1))
+                expected = expected_batch(
+                    rows, examples.labels, plan[step, cols], weights[step, cols], pad_to
+                )
+                assert replica.keys() == expected.keys()
+                for key, value in expected.items():
+                    assert replica[key].dtype == value.dtype, key
+                    np.testing.assert_array_equal(replica[key].numpy(), value, err_msg=key)
+
+
 def test_fixed_padding_and_skip():
     strategy = tf.distribute.get_strategy()
     examples, _ = random_examples(50, seed=3)
@@ -124,10 +160,12 @@ def test_input_pipelines_run_without_autotuning():
 
     def constant_input(op, position):
         (node,) = [n for n in graph.node if n.op.startswith(op)]
-        source = nodes[node.input[position].split(":")[0]]
+        inputs = [i for i in node.input if not i.startswith("^")]
+        source = nodes[inputs[position].split(":")[0]]
         return tf.make_ndarray(source.attr["value"].tensor)
 
-    assert constant_input("ParallelMapDataset", 1) == MAP_PARALLEL_CALLS > 0
+    # The map's inputs: the dataset, the tensors its function captures, the parallelism.
+    assert constant_input("ParallelMapDataset", -1) == MAP_PARALLEL_CALLS > 0
     assert constant_input("PrefetchDataset", 1) == PREFETCH_BATCHES > 0
     assert len(list(dataset)) == len(plan)
 
