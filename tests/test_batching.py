@@ -1,3 +1,5 @@
+import itertools
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -197,3 +199,58 @@ def test_bucketing_keeps_the_class_mix_when_length_predicts_the_label():
     # Still far less padding than no bucketing.
     pad = lambda plan: (lengths[plan].max(1) * 128).sum()  # noqa: E731
     assert pad(dealt) < 0.8 * pad(plan_epoch(lengths, 128, seed=0, bucket=False))
+
+
+@pytest.mark.parametrize("devices", [["/cpu:0"], ["/cpu:0", "/cpu:1"]])
+def test_large_batch_plans_feed_right_padded_length_buckets_without_masked_rows(devices):
+    # The seed architecture at a global batch of 2,048 (issue 25), through the
+    # trainer's plan and the controller's pipeline. cuDNN's LSTM needs every row
+    # right-padded with at least one token; buckets pad each batch only to its own
+    # longest row. One bucketing window (16 global batches) minus 5 rows: the last
+    # batch ends with 5 padding rows.
+    from weibo_lstm import WeiboLSTM
+    from weibo_lstm.models.cudnn import batch_mask_problems
+    from weibo_lstm.preprocessing.tokenizer import OOV_ID
+    from weibo_lstm.training.trainer import DistributedTrainer, TrainerOptions
+
+    global_batch, n = 2048, 16 * 2048 - 5
+    rng = np.random.default_rng(11)
+    lengths = np.minimum(rng.geometric(1 / 60, n), 180)  # weibo-like: 1..180, mean ~60
+    examples = TokenizedExamples(
+        values=rng.integers(2, 5000, lengths.sum()).astype(np.int32),
+        row_splits=np.concatenate([[0], np.cumsum(lengths)]),
+        labels=rng.integers(0, 2, n).astype(np.int32),
+    )
+    strategy = mirrored_strategy(devices)
+    replicas = len(devices)
+    trainer = DistributedTrainer(
+        model=WeiboLSTM(5000),  # BatchNorm: buckets without class dealing
+        strategy=strategy,
+        options=TrainerOptions(batch_size=global_batch // replicas, quiet=True),
+    )
+    assert trainer.global_batch_size == global_batch and trainer.options.bucket_by_length
+    plan = trainer.plan_epoch(examples, epoch=3)
+    assert plan.shape == (16, global_batch) and (plan == PADDING_ROW).sum() == 5
+    weights = loss_weights(plan)
+    batches = list(EpochDatasets(strategy, examples).distribute(plan, weights=weights))
+    assert len(batches) == len(plan)
+
+    ranges = []  # (shortest, longest) real row of each global batch
+    for step, batch in enumerate(batches):
+        for replica in strategy.experimental_local_results(batch):
+            ids, index = replica["ids"].numpy(), replica["index"].numpy()
+            filler = index == PADDING_ROW
+            tokens = (ids != 0).sum(axis=1)
+            assert batch_mask_problems(ids) == []  # right-padded, >= 1 token per row
+            np.testing.assert_array_equal(tokens[~filler], lengths[index[~filler]])
+            # Fillers are one OOV token with weight 0, never an all-zero row.
+            assert (ids[filler, 0] == OOV_ID).all() and (tokens[filler] == 1).all()
+            assert (replica["weights"].numpy()[filler] == 0).all()
+            assert ids.shape[1] == tokens.max()  # padded to this replica's longest row
+        real = plan[step][plan[step] != PADDING_ROW]
+        ranges.append((lengths[real].min(), lengths[real].max()))
+    # One window sorted by length and cut into batches: their ranges do not overlap.
+    ranges.sort()
+    assert all(a[1] <= b[0] for a, b in itertools.pairwise(ranges))
+    # Padding adds under 10 % to the tokens (the seed's padding to 180: about 3x).
+    assert sum(hi * global_batch for _, hi in ranges) < 1.1 * lengths.sum()
