@@ -237,7 +237,7 @@ def bench_pipeline(args, train, test, vocabulary_size):
     default = tf.distribute.get_strategy()
     preset = args.pipeline_model or DEFAULT_PRESET[device_kind(default)]
     budget = PRESETS[preset].budget(device_kind(default))
-    epochs, batch = args.pipeline_epochs, budget.batch_size
+    epochs, batch = args.pipeline_epochs, budget.batch_size or budget.global_batch_size
     steps = -(-len(train) // batch)
 
     def build(strategy):
