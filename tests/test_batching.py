@@ -203,13 +203,14 @@ def test_bucketing_keeps_the_class_mix_when_length_predicts_the_label():
 
 @pytest.mark.parametrize("devices", [["/cpu:0"], ["/cpu:0", "/cpu:1"]])
 def test_large_batch_plans_feed_right_padded_length_buckets_without_masked_rows(devices):
-    # The seed architecture at a global batch of 2,048 (issue 25), through the
+    # The seed-large-batch budget (global batch 2,048, issue 25), through the
     # trainer's plan and the controller's pipeline. cuDNN's LSTM needs every row
     # right-padded with at least one token; buckets pad each batch only to its own
     # longest row. One bucketing window (16 global batches) minus 5 rows: the last
     # batch ends with 5 padding rows.
     from weibo_lstm import WeiboLSTM
     from weibo_lstm.models.cudnn import batch_mask_problems
+    from weibo_lstm.models.presets import PRESETS
     from weibo_lstm.preprocessing.tokenizer import OOV_ID
     from weibo_lstm.training.trainer import DistributedTrainer, TrainerOptions
 
@@ -222,11 +223,11 @@ def test_large_batch_plans_feed_right_padded_length_buckets_without_masked_rows(
         labels=rng.integers(0, 2, n).astype(np.int32),
     )
     strategy = mirrored_strategy(devices)
-    replicas = len(devices)
+    preset = PRESETS["seed-large-batch"]
     trainer = DistributedTrainer(
-        model=WeiboLSTM(5000),  # BatchNorm: buckets without class dealing
+        model=WeiboLSTM(5000, **preset.backbone),  # BatchNorm: buckets without class dealing
         strategy=strategy,
-        options=TrainerOptions(batch_size=global_batch // replicas, quiet=True),
+        options=TrainerOptions(**preset.budget("GPU").as_dict(), quiet=True),
     )
     assert trainer.global_batch_size == global_batch and trainer.options.bucket_by_length
     plan = trainer.plan_epoch(examples, epoch=3)
