@@ -6,6 +6,8 @@ import datetime
 import os
 import platform
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,3 +44,24 @@ def machine_info() -> dict:
         "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
         "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
     }
+
+
+def load_average() -> float:
+    """The 1-minute load average (`uptime`'s first number)."""
+    return os.getloadavg()[0]
+
+
+def wait_for_quiet(max_load: float, timeout_s: float, poll_s: float = 60.0) -> dict:
+    """Sleeps until the 1-minute load is below `max_load`, for at most `timeout_s`.
+
+    Returns `{"quiet": bool, "load": the last load read, "waited_s": seconds slept}`;
+    a timing taken when `quiet` is False is not comparable with the others.
+    """
+    start = time.monotonic()
+    while True:
+        load = load_average()
+        waited = time.monotonic() - start
+        if load < max_load or waited + poll_s > timeout_s:
+            return {"quiet": load < max_load, "load": load, "waited_s": round(waited)}
+        print(f"load {load:.2f} >= {max_load}: waiting {poll_s:.0f} s", file=sys.stderr, flush=True)
+        time.sleep(poll_s)

@@ -15,6 +15,13 @@ and reported as the median (and range) of several repetitions in examples/s:
    under MirroredStrategy), whole epochs of the same data, with the test accuracy
    each reaches after the same number of epochs.
 4. ``steps_per_loop``: 1 vs the default (50 on CPU).
+5. ``input``: the training input alone, one replica, at a global batch of
+   ``--input-batch`` (default 2,048): posts/s read from iterators built beforehand,
+   and per epoch including the epoch's build as the controller runs it (plan,
+   `EpochDatasets.distribute`, iterator, read, drain) and built from scratch
+   (`distribute`: the examples become tensors again). Timed only when the 1-minute
+   load is below ``--max-load`` (waits up to ``--quiet-wait`` seconds; else the row is
+   left out), with the load before and after.
 
 Then, on paper (`allreduce.py`), for the model it ran: gradient bytes per step, the
 measured single-replica step time, and the projected ring all-reduce share and
@@ -26,6 +33,7 @@ Prints markdown tables and writes JSON (machine, versions, every repetition).
 
     python benchmarks/throughput.py --quick          # about 2 minutes
     python benchmarks/throughput.py --data ../shared/data/weibo_senti_100k_sample.csv
+    python benchmarks/throughput.py --only input      # the input pipeline, about 1 minute
 """
 
 from __future__ import annotations
@@ -43,7 +51,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import allreduce  # benchmarks/allreduce.py
 import numpy as np
-from machine import machine_info  # benchmarks/machine.py
+from machine import load_average, machine_info, wait_for_quiet  # benchmarks/machine.py
 
 SHARED_WEIBO = (
     Path(__file__).resolve().parents[2] / "shared" / "data" / "weibo_senti_100k_sample.csv"
@@ -229,7 +237,7 @@ def bench_pipeline(args, train, test, vocabulary_size):
     default = tf.distribute.get_strategy()
     preset = args.pipeline_model or DEFAULT_PRESET[device_kind(default)]
     budget = PRESETS[preset].budget(device_kind(default))
-    epochs, batch = args.pipeline_epochs, budget.batch_size
+    epochs, batch = args.pipeline_epochs, budget.batch_size or budget.global_batch_size
     steps = -(-len(train) // batch)
 
     def build(strategy):
@@ -332,6 +340,95 @@ def bench_pipeline(args, train, test, vocabulary_size):
         results["seed"]["epoch_s"]
     ) / statistics.median(lib["epoch_s"])
     return results
+
+
+# --------------------------------------------------------------------------- 5
+def bench_input(args, train):
+    """The training input alone: posts/s once built, and per epoch with the build.
+
+    One replica (the default strategy), global batch `args.input_batch`, the trainer's
+    plans (length buckets dealt by class, seed 0). Each batch is read as the trainer
+    reads it: `next(iterator)` inside a `tf.function` loop, `strategy.run` touching the
+    ids. Per epoch, interleaved (A, B, C), after one untimed epoch of each:
+
+    - `read`: the epoch's dataset and iterator were built before the clock started;
+    - `with_build`: plan, `EpochDatasets.distribute` (one `EpochDatasets` for the
+      run, as the controller keeps), iterator, read, drain;
+    - `from_scratch`: the same through `distribute`, whose examples become tensors
+      again each epoch.
+    """
+    import tensorflow as tf
+
+    from weibo_lstm.training import input_pipeline as batching
+
+    quiet = wait_for_quiet(args.max_load, args.quiet_wait)
+    result = {
+        "global_batch": args.input_batch,
+        "replicas": 1,
+        "train_rows": len(train),
+        "max_load": args.max_load,
+        "wait": quiet,
+    }
+    if not quiet["quiet"]:
+        print(
+            f"  load {quiet['load']:.2f} >= {args.max_load} after {quiet['waited_s']} s: "
+            "input pipeline not timed",
+            file=sys.stderr,
+            flush=True,
+        )
+        return {**result, "skipped": True}
+    strategy = tf.distribute.get_strategy()
+    batch, n = args.input_batch, len(train)
+
+    def plan_for(epoch):
+        return batching.plan_epoch(train.lengths, batch, seed=0, epoch=epoch, labels=train.labels)
+
+    @tf.function
+    def consume(iterator, num_steps):
+        total = tf.constant(0, tf.int64)
+        for _ in tf.range(num_steps):
+            first = strategy.run(lambda b: tf.reduce_sum(b["ids"][:, 0]), args=(next(iterator),))
+            total += tf.cast(strategy.reduce("SUM", first, axis=None), tf.int64)
+        return total
+
+    def read(iterator, steps):
+        consume(iterator, tf.constant(steps))
+        batching.drain(iterator)
+
+    datasets = batching.EpochDatasets(strategy, train)
+
+    def with_build(epoch):
+        plan = plan_for(epoch)
+        read(iter(datasets.distribute(plan, weights=batching.loss_weights(plan))), len(plan))
+
+    def from_scratch(epoch):
+        plan = plan_for(epoch)
+        weights = batching.loss_weights(plan)
+        read(iter(batching.distribute(strategy, train, plan, weights=weights)), len(plan))
+
+    first_epoch_s = timed(lambda: with_build(0))  # the tensors, the first traces
+    from_scratch(0)
+    seconds = {"read": [], "with_build": [], "from_scratch": []}
+    result["load_before"] = load_average()
+    for epoch in range(1, args.repeats * args.input_epochs + 1):
+        plan = plan_for(epoch)
+        iterator, steps = (
+            iter(datasets.distribute(plan, weights=batching.loss_weights(plan))),
+            len(plan),
+        )
+        seconds["read"].append(timed(lambda it=iterator, k=steps: read(it, k)))
+        seconds["with_build"].append(timed(lambda e=epoch: with_build(e)))
+        seconds["from_scratch"].append(timed(lambda e=epoch: from_scratch(e)))
+    result["load_after"] = load_average()
+    result["first_epoch_with_build_s"] = first_epoch_s
+    result["epoch_s"] = seconds
+    for name, values in seconds.items():
+        result[name] = summary([n / s for s in values])
+    # The per-epoch build (plan, dataset, iterator, drain) is what reading does not count.
+    result["build_s_median"] = statistics.median(seconds["with_build"]) - statistics.median(
+        seconds["read"]
+    )
+    return result
 
 
 # --------------------------------------------------------------------------- 1
@@ -513,6 +610,19 @@ def table(results) -> str:
                 p[name]["examples_per_second"],
                 f"{p[name]['examples_per_second']['median'] / seed:.2f}×",
             )
+    if "input" in results and not results["input"].get("skipped"):
+        r = results["input"]
+        comparison = (
+            f"input pipeline (global batch {r['global_batch']:,}, 1 replica, "
+            f"load {r['load_before']:.2f}→{r['load_after']:.2f})"
+        )
+        read = r["read"]["median"]
+        for name, variant in (
+            ("read", "read, built beforehand"),
+            ("with_build", "per epoch with its build (EpochDatasets)"),
+            ("from_scratch", "per epoch built from scratch (distribute)"),
+        ):
+            row(comparison, variant, r[name], f"{r[name]['median'] / read:.2f}×")
     return "\n".join(lines)
 
 
@@ -520,7 +630,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default=str(SHARED_WEIBO) if SHARED_WEIBO.is_file() else None)
     parser.add_argument("--quick", action="store_true", help="about 2 minutes")
-    parser.add_argument("--only", default="scaling,fit,pipeline", help="comparisons to run")
+    parser.add_argument("--only", default="scaling,fit,pipeline,input", help="comparisons to run")
     parser.add_argument("--rows", type=int, default=None, help="use a random subset of the data")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--steps", type=int, default=None)
@@ -543,6 +653,22 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--pipeline-model", default=None, help="model preset for the pipeline comparison"
     )
+    parser.add_argument(
+        "--input-batch", type=int, default=2048, help="input: global batch (default 2048)"
+    )
+    parser.add_argument("--input-epochs", type=int, default=None, help="input: epochs per repeat")
+    parser.add_argument(
+        "--max-load",
+        type=float,
+        default=1.2,
+        help="input: time it only below this 1-minute load (default 1.2)",
+    )
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=1200,
+        help="input: seconds to wait for that load, polling every minute (default 1200)",
+    )
     parser.add_argument("--output", default="benchmarks/results/throughput.json")
     parser.add_argument("--scaling-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--replicas", type=int, default=1, help=argparse.SUPPRESS)
@@ -557,6 +683,7 @@ def main(argv=None) -> int:
     args.scaling_steps = args.scaling_steps or (20 if quick else 100)
     args.repeats = args.repeats or (3 if quick else 5)
     args.pipeline_epochs = args.pipeline_epochs or (1 if quick else 2)
+    args.input_epochs = args.input_epochs or (2 if quick else 4)
     _setup_devices(1)
     only = set(args.only.split(","))
     results = {
@@ -581,10 +708,14 @@ def main(argv=None) -> int:
     if "pipeline" in only:
         print("== pipeline", file=sys.stderr, flush=True)
         results["pipeline"] = bench_pipeline(args, train, test, vocabulary_size)
-    results["projection"] = projection(args, results, vocabulary_size)
+    if "input" in only:
+        print("== input pipeline", file=sys.stderr, flush=True)
+        results["input"] = bench_input(args, train)
     print(table(results))
-    print()
-    print(allreduce.markdown(results["projection"]))
+    if only & {"scaling", "fit", "pipeline"}:
+        results["projection"] = projection(args, results, vocabulary_size)
+        print()
+        print(allreduce.markdown(results["projection"]))
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2, default=str))

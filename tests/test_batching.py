@@ -1,3 +1,5 @@
+import itertools
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -9,6 +11,7 @@ from weibo_lstm.preprocessing.tokenized_examples import PADDING_ROW, TokenizedEx
 from weibo_lstm.training.input_pipeline import (
     MAP_PARALLEL_CALLS,
     PREFETCH_BATCHES,
+    EpochDatasets,
     distribute,
     loss_weights,
     plan_epoch,
@@ -97,6 +100,41 @@ def test_distributed_batches_hold_each_example_once_padded_to_batch_max(devices)
     assert sorted(seen) == list(range(203))
 
 
+def expected_batch(rows, labels, index, weights, pad_to=None):
+    """A replica's batch written out with NumPy from the raw rows (padding: `[1]`)."""
+    ids = [rows[i].tolist() if i >= 0 else [1] for i in index]
+    width = pad_to or max(len(r) for r in ids)
+    return {
+        "ids": np.array([(r + [0] * width)[:width] for r in ids], np.int32),
+        "labels": np.array([labels[i] if i >= 0 else 0 for i in index], np.int32),
+        "weights": np.asarray(weights, np.float32),
+        "index": np.asarray(index, np.int64),
+    }
+
+
+@pytest.mark.parametrize("pad_to", [None, 12])
+def test_one_epoch_datasets_feeds_every_epoch_plan(pad_to):
+    # The examples become tensors once; each epoch (and a resumed one) only indexes them.
+    strategy = mirrored_strategy(["/cpu:0", "/cpu:1"])
+    examples, rows = random_examples(101, seed=6)
+    datasets = EpochDatasets(strategy, examples, pad_to=pad_to)
+    for epoch, skip in ((1, 0), (2, 0), (3, 2)):
+        plan = plan_epoch(examples.lengths, 16, seed=5, epoch=epoch, labels=examples.labels)
+        weights = loss_weights(plan)
+        batches = list(datasets.distribute(plan, weights=weights, skip_steps=skip))
+        assert len(batches) == len(plan) - skip
+        for step, batch in enumerate(batches, start=skip):
+            for r, replica in enumerate(strategy.experimental_local_results(batch)):
+                cols = slice(8 * r, 8 * (r + 1))
+                expected = expected_batch(
+                    rows, examples.labels, plan[step, cols], weights[step, cols], pad_to
+                )
+                assert replica.keys() == expected.keys()
+                for key, value in expected.items():
+                    assert replica[key].dtype == value.dtype, key
+                    np.testing.assert_array_equal(replica[key].numpy(), value, err_msg=key)
+
+
 def test_fixed_padding_and_skip():
     strategy = tf.distribute.get_strategy()
     examples, _ = random_examples(50, seed=3)
@@ -124,10 +162,12 @@ def test_input_pipelines_run_without_autotuning():
 
     def constant_input(op, position):
         (node,) = [n for n in graph.node if n.op.startswith(op)]
-        source = nodes[node.input[position].split(":")[0]]
+        inputs = [i for i in node.input if not i.startswith("^")]
+        source = nodes[inputs[position].split(":")[0]]
         return tf.make_ndarray(source.attr["value"].tensor)
 
-    assert constant_input("ParallelMapDataset", 1) == MAP_PARALLEL_CALLS > 0
+    # The map's inputs: the dataset, the tensors its function captures, the parallelism.
+    assert constant_input("ParallelMapDataset", -1) == MAP_PARALLEL_CALLS > 0
     assert constant_input("PrefetchDataset", 1) == PREFETCH_BATCHES > 0
     assert len(list(dataset)) == len(plan)
 
@@ -159,3 +199,59 @@ def test_bucketing_keeps_the_class_mix_when_length_predicts_the_label():
     # Still far less padding than no bucketing.
     pad = lambda plan: (lengths[plan].max(1) * 128).sum()  # noqa: E731
     assert pad(dealt) < 0.8 * pad(plan_epoch(lengths, 128, seed=0, bucket=False))
+
+
+@pytest.mark.parametrize("devices", [["/cpu:0"], ["/cpu:0", "/cpu:1"]])
+def test_large_batch_plans_feed_right_padded_length_buckets_without_masked_rows(devices):
+    # The seed-large-batch budget (global batch 2,048, issue 25), through the
+    # trainer's plan and the controller's pipeline. cuDNN's LSTM needs every row
+    # right-padded with at least one token; buckets pad each batch only to its own
+    # longest row. One bucketing window (16 global batches) minus 5 rows: the last
+    # batch ends with 5 padding rows.
+    from weibo_lstm import WeiboLSTM
+    from weibo_lstm.models.cudnn import batch_mask_problems
+    from weibo_lstm.models.presets import PRESETS
+    from weibo_lstm.preprocessing.tokenizer import OOV_ID
+    from weibo_lstm.training.trainer import DistributedTrainer, TrainerOptions
+
+    global_batch, n = 2048, 16 * 2048 - 5
+    rng = np.random.default_rng(11)
+    lengths = np.minimum(rng.geometric(1 / 60, n), 180)  # weibo-like: 1..180, mean ~60
+    examples = TokenizedExamples(
+        values=rng.integers(2, 5000, lengths.sum()).astype(np.int32),
+        row_splits=np.concatenate([[0], np.cumsum(lengths)]),
+        labels=rng.integers(0, 2, n).astype(np.int32),
+    )
+    strategy = mirrored_strategy(devices)
+    preset = PRESETS["seed-large-batch"]
+    trainer = DistributedTrainer(
+        model=WeiboLSTM(5000, **preset.backbone),  # BatchNorm: buckets without class dealing
+        strategy=strategy,
+        options=TrainerOptions(**preset.budget("GPU").as_dict(), quiet=True),
+    )
+    assert trainer.global_batch_size == global_batch and trainer.options.bucket_by_length
+    plan = trainer.plan_epoch(examples, epoch=3)
+    assert plan.shape == (16, global_batch) and (plan == PADDING_ROW).sum() == 5
+    weights = loss_weights(plan)
+    batches = list(EpochDatasets(strategy, examples).distribute(plan, weights=weights))
+    assert len(batches) == len(plan)
+
+    ranges = []  # (shortest, longest) real row of each global batch
+    for step, batch in enumerate(batches):
+        for replica in strategy.experimental_local_results(batch):
+            ids, index = replica["ids"].numpy(), replica["index"].numpy()
+            filler = index == PADDING_ROW
+            tokens = (ids != 0).sum(axis=1)
+            assert batch_mask_problems(ids) == []  # right-padded, >= 1 token per row
+            np.testing.assert_array_equal(tokens[~filler], lengths[index[~filler]])
+            # Fillers are one OOV token with weight 0, never an all-zero row.
+            assert (ids[filler, 0] == OOV_ID).all() and (tokens[filler] == 1).all()
+            assert (replica["weights"].numpy()[filler] == 0).all()
+            assert ids.shape[1] == tokens.max()  # padded to this replica's longest row
+        real = plan[step][plan[step] != PADDING_ROW]
+        ranges.append((lengths[real].min(), lengths[real].max()))
+    # One window sorted by length and cut into batches: their ranges do not overlap.
+    ranges.sort()
+    assert all(a[1] <= b[0] for a, b in itertools.pairwise(ranges))
+    # Padding adds under 10 % to the tokens (the seed's padding to 180: about 3x).
+    assert sum(hi * global_batch for _, hi in ranges) < 1.1 * lengths.sum()

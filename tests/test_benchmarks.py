@@ -35,6 +35,7 @@ def test_throughput_benchmark_runs_every_comparison(tmp_path, write_csv):
     out = tmp_path / "throughput.json"
     args = ["--data", str(data), "--output", str(out), "--steps", "3", "--scaling-steps", "3"]
     args += ["--repeats", "1", "--pipeline-epochs", "1", "--max-replicas", "2"]
+    args += ["--input-batch", "64", "--input-epochs", "1", "--max-load", "1000"]
     table = run("throughput.py", args, tmp_path)
     report = json.loads(out.read_text("utf-8"))
     assert set(report["scaling"]["replicas"]) == {"1", "2"}
@@ -49,8 +50,53 @@ def test_throughput_benchmark_runs_every_comparison(tmp_path, write_csv):
         assert set(by_n) == {"2", "4", "8"}
         assert 0 < by_n["8"]["efficiency_no_overlap"] < by_n["2"]["efficiency_no_overlap"] < 1
     assert "| 8 |" in table and "gradient bytes per step" in table
-    for row in ("scaling", "trainer vs fit", "steps_per_loop", "pipeline"):
+    for row in ("scaling", "trainer vs fit", "steps_per_loop", "pipeline", "input pipeline"):
         assert f"| {row}" in table
+
+
+def test_throughput_benchmark_times_the_input_pipeline_with_and_without_the_build(
+    tmp_path, write_csv
+):
+    data = write_csv(tmp_path / "posts.csv", 400, seed=7)
+    out = tmp_path / "throughput.json"
+    args = ["--data", str(data), "--output", str(out), "--only", "input", "--repeats", "1"]
+    args += ["--input-batch", "64", "--input-epochs", "2", "--max-load", "1000"]
+    table = run("throughput.py", args, tmp_path)
+    report = json.loads(out.read_text("utf-8"))
+    pipeline = report["input"]
+    assert pipeline["global_batch"] == 64 and pipeline["wait"]["quiet"]
+    assert pipeline["load_before"] >= 0 and pipeline["load_after"] >= 0
+    for name in ("read", "with_build", "from_scratch"):
+        assert len(pipeline["epoch_s"][name]) == 2 and pipeline[name]["median"] > 0
+    assert "projection" not in report  # nothing it projects from was run
+    rows = [line for line in table.splitlines() if line.startswith("| input pipeline")]
+    assert len(rows) == 3 and "global batch 64, 1 replica, load" in rows[0]
+
+
+def test_wait_for_quiet_gives_up_after_the_timeout(monkeypatch):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import machine
+
+    class Clock:  # sleeping moves it on
+        now = 0.0
+
+        def monotonic(self):
+            return self.now
+
+        def sleep(self, seconds):
+            self.now += seconds
+
+    loads = iter([3.0, 2.5, 2.0, 1.0])
+    monkeypatch.setattr(machine, "load_average", lambda: next(loads))
+    monkeypatch.setattr(machine, "time", Clock())
+    # Polls at 0, 60 and 120 s; a fourth poll would pass 150 s.
+    assert machine.wait_for_quiet(1.2, timeout_s=150, poll_s=60) == {
+        "quiet": False,
+        "load": 2.0,
+        "waited_s": 120,
+    }
+    monkeypatch.setattr(machine, "load_average", lambda: 0.5)
+    assert machine.wait_for_quiet(1.2, timeout_s=0)["quiet"]
 
 
 @pytest.mark.slow

@@ -114,6 +114,7 @@ def test_train_help_shows_the_real_defaults_of_this_device(repo_root):
     text = " ".join(run_python(code, repo_root).split())
     for key in BUDGET_KEYS:
         value = getattr(preset.budget(kind), key)
+        value = "none" if value is None else value
         expected = f"default: {value} on this {kind} machine (preset {preset.name}"
         assert re.search(rf"--{key.replace('_', '-')} \w+ .*?{re.escape(expected)}", text), key
 

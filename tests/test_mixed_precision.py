@@ -20,6 +20,7 @@ from weibo_lstm.errors import ConfigError, NonFiniteError, UserError
 from weibo_lstm.preprocessing.tokenized_examples import TokenizedExamples
 from weibo_lstm.serving.export import export
 from weibo_lstm.training import input_pipeline as batching
+from weibo_lstm.training import mixed_precision
 from weibo_lstm.training.checkpointing import TrainingCheckpoint
 from weibo_lstm.training.mixed_precision import dtype_policy
 from weibo_lstm.training.trainer import DistributedTrainer
@@ -126,9 +127,65 @@ def test_the_train_flag_reaches_the_run_config():
     cli.add_train_arguments(parser)
     config, _ = cli.train_settings(parser.parse_args(["--mixed-precision", "bfloat16"]))
     assert config.mixed_precision == "bfloat16"
-    assert cli.train_settings(parser.parse_args([]))[0].mixed_precision == "off"
+    # Not given: the preset's mode (`auto` for seed-large-batch, off for the others).
+    assert cli.train_settings(parser.parse_args([]))[0].mixed_precision is None
+    assert (
+        cli.train_settings(parser.parse_args(["--mixed-precision", "auto"]))[0].mixed_precision
+        == "auto"
+    )
     with pytest.raises(UserError, match="invalid choice: 'fp16'"):
         parser.parse_args(["--mixed-precision", "fp16"])
+
+
+# Details as `tf.config.experimental.get_device_details` gives them on CUDA builds.
+A100 = {"device_name": "NVIDIA A100-SXM4-80GB", "compute_capability": (8, 0)}
+H200 = {"device_name": "NVIDIA H200", "compute_capability": (9, 0)}
+RTX_4090 = {"device_name": "NVIDIA GeForce RTX 4090", "compute_capability": (8, 9)}
+V100 = {"device_name": "Tesla V100-SXM2-16GB", "compute_capability": (7, 0)}
+T4 = {"device_name": "Tesla T4", "compute_capability": (7, 5)}
+NO_CAPABILITY = {"device_name": "a GPU of another platform"}
+
+
+@pytest.mark.parametrize(
+    ("gpus", "mode"),
+    [
+        ([A100], "bfloat16"),
+        ([H200] * 8, "bfloat16"),
+        ([RTX_4090, A100], "bfloat16"),
+        ([V100], "off"),
+        ([T4], "off"),
+        ([H200, T4], "off"),  # one slow replica would pace every step
+        ([NO_CAPABILITY], "off"),
+        ([], "off"),  # a CPU
+    ],
+)
+def test_bfloat16_is_chosen_only_where_every_gpu_supports_it(gpus, mode):
+    assert mixed_precision.choose_mode(gpus) == mode
+
+
+def test_auto_reads_this_machines_gpus_and_is_off_on_a_cpu_strategy(monkeypatch):
+    gpus = {"/physical_device:GPU:0": H200, "/physical_device:GPU:1": T4}
+    fake = [tf.config.PhysicalDevice(name, "GPU") for name in gpus]
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: list(fake))
+    monkeypatch.setattr(
+        tf.config.experimental, "get_device_details", lambda device: gpus[device.name]
+    )
+    assert mixed_precision.resolve_mode("auto", "GPU") == "off"  # the T4
+    gpus["/physical_device:GPU:1"] = A100
+    assert mixed_precision.resolve_mode("auto", "GPU") == "bfloat16"
+    assert mixed_precision.resolve_mode("auto", "CPU") == "off"  # GPUs not used
+    assert mixed_precision.resolve_mode("float16", "CPU") == "float16"  # as given
+
+
+def test_the_large_batch_preset_computes_in_float32_on_a_cpu(texts_and_labels):
+    texts, _ = texts_and_labels(40)
+    small = dict(max_length=16, embedding_dim=8, lstm_units=(8,), dense_units=4)
+    auto = SentimentClassifier.from_preset("seed-large-batch", vocabulary_texts=texts, **small)
+    assert auto.backbone.dtype_policy.name == "float32"  # auto -> off on a CPU
+    given = SentimentClassifier.from_preset(
+        "seed-large-batch", vocabulary_texts=texts, mixed_precision="bfloat16", **small
+    )
+    assert given.backbone.dtype_policy.name == "mixed_bfloat16"
 
 
 # ------------------------------------------------------------------ training

@@ -43,11 +43,13 @@ def build(strategy, initial=None, **model_kwargs):
     return model
 
 
-def train_weights(strategy_name, initial, data, **model_kwargs):
+def train_weights(strategy_name, initial, data, trainer_options=None, **model_kwargs):
     strategy = STRATEGIES[strategy_name]()
     model = build(strategy, initial, **model_kwargs)
     trainer = DistributedTrainer(
-        model=model, strategy=strategy, options=options(32, strategy.num_replicas_in_sync)
+        model=model,
+        strategy=strategy,
+        options=trainer_options or options(32, strategy.num_replicas_in_sync),
     )
     trainer.fit(data)
     return [w.numpy() for w in model.weights]
@@ -67,6 +69,30 @@ def test_replicas_match_single_replica_at_the_same_global_batch(data, strategy_n
     other = train_weights(strategy_name, initial, data, **kwargs)
     assert max(np.abs(a - b).max() for a, b in zip(reference, other, strict=True)) <= 1e-5
     assert max(np.abs(a - b).max() for a, b in zip(reference, initial, strict=True)) > 1e-3
+
+
+def test_a_fixed_global_batch_is_split_over_the_replicas_with_an_unscaled_rate(data):
+    # global_batch_size=32 on 2 replicas: 16 per replica at the given rate, whatever
+    # batch_size and lr_scaling say; the same run as batch_size=16 without scaling.
+    kwargs = dict(batch_norm=False, dropout=0.0)
+    initial = build(tf.distribute.get_strategy(), **kwargs).get_weights()
+    fixed = options(32, 2, global_batch_size=32, batch_size=5, lr_scaling="linear")
+    assert (
+        DistributedTrainer(
+            model=build(cpu_strategy(2)), strategy=cpu_strategy(2), options=fixed
+        ).global_batch_size
+        == 32
+    )
+    assert fixed.peak_learning_rate(2) == fixed.learning_rate == 1e-2
+    reference = train_weights("mirrored_2", initial, data, **kwargs)
+    other = train_weights("mirrored_2", initial, data, fixed, **kwargs)
+    assert max(np.abs(a - b).max() for a, b in zip(reference, other, strict=True)) == 0
+    with pytest.raises(ValueError, match="must be a multiple of the 2 replicas"):
+        DistributedTrainer(
+            model=build(cpu_strategy(2)),
+            strategy=cpu_strategy(2),
+            options=options(32, 2, global_batch_size=33),
+        )
 
 
 def test_synchronized_batch_norm_matches_across_replica_counts(data):

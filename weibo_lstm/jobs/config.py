@@ -56,7 +56,9 @@ class RunConfig:
         mixed_precision: compute in float16 or bfloat16 with float32 weights and
             softmax (`weibo_lstm.training.mixed_precision`); float16 trains with dynamic
             loss scaling. For GPUs (float16: compute capability >= 7.0,
-            bfloat16: >= 8.0); on a CPU it is slower, for testing.
+            bfloat16: >= 8.0); on a CPU it is slower, for testing. `auto`: bfloat16
+            when every GPU supports it, else off. None: the preset's (`auto` for
+            seed-large-batch, off for the others).
         replicas: devices to use (None: all GPUs, else one CPU; on a CPU, N logical
             devices).
         multi_worker: use MultiWorkerMirroredStrategy (None: when TF_CONFIG names a
@@ -85,7 +87,9 @@ class RunConfig:
     val_fraction: float = 0.1
     test_fraction: float = 0.1
     synchronized_batch_norm: bool = False
-    mixed_precision: str = dataclasses.field(default="off", metadata={"choices": MODES})
+    mixed_precision: str | None = dataclasses.field(
+        default=None, metadata={"choices": ("auto", *MODES)}
+    )
     replicas: int | None = None
     multi_worker: bool | None = None
     collective: str = dataclasses.field(
@@ -107,7 +111,11 @@ class RunConfig:
         check("val_fraction", 0 <= self.val_fraction < 1, "in [0, 1)")
         check("test_fraction", 0 <= self.test_fraction < 1, "in [0, 1)")
         check("replicas", self.replicas is None or self.replicas >= 1, ">= 1 or None")
-        check("mixed_precision", self.mixed_precision in MODES, f"one of {MODES}")
+        check(
+            "mixed_precision",
+            self.mixed_precision in (None, "auto", *MODES),
+            f"one of {('auto', *MODES)} or None",
+        )
         check("collective", self.collective in ("auto", "ring", "nccl"), "'auto', 'ring' or 'nccl'")
         check("startup_timeout", self.startup_timeout > 0, "> 0")
 

@@ -225,6 +225,12 @@ def _accuracy_columns(classifier, test: LabeledTexts, test_x, accuracy: float) -
     }
 
 
+def _mixed_precision_mode(model) -> str:
+    """The `--mixed-precision` mode `model` was built with (`auto` resolved)."""
+    name = model.dtype_policy.name
+    return name.removeprefix("mixed_") if name.startswith("mixed_") else "off"
+
+
 def _stripped_test_accuracy(classifier, test: LabeledTexts) -> float | None:
     """Test accuracy with the emoticons removed from the test posts, for a corpus whose
     posts carry them (the leakage audit: a model that only reads emoticons fails it);
@@ -288,7 +294,7 @@ def _write_outputs(
             encoder_path(preset.encoder) if preset.encoder else None
         )
         row["largest_epoch_boundary_s"] = round(max(history.boundary_gaps(), default=0.0), 2)
-        row["mixed_precision"] = config.mixed_precision
+        row["mixed_precision"] = _mixed_precision_mode(classifier.deep)
         row.update(late_columns)
         report_path = reporting.write_report(output_dir, row)
         reporting.plot_history(history, output_dir / f"training_curves_{stamp}.png")
@@ -376,7 +382,7 @@ def _check_workers_agree(runtime, config, options, classifier, examples) -> None
 
 
 def _log_budget(config: RunConfig, options: dict, preset, kind: str) -> None:
-    budget = preset.budget(kind).as_dict()
+    budget = dataclasses.asdict(preset.budget(kind))
     chosen = [k for k in BUDGET_KEYS if k not in options]
     logger.info(
         "Model preset %r%s; budget: %s",
@@ -387,7 +393,9 @@ def _log_budget(config: RunConfig, options: dict, preset, kind: str) -> None:
             for k in BUDGET_KEYS
         ),
     )
-    if kind == "CPU" and (chosen or config.preset is None):
+    # Not for a preset whose CPU budget is its GPU budget (seed-large-batch).
+    quick = preset.budget("CPU") != preset.budget("GPU")
+    if kind == "CPU" and quick and (chosen or config.preset is None):
         logger.info(
             "CPU only: a budget that finishes in minutes. The seed's GPU recipe is "
             "--preset seed --epochs 15 --batch-size 64 --learning-rate 1e-4 --warmup-epochs 3"

@@ -47,7 +47,7 @@ from weibo_lstm.serving import model_directory
 from weibo_lstm.serving.export import export as export_saved_model
 from weibo_lstm.serving.predictor import Predictor
 from weibo_lstm.training.history import History
-from weibo_lstm.training.mixed_precision import MODES, dtype_policy
+from weibo_lstm.training.mixed_precision import MODES, dtype_policy, resolve_mode
 from weibo_lstm.training.trainer import DistributedTrainer, TrainerOptions
 
 logger = logging.getLogger("weibo_lstm")
@@ -118,7 +118,7 @@ class SentimentClassifier:
         strip_emoticons: bool = False,
         strategy: tf.distribute.Strategy | None = None,
         encoder: str | os.PathLike | None = None,
-        mixed_precision: str = "off",
+        mixed_precision: str | None = None,
         **backbone_overrides,
     ) -> SentimentClassifier:
         """A new classifier with the architecture of a preset (untrained head), or a
@@ -144,6 +144,9 @@ class SentimentClassifier:
             mixed_precision: `"off"`, `"float16"` or `"bfloat16"`: the backbone's
                 dtype policy (`weibo_lstm.training.mixed_precision.dtype_policy`); `fit`
                 then trains float16 with loss scaling. Probabilities stay float32.
+                `"auto"`: bfloat16 if the strategy's devices are GPUs that all support
+                it (`mixed_precision.choose_mode`), else off. None: the preset's
+                (`"auto"` for `seed-large-batch`, `"off"` for the others).
             **backbone_overrides: `WeiboLSTM` arguments that replace the preset's.
 
         Raises:
@@ -151,10 +154,16 @@ class SentimentClassifier:
         """
         if preset in TRAINED_MODELS:
             return cls.load(trained_model_path(preset), strategy=strategy)
-        arguments = {**backbone_overrides, **_dtype_argument(mixed_precision)}
+        if mixed_precision not in (None, "auto", *MODES):
+            raise ConfigError(
+                f"Argument `mixed_precision` must be one of {('auto', *MODES)} or None. "
+                f"Received: mixed_precision={mixed_precision!r}"
+            )
         strategy = strategy or default_strategy()
-        spec = get_preset(preset, device_kind(strategy))
-        arguments = {**spec.backbone, **arguments}
+        kind = device_kind(strategy)
+        spec = get_preset(preset, kind)
+        mode = resolve_mode(mixed_precision or spec.mixed_precision, kind)
+        arguments = {**spec.backbone, **backbone_overrides, **_dtype_argument(mode)}
         encoder = encoder or (encoder_path(spec.encoder) if spec.encoder else None)
         if encoder is not None:
             with strategy.scope():
@@ -186,8 +195,9 @@ class SentimentClassifier:
     ) -> TrainerOptions:
         """The options `fit` trains with.
 
-        Without `options`, the preset's budget for this device (epochs, batch_size,
-        learning_rate, warmup_epochs) fills what `overrides` does not set, and
+        Without `options`, the preset's budget for this device (epochs, batch_size
+        or global_batch_size, learning_rate, warmup_epochs) fills what `overrides` does
+        not set (a batch given either way replaces the budget's batch), and
         `TrainerOptions`' defaults the rest (length buckets, with precise BatchNorm
         statistics for a backbone with BatchNormalization). With `options`, those are used as given,
         with `overrides` replacing fields.
@@ -200,6 +210,9 @@ class SentimentClassifier:
         budget = {}
         if self.preset is not None:
             budget = get_preset(self.preset).budget(device_kind(self.strategy)).as_dict()
+        if {"batch_size", "global_batch_size"} & set(overrides):
+            budget.pop("batch_size", None)
+            budget.pop("global_batch_size", None)
         return TrainerOptions(**{**budget, **overrides})
 
     def fit(

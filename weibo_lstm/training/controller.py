@@ -153,9 +153,13 @@ class Controller:
         # Wall time between epoch log lines: the epoch's own time plus what happens at
         # its boundary (the previous epoch's actions, the next epoch's data plan).
         last_line = time.perf_counter()
+        # The training examples become tensors once; each epoch only indexes them.
+        datasets = batching.EpochDatasets(
+            self.trainer.strategy, train, pad_to=self.trainer.options.pad_to
+        )
         try:
             while state.epoch <= epochs and not history.stopped_early:
-                entry = self._train_epoch(train, state)
+                entry = self._train_epoch(datasets, state)
                 evaluation_start = time.perf_counter()
                 if self.precise_bn is not None:
                     self.precise_bn(train, seed=self.trainer.options.seed, epoch=state.epoch)
@@ -183,20 +187,13 @@ class Controller:
                 action.close()
         return history
 
-    def _train_epoch(self, train: TokenizedExamples, state: FitState) -> dict:
+    def _train_epoch(self, datasets: batching.EpochDatasets, state: FitState) -> dict:
         """Runs the rest of epoch `state.epoch` from step `state.step`; its train entry."""
-        trainer = self.trainer
+        trainer, train = self.trainer, datasets.examples
         clock = time.perf_counter() - state.epoch_time
         plan = trainer.plan_epoch(train, state.epoch)
         iterator = iter(
-            batching.distribute(
-                trainer.strategy,
-                train,
-                plan,
-                weights=batching.loss_weights(plan),
-                pad_to=trainer.options.pad_to,
-                skip_steps=state.step,
-            )
+            datasets.distribute(plan, weights=batching.loss_weights(plan), skip_steps=state.step)
         )
         trainer.train_loop_begin(state.train_stats if state.train_stats.size else None)
         for action in self.actions:

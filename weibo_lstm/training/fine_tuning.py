@@ -62,7 +62,7 @@ class FineTuning:
         """
         strip = head.pop("strip_emoticons", None)
         replicas = strategy.num_replicas_in_sync
-        steps_per_epoch = max(1, math.ceil(train_size / (options.batch_size * replicas)))
+        steps_per_epoch = max(1, math.ceil(train_size / options.global_batch(replicas)))
         with strategy.scope():
             model, tokenizer = backbone_from_encoder(
                 self.encoder, max_length=max_length, strip_emoticons=strip, **head

@@ -29,6 +29,8 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import keras
 import tensorflow as tf
 
@@ -51,6 +53,65 @@ def dtype_policy(mode: str) -> keras.DTypePolicy | None:
             f"Argument `mixed_precision` must be one of {MODES}. Received: mixed_precision={mode!r}"
         )
     return None if mode == "off" else keras.DTypePolicy(f"mixed_{mode}")
+
+
+#: The lowest CUDA compute capability with bfloat16 tensor cores (Ampere, e.g. A100).
+BFLOAT16_COMPUTE_CAPABILITY = (8, 0)
+
+
+def supports_bfloat16(device_details: Mapping) -> bool:
+    """Whether a GPU computes in bfloat16 natively, from its details.
+
+    Args:
+        device_details: `tf.config.experimental.get_device_details(gpu)`: on CUDA
+            builds `{"device_name": ..., "compute_capability": (major, minor)}`.
+            Without a compute capability (another platform): False.
+
+    Example:
+
+    >>> supports_bfloat16({"compute_capability": (9, 0)}), supports_bfloat16({})
+    (True, False)
+    """
+    capability = device_details.get("compute_capability")
+    return capability is not None and tuple(capability) >= BFLOAT16_COMPUTE_CAPABILITY
+
+
+def choose_mode(gpu_details: Sequence[Mapping]) -> str:
+    """`"bfloat16"` if there are GPUs and every one supports it, else `"off"`.
+
+    Older GPUs (Volta, Turing: compute capability 7.x) and CPUs emulate bfloat16
+    and run slower than in float32; one such GPU among the replicas would pace every
+    step, so all of them must support it.
+
+    Args:
+        gpu_details: the details of each GPU (`supports_bfloat16`); empty on a CPU.
+
+    Example:
+
+    >>> choose_mode([{"compute_capability": (8, 0)}, {"compute_capability": (8, 9)}])
+    'bfloat16'
+    >>> choose_mode([{"compute_capability": (8, 0)}, {"compute_capability": (7, 5)}])
+    'off'
+    """
+    if gpu_details and all(supports_bfloat16(d) for d in gpu_details):
+        return "bfloat16"
+    return "off"
+
+
+def resolve_mode(mode: str, device_kind: str) -> str:
+    """`mode`, with `"auto"` replaced by `choose_mode` of this machine's GPUs.
+
+    Args:
+        mode: `"auto"` or one of `MODES` (returned as it is).
+        device_kind: the strategy's (`weibo_lstm.distribute.devices.device_kind`):
+            on `"CPU"`, `"auto"` is `"off"` even if the machine has GPUs.
+    """
+    if mode != "auto":
+        return mode
+    if device_kind != "GPU":
+        return "off"
+    gpus = tf.config.list_physical_devices("GPU")
+    return choose_mode([tf.config.experimental.get_device_details(g) for g in gpus])
 
 
 def needs_loss_scaling(model: keras.Model) -> bool:

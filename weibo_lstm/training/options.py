@@ -16,11 +16,17 @@ class TrainerOptions:
     Attributes:
         epochs: passes over the training set.
         batch_size: examples per replica per step; the global batch is this times
-            the number of replicas (GPUs, or `--replicas`, of every worker).
+            the number of replicas (GPUs, or `--replicas`, of every worker). Not
+            used when `global_batch_size` is set.
+        global_batch_size: examples per step across all replicas, whatever their
+            number (each replica takes this / replicas, which must divide it); the
+            learning rate is then this batch's and `lr_scaling` does not apply.
+            None: `batch_size` × replicas.
         learning_rate: peak learning rate for one replica, scaled by
-            `lr_scaling` (used only when the trainer builds the optimizer).
+            `lr_scaling` (used only when the trainer builds the optimizer); with
+            `global_batch_size`, the peak rate itself.
         lr_scaling: `"sqrt"` (peak = base × √replicas, the seed's rule), `"linear"`
-            (base × replicas) or `"none"`.
+            (base × replicas) or `"none"`; not used with `global_batch_size`.
         initial_lr_fraction: warmup starts at this fraction of the peak rate.
         warmup_epochs: linear warmup length; then cosine decay to the last step.
         min_lr_fraction: floor of the cosine decay as a fraction of the peak.
@@ -46,7 +52,7 @@ class TrainerOptions:
             batches (`weibo_lstm.training.precise_bn`); 0: keep the moving averages.
             Without buckets the moving averages are kept either way.
         eval_batch_size: per-replica batch for evaluation and prediction
-            (None: 4 × `batch_size`).
+            (None: 4 × the training batch).
         quiet: no tqdm progress bar (otherwise the chief shows one on a terminal).
         summary_dir: write TensorBoard scalars here (chief only; None: off).
         on_nonfinite: what a step with a non-finite loss or gradient does; it is
@@ -76,6 +82,7 @@ class TrainerOptions:
 
     epochs: int = 15
     batch_size: int = 64
+    global_batch_size: int | None = None
     learning_rate: float = 1e-4
     lr_scaling: str = dataclasses.field(
         default="sqrt", metadata={"choices": ("sqrt", "linear", "none")}
@@ -111,6 +118,11 @@ class TrainerOptions:
 
         check("epochs", self.epochs >= 1, ">= 1")
         check("batch_size", self.batch_size >= 1, ">= 1")
+        check(
+            "global_batch_size",
+            self.global_batch_size is None or self.global_batch_size >= 1,
+            ">= 1 or None",
+        )
         check("learning_rate", self.learning_rate > 0, "> 0")
         check(
             "lr_scaling",
@@ -140,7 +152,25 @@ class TrainerOptions:
             "in [0, 1] or None",
         )
 
+    def global_batch(self, num_replicas: int) -> int:
+        """Examples per step across `num_replicas` replicas.
+
+        Raises:
+            ValueError: `global_batch_size` is not a multiple of `num_replicas`.
+        """
+        if self.global_batch_size is None:
+            return self.batch_size * num_replicas
+        if self.global_batch_size % num_replicas:
+            raise ValueError(
+                f"Argument `global_batch_size` must be a multiple of the {num_replicas} "
+                f"replicas. Received: global_batch_size={self.global_batch_size}"
+            )
+        return self.global_batch_size
+
     def peak_learning_rate(self, num_replicas: int) -> float:
-        """`learning_rate` scaled for `num_replicas` replicas by `lr_scaling`."""
+        """`learning_rate` scaled for `num_replicas` replicas by `lr_scaling` (with a
+        fixed `global_batch_size`: `learning_rate`, which the replicas do not change)."""
+        if self.global_batch_size is not None:
+            return self.learning_rate
         factor = {"sqrt": math.sqrt(num_replicas), "linear": num_replicas, "none": 1.0}
         return self.learning_rate * factor[self.lr_scaling]

@@ -118,10 +118,12 @@ class DistributedTrainer:
         self.mode = self.options.mode or self.objective.mode
         self.optimizer = optimizer
         replicas = self.strategy.num_replicas_in_sync
-        self.global_batch_size = self.options.batch_size * replicas
+        self.global_batch_size = self.options.global_batch(replicas)
         self.eval_global_batch_size = (
-            self.options.eval_batch_size or 4 * self.options.batch_size
-        ) * replicas
+            self.options.eval_batch_size * replicas
+            if self.options.eval_batch_size
+            else 4 * self.global_batch_size
+        )
         _check_optimizer_scope(optimizer, self.strategy)
         # Length buckets are not i.i.d. batches: BatchNorm must not see their statistics.
         plain = plain_batch_norm_layers(model)
