@@ -1,11 +1,12 @@
 """Start-up of the command line: wall time of `weibo-lstm --help`, `--version`, every
-subcommand's `--help`, and (with ``--model``) `predict` of two texts.
+subcommand's `--help`, and `predict` of two texts with the shipped model (NumPy, the
+default for texts on the command line, and TensorFlow) and, with ``--model``, another.
 
 Each command runs as a fresh process, as a user's shell runs it; the median of
 ``--repeats`` runs is reported with the machine's load before and after.
 
     python benchmarks/startup.py
-    python benchmarks/startup.py --model data/output        # also predict two texts
+    python benchmarks/startup.py --model data/output        # also predict with that model
 """
 
 from __future__ import annotations
@@ -42,10 +43,12 @@ def wall_time(argv: list[str]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--model", help="a model for `predict` (default: predict is not timed)")
+    parser.add_argument("--model", help="also time `predict` with this model")
     parser.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "startup.json"))
     args = parser.parse_args()
     commands = list(COMMANDS)
+    texts = ["很差", "太好吃了"]
+    commands += [["predict", *texts], ["predict", "--engine", "tensorflow", *texts]]
     if args.model:
         commands.append(["predict", "--model", args.model, "很差", "太好吃了"])
     load_before = os.getloadavg()
