@@ -1,3 +1,3 @@
 """The library version (a leaf module: setup.cfg reads it without importing TensorFlow)."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
