@@ -583,7 +583,7 @@ def run(argv: Sequence[str] | None, parser: argparse.ArgumentParser) -> int:
             getattr(args, "quiet", False) and args.command != "train",
             getattr(args, "verbose", False),
         )
-        if args.command != "predict":  # predict may not need TensorFlow: it decides
+        if getattr(args, "command", None) != "predict":  # predict may not need TensorFlow
             quiet_tensorflow(argv)  # before the command imports TensorFlow
         return args.run(args)
     except Preempted as e:
