@@ -138,7 +138,8 @@ def test_fine_tune_from_the_encoder_then_export_loads_with_plain_tensorflow(
     assert result.report_row["encoder"] == str(pretrained.encoder_dir)
 
     model = keras.models.load_model(result.model_dir / "model.keras")
-    assert model.bigram_context == "previous" and model.lstm_units == (16, 12)
+    deep = model.classifier  # the default model is wide & deep; its deep part:
+    assert deep.bigram_context == "previous" and deep.lstm_units == (16, 12)
     from weibo_lstm.preprocessing.tokenizer import Tokenizer
 
     tokenizer = Tokenizer.load(result.model_dir / "tokenizer")
