@@ -100,6 +100,25 @@ def test_distributed_batches_hold_each_example_once_padded_to_batch_max(devices)
     assert sorted(seen) == list(range(203))
 
 
+@pytest.mark.parametrize("devices", [["/cpu:0"], ["/cpu:0", "/cpu:1"]])
+def test_replica_batches_have_a_static_batch_size(devices):
+    """As `batch(drop_remainder=True)` gives it: an LSTM over zero steps (a replica
+    whose batch is all one-id filler rows, shifted by one) needs the batch size."""
+    strategy = mirrored_strategy(devices)
+    examples, _ = random_examples(20, seed=3)
+    plan = plan_epoch(examples.lengths, 64, shuffle=False)  # replicas after the first: fillers
+    dataset = distribute(strategy, examples, plan)
+
+    @tf.function
+    def traced_batch_size(iterator):
+        # The batch size the replica function sees when it is traced (-1: unknown).
+        batch = next(iterator)
+        return strategy.run(lambda b: tf.constant(b["ids"].shape[0] or -1), args=(batch,))
+
+    sizes = strategy.experimental_local_results(traced_batch_size(iter(dataset)))
+    assert [int(s) for s in sizes] == [64 // len(devices)] * len(devices)
+
+
 def expected_batch(rows, labels, index, weights, pad_to=None):
     """A replica's batch written out with NumPy from the raw rows (padding: `[1]`)."""
     ids = [rows[i].tolist() if i >= 0 else [1] for i in index]

@@ -201,7 +201,10 @@ class EpochDatasets:
 
             def gather(batch):
                 rows = tf.where(batch["index"] == PADDING_ROW, padding, batch["index"])
-                batch["ids"] = tf.gather(ids, rows).to_tensor(0, shape=[None, pad_to])
+                # The static batch size, as `batch(drop_remainder=True)` gives it: a
+                # replica whose batch is all one-id filler rows must still give an
+                # LSTM over zero steps (e.g. `ids[:, :-1]`) a fully defined shape.
+                batch["ids"] = tf.gather(ids, rows).to_tensor(0, shape=[per_replica, pad_to])
                 batch["labels"] = tf.gather(labels, rows)
                 return batch
 
