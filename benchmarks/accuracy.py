@@ -75,6 +75,17 @@ VARIANTS = {
     # the library does by default when the labels follow the emoticons).
     "pretrained-emodrop": ("pretrained", {"emoticon_dropout": 0.5}),
 }
+#: The entries of `History.epochs` kept in the JSON.
+HISTORY_KEYS = (
+    "epoch",
+    "loss",
+    "accuracy",
+    "val_loss",
+    "val_accuracy",
+    "learning_rate",
+    "epoch_time",
+    "examples_per_second",
+)
 DEFAULT_DATA = ["weibo_senti_100k_sample.csv", "waimai_10k.csv", "online_shopping_10_cats.csv"]
 
 
@@ -199,7 +210,17 @@ def run_lstm(
         "epochs": len(history.epochs),
         "best_epoch": history.best_epoch,
         "best_val_accuracy": history.best_metrics["val_accuracy"],
+        # Per epoch: training metrics, validation, and the training loops' own seconds
+        # (`train_s`: without precise BatchNorm statistics and validation).
+        "history": [
+            {
+                **{k: e[k] for k in HISTORY_KEYS if k in e},
+                "train_s": len(train_x) / e["examples_per_second"],
+            }
+            for e in history.epochs
+        ],
     }
+    result["train_loops_s"] = sum(e["train_s"] for e in result["history"])
     if audit is not None:
         stripped = trainer.predict(encode(audit)).argmax(1)
         result["audit_stripped_test_accuracy"] = accuracy_score(audit.labels, stripped)
@@ -265,7 +286,15 @@ def main(argv=None) -> int:
         help="train with the presets' budget for this device kind (default: this machine's)",
     )
     parser.add_argument("--output", default="benchmarks/results/accuracy.json")
+    parser.add_argument(
+        "--verbose", action="store_true", help="log the LSTMs' epochs (time, metrics)"
+    )
     args = parser.parse_args(argv)
+    if args.verbose:
+        import logging
+
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+        logging.getLogger("absl").setLevel(logging.WARNING)
     files = args.data or [str(SHARED / f) for f in DEFAULT_DATA if (SHARED / f).is_file()]
     if not files:
         parser.error("no --data given and ../shared/data has none of the default files")
