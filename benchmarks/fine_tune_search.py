@@ -197,7 +197,8 @@ def score_ensemble(
     stacks them: a logistic regression on the two log-odds, fitted on validation (so
     its validation accuracy is optimistic; only test judges it).
     """
-    from weibo_lstm.models.hybrid import fit_mixing, log_odds
+    from weibo_lstm.models.hybrid import fit_mixing
+    from weibo_lstm.models.stacking import stacked_logits
 
     def accuracy(predicted, labels):
         return float((predicted == labels).mean())
@@ -218,9 +219,7 @@ def score_ensemble(
         mixing = fit_mixing(val, linear_val, split.val.labels)
 
         def stacked(probabilities, linear):
-            return (
-                mixing[0] * log_odds(probabilities) + mixing[1] * linear + mixing[2] > 0
-            ).astype(int)
+            return (stacked_logits(probabilities, linear, mixing) > 0).astype(int)
 
         result["mixing"] = list(mixing)
         result["stacked_val_accuracy"] = accuracy(stacked(val, linear_val), split.val.labels)

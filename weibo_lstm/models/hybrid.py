@@ -17,9 +17,8 @@ import numpy as np
 import tensorflow as tf
 
 from weibo_lstm.models.ngram_logistic import NgramLogisticRegression
+from weibo_lstm.models.stacking import EPSILON, log_odds
 from weibo_lstm.preprocessing.tokenized_examples import TokenizedExamples
-
-_EPSILON = 1e-7
 
 
 @keras.saving.register_keras_serializable(package="weibo_lstm")
@@ -85,20 +84,9 @@ class HybridClassifier(keras.Model):
 
 
 def _log_odds(probabilities):
-    positive = tf.clip_by_value(probabilities[:, 1], _EPSILON, 1 - _EPSILON)
+    # The graph's twin of `stacking.log_odds`, with the same clip.
+    positive = tf.clip_by_value(probabilities[:, 1], EPSILON, 1 - EPSILON)
     return tf.math.log(positive) - tf.math.log(1 - positive)
-
-
-def log_odds(probabilities: np.ndarray) -> np.ndarray:
-    """`[n]` log-odds of class 1 from `[n, 2]` probabilities, clipped as the hybrid clips.
-
-    The NumPy twin of what `HybridClassifier` computes in-graph for its classifier.
-
-    >>> log_odds(np.array([[0.5, 0.5], [0.0, 1.0]])).round(2).tolist()
-    [0.0, 16.12]
-    """
-    positive = np.clip(np.asarray(probabilities)[:, 1], _EPSILON, 1 - _EPSILON)
-    return np.log(positive) - np.log1p(-positive)
 
 
 def fit_mixing(

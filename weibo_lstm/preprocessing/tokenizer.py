@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -13,15 +12,13 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 
 from weibo_lstm.data.emoticons import EMOTICON_PATTERN
+from weibo_lstm.preprocessing import tokenizer_files
 
 PAD_ID = 0
 OOV_ID = 1
 
 # ASCII whitespace plus NO-BREAK SPACE and IDEOGRAPHIC SPACE (RE2's \s is ASCII-only).
 _WHITESPACE_PATTERN = r"[\s\x{00A0}\x{3000}]+"
-
-_VOCAB_FILE = "vocabulary.tsv"
-_CONFIG_FILE = "tokenizer.json"
 
 
 @keras.saving.register_keras_serializable(package="weibo_lstm")
@@ -264,39 +261,19 @@ class Tokenizer(tf.Module):
         return cls(**config)
 
     def save(self, path: str | os.PathLike) -> None:
-        """Writes `tokenizer.json` (options) and `vocabulary.tsv` into directory `path`.
-
-        `vocabulary.tsv` has one row per id: `id`, the code point as `U+XXXX` (the
-        authoritative key), and the character itself for people to read.
-        """
+        """Writes `tokenizer.json` (options) and `vocabulary.tsv` into directory `path`
+        (`weibo_lstm.preprocessing.tokenizer_files`)."""
         self._require_vocabulary()
-        os.makedirs(path, exist_ok=True)
         config = self.get_config()
         del config["vocabulary"]
-        config["format"] = "weibo_lstm.Tokenizer/1"
-        with open(os.path.join(path, _CONFIG_FILE), "w", encoding="utf-8") as f:
-            json.dump(config, f, ensure_ascii=False, indent=2)
-        with open(os.path.join(path, _VOCAB_FILE), "w", encoding="utf-8", newline="\n") as f:
-            f.write("id\tcodepoint\tchar\n")
-            f.write(f"{PAD_ID}\t-\t<pad>\n{OOV_ID}\t-\t<oov>\n")
-            for i, char in enumerate(self._vocabulary, start=2):
-                shown = char if char.isprintable() and not char.isspace() else ""
-                f.write(f"{i}\tU+{ord(char):04X}\t{shown}\n")
+        tokenizer_files.write(path, config, self._vocabulary)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Tokenizer:
-        """Reads a tokenizer written by `save`."""
-        with open(os.path.join(path, _CONFIG_FILE), encoding="utf-8") as f:
-            config = json.load(f)
-        config.pop("format", None)
-        vocabulary = []
-        with open(os.path.join(path, _VOCAB_FILE), encoding="utf-8") as f:
-            next(f)
-            for line_no, line in enumerate(f, start=2):
-                token_id, codepoint, _ = line.rstrip("\n").split("\t", 2)
-                if int(token_id) < 2:
-                    continue
-                if int(token_id) != len(vocabulary) + 2 or not codepoint.startswith("U+"):
-                    raise ValueError(f"{path}/{_VOCAB_FILE}: malformed line {line_no}: {line!r}")
-                vocabulary.append(chr(int(codepoint[2:], 16)))
+        """Reads a tokenizer written by `save`.
+
+        Raises:
+            ValueError: for a malformed vocabulary file.
+        """
+        config, vocabulary = tokenizer_files.read(path)
         return cls(vocabulary, **config)

@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from weibo_lstm.models.ngram_features import tfidf_logits
+from weibo_lstm.models.stacking import stacked_logits
+from weibo_lstm.preprocessing import tokenizer_files
 from weibo_lstm.serving import model_format, streaming
 
 # The Tokenizer's RE2 patterns, spelled for Python's `re`: RE2's `\s` is [\t\n\f\r ].
@@ -32,7 +34,6 @@ _EMOTICON = re.compile(f"[\\[［][^\\[\\]［］{_RE2_SPACE}]{{1,10}}[\\]］]")
 _WHITESPACE = re.compile(f"[{_RE2_SPACE}\u00a0\u3000]+")
 _STRIP = " \t\n\v\f\r"  # tf.strings.strip: ASCII whitespace
 _POOLINGS = ("mean", "max", "mean_max", "last")
-_CLIP = 1e-7  # HybridClassifier's clip of the deep part's probability
 
 
 class UnsupportedModel(ValueError):
@@ -161,16 +162,7 @@ class NumpyPredictor:
             x = np.concatenate([x, self.bigram_embedding[self._bigram_ids(ids)]], axis=-1)
         for kernel, recurrent, bias in self.lstms:
             x = _lstm(x, mask, kernel, recurrent, bias)
-        pooling = self.config["pooling"]
-        if pooling == "last":
-            x = x[np.arange(len(rows)), lengths - 1]
-        else:
-            weights = mask[..., None].astype(x.dtype)
-            mean = (x * weights).sum(1) / np.maximum(weights.sum(1), 1.0)
-            maximum = np.where(mask[..., None], x, np.finfo(x.dtype).min).max(1)
-            x = {"mean": mean, "max": maximum, "mean_max": np.concatenate([mean, maximum], -1)}[
-                pooling
-            ]
+        x = _pool(x, mask, lengths, self.config["pooling"])
         if self.hidden is not None:
             x = np.maximum(x @ self.hidden[0] + self.hidden[1], 0)
         logits = x @ self.classifier[0] + self.classifier[1]
@@ -198,10 +190,7 @@ class NumpyPredictor:
             intercept=self.intercept,
             max_order=self.max_order,
         )
-        positive = np.clip(deep[:, 1], _CLIP, 1 - _CLIP)
-        a, b, c = self.mixing
-        logit = a * (np.log(positive) - np.log(1 - positive)) + b * linear + c
-        positive = 1 / (1 + np.exp(-logit))
+        positive = _sigmoid(stacked_logits(deep, linear, self.mixing))
         return np.stack([1 - positive, positive], axis=-1)
 
 
@@ -224,6 +213,20 @@ def _lstm(x, mask, kernel, recurrent, bias):
         c, h = np.where(keep, c_new, c), np.where(keep, h_new, h)
         outputs[:, t] = h
     return outputs
+
+
+def _pool(x, mask, lengths, mode: str):
+    """`MaskedPooling` over right-padded rows (mean and/or max of the real steps), or
+    the last real step for `"last"`."""
+    if mode == "last":
+        return x[np.arange(len(x)), lengths - 1]
+    parts = []
+    if mode in ("mean", "mean_max"):
+        weights = mask[..., None].astype(x.dtype)
+        parts.append((x * weights).sum(1) / np.maximum(weights.sum(1), 1.0))
+    if mode in ("max", "mean_max"):
+        parts.append(np.where(mask[..., None], x, np.finfo(x.dtype).min).max(1))
+    return np.concatenate(parts, -1)
 
 
 def _sigmoid(x):
@@ -273,12 +276,5 @@ def _read_model(path: Path, weights: bool = True) -> tuple[dict, dict[str, np.nd
 
 def _read_tokenizer(path: Path) -> tuple[dict, dict[int, int]]:
     """`(options, {code point: id})` of a tokenizer directory (`Tokenizer.save`)."""
-    options = json.loads((path / "tokenizer.json").read_text("utf-8"))
-    vocabulary = {}
-    with open(path / "vocabulary.tsv", encoding="utf-8") as f:
-        next(f)
-        for line in f:
-            token_id, codepoint, _ = line.rstrip("\n").split("\t", 2)
-            if codepoint.startswith("U+"):
-                vocabulary[int(codepoint[2:], 16)] = int(token_id)
-    return options, vocabulary
+    options, vocabulary = tokenizer_files.read(path)
+    return options, {ord(char): i for i, char in enumerate(vocabulary, start=2)}
