@@ -155,6 +155,21 @@ def fit_tfidf(train: wl.LabeledTexts):
     ).fit(list(train.texts), train.labels)
 
 
+def training_option(text: str) -> tuple[str, object]:
+    """`NAME=VALUE` as a `TrainerOptions` field and its Python value (`--set`)."""
+    import ast
+
+    from weibo_lstm.training.options import TrainerOptions
+
+    name, _, value = text.partition("=")
+    if name not in {f.name for f in dataclasses.fields(TrainerOptions)}:
+        raise argparse.ArgumentTypeError(f"{name!r} is not a TrainerOptions field")
+    try:
+        return name, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return name, value  # a string (e.g. lr_scaling=linear)
+
+
 def run_tfidf(split: Split) -> dict:
     start = time.perf_counter()
     baseline = fit_tfidf(split.train)
@@ -171,9 +186,11 @@ def run_lstm(
     hybrid: bool = False,
     strip_emoticons: bool = False,
     budget: str | None = None,
+    options: dict | None = None,
 ) -> list[dict]:
     """The preset's row, and with `hybrid` a second row: the same model stacked with
-    the in-graph TF-IDF model (`HybridClassifier`, mixing fitted on validation)."""
+    the in-graph TF-IDF model (`HybridClassifier`, mixing fitted on validation).
+    `options` (`TrainerOptions` fields) override the variant's and the budget's."""
     import keras
 
     keras.utils.set_random_seed(seed)
@@ -181,6 +198,7 @@ def run_lstm(
     preset, overrides = VARIANTS.get(preset, (preset, {}))
     if budget is not None:
         overrides = get_preset(preset).budget(budget).as_dict() | overrides
+    overrides = overrides | (options or {})
     # The preset's tokenizer and backbone: a vocabulary from the training texts, or
     # the pretrained encoder's (with this condition's emoticon setting: the texts of a
     # stripped split are already stripped).
@@ -285,6 +303,15 @@ def main(argv=None) -> int:
         default=None,
         help="train with the presets' budget for this device kind (default: this machine's)",
     )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        type=training_option,
+        help="a TrainerOptions field for every LSTM, over its preset's budget "
+        "(e.g. --set learning_rate=1.5e-3); repeatable",
+    )
     parser.add_argument("--output", default="benchmarks/results/accuracy.json")
     parser.add_argument(
         "--verbose", action="store_true", help="log the LSTMs' epochs (time, metrics)"
@@ -340,6 +367,7 @@ def main(argv=None) -> int:
                                 hybrid=args.hybrid,
                                 strip_emoticons=condition == "stripped",
                                 budget=args.budget,
+                                options=dict(args.set),
                             ),
                             strict=False,
                         )
@@ -357,6 +385,7 @@ def main(argv=None) -> int:
                 "seed": args.seed,
                 "train_seed": args.seed if args.train_seed is None else args.train_seed,
                 "budget": args.budget,
+                "options": dict(args.set),
                 "rows": rows,
             },
             indent=2,

@@ -48,6 +48,9 @@ class Budget:
             (None: run every epoch).
         global_batch_size: examples per step across all replicas, instead of
             `batch_size` per replica: the same batches and rate on 1 or 8 GPUs.
+        precise_bn_batches: training batches that recompute the BatchNorm
+            statistics after each epoch (`weibo_lstm.training.precise_bn`); a
+            large-batch budget needs fewer of its large batches.
     """
 
     epochs: int
@@ -56,12 +59,18 @@ class Budget:
     warmup_epochs: float
     patience: int | None = None
     global_batch_size: int | None = None
+    precise_bn_batches: int = 50
 
     def __post_init__(self):
         if (self.batch_size is None) == (self.global_batch_size is None):
             raise ConfigError(
                 "Give exactly one of `batch_size` and `global_batch_size`. Received: "
                 f"batch_size={self.batch_size}, global_batch_size={self.global_batch_size}"
+            )
+        if self.precise_bn_batches < 0:
+            raise ConfigError(
+                "Argument `precise_bn_batches` must be >= 0. "
+                f"Received: precise_bn_batches={self.precise_bn_batches}"
             )
         for name in ("epochs", "batch_size", "global_batch_size"):
             value = getattr(self, name)
