@@ -74,7 +74,7 @@ class Controller:
                 global_batch_size=trainer.global_batch_size,
                 num_batches=o.precise_bn_batches,
             )
-            if o.precise_bn_batches and trainer.renormalizes_batch_norm
+            if o.precise_bn_batches and trainer.buckets_batch_norm
             else None
         )
         self.actions: list[Action] = []

@@ -45,6 +45,11 @@ class TrainerOptions:
             and buckets not stratified by class (`DistributedTrainer.plan_epoch`),
             and `precise_bn_batches`. Evaluation always buckets: inference does not
             depend on batch composition.
+        batch_renormalization: for a model with BatchNormalization trained with
+            length buckets, normalise with the moving statistics in training (batch
+            renormalization, Ioffe 2017): a batch of one length band has statistics
+            of its own. False: each batch's own statistics, which suffice when the
+            batches are large (thousands of posts).
         pad_to: pad every batch to this length (the seed pipeline pads to 180).
         precise_bn_batches: for a model with BatchNormalization trained with
             length buckets: after each epoch's training, before validation,
@@ -96,6 +101,7 @@ class TrainerOptions:
     patience: int | None = None
     seed: int = 42
     bucket_by_length: bool = True
+    batch_renormalization: bool = True
     pad_to: int | None = None
     precise_bn_batches: int = 50
     eval_batch_size: int | None = None

@@ -136,7 +136,12 @@ class DistributedTrainer:
                 ", ".join(layer.name for layer in plain),
             )
             self.options = dataclasses.replace(self.options, bucket_by_length=False)
-        self.renormalizes_batch_norm = self.options.bucket_by_length and has_batch_norm(model)
+        # BatchNorm on length buckets: unstratified buckets and precise statistics,
+        # and batch renormalization unless the options turn it off.
+        self.buckets_batch_norm = self.options.bucket_by_length and has_batch_norm(model)
+        self.renormalizes_batch_norm = (
+            self.buckets_batch_norm and self.options.batch_renormalization
+        )
         self._train_loop_fn = None
         self._eval_loop_fn = None
         self._predict_fn = None
@@ -272,7 +277,8 @@ class DistributedTrainer:
         its class mix; for a model with BatchNorm, buckets without that stratification
         (sorted by length within a window regardless of class: stratified buckets
         would pair long posts of one class with short posts of the other in a batch)
-        and batch renormalization in training (`batch_norm.use_batch_renormalization`).
+        and batch renormalization in training (`batch_norm.use_batch_renormalization`)
+        unless `batch_renormalization` is off.
         """
         return batching.plan_epoch(
             train.lengths,
@@ -280,7 +286,7 @@ class DistributedTrainer:
             seed=self.options.seed,
             epoch=epoch,
             bucket=self.options.bucket_by_length,
-            labels=None if self.renormalizes_batch_norm else train.labels,
+            labels=None if self.buckets_batch_norm else train.labels,
         )
 
     def train_loop_begin(self, stats: np.ndarray | None = None) -> None:
