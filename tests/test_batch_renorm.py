@@ -116,6 +116,31 @@ def test_a_batch_norm_model_on_buckets_renormalises_and_its_buckets_ignore_class
     assert not shuffled.renormalizes_batch_norm
 
 
+def test_without_batch_renormalization_training_normalises_with_each_batchs_statistics():
+    """`batch_renormalization=False`: the same unstratified buckets, and BatchNorm in
+    training is plain masked batch normalisation of the batch (computed here by hand)."""
+    strategy = tf.distribute.get_strategy()
+    examples = _examples()
+    model = WeiboLSTM(30, embedding_dim=8, lstm_units=(6, 4), dense_units=0)
+    options = trainer_options(16, 1, epochs=1, batch_renormalization=False)
+    trainer = DistributedTrainer(model=model, strategy=strategy, options=options)
+    assert trainer.buckets_batch_norm and not trainer.renormalizes_batch_norm
+    expected = batching.plan_epoch(examples.lengths, 16, seed=42, epoch=1, labels=None)
+    np.testing.assert_array_equal(trainer.plan_epoch(examples, epoch=1), expected)
+    trainer.fit(examples)
+    norms = [layer for layer in model.lstm_norms if layer is not None]
+    assert len(norms) == 2 and not any(layer.renormalize for layer in norms)
+    norm = norms[0]  # after the sequence LSTM: [b, T, 6] with a mask
+    x = tf.constant(np.random.default_rng(0).normal(1, 3, [4, 5, 6]), tf.float32)
+    mask = tf.sequence_mask([5, 3, 1, 4], 5)
+    norm.moving_mean.assign(tf.fill([6], 7.0))  # a training batch must not use these
+    y = norm(x, training=True, mask=mask).numpy()
+    real = x.numpy()[mask.numpy()]
+    expected = (real - real.mean(0)) / np.sqrt(real.var(0) + norm.epsilon)
+    expected = expected * norm.gamma.numpy() + norm.beta.numpy()
+    np.testing.assert_allclose(y[mask.numpy()], expected, atol=1e-4)
+
+
 def test_a_model_with_plain_keras_batch_norm_falls_back_to_shuffled_batches(caplog):
     """Plain BatchNormalization cannot renormalise: no buckets for it, and it says so."""
     import keras

@@ -144,6 +144,8 @@ def test_without_length_buckets_or_with_zero_batches_the_moving_averages_stay():
         ({}, True),
         ({"bucket_by_length": False}, False),
         ({"precise_bn_batches": 0}, False),
+        # Plain batch statistics on buckets: the moving averages are still biased.
+        ({"batch_renormalization": False}, True),
     ):
         trainer = DistributedTrainer(
             model=_model(strategy), strategy=strategy, options=trainer_options(16, 1, **overrides)
