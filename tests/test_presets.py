@@ -34,6 +34,10 @@ def test_the_large_batch_preset_is_the_seed_architecture_at_global_batch_2048():
             "learning_rate": 3e-3,
             "warmup_epochs": 1.0,
             "patience": None,
+            # Chosen on validation: plain batch statistics, which a batch of 2,048
+            # estimates well, and precise statistics from 10,240 posts.
+            "precise_bn_batches": 5,
+            "batch_renormalization": False,
         }
 
 
@@ -50,13 +54,28 @@ def test_the_large_batch_budget_trains_2048_per_step_at_3e_3_on_any_replica_coun
     assert options.bucket_by_length and options.pad_to is None  # length buckets
     trainer = DistributedTrainer(model=classifier.backbone, strategy=strategy, options=options)
     assert trainer.global_batch_size == 2048
-    assert trainer.renormalizes_batch_norm  # BatchNorm on buckets: batch renormalization
+    # BatchNorm on buckets, with the batch's own statistics at this size.
+    assert trainer.buckets_batch_norm and not trainer.renormalizes_batch_norm
+    assert options.precise_bn_batches == 5
     schedule = learning_rate_schedule(options, num_replicas=replicas, steps_per_epoch=35)
     # Warmup over the first epoch (35 steps of 2,048 on the weibo sample), then the peak.
     assert float(schedule(0)) == pytest.approx(3e-4)
     assert float(schedule(35)) == pytest.approx(3e-3)
     # A batch the caller gives replaces the budget's global batch.
     assert classifier.training_options(batch_size=64).global_batch_size is None
+
+
+def test_a_budget_defaults_to_the_trainer_options_defaults():
+    from weibo_lstm.training.options import TrainerOptions
+
+    budget = Budget(epochs=1, batch_size=8, learning_rate=1, warmup_epochs=0)
+    defaults = TrainerOptions()
+    for name in ("patience", "global_batch_size", "precise_bn_batches", "batch_renormalization"):
+        assert getattr(budget, name) == getattr(defaults, name), name
+    for preset in ("seed", "pretrained", "best"):
+        assert PRESETS[preset].budget("CPU").batch_renormalization  # small batches
+    with pytest.raises(ConfigError, match="Received: precise_bn_batches=-1"):
+        Budget(epochs=1, batch_size=8, learning_rate=1, warmup_epochs=0, precise_bn_batches=-1)
 
 
 def test_a_budget_has_exactly_one_batch():
