@@ -116,7 +116,8 @@ def test_train_help_shows_the_real_defaults_of_this_device(repo_root):
         value = getattr(preset.budget(kind), key)
         value = "none" if value is None else value
         expected = f"default: {value} on this {kind} machine (preset {preset.name}"
-        assert re.search(rf"--{key.replace('_', '-')} \w+ .*?{re.escape(expected)}", text), key
+        flag = key.replace("_", "-")  # `--flag N`, or `--flag, --no-flag` for a bool
+        assert re.search(rf"--{flag}(?: \w+|, --no-{flag}) .*?{re.escape(expected)}", text), key
 
 
 @pytest.mark.parametrize(
