@@ -95,6 +95,51 @@ def test_a_fixed_global_batch_is_split_over_the_replicas_with_an_unscaled_rate(d
         )
 
 
+def test_clipping_clips_the_summed_gradient_as_tf_clip_by_global_norm_does():
+    """Each replica's share is scaled so that their sum is `tf.clip_by_global_norm`
+    of the summed gradient (not each replica's part clipped on its own)."""
+    from weibo_lstm.training.optimization import clip_by_global_norm_across_replicas
+
+    strategy = cpu_strategy(2)
+    parts = [  # replica r's gradients: two tensors each
+        [tf.constant([3.0, 0.0]), tf.constant([[1.0]])],
+        [tf.constant([1.0, -2.0]), tf.constant([[0.5]])],
+    ]
+
+    def step(clip_norm, loss_scale):
+        r = tf.distribute.get_replica_context().replica_id_in_sync_group
+        mine = [tf.where(tf.equal(r, 0), a, b) for a, b in zip(*parts, strict=True)]
+        scaled = [g * loss_scale for g in mine]
+        return clip_by_global_norm_across_replicas(scaled, clip_norm, loss_scale=loss_scale)
+
+    summed = [a + b for a, b in zip(*parts, strict=True)]  # norm sqrt(16 + 4 + 2.25)
+    for clip_norm, loss_scale in ((1.0, 1.0), (2.0, 1024.0), (10.0, 1.0)):
+        out = strategy.run(step, args=(clip_norm, loss_scale))
+        total = [strategy.reduce("SUM", g, axis=None).numpy() / loss_scale for g in out]
+        expected, _ = tf.clip_by_global_norm(summed, clip_norm)
+        for got, want in zip(total, expected, strict=True):
+            np.testing.assert_allclose(got, want.numpy(), rtol=1e-6)
+
+
+def test_clipped_training_on_two_replicas_matches_one_replica(data):
+    kwargs = dict(batch_norm=False, dropout=0.0)
+    initial = build(tf.distribute.get_strategy(), **kwargs).get_weights()
+    runs = {
+        (replicas, clip): train_weights(
+            f"mirrored_{replicas}",
+            initial,
+            data,
+            options(32, replicas, clip_global_norm=clip, learning_rate=0.1),
+            **kwargs,
+        )
+        for replicas, clip in ((1, 0.05), (2, 0.05), (1, None))
+    }
+    reference = runs[1, 0.05]
+    assert max(np.abs(a - b).max() for a, b in zip(reference, runs[2, 0.05], strict=True)) <= 1e-5
+    # The clip was active: without it the weights end elsewhere.
+    assert max(np.abs(a - b).max() for a, b in zip(reference, runs[1, None], strict=True)) > 1e-3
+
+
 def test_synchronized_batch_norm_matches_across_replica_counts(data):
     kwargs = dict(synchronized_batch_norm=True, dropout=0.0)
     initial = build(tf.distribute.get_strategy(), **kwargs).get_weights()

@@ -61,6 +61,32 @@ def learning_rate_schedule(
     )
 
 
+def clip_by_global_norm_across_replicas(
+    gradients: list[tf.Tensor], clip_norm: float, *, loss_scale=1.0
+) -> list[tf.Tensor]:
+    """This replica's `gradients`, scaled so that their sum over the replicas has
+    global L2 norm at most `clip_norm` (`tf.clip_by_global_norm` of the sum).
+
+    Call it in a replica context, before the optimizer's all-reduce: the sum of the
+    returned gradients over the replicas is the clipped sum. The norm is that of the
+    sum divided by `loss_scale`, so a float16 run clips the same gradient as a float32
+    one. A non-finite norm leaves the gradients non-finite (the step is undone).
+
+    Example:
+
+    >>> g = clip_by_global_norm_across_replicas([tf.constant([3.0]), tf.constant([4.0])], 1.0)
+    >>> [round(float(t[0]), 3) for t in g]
+    [0.6, 0.8]
+    """
+    context = tf.distribute.get_replica_context()
+    total = gradients
+    if context is not None and context.num_replicas_in_sync > 1:
+        total = context.all_reduce(tf.distribute.ReduceOp.SUM, gradients)
+    norm = tf.linalg.global_norm(total) / tf.cast(loss_scale, tf.float32)
+    factor = clip_norm / tf.maximum(norm, clip_norm)
+    return [g * tf.cast(factor, g.dtype) for g in gradients]
+
+
 def build_optimizer(
     options, *, num_replicas: int, steps_per_epoch: int
 ) -> keras.optimizers.Optimizer:

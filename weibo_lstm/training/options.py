@@ -73,6 +73,11 @@ class TrainerOptions:
         keep_checkpoints: how many recent checkpoints to keep.
         fresh: delete the checkpoints in `checkpoint_dir` and start from scratch
             (default: continue from the newest one).
+        clip_global_norm: clip each step's gradient (summed over the replicas, without
+            the float16 loss scale) to this global L2 norm; the update is then exactly
+            one replica's at the global batch. Keras's `global_clipnorm` would clip
+            each replica's part before the all-reduce instead. Costs one more
+            all-reduce of the gradients per step on more than one replica. None: off.
         adversarial_epsilon: adversarial training on the embeddings (Miyato et al.
             2017): the L2 norm of each example's worst-case perturbation of its
             embedding sequence, whose loss is added to the clean loss; 0: off. A
@@ -112,6 +117,7 @@ class TrainerOptions:
     checkpoint_every_steps: int | None = 200
     keep_checkpoints: int = 3
     fresh: bool = False
+    clip_global_norm: float | None = None
     adversarial_epsilon: float = 0.0
     emoticon_dropout: float | None = None
 
@@ -151,6 +157,11 @@ class TrainerOptions:
             ">= 1 or None",
         )
         check("keep_checkpoints", self.keep_checkpoints >= 1, ">= 1")
+        check(
+            "clip_global_norm",
+            self.clip_global_norm is None or self.clip_global_norm > 0,
+            "> 0 or None",
+        )
         check("adversarial_epsilon", self.adversarial_epsilon >= 0, ">= 0")
         check(
             "emoticon_dropout",

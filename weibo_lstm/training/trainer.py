@@ -42,7 +42,10 @@ from weibo_lstm.training import input_pipeline as batching
 from weibo_lstm.training import mixed_precision
 from weibo_lstm.training.history import History
 from weibo_lstm.training.objectives import ClassificationObjective, Objective
-from weibo_lstm.training.optimization import build_optimizer
+from weibo_lstm.training.optimization import (
+    build_optimizer,
+    clip_by_global_norm_across_replicas,
+)
 from weibo_lstm.training.options import TrainerOptions
 
 __all__ = ["DistributedTrainer", "NonFiniteError", "Preempted", "TrainerOptions"]
@@ -214,6 +217,11 @@ class DistributedTrainer:
         else:
             nonfinite_gradients = ~tf.reduce_all(
                 [tf.reduce_all(tf.math.is_finite(g)) for g in gradients]
+            )
+        if self.options.clip_global_norm is not None:
+            loss_scale = self.optimizer.dynamic_scale if self.loss_scaling else 1.0
+            gradients = clip_by_global_norm_across_replicas(
+                gradients, self.options.clip_global_norm, loss_scale=loss_scale
             )
         # Gradients are all-reduced (SUM) across replicas by the optimizer (which
         # also unscales them under loss scaling). A non-finite step is applied too,
