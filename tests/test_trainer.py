@@ -129,7 +129,7 @@ def test_clipped_training_on_two_replicas_matches_one_replica(data):
             f"mirrored_{replicas}",
             initial,
             data,
-            options(32, replicas, clip_global_norm=clip, learning_rate=0.1),
+            options(32, replicas, epochs=1, clip_global_norm=clip, learning_rate=0.1),
             **kwargs,
         )
         for replicas, clip in ((1, 0.05), (2, 0.05), (1, None))
