@@ -112,6 +112,28 @@ def test_accuracy_benchmark_compares_the_three_models_with_an_audit(tmp_path, wr
     assert "| posts.csv | raw | best |" in table
 
 
+def test_accuracy_benchmark_scored_on_validation_never_scores_the_test_split(tmp_path, write_csv):
+    """`--score-on validation` scores TF-IDF on the validation rows, as an
+    independent fit on the same split does, and says so in its JSON."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from accuracy import fit_tfidf
+
+    import weibo_lstm as wl
+
+    data = write_csv(tmp_path / "posts.csv", 300, seed=7)
+    out = tmp_path / "accuracy.json"
+    args = ["--data", str(data), "--models", "tfidf", "--conditions", "raw"]
+    args += ["--score-on", "validation"]
+    run("accuracy.py", [*args, "--output", str(out)], tmp_path)
+    report = json.loads(out.read_text("utf-8"))
+    train, val, test = wl.split_dataset(wl.load_csv(data), seed=42)
+    expected = fit_tfidf(train).predict(list(val.texts))
+    (row,) = report["rows"]
+    assert report["scored_on"] == "validation"
+    assert row["test_rows"] == len(val) and row["predicted"] == expected.tolist()
+    assert list(val.texts) != list(test.texts)
+
+
 def test_paired_bootstrap_matches_the_normal_approximation():
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from accuracy import paired_bootstrap
