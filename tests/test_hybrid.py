@@ -42,6 +42,40 @@ def test_fit_mixing_prefers_the_informative_model():
     assert b > 0.5 and abs(a) < 0.3
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_fit_mixing_matches_a_bounded_optimizer_when_a_weight_would_be_negative(seed):
+    """Two correlated parts, one nearly a copy of the other: unconstrained, one weight
+    goes negative. The constrained fit equals scipy's L-BFGS-B with bounds a, b ≥ 0 on
+    the same objective (C · Σ log-loss + ½‖w‖², bias unpenalised)."""
+    from scipy.optimize import minimize
+    from sklearn.linear_model import LogisticRegression
+
+    from weibo_lstm.models.hybrid import MIXING_C
+    from weibo_lstm.models.stacking import log_odds
+
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 2, 3000)
+    signal = np.where(labels == 1, 1.0, -1.0) + rng.normal(size=3000)
+    deep_logit = 2.0 * signal
+    linear = 1.5 * signal + 0.3 * rng.normal(size=3000) - 0.4 * np.where(labels == 1, 1, -1)
+    deep = np.stack([1 / (1 + np.exp(deep_logit)), 1 / (1 + np.exp(-deep_logit))], 1)
+    features = np.stack([log_odds(deep), linear], 1)
+    free = LogisticRegression(C=MIXING_C, max_iter=1000).fit(features, labels).coef_[0]
+    assert free.min() < 0  # the case this test is about
+
+    def objective(x):
+        logits = features @ x[:2] + x[2]
+        return MIXING_C * np.sum(np.logaddexp(0, logits) - labels * logits) + 0.5 * x[:2] @ x[:2]
+
+    reference = minimize(
+        objective, np.zeros(3), method="L-BFGS-B", bounds=[(0, None), (0, None), (None, None)]
+    )
+    mixing = np.array(fit_mixing(deep, linear, labels))
+    assert mixing[:2].min() >= 0
+    np.testing.assert_allclose(mixing, reference.x, atol=2e-3)
+    assert objective(mixing) <= reference.fun + 1e-3 * abs(reference.fun)
+
+
 def test_save_load_and_export_with_plain_tensorflow(
     hybrid, tmp_path, edge_case_texts, load_in_fresh_process
 ):
