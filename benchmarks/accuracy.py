@@ -252,11 +252,10 @@ def run_lstm(
 
     # The library's wide & deep (`SentimentClassifier.fit`): the wide part fitted on the
     # training examples the deep part saw (emoticon dropout included), the mixing on
-    # validation (with the same emoticon dropout).
+    # validation.
     start = time.perf_counter()
     val_x, test_x = encode(split.val), encode(split.test)
-    mixing_x = classifier.mixing_examples(split.val, trainer_options)
-    stacked = wide_and_deep(model, train_x, mixing_x, trainer.predict(mixing_x), strategy=strategy)
+    stacked = wide_and_deep(model, train_x, val_x, trainer.predict(val_x), strategy=strategy)
     mixing = stacked.mixing
     hybrid_trainer = DistributedTrainer(model=stacked, strategy=strategy, options=trainer_options)
     val_accuracy = hybrid_trainer.evaluate(val_x)["accuracy"]

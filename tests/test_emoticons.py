@@ -70,39 +70,3 @@ def test_fit_decides_emoticon_dropout_from_the_audit_and_says_so(corpus, expecte
         train, classifier.training_options(emoticon_dropout=0.2)
     )
     assert explicit.emoticon_dropout == 0.2
-
-
-@pytest.mark.parametrize("share", [0.5, 0.0])
-def test_wide_and_deep_mixing_sees_validation_with_the_training_emoticon_dropout(
-    share, monkeypatch
-):
-    import weibo_lstm.tasks.sentiment_classifier as module
-
-    train, validation = emoticon_labelled(128, seed=2), emoticon_labelled(64, seed=3)
-    classifier = SentimentClassifier.from_preset(
-        "best",
-        vocabulary_texts=train.texts,
-        max_length=24,
-        embedding_dim=8,
-        lstm_units=(8,),
-        bigram_buckets=0,
-    )
-    seen = []
-
-    def spy(deep, train_rows, mixing_rows, *args, **kwargs):
-        seen.append(mixing_rows)
-        return real(deep, train_rows, mixing_rows, *args, **kwargs)
-
-    real = module.wide_and_deep
-    monkeypatch.setattr(module, "wide_and_deep", spy)
-    classifier.fit(train, validation, epochs=1, batch_size=32, quiet=True, emoticon_dropout=share)
-    # The reference: the validation texts with the emoticons of a seeded share removed
-    # (seed + 1: other posts than in training).
-    expected = classifier.tokenize(
-        drop_emoticons(validation, share, seed=classifier.trainer.options.seed + 1)
-    )
-    (rows,) = seen
-    np.testing.assert_array_equal(rows.values, expected.values)
-    np.testing.assert_array_equal(rows.labels, validation.labels)
-    changed = rows.values.size != classifier.tokenize(validation).values.size
-    assert changed == (share > 0)

@@ -232,9 +232,7 @@ class SentimentClassifier:
         character 1–3-grams (`NgramLogisticRegression`) is then fitted on the same
         training rows and stacked with it on `validation` (`HybridClassifier`), so
         the classifier is never the weaker of the two; `self.backbone` becomes that
-        hybrid and `self.deep` stays the trained backbone. With emoticon dropout, the
-        mixing sees the validation texts with the same share of emoticons removed
-        (`mixing_examples`).
+        hybrid and `self.deep` stays the trained backbone.
 
         Args:
             train: labelled training texts (or already `tokenize`d examples).
@@ -250,7 +248,6 @@ class SentimentClassifier:
         if isinstance(train, LabeledTexts):
             options = self.with_emoticon_dropout(train, options)
             train = self.tokenize_for_training(train, options)
-        mixing_rows = self.mixing_examples(validation, options) if wide else None
         validation = self.tokenize(validation)
         self.backbone = self.deep
         self.metadata.pop("wide_fit_s", None)
@@ -259,24 +256,8 @@ class SentimentClassifier:
         )
         history = self.trainer.fit(train, validation)
         if wide:
-            self.add_wide_part(train, mixing_rows)
+            self.add_wide_part(train, validation)
         return history
-
-    def mixing_examples(
-        self, validation: LabeledTexts | TokenizedExamples, options: TrainerOptions
-    ) -> TokenizedExamples:
-        """The validation rows the wide & deep mixing is fitted on.
-
-        With emoticon dropout (`options.emoticon_dropout` > 0), the emoticons of the
-        same share of the validation texts are removed (seeded, other posts than in
-        training). Fitted on raw posts whose emoticons give the label away, the
-        mixing would weigh the parts for emoticon lookup alone; the dropout is there
-        so that the model also reads the posts without them. Already tokenized rows
-        are used as they are.
-        """
-        if isinstance(validation, LabeledTexts) and options.emoticon_dropout:
-            validation = drop_emoticons(validation, options.emoticon_dropout, seed=options.seed + 1)
-        return self.tokenize(validation)
 
     @property
     def deep(self) -> keras.Model:
