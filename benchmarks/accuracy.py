@@ -248,15 +248,16 @@ def run_lstm(
         result["audit_stripped_test_accuracy"] = accuracy_score(audit.labels, stripped)
     if not hybrid:
         return [result]
-    from weibo_lstm.models.hybrid import wide_and_deep
-
     # The library's wide & deep (`SentimentClassifier.fit`): the wide part fitted on the
     # training examples the deep part saw (emoticon dropout included), the mixing on
-    # validation.
+    # validation (two mixings, with and without emoticons, under emoticon dropout).
     start = time.perf_counter()
     val_x, test_x = encode(split.val), encode(split.test)
-    stacked = wide_and_deep(model, train_x, val_x, trainer.predict(val_x), strategy=strategy)
-    mixing = stacked.mixing
+    classifier.add_wide_part(
+        train_x, split.val, emoticon_mixing=bool(trainer_options.emoticon_dropout)
+    )
+    stacked = classifier.backbone
+    mixing = list(stacked.mixing) + list(stacked.emoticon_mixing or ())
     hybrid_trainer = DistributedTrainer(model=stacked, strategy=strategy, options=trainer_options)
     val_accuracy = hybrid_trainer.evaluate(val_x)["accuracy"]
     predicted = hybrid_trainer.predict(test_x).argmax(1)

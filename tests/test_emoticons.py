@@ -70,3 +70,48 @@ def test_fit_decides_emoticon_dropout_from_the_audit_and_says_so(corpus, expecte
         train, classifier.training_options(emoticon_dropout=0.2)
     )
     assert explicit.emoticon_dropout == 0.2
+
+
+@pytest.mark.parametrize("share", [0.5, 0.0])
+def test_the_mixing_sees_the_emoticon_posts_raw_and_stripped_under_emoticon_dropout(
+    share, monkeypatch
+):
+    import weibo_lstm.tasks.sentiment_classifier as module
+
+    train = emoticon_labelled(128, seed=2)
+    validation = LabeledTexts(
+        [*emoticon_labelled(48, seed=3).texts, "好", "差"],
+        [*emoticon_labelled(48, seed=3).labels, 1, 0],
+    )
+    classifier = SentimentClassifier.from_preset(
+        "best",
+        vocabulary_texts=train.texts,
+        max_length=24,
+        embedding_dim=8,
+        lstm_units=(8,),
+        bigram_buckets=0,
+    )
+    seen = []
+
+    def spy(deep, train_rows, mixing_rows, *args, emoticon_ids=(), **kwargs):
+        seen.append((mixing_rows, emoticon_ids))
+        return real(deep, train_rows, mixing_rows, *args, emoticon_ids=emoticon_ids, **kwargs)
+
+    real = module.wide_and_deep
+    monkeypatch.setattr(module, "wide_and_deep", spy)
+    classifier.fit(train, validation, epochs=1, batch_size=32, quiet=True, emoticon_dropout=share)
+    ((rows, ids),) = seen
+    if share:
+        # Every validation post, then the 48 with an emoticon again without it.
+        stripped = [t.replace("[哈哈]", "").replace("[泪]", "") for t in validation.texts[:48]]
+        reference = LabeledTexts(
+            [*validation.texts, *stripped], [*validation.labels, *validation.labels[:48]]
+        )
+        assert ids == tuple(classifier.tokenizer(["["], ragged=True).flat_values.numpy())
+        assert classifier.backbone.emoticon_mixing is not None
+    else:
+        reference = validation
+        assert ids == () and classifier.backbone.emoticon_mixing is None
+    expected = classifier.tokenize(reference)
+    np.testing.assert_array_equal(rows.values, expected.values)
+    np.testing.assert_array_equal(rows.labels, expected.labels)

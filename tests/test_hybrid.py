@@ -22,6 +22,78 @@ def hybrid(texts_and_labels):
     return HybridClassifier(model, linear, mixing=(0.7, 1.3, -0.2)), tokenizer, texts
 
 
+@pytest.fixture(scope="module")
+def gated_hybrid(hybrid):
+    """The same parts with a second mixing for rows holding an opening bracket."""
+    model, tokenizer, texts = hybrid
+    brackets = tuple(tokenizer(["[", "［"], ragged=True).flat_values.numpy().tolist())
+    gated = HybridClassifier(
+        model.classifier,
+        model.linear,
+        mixing=(0.7, 1.3, -0.2),
+        emoticon_mixing=(1.6, 0.2, 0.4),
+        emoticon_ids=tuple(i for i in brackets if i > 1),
+    )
+    return gated, tokenizer, texts
+
+
+def test_emoticon_mixing_applies_to_the_rows_with_an_emoticon(gated_hybrid):
+    model, tokenizer, texts = gated_hybrid
+    probe = [*texts[:10], "好[哈哈]", "差［泪］", "[", "没有表情"]
+    ids = tokenizer(probe)
+    deep = model.classifier(ids).numpy()[:, 1]
+    linear = model.linear(ids).numpy()
+    marked = np.array(["[" in t or "［" in t for t in probe])
+    assert marked.any() and not marked.all()
+    a, b, c = np.where(marked[None], np.array([[1.6], [0.2], [0.4]]), [[0.7], [1.3], [-0.2]])
+    expected = 1 / (1 + np.exp(-(a * np.log(deep / (1 - deep)) + b * linear + c)))
+    np.testing.assert_allclose(model(ids).numpy()[:, 1], expected, rtol=1e-5)
+    with pytest.raises(ValueError, match="go together"):
+        HybridClassifier(model.classifier, model.linear, emoticon_mixing=(1.0, 1.0, 0.0))
+
+
+def test_wide_and_deep_fits_one_mixing_per_kind_of_post():
+    """The mixings equal `fit_mixing` on the validation rows with and without the
+    marker id, split here by reading the rows; one kind without both classes gives one
+    mixing for all rows."""
+    from weibo_lstm.models.hybrid import wide_and_deep
+
+    rng = np.random.default_rng(4)
+
+    def rows(n, marked_labels=(0, 1)):
+        labels = rng.integers(0, 2, n).astype(np.int32)
+        marked = rng.random(n) < 0.5
+        labels[marked] = rng.choice(marked_labels, marked.sum())
+        lists = [
+            [2 + int(label if rng.random() < 0.8 else 1 - label), *rng.integers(4, 9, 3)]
+            + ([9] if m else [])
+            for label, m in zip(labels, marked, strict=True)
+        ]
+        values = np.concatenate(lists).astype(np.int32)
+        splits = np.cumsum([0] + [len(r) for r in lists])
+        return TokenizedExamples(values, splits, labels), marked
+
+    train, _ = rows(600)
+    validation, marked = rows(800)
+    sign = np.where(validation.labels == 1, 1.0, -1.0)
+    deep_logit = np.where(marked, 3 * sign, 0) + rng.normal(size=800)
+    deep = np.stack([1 / (1 + np.exp(deep_logit)), 1 / (1 + np.exp(-deep_logit))], 1)
+    model = WeiboLSTM(10, lstm_units=(4,), dense_units=0)
+    hybrid = wide_and_deep(model, train, validation, deep, emoticon_ids=(9,))
+    wide = hybrid.linear.decision_function(validation.values, validation.row_splits)
+    bounds = zip(validation.row_splits[:-1], validation.row_splits[1:], strict=True)
+    reading = np.array([9 in validation.values[a:b] for a, b in bounds])
+    np.testing.assert_array_equal(reading, marked)
+    for got, rows_ in ((hybrid.mixing, ~marked), (hybrid.emoticon_mixing, marked)):
+        expected = fit_mixing(deep[rows_], wide[rows_], validation.labels[rows_])
+        np.testing.assert_allclose(got, expected, rtol=1e-6)
+    assert hybrid.emoticon_mixing[0] > hybrid.mixing[0]  # the deep part decides there
+
+    one_class, marked = rows(800, marked_labels=(1,))
+    fallback = wide_and_deep(model, train, one_class, deep, emoticon_ids=(9,))
+    assert fallback.emoticon_mixing is None and fallback.emoticon_ids == ()
+
+
 def test_probabilities_follow_the_stacking_formula(hybrid):
     model, tokenizer, texts = hybrid
     ids = tokenizer(texts[:20])
@@ -76,12 +148,13 @@ def test_fit_mixing_matches_a_bounded_optimizer_when_a_weight_would_be_negative(
     assert objective(mixing) <= reference.fun + 1e-3 * abs(reference.fun)
 
 
+@pytest.mark.parametrize("kind", ["hybrid", "gated_hybrid"])
 def test_save_load_and_export_with_plain_tensorflow(
-    hybrid, tmp_path, edge_case_texts, load_in_fresh_process
+    kind, request, tmp_path, edge_case_texts, load_in_fresh_process
 ):
     import keras
 
-    model, tokenizer, texts = hybrid
+    model, tokenizer, texts = request.getfixturevalue(kind)
     ids = tokenizer(texts[:10])
     model.save(tmp_path / "hybrid.keras")
     loaded = keras.models.load_model(tmp_path / "hybrid.keras")

@@ -121,3 +121,28 @@ def test_cli_predict_answers_without_starting_tensorflow(repo_root):
     lines = result.stdout.splitlines()
     assert lines[-1] == "no TF 0", result.stderr[-2000:]
     assert [json.loads(line)["label"] for line in lines[:-1]] == ["消极", "积极"]
+
+
+def test_the_emoticon_gated_wide_and_deep_matches_keras(tmp_path, edge_case_texts):
+    """Trained with emoticon dropout, the hybrid mixes posts with an emoticon its own
+    way; the NumPy engine computes the same probabilities."""
+    rng = np.random.default_rng(5)
+    texts, labels = [], []
+    for i in range(160):
+        label = int(rng.random() < 0.5)
+        word = ("好" if label else "差") if rng.random() < 0.7 else "的"
+        texts.append(f"今天{word}{i % 11}" + ("[哈哈]" if label else "[泪]"))
+        labels.append(label)
+    data = wl.LabeledTexts(texts, labels)
+    classifier = wl.SentimentClassifier.from_preset(
+        "best", vocabulary_texts=texts, max_length=30, embedding_dim=8, lstm_units=(8,)
+    )
+    classifier.fit(data, data, epochs=1, batch_size=16, quiet=True, emoticon_dropout=0.5)
+    assert classifier.backbone.emoticon_mixing is not None
+    path = classifier.save(tmp_path / "gated")
+    probe = [*_texts(edge_case_texts), "今天好[哈哈]", "今天差", "[泪]", "［泪］好"]
+    np.testing.assert_allclose(
+        NumpyPredictor(path).predict(probe)["probabilities"],
+        classifier.predict(probe),
+        atol=1e-5,
+    )

@@ -8,6 +8,12 @@ and `(a, b, c)` a two-feature logistic regression fitted on the *validation* spl
 outputs are honest). The hybrid takes the same token ids and returns the same
 `[batch, 2]` probabilities as the classifier it wraps, so it trains nothing more,
 evaluates, predicts and exports through the same code.
+
+When a corpus's labels follow its emoticons, one mixing cannot serve both kinds of
+post: on posts with an emoticon the deep part reads the label off it, on posts without
+one the wide part carries more of the evidence. The hybrid then holds a second mixing,
+`emoticon_mixing`, used for the rows that contain one of `emoticon_ids` (the ids of
+the opening brackets `[` / `［`), each fitted on its own kind of validation post.
 """
 
 from __future__ import annotations
@@ -29,6 +35,9 @@ class HybridClassifier(keras.Model):
         classifier: a model mapping ids `[batch, time]` to `[batch, 2]` probabilities.
         linear: an `NgramLogisticRegression` over the same ids.
         mixing: `(a, b, c)`: the weights of the two log-odds and the bias.
+        emoticon_mixing: `(a, b, c)` for the rows holding one of `emoticon_ids`
+            (None: `mixing` for every row).
+        emoticon_ids: token ids that mark a row as one with an emoticon.
         **kwargs: passed to `keras.Model`.
 
     Example:
@@ -48,19 +57,34 @@ class HybridClassifier(keras.Model):
         classifier: keras.Model,
         linear: NgramLogisticRegression,
         mixing: tuple[float, float, float] = (1.0, 1.0, 0.0),
+        emoticon_mixing: tuple[float, float, float] | None = None,
+        emoticon_ids: tuple[int, ...] = (),
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.classifier = classifier
         self.linear = linear
-        self.mixing = tuple(float(w) for w in mixing)
-        if len(self.mixing) != 3:
-            raise ValueError(f"Argument `mixing` must be (a, b, c). Received: mixing={mixing}")
+        self.mixing = _mixing(mixing, "mixing")
+        self.emoticon_mixing = (
+            None if emoticon_mixing is None else _mixing(emoticon_mixing, "emoticon_mixing")
+        )
+        self.emoticon_ids = tuple(int(i) for i in emoticon_ids)
+        if (self.emoticon_mixing is None) != (not self.emoticon_ids):
+            raise ValueError(
+                "Arguments `emoticon_mixing` and `emoticon_ids` go together. Received: "
+                f"emoticon_mixing={emoticon_mixing}, emoticon_ids={emoticon_ids}"
+            )
 
     def call(self, ids, training=None):
-        probabilities = self.classifier(ids, training=training)
+        deep = _log_odds(self.classifier(ids, training=training))
+        wide = self.linear(ids)
         a, b, c = self.mixing
-        logit = a * _log_odds(probabilities) + b * self.linear(ids) + c
+        logit = a * deep + b * wide + c
+        if self.emoticon_mixing is not None:
+            a, b, c = self.emoticon_mixing
+            marked = tf.equal(tf.cast(ids, tf.int32)[:, :, None], self.emoticon_ids)
+            has_emoticon = tf.reduce_any(marked, axis=[1, 2])
+            logit = tf.where(has_emoticon, a * deep + b * wide + c, logit)
         positive = tf.sigmoid(logit)
         return tf.stack([1 - positive, positive], axis=-1)
 
@@ -71,6 +95,10 @@ class HybridClassifier(keras.Model):
                 "classifier": keras.saving.serialize_keras_object(self.classifier),
                 "linear": keras.saving.serialize_keras_object(self.linear),
                 "mixing": list(self.mixing),
+                "emoticon_mixing": (
+                    None if self.emoticon_mixing is None else list(self.emoticon_mixing)
+                ),
+                "emoticon_ids": list(self.emoticon_ids),
             }
         )
         return config
@@ -81,6 +109,24 @@ class HybridClassifier(keras.Model):
         config["classifier"] = keras.saving.deserialize_keras_object(config["classifier"])
         config["linear"] = keras.saving.deserialize_keras_object(config["linear"])
         return cls(**config)
+
+
+def _mixing(weights, name: str) -> tuple[float, float, float]:
+    weights = tuple(float(w) for w in weights)
+    if len(weights) != 3:
+        raise ValueError(f"Argument `{name}` must be (a, b, c). Received: {name}={weights}")
+    return weights
+
+
+def has_emoticon_id(examples: TokenizedExamples, emoticon_ids: tuple[int, ...]) -> np.ndarray:
+    """`[n]` bool: which rows of `examples` hold one of `emoticon_ids`.
+
+    >>> rows = TokenizedExamples(np.array([5, 9, 6]), np.array([0, 2, 3]), np.array([1, 0]))
+    >>> has_emoticon_id(rows, (9,)).tolist()
+    [True, False]
+    """
+    marked = np.concatenate([[0], np.cumsum(np.isin(examples.values, emoticon_ids))])
+    return marked[examples.row_splits[1:]] > marked[examples.row_splits[:-1]]
 
 
 def _log_odds(probabilities):
@@ -159,6 +205,7 @@ def wide_and_deep(
     deep_validation_probabilities: np.ndarray,
     *,
     strategy: tf.distribute.Strategy | None = None,
+    emoticon_ids: tuple[int, ...] = (),
     **linear_kwargs,
 ) -> HybridClassifier:
     """The wide & deep classifier of a trained deep model.
@@ -173,6 +220,9 @@ def wide_and_deep(
         train, validation: tokenized rows with labels.
         deep_validation_probabilities: `[len(validation), 2]` outputs of `deep`.
         strategy: create the wide part's variables under it (None: the current one).
+        emoticon_ids: with ids, two mixings: `emoticon_mixing` fitted on the
+            validation rows that hold one of them, `mixing` on the others (each kind
+            needs both classes; else one mixing for all rows).
         **linear_kwargs: passed to `NgramLogisticRegression.fit` (e.g. `max_features`).
 
     Returns:
@@ -203,8 +253,21 @@ def wide_and_deep(
             train.values, train.row_splits, train.labels, name="wide", **linear_kwargs
         )
     linear_logits = linear.decision_function(validation.values, validation.row_splits)
-    mixing = fit_mixing(deep_validation_probabilities, linear_logits, validation.labels)
+    deep_validation_probabilities = np.asarray(deep_validation_probabilities)
+    labels = np.asarray(validation.labels)
+    marked = has_emoticon_id(validation, emoticon_ids) if emoticon_ids else None
+    if marked is not None and any(len(np.unique(labels[m])) < 2 for m in (marked, ~marked)):
+        marked = None  # one kind of post is missing a class: one mixing for all rows
+    if marked is None:
+        mixing = fit_mixing(deep_validation_probabilities, linear_logits, labels)
+        kinds = {}
+    else:
+        mixing, emoticon_mixing = (
+            fit_mixing(deep_validation_probabilities[m], linear_logits[m], labels[m])
+            for m in (~marked, marked)
+        )
+        kinds = {"emoticon_mixing": emoticon_mixing, "emoticon_ids": tuple(emoticon_ids)}
     with strategy.scope():
-        hybrid = HybridClassifier(deep, linear, mixing=mixing, name="wide_and_deep")
+        hybrid = HybridClassifier(deep, linear, mixing=mixing, name="wide_and_deep", **kinds)
         hybrid(tf.ones([1, 1], tf.int32))  # built, so it saves and exports at once
     return hybrid

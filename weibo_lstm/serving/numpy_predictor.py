@@ -61,10 +61,13 @@ class NumpyPredictor:
     def __init__(self, path: str | os.PathLike):
         path = Path(path)
         config, weights = _read_model(path / model_format.MODEL_FILE)
-        self.mixing = None
+        self.mixing = self.emoticon_mixing = None
         prefix = ""
         if config["class_name"] == "HybridClassifier":
             self.mixing = tuple(config["config"]["mixing"])
+            if config["config"].get("emoticon_mixing") is not None:
+                self.emoticon_mixing = tuple(config["config"]["emoticon_mixing"])
+                self.emoticon_ids = np.array(config["config"]["emoticon_ids"], np.int64)
             linear = config["config"]["linear"]["config"]
             self.max_order = int(linear["max_order"])
             self.keys, self.idf, self.coef, intercept = (
@@ -190,7 +193,11 @@ class NumpyPredictor:
             intercept=self.intercept,
             max_order=self.max_order,
         )
-        positive = _sigmoid(stacked_logits(deep, linear, self.mixing))
+        logits = stacked_logits(deep, linear, self.mixing)
+        if self.emoticon_mixing is not None:
+            marked = np.array([np.isin(r, self.emoticon_ids).any() for r in rows])
+            logits = np.where(marked, stacked_logits(deep, linear, self.emoticon_mixing), logits)
+        positive = _sigmoid(logits)
         return np.stack([1 - positive, positive], axis=-1)
 
 

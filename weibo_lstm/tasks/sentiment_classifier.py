@@ -27,7 +27,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from weibo_lstm.data.emoticons import drop_emoticons, emoticon_audit
+from weibo_lstm.data.emoticons import drop_emoticons, emoticon_audit, emoticons
 from weibo_lstm.data.labeled_texts import CLASS_NAMES, LabeledTexts
 from weibo_lstm.distribute.devices import device_kind
 from weibo_lstm.distribute.strategies import default_strategy
@@ -42,7 +42,7 @@ from weibo_lstm.models.presets import (
     trained_model_path,
 )
 from weibo_lstm.preprocessing.tokenized_examples import TokenizedExamples
-from weibo_lstm.preprocessing.tokenizer import Tokenizer
+from weibo_lstm.preprocessing.tokenizer import OOV_ID, Tokenizer
 from weibo_lstm.serving import model_directory
 from weibo_lstm.serving.export import export as export_saved_model
 from weibo_lstm.serving.predictor import Predictor
@@ -232,7 +232,9 @@ class SentimentClassifier:
         character 1–3-grams (`NgramLogisticRegression`) is then fitted on the same
         training rows and stacked with it on `validation` (`HybridClassifier`), so
         the classifier is never the weaker of the two; `self.backbone` becomes that
-        hybrid and `self.deep` stays the trained backbone.
+        hybrid and `self.deep` stays the trained backbone. With emoticon dropout and
+        `validation` as texts, the hybrid mixes the parts one way for posts with an
+        emoticon and another for posts without (see `add_wide_part`).
 
         Args:
             train: labelled training texts (or already `tokenize`d examples).
@@ -248,6 +250,7 @@ class SentimentClassifier:
         if isinstance(train, LabeledTexts):
             options = self.with_emoticon_dropout(train, options)
             train = self.tokenize_for_training(train, options)
+        mixing_rows = validation
         validation = self.tokenize(validation)
         self.backbone = self.deep
         self.metadata.pop("wide_fit_s", None)
@@ -256,7 +259,7 @@ class SentimentClassifier:
         )
         history = self.trainer.fit(train, validation)
         if wide:
-            self.add_wide_part(train, validation)
+            self.add_wide_part(train, mixing_rows, emoticon_mixing=bool(options.emoticon_dropout))
         return history
 
     @property
@@ -268,17 +271,41 @@ class SentimentClassifier:
         return self.backbone
 
     def add_wide_part(
-        self, train: TokenizedExamples, validation: TokenizedExamples, **linear_kwargs
+        self,
+        train: TokenizedExamples,
+        validation: LabeledTexts | TokenizedExamples,
+        *,
+        emoticon_mixing: bool = False,
+        **linear_kwargs,
     ) -> None:
         """Makes `self.backbone` the wide & deep classifier of the trained deep part
         (`weibo_lstm.models.hybrid.wide_and_deep`): the wide part fitted on `train`,
         the mixing on `validation`. Logs the time it took and the mixing weights.
         `linear_kwargs` go to `NgramLogisticRegression.fit` (e.g. `max_features`).
 
+        With `emoticon_mixing` (`fit` sets it with emoticon dropout) and `validation`
+        as texts, two mixings: one for posts with an emoticon, fitted on the
+        validation posts that have one, and one for posts without, fitted on the
+        others and on the emoticon posts with their emoticons removed. Fitted on the
+        raw posts alone, where the emoticons give the label away, one mixing would
+        weigh the parts for emoticon lookup; fitted on emoticon-free posts alone, it
+        would give up raw accuracy (on the weibo sample's validation: 0.9944 to
+        0.9904).
+
         When the wide part cannot be fitted (e.g. validation rows of one class only),
         a warning says why and the classifier stays the deep part alone.
         """
         start = time.perf_counter()
+        emoticon_ids = ()
+        if emoticon_mixing and isinstance(validation, LabeledTexts):
+            emoticon_ids = self._emoticon_ids()
+            with_emoticons = [i for i, t in enumerate(validation.texts) if emoticons(t)]
+            stripped = drop_emoticons(validation.subset(with_emoticons), 1.0)
+            validation = LabeledTexts(
+                validation.texts + stripped.texts,
+                np.concatenate([validation.labels, stripped.labels]),
+            )
+        validation = self.tokenize(validation)
         deep_validation = self._evaluator(self.deep).predict(validation)
         try:
             self.backbone = wide_and_deep(
@@ -287,6 +314,7 @@ class SentimentClassifier:
                 validation,
                 deep_validation,
                 strategy=self.strategy,
+                emoticon_ids=emoticon_ids,
                 **linear_kwargs,
             )
         except ValueError as e:
@@ -301,6 +329,17 @@ class SentimentClassifier:
             *self.backbone.mixing,
             self.metadata["wide_fit_s"],
         )
+        if self.backbone.emoticon_mixing is not None:
+            logger.info(
+                "Wide & deep: posts with an emoticon mix (deep %.2f, wide %.2f, bias %.2f); "
+                "the mixing above is for posts without one",
+                *self.backbone.emoticon_mixing,
+            )
+
+    def _emoticon_ids(self) -> tuple[int, ...]:
+        """The token ids of the opening brackets an emoticon starts with (`[`, `［`)."""
+        ids = self.tokenizer(["[", "［"], ragged=True).flat_values.numpy()
+        return tuple(sorted({int(i) for i in ids if i > OOV_ID}))
 
     def part_accuracies(self, examples: LabeledTexts | TokenizedExamples) -> dict[str, float]:
         """Accuracy of the deep and the wide part alone on `examples` (`{}` for a
