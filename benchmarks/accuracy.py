@@ -23,8 +23,8 @@ bootstrap of the accuracy difference, ``vs_base``):
 * ``seed-pbn200``: precise BatchNorm statistics from up to 200 batches (default 50);
 * ``pretrained-adv``: the pretrained preset with adversarial training on the
   embeddings (ε = 0.25);
-* ``pretrained-emodrop``: the pretrained preset with emoticon dropout 0.5 (the
-  emoticons of half the training posts removed; the library's default for corpora
+* ``pretrained-emodrop``: the pretrained preset with emoticon dropout 0.7 (the
+  emoticons of 70 % of the training posts removed; the library's default for corpora
   whose labels follow their emoticons).
 
 ``--score-on validation`` scores every model (and the audit, on the stripped
@@ -75,9 +75,9 @@ VARIANTS = {
     # The pretrained preset with adversarial training on the embeddings, at the ε
     # chosen on validation (benchmarks/README.md, "Adversarial training").
     "pretrained-adv": ("pretrained", {"adversarial_epsilon": 0.25}),
-    # The pretrained preset with the emoticons of half the training posts removed (what
+    # The pretrained preset with the emoticons of 70 % of the training posts removed (what
     # the library does by default when the labels follow the emoticons).
-    "pretrained-emodrop": ("pretrained", {"emoticon_dropout": 0.5}),
+    "pretrained-emodrop": ("pretrained", {"emoticon_dropout": 0.7}),
 }
 #: The entries of `History.epochs` kept in the JSON.
 HISTORY_KEYS = (

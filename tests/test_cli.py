@@ -64,7 +64,7 @@ def test_train_writes_report_model_and_curves(trained, read_report):
     for part in ("deep", "wide"):
         assert 0 <= float(row[f"test_accuracy_{part}"]) <= 1
     # The generated posts carry label-bearing emoticons: the audit turns dropout on.
-    assert float(row["emoticon_dropout"]) == 0.5
+    assert float(row["emoticon_dropout"]) == 0.7
     assert 0.5 <= float(row["test_accuracy_emoticons_stripped"]) <= 1
     assert (
         int(row["report_积极_support"]) + int(row["report_消极_support"])

@@ -46,7 +46,7 @@ def test_drop_emoticons_strips_a_seeded_share_and_keeps_labels():
         drop_emoticons(data, 1.5)
 
 
-@pytest.mark.parametrize("corpus, expected", [("emoticons", 0.5), ("words", 0.0)])
+@pytest.mark.parametrize("corpus, expected", [("emoticons", 0.7), ("words", 0.0)])
 def test_fit_decides_emoticon_dropout_from_the_audit_and_says_so(corpus, expected, caplog):
     if corpus == "emoticons":
         train = emoticon_labelled(128)
