@@ -153,8 +153,7 @@ def _train(config: RunConfig, options: dict, seed: int, runtime: Runtime, output
 
     stamp = datetime.datetime.now().strftime("%Y%m%d_%H%M%S")
     summary_dir = str(output_dir / "tensorboard" / stamp)
-    # The validation texts (not val_x): with emoticon dropout, the wide & deep mixing
-    # also sees them with their emoticons removed (`SentimentClassifier.add_wide_part`).
+    # `val` as texts: the wide & deep mixing may strip their emoticons (add_wide_part).
     history = classifier.fit(train_x, val, **options, summary_dir=summary_dir, wide=config.wide)
 
     test_metrics = classifier.evaluate(test_x, prefix="final_test_")
