@@ -22,6 +22,17 @@ def emoticon_labelled(n, seed=0):
     return LabeledTexts(texts, labels)
 
 
+def tiny_classifier(train):
+    return SentimentClassifier.from_preset(
+        "best",
+        vocabulary_texts=train.texts,
+        max_length=24,
+        embedding_dim=8,
+        lstm_units=(8,),
+        bigram_buckets=0,
+    )
+
+
 def test_the_audit_finds_emoticon_labels_and_only_them():
     audit = emoticon_audit(emoticon_labelled(200))
     assert audit.share == 1.0 and audit.agreement == 1.0 and audit.labels_from_emoticons
@@ -53,14 +64,7 @@ def test_fit_decides_emoticon_dropout_from_the_audit_and_says_so(corpus, expecte
     else:
         texts, labels = texts_and_labels(128, seed=3)
         train = LabeledTexts([t.replace("[", "").replace("]", "") for t in texts], labels)
-    classifier = SentimentClassifier.from_preset(
-        "best",
-        vocabulary_texts=train.texts,
-        max_length=24,
-        embedding_dim=8,
-        lstm_units=(8,),
-        bigram_buckets=0,
-    )
+    classifier = tiny_classifier(train)
     with caplog.at_level(logging.INFO, logger="weibo_lstm"):
         classifier.fit(train, train, epochs=1, batch_size=32, quiet=True)
     assert classifier.trainer.options.emoticon_dropout == expected
@@ -83,14 +87,7 @@ def test_the_mixing_sees_the_emoticon_posts_raw_and_stripped_under_emoticon_drop
         [*emoticon_labelled(48, seed=3).texts, "好", "差"],
         [*emoticon_labelled(48, seed=3).labels, 1, 0],
     )
-    classifier = SentimentClassifier.from_preset(
-        "best",
-        vocabulary_texts=train.texts,
-        max_length=24,
-        embedding_dim=8,
-        lstm_units=(8,),
-        bigram_buckets=0,
-    )
+    classifier = tiny_classifier(train)
     seen = []
 
     def spy(deep, train_rows, mixing_rows, *args, emoticon_ids=(), **kwargs):
