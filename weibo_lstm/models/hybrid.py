@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from weibo_lstm.models.ngram_logistic import NgramLogisticRegression
-from weibo_lstm.models.stacking import EPSILON, log_odds
+from weibo_lstm.models.stacking import EPSILON, log_odds, rows_holding
 from weibo_lstm.preprocessing.tokenized_examples import TokenizedExamples
 
 
@@ -116,17 +116,6 @@ def _mixing(weights, name: str) -> tuple[float, float, float]:
     if len(weights) != 3:
         raise ValueError(f"Argument `{name}` must be (a, b, c). Received: {name}={weights}")
     return weights
-
-
-def has_emoticon_id(examples: TokenizedExamples, emoticon_ids: tuple[int, ...]) -> np.ndarray:
-    """`[n]` bool: which rows of `examples` hold one of `emoticon_ids`.
-
-    >>> rows = TokenizedExamples(np.array([5, 9, 6]), np.array([0, 2, 3]), np.array([1, 0]))
-    >>> has_emoticon_id(rows, (9,)).tolist()
-    [True, False]
-    """
-    marked = np.concatenate([[0], np.cumsum(np.isin(examples.values, emoticon_ids))])
-    return marked[examples.row_splits[1:]] > marked[examples.row_splits[:-1]]
 
 
 def _log_odds(probabilities):
@@ -255,7 +244,9 @@ def wide_and_deep(
     linear_logits = linear.decision_function(validation.values, validation.row_splits)
     deep_validation_probabilities = np.asarray(deep_validation_probabilities)
     labels = np.asarray(validation.labels)
-    marked = has_emoticon_id(validation, emoticon_ids) if emoticon_ids else None
+    marked = None
+    if emoticon_ids:
+        marked = rows_holding(validation.values, validation.row_splits, emoticon_ids)
     if marked is not None and any(len(np.unique(labels[m])) < 2 for m in (marked, ~marked)):
         marked = None  # one kind of post is missing a class: one mixing for all rows
     if marked is None:

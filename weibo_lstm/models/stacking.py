@@ -24,6 +24,17 @@ def log_odds(probabilities: np.ndarray) -> np.ndarray:
     return np.log(positive) - np.log1p(-positive)
 
 
+def rows_holding(values: np.ndarray, row_splits: np.ndarray, ids) -> np.ndarray:
+    """`[n]` bool: which ragged rows (`values`, `row_splits`) hold one of `ids` (the
+    rows the hybrid's `emoticon_mixing` applies to).
+
+    >>> rows_holding(np.array([5, 9, 6]), np.array([0, 2, 3]), (9,)).tolist()
+    [True, False]
+    """
+    marked = np.concatenate([[0], np.cumsum(np.isin(values, ids))])
+    return marked[row_splits[1:]] > marked[row_splits[:-1]]
+
+
 def stacked_logits(
     probabilities: np.ndarray, linear_logits: np.ndarray, mixing: tuple[float, float, float]
 ) -> np.ndarray:

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from weibo_lstm.models.ngram_features import tfidf_logits
-from weibo_lstm.models.stacking import stacked_logits
+from weibo_lstm.models.stacking import rows_holding, stacked_logits
 from weibo_lstm.preprocessing import tokenizer_files
 from weibo_lstm.serving import model_format, streaming
 
@@ -195,7 +195,7 @@ class NumpyPredictor:
         )
         logits = stacked_logits(deep, linear, self.mixing)
         if self.emoticon_mixing is not None:
-            marked = np.array([np.isin(r, self.emoticon_ids).any() for r in rows])
+            marked = rows_holding(values, row_splits, self.emoticon_ids)
             logits = np.where(marked, stacked_logits(deep, linear, self.emoticon_mixing), logits)
         positive = _sigmoid(logits)
         return np.stack([1 - positive, positive], axis=-1)
