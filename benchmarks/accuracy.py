@@ -253,9 +253,8 @@ def run_lstm(
     # validation (two mixings, with and without emoticons, under emoticon dropout).
     start = time.perf_counter()
     val_x, test_x = encode(split.val), encode(split.test)
-    classifier.add_wide_part(
-        train_x, split.val, emoticon_mixing=bool(trainer_options.emoticon_dropout)
-    )
+    emoticon_texts = split.val if trainer_options.emoticon_dropout else None
+    classifier.add_wide_part(train_x, val_x, emoticon_texts=emoticon_texts)
     stacked = classifier.backbone
     mixing = list(stacked.mixing) + list(stacked.emoticon_mixing or ())
     hybrid_trainer = DistributedTrainer(model=stacked, strategy=strategy, options=trainer_options)

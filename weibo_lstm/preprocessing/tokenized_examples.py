@@ -69,6 +69,22 @@ class TokenizedExamples:
             labels=self.labels[indices],
         )
 
+    def concatenate(self, other: TokenizedExamples) -> TokenizedExamples:
+        """These examples followed by `other`'s.
+
+        >>> a = TokenizedExamples(np.array([5, 6]), np.array([0, 2]), np.array([1]))
+        >>> b = a.concatenate(TokenizedExamples(np.array([7]), np.array([0, 1]), np.array([0])))
+        >>> b.values.tolist(), b.row_splits.tolist(), b.labels.tolist()
+        ([5, 6, 7], [0, 2, 3], [1, 0])
+        """
+        return TokenizedExamples(
+            values=np.concatenate([self.values, other.values]),
+            row_splits=np.concatenate(
+                [self.row_splits, other.row_splits[1:] + self.row_splits[-1]]
+            ),
+            labels=np.concatenate([self.labels, other.labels]),
+        )
+
     def rows(self, indices: np.ndarray) -> tf.RaggedTensor:
         """Ids of rows `indices` as a RaggedTensor; `PADDING_ROW` gives `[OOV_ID]`."""
         values, lengths = self._gather(np.asarray(indices, np.int64))

@@ -251,7 +251,7 @@ class SentimentClassifier:
         if isinstance(train, LabeledTexts):
             options = self.with_emoticon_dropout(train, options)
             train = self.tokenize_for_training(train, options)
-        mixing_rows = validation
+        texts = validation if isinstance(validation, LabeledTexts) else None
         validation = self.tokenize(validation)
         self.backbone = self.deep
         self.metadata.pop("wide_fit_s", None)
@@ -260,7 +260,8 @@ class SentimentClassifier:
         )
         history = self.trainer.fit(train, validation)
         if wide:
-            self.add_wide_part(train, mixing_rows, emoticon_mixing=bool(options.emoticon_dropout))
+            emoticon_texts = texts if options.emoticon_dropout else None
+            self.add_wide_part(train, validation, emoticon_texts=emoticon_texts)
         return history
 
     @property
@@ -274,9 +275,9 @@ class SentimentClassifier:
     def add_wide_part(
         self,
         train: TokenizedExamples,
-        validation: LabeledTexts | TokenizedExamples,
+        validation: TokenizedExamples,
         *,
-        emoticon_mixing: bool = False,
+        emoticon_texts: LabeledTexts | None = None,
         **linear_kwargs,
     ) -> None:
         """Makes `self.backbone` the wide & deep classifier of the trained deep part
@@ -284,8 +285,8 @@ class SentimentClassifier:
         the mixing on `validation`. Logs the time it took and the mixing weights.
         `linear_kwargs` go to `NgramLogisticRegression.fit` (e.g. `max_features`).
 
-        With `emoticon_mixing` (`fit` sets it with emoticon dropout) and `validation`
-        as texts, two mixings: one for posts with an emoticon, fitted on the
+        With `emoticon_texts`, the texts of `validation` (`fit` passes them under
+        emoticon dropout), two mixings: one for posts with an emoticon, fitted on the
         validation posts that have one, and one for posts without, fitted on the
         others and on the emoticon posts with their emoticons removed. Fitted on the
         raw posts alone, where the emoticons give the label away, one mixing would
@@ -298,15 +299,11 @@ class SentimentClassifier:
         """
         start = time.perf_counter()
         emoticon_ids = ()
-        if emoticon_mixing and isinstance(validation, LabeledTexts):
+        if emoticon_texts is not None:
             emoticon_ids = self._emoticon_ids()
-            with_emoticons = [i for i, t in enumerate(validation.texts) if emoticons(t)]
-            stripped = drop_emoticons(validation.subset(with_emoticons), 1.0)
-            validation = LabeledTexts(
-                validation.texts + stripped.texts,
-                np.concatenate([validation.labels, stripped.labels]),
-            )
-        validation = self.tokenize(validation)
+            with_emoticons = [i for i, t in enumerate(emoticon_texts.texts) if emoticons(t)]
+            stripped = drop_emoticons(emoticon_texts.subset(with_emoticons), 1.0)
+            validation = validation.concatenate(self.tokenize(stripped))
         deep_validation = self._evaluator(self.deep).predict(validation)
         try:
             self.backbone = wide_and_deep(
