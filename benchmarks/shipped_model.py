@@ -22,6 +22,10 @@ same training rows (after the same emoticon dropout).
 
     python benchmarks/shipped_model.py --output /tmp/sentiment_zh
     # then copy /tmp/sentiment_zh into weibo_lstm/assets/sentiment_zh
+
+`--compare NEW OLD` builds nothing: it scores two saved classifiers (e.g. a rebuilt
+model and the one it replaces) on the same test parts, with paired-bootstrap 95 %
+intervals of NEW − OLD.
 """
 
 from __future__ import annotations
@@ -75,6 +79,57 @@ def pooled(parts: list[wl.LabeledTexts], name: str) -> wl.LabeledTexts:
     return wl.LabeledTexts(texts, np.concatenate([p.labels for p in parts]), name)
 
 
+def pooled_splits(shared: Path, seed: int, limit: int | None = None):
+    """The corpora, the pooled training and validation parts, and each test part
+    (weibo twice: raw and with its emoticons removed)."""
+    corpora = load_corpora(shared)
+    if limit:
+        rng = np.random.default_rng(0)
+        corpora = {
+            n: d.subset(np.sort(rng.permutation(len(d))[:limit])) for n, d in corpora.items()
+        }
+    splits = {name: split_dataset(data, seed=seed) for name, data in corpora.items()}
+    train = pooled([s[0] for s in splits.values()], "pooled train")
+    val = pooled([s[1] for s in splits.values()], "pooled validation")
+    tests = {name: s[2] for name, s in splits.items()}
+    tests["weibo_stripped"] = drop_emoticons(tests["weibo"], 1.0)
+    return corpora, train, val, tests
+
+
+def compare(new: str, old: str, tests: dict[str, wl.LabeledTexts], results: Path) -> int:
+    """Accuracy of two saved classifiers on every test part, and NEW − OLD with a
+    paired-bootstrap 95 % interval; written to `results` with the machine."""
+    before = machine_info()
+    models = {"new": wl.SentimentClassifier.load(new), "old": wl.SentimentClassifier.load(old)}
+    rows = {}
+    for name, test in tests.items():
+        predicted = {k: m.predict(list(test.texts)).argmax(1) for k, m in models.items()}
+        rows[name] = {
+            "rows": len(test),
+            **{k: float(np.mean(p == test.labels)) for k, p in predicted.items()},
+            "new_minus_old": paired_bootstrap(test.labels, predicted["new"], predicted["old"]),
+        }
+        r = rows[name]["new_minus_old"]
+        print(
+            f"| {name} | {len(test)} | {rows[name]['new']:.4f} | {rows[name]['old']:.4f} "
+            f"| {r['difference']:+.4f} [{r['ci95_low']:+.4f}, {r['ci95_high']:+.4f}] |"
+        )
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(
+        json.dumps(
+            {
+                "machine_before": before,
+                "machine_after": machine_info(),
+                "new": new,
+                "old": old,
+                "tests": rows,
+            },
+            indent=2,
+        )
+    )
+    return 0
+
+
 def snownlp_predictions(texts) -> np.ndarray:
     from snownlp import SnowNLP
 
@@ -90,29 +145,34 @@ def snownlp_predictions(texts) -> np.ndarray:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shared", type=Path, default=SHARED)
-    parser.add_argument("--output", type=Path, required=True, help="model directory to write")
+    parser.add_argument("--output", type=Path, help="model directory to write")
     parser.add_argument(
-        "--results", type=Path, default=Path("benchmarks/results/shipped_model.json")
+        "--compare",
+        nargs=2,
+        metavar=("NEW", "OLD"),
+        help="build nothing; score two model directories on the test parts (NEW − OLD)",
+    )
+    parser.add_argument(
+        "--results",
+        type=Path,
+        help="JSON to write (default: benchmarks/results/shipped_model.json, or "
+        "shipped_model_compare.json with --compare)",
     )
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--max-features", type=int, default=150_000)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--limit", type=int, help="smoke test: this many rows per corpus")
     args = parser.parse_args(argv)
+    if not (args.output or args.compare):
+        parser.error("--output DIR (build) or --compare NEW OLD is required")
+    name = "shipped_model_compare.json" if args.compare else "shipped_model.json"
+    args.results = args.results or Path("benchmarks/results") / name
     before = machine_info()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
-    corpora = load_corpora(args.shared)
-    if args.limit:
-        rng = np.random.default_rng(0)
-        corpora = {
-            n: d.subset(np.sort(rng.permutation(len(d))[: args.limit])) for n, d in corpora.items()
-        }
-    splits = {name: split_dataset(data, seed=args.seed) for name, data in corpora.items()}
-    train = pooled([s[0] for s in splits.values()], "pooled train")
-    val = pooled([s[1] for s in splits.values()], "pooled validation")
-    tests = {name: s[2] for name, s in splits.items()}
-    tests["weibo_stripped"] = drop_emoticons(tests["weibo"], 1.0)
+    corpora, train, val, tests = pooled_splits(args.shared, args.seed, args.limit)
+    if args.compare:
+        return compare(*args.compare, tests, args.results)
 
     classifier = wl.SentimentClassifier.from_preset("pretrained")
     options = classifier.training_options(
