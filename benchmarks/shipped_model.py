@@ -96,10 +96,9 @@ def pooled_splits(shared: Path, seed: int, limit: int | None = None):
     return corpora, train, val, tests
 
 
-def compare(new: str, old: str, tests: dict[str, wl.LabeledTexts], results: Path) -> int:
+def compare(new: str, old: str, tests: dict[str, wl.LabeledTexts]) -> dict:
     """Accuracy of two saved classifiers on every test part, and NEW − OLD with a
-    paired-bootstrap 95 % interval; written to `results` with the machine."""
-    before = machine_info()
+    paired-bootstrap 95 % interval; prints a table row per part."""
     models = {"new": wl.SentimentClassifier.load(new), "old": wl.SentimentClassifier.load(old)}
     rows = {}
     for name, test in tests.items():
@@ -114,20 +113,14 @@ def compare(new: str, old: str, tests: dict[str, wl.LabeledTexts], results: Path
             f"| {name} | {len(test)} | {rows[name]['new']:.4f} | {rows[name]['old']:.4f} "
             f"| {r['difference']:+.4f} [{r['ci95_low']:+.4f}, {r['ci95_high']:+.4f}] |"
         )
-    results.parent.mkdir(parents=True, exist_ok=True)
-    results.write_text(
-        json.dumps(
-            {
-                "machine_before": before,
-                "machine_after": machine_info(),
-                "new": new,
-                "old": old,
-                "tests": rows,
-            },
-            indent=2,
-        )
-    )
-    return 0
+    return {"new": new, "old": old, "tests": rows}
+
+
+def write_results(path: Path, before: dict, results: dict) -> None:
+    """`results` as JSON at `path`, after the machine before and after the run."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"machine_before": before, "machine_after": machine_info(), **results}
+    path.write_text(json.dumps(payload, indent=2, ensure_ascii=False))
 
 
 def snownlp_predictions(texts) -> np.ndarray:
@@ -172,7 +165,8 @@ def main(argv=None) -> int:
 
     corpora, train, val, tests = pooled_splits(args.shared, args.seed, args.limit)
     if args.compare:
-        return compare(*args.compare, tests, args.results)
+        write_results(args.results, before, compare(*args.compare, tests))
+        return 0
 
     classifier = wl.SentimentClassifier.from_preset("pretrained")
     options = classifier.training_options(
@@ -221,8 +215,6 @@ def main(argv=None) -> int:
         }
         print(name, json.dumps({k: v for k, v in rows[name].items()}, ensure_ascii=False))
     results = {
-        "machine_before": before,
-        "machine_after": machine_info(),
         "train_rows": len(train),
         "val_rows": len(val),
         "best_epoch": history.best_epoch,
@@ -237,8 +229,7 @@ def main(argv=None) -> int:
         "max_features": args.max_features,
         "tests": rows,
     }
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    args.results.write_text(json.dumps(results, indent=2, ensure_ascii=False))
+    write_results(args.results, before, results)
     print(table(rows))
     print(f"model {size / 1e6:.1f} MB; deep {deep_time:.0f} s, wide {wide_time:.0f} s")
     return 0
