@@ -236,3 +236,31 @@ def test_shipped_model_compare_scores_two_models_on_the_same_rows(tmp_path, writ
         interval = row["new_minus_old"]
         assert interval["difference"] == interval["ci95_low"] == interval["ci95_high"] == 0
     assert not (tmp_path / "benchmarks" / "results" / "shipped_model.json").exists()
+
+
+@pytest.mark.slow
+def test_shipped_model_build_saves_a_two_mixing_wide_and_deep_classifier(tmp_path, write_csv):
+    """The build on a few generated rows: the model it saves is wide & deep with a mixing
+    for posts with an emoticon, the wide part capped by `--max-features`, and the
+    results split the time between the deep part and the wide part."""
+    import weibo_lstm as wl
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    for seed, name in enumerate(
+        ["weibo_senti_100k_sample.csv", "waimai_10k.csv", "online_shopping_10_cats.csv"]
+    ):
+        write_csv(shared / name, 120, seed=seed)
+    model, out = tmp_path / "model", tmp_path / "shipped.json"
+    args = ["--shared", str(shared), "--output", str(model), "--results", str(out)]
+    run(
+        "shipped_model.py",
+        [*args, "--limit", "120", "--epochs", "1", "--max-features", "300"],
+        tmp_path,
+    )
+    classifier = wl.SentimentClassifier.load(model)
+    assert isinstance(classifier.backbone, wl.HybridClassifier)
+    assert classifier.backbone.emoticon_mixing is not None
+    assert classifier.backbone.linear.vocabulary_size == 300
+    results = json.loads(out.read_text("utf-8"))
+    assert results["deep_train_s"] > 0 and results["wide_fit_s"] > 0

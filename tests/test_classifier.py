@@ -69,6 +69,20 @@ def test_fit_learns_from_labelled_texts(fitted, corpus):
     assert metrics["accuracy"] == pytest.approx(accuracy, abs=1e-9)
 
 
+def test_fit_passes_wide_options_to_the_wide_part(corpus, make_classifier):
+    train, val = corpus
+    classifier = make_classifier(train.texts)
+    with pytest.raises(ValueError, match="`wide_options` needs `wide=True`"):
+        classifier.fit(train, val, wide=False, wide_options={"max_features": 40})
+    assert classifier.trainer is None  # refused before any training
+    options = dict(epochs=1, batch_size=16, quiet=True)
+    classifier.fit(train, val, **options, wide_options={"max_features": 40})
+    assert classifier.backbone.linear.vocabulary_size == 40
+    full = make_classifier(train.texts)
+    full.fit(train, val, **options)
+    assert full.backbone.linear.vocabulary_size > 40  # the limit above did bind
+
+
 def test_save_load_round_trip_matches_the_in_memory_model(fitted, corpus, tmp_path):
     classifier, _ = fitted
     _, val = corpus

@@ -223,6 +223,7 @@ class SentimentClassifier:
         *,
         options: TrainerOptions | None = None,
         wide: bool = True,
+        wide_options: Mapping | None = None,
         **overrides,
     ) -> History:
         """Trains the classifier on `train`; `validation` chooses the best epoch and
@@ -242,11 +243,21 @@ class SentimentClassifier:
             validation: labelled texts that choose the best epoch (or their examples).
             options: all training options (default: see `training_options`).
             wide: add the wide part (see above); False trains the deep part alone.
+            wide_options: keyword arguments of `NgramLogisticRegression.fit` for the
+                wide part (e.g. `{"max_features": 300_000}`; see `add_wide_part`).
             **overrides: `TrainerOptions` fields, e.g. `epochs=15`, `batch_size=64`.
 
         Returns:
             The `History` of the deep part's run.
+
+        Raises:
+            ValueError: `wide_options` with `wide=False`; or an invalid option value.
         """
+        if wide_options and not wide:
+            raise ValueError(
+                "Argument `wide_options` needs `wide=True`. "
+                f"Received: wide=False, wide_options={dict(wide_options)}"
+            )
         options = self.training_options(options, **overrides)
         if isinstance(train, LabeledTexts):
             options = self.with_emoticon_dropout(train, options)
@@ -261,7 +272,9 @@ class SentimentClassifier:
         history = self.trainer.fit(train, validation)
         if wide:
             emoticon_texts = texts if options.emoticon_dropout else None
-            self.add_wide_part(train, validation, emoticon_texts=emoticon_texts)
+            self.add_wide_part(
+                train, validation, emoticon_texts=emoticon_texts, **(wide_options or {})
+            )
         return history
 
     @property
