@@ -75,6 +75,9 @@ def wide_offsets(train: wl.LabeledTexts, val: wl.LabeledTexts) -> tuple[np.ndarr
 
 
 def run(mode: str, train, val, offsets, seed: int) -> dict:
+    import keras
+
+    keras.utils.set_random_seed(seed)  # every mode starts from the same weights
     classifier = wl.SentimentClassifier.from_preset(vocabulary_texts=train.texts)
     train_x, val_x = classifier.tokenize(train), classifier.tokenize(val)
     options = classifier.training_options(seed=seed)
