@@ -9,7 +9,8 @@ TF-IDF + 1 point on the example split and waimai):
   script counts them, scores simple rules on them (the first, the last or the majority
   of the directed emoticons) and, with `--model` (default: the shipped
   `sentiment_zh`, which never trained on these validation rows), splits a classifier's
-  validation errors into conflicted posts and the rest.
+  validation errors into conflicted posts and the rest. A logistic regression on the
+  emoticon counts alone is scored beside it.
 * **Review corpora.** The errors of TF-IDF + LR (`accuracy.py`'s baseline) on the
   validation split: their count, and a seeded sample of them saved for reading by a
   person (is the label wrong, is the sentence neutral or mixed, or is the model
@@ -63,6 +64,18 @@ def directions(train: wl.LabeledTexts) -> dict[str, int]:
     return found
 
 
+def emoticon_counts_lr(train: wl.LabeledTexts):
+    """LogisticRegression(C=1) on how often each emoticon occurs: nothing but the
+    emoticons (those in at least 2 training posts)."""
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    return make_pipeline(
+        CountVectorizer(analyzer=emoticons, min_df=2), LogisticRegression(C=1, max_iter=3000)
+    ).fit(list(train.texts), train.labels)
+
+
 def weibo_audit(path: str, model: str) -> dict:
     """Conflicted validation posts, rules on them, and `model`'s errors inside and outside."""
     train, val, _ = wl.split_dataset(wl.load_csv(path), seed=42)
@@ -75,6 +88,7 @@ def weibo_audit(path: str, model: str) -> dict:
         "last": [d[-1] for d in directed],
         "majority": [int(2 * sum(d) > len(d)) for d in directed],
     }
+    counts = emoticon_counts_lr(train).predict(list(val.texts)) == labels
     classifier = wl.SentimentClassifier.from_preset(model)
     wrong = classifier.predict(list(val.texts)).argmax(1) != labels
     return {
@@ -85,6 +99,8 @@ def weibo_audit(path: str, model: str) -> dict:
             name: float(np.mean(np.asarray(guess)[conflicted] == labels[conflicted]))
             for name, guess in rules.items()
         },
+        "emoticon_counts_lr_accuracy": float(counts.mean()),
+        "emoticon_counts_lr_accuracy_on_conflicted": float(counts[conflicted].mean()),
         "model": model,
         "model_accuracy": float(1 - wrong.mean()),
         "model_errors": int(wrong.sum()),
