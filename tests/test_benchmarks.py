@@ -192,6 +192,42 @@ def test_seed_average_pools_per_seed_files_and_bootstraps_the_mean_difference(tm
     assert low < mean_difference < high and 0.01 < high - low < 0.04
 
 
+def test_seed_average_reads_one_corpus_of_files_that_hold_several(tmp_path):
+    """`accuracy.py --data A B` writes both corpora in one file: `corpus` picks one.
+    TF-IDF rows have no validation score, so the validation means are None."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from seed_average import seed_average
+
+    labels = np.array([0, 1, 1, 0, 1])
+    files = []
+    for seed, hits in ((42, [1, 1, 1, 0, 1]), (43, [1, 1, 1, 1, 1])):
+        rows = [
+            {"corpus": "other.csv", "condition": "raw", "model": m, "predicted": [0] * 5}
+            for m in ("lstm", "tfidf")
+        ]
+        wrong = np.where(np.array(hits) == 1, labels, 1 - labels).tolist()
+        rows += [
+            {
+                "corpus": "c.csv",
+                "condition": "raw",
+                "model": "lstm",
+                "predicted": wrong,
+                "best_val_accuracy": 0.9,
+            },
+            {"corpus": "c.csv", "condition": "raw", "model": "tfidf", "predicted": labels.tolist()},
+        ]
+        files.append(tmp_path / f"s{seed}.json")
+        files[-1].write_text(json.dumps({"seed": 42, "train_seed": seed, "rows": rows}))
+    with pytest.raises(SystemExit, match="choose one with --corpus"):
+        seed_average("lstm", "tfidf", files, labels=labels)
+    result = seed_average("lstm", "tfidf", files, corpus="c.csv", labels=labels, samples=100)
+    assert result["corpus"] == "c.csv" and result["train_seeds"] == [42, 43]
+    assert result["test"] == {"lstm": [0.8, 1.0], "tfidf": [1.0, 1.0]}
+    assert result["test_mean_difference"] == pytest.approx(-0.1)
+    assert result["val_mean"] == {"lstm": 0.9, "tfidf": None}
+    assert result["val_mean_difference"] is None
+
+
 def test_allreduce_projection_matches_hand_computed_numbers():
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from allreduce import Link, project, recipe_step_seconds, ring_allreduce_seconds
