@@ -150,6 +150,14 @@ class SentimentClassifier:
                 (`"auto"` for `seed-large-batch`, `"off"` for the others).
             **backbone_overrides: `WeiboLSTM` arguments that replace the preset's.
 
+        The new weights (all of them, or the head and any characters an encoder
+        lacks) are drawn from Keras' global random state. `TrainerOptions.seed` only
+        orders the training data. For repeatable weights, call
+        `keras.utils.set_random_seed(s)` or `weibo_lstm.enable_determinism(s)` first,
+        as `weibo-lstm train` does. Two unseeded builds of the `pretrained` preset
+        differed by 1.6 points of validation accuracy on the example split
+        (benchmarks/HISTORY.md).
+
         Raises:
             ConfigError: for an unknown preset or mixed-precision mode.
         """
