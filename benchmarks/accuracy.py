@@ -56,7 +56,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
-from machine import machine_info  # benchmarks/machine.py
+from machine import machine_info, write_json  # benchmarks/machine.py
 from sklearn.metrics import accuracy_score, f1_score
 
 import weibo_lstm as wl
@@ -383,25 +383,19 @@ def main(argv=None) -> int:
                 for model_name, result in results.items():
                     add_row(rows, split, path, condition, model_name, result, len(train))
     print(table(rows))
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(
-        json.dumps(
-            {
-                "machine": machine_info(),
-                "date": time.strftime("%Y-%m-%d"),
-                "seed": args.seed,
-                "train_seed": args.seed if args.train_seed is None else args.train_seed,
-                "budget": args.budget,
-                "options": dict(args.set),
-                "scored_on": args.score_on,
-                "rows": rows,
-            },
-            indent=2,
-            ensure_ascii=False,
-        )
+    write_json(
+        args.output,
+        {
+            "machine": machine_info(),
+            "date": time.strftime("%Y-%m-%d"),
+            "seed": args.seed,
+            "train_seed": args.seed if args.train_seed is None else args.train_seed,
+            "budget": args.budget,
+            "options": dict(args.set),
+            "scored_on": args.score_on,
+            "rows": rows,
+        },
     )
-    print(f"\nJSON: {out}")
     return 0
 
 

@@ -14,7 +14,6 @@ The target (issue 15): every boundary within 2 % of its epoch's time.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -23,7 +22,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from machine import machine_info  # benchmarks/machine.py
+from machine import machine_info, write_json  # benchmarks/machine.py
 
 SHARED_WEIBO = (
     Path(__file__).resolve().parents[2] / "shared" / "data" / "weibo_senti_100k_sample.csv"
@@ -111,10 +110,7 @@ def main(argv=None) -> int:
             f"previous actions {sum(e['previous_actions_s'].values()):.2f} s, "
             f"pipeline end {e['pipeline_end_s'] or 0:.2f} s"
         )
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2))
-    print(f"JSON: {out}", file=sys.stderr)
+    write_json(args.output, report, file=sys.stderr)
     return 0
 
 

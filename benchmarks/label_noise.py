@@ -38,7 +38,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 from accuracy import fit_tfidf  # benchmarks/accuracy.py
-from machine import machine_info  # benchmarks/machine.py
+from machine import machine_info, write_json  # benchmarks/machine.py
 
 import weibo_lstm as wl
 from weibo_lstm.data.emoticons import emoticons
@@ -155,10 +155,7 @@ def main(argv=None) -> int:
         )
         for row in audit["sample"]:
             print(f"{row['label']} {row['p_positive']:.2f} {row['text'][:90]}")
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2, ensure_ascii=False))
-    print(f"\nJSON: {out}")
+    write_json(args.output, results)
     return 0
 
 

@@ -46,6 +46,19 @@ def machine_info() -> dict:
     }
 
 
+def write_json(path: str | os.PathLike, payload: dict, *, file=None) -> Path:
+    """Writes a benchmark's `payload` as indented UTF-8 JSON at `path` (its folder
+    made if missing; values JSON cannot hold are written as `str`), then prints
+    `JSON: path` (to `file`, default stdout)."""
+    import json
+
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(payload, indent=2, ensure_ascii=False, default=str), "utf-8")
+    print(f"\nJSON: {out}", file=file or sys.stdout)
+    return out
+
+
 def load_average() -> float:
     """The 1-minute load average (`uptime`'s first number)."""
     return os.getloadavg()[0]

@@ -24,14 +24,14 @@ import argparse
 import json
 import os
 import time
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import keras
 import numpy as np
 import tensorflow as tf
 from accuracy import fit_tfidf  # benchmarks/accuracy.py
-from machine import machine_info  # benchmarks/machine.py
+from machine import machine_info, write_json  # benchmarks/machine.py
 from sklearn.linear_model import LogisticRegression
 
 import weibo_lstm as wl
@@ -75,8 +75,6 @@ def wide_offsets(train: wl.LabeledTexts, val: wl.LabeledTexts) -> tuple[np.ndarr
 
 
 def run(mode: str, train, val, offsets, seed: int) -> dict:
-    import keras
-
     keras.utils.set_random_seed(seed)  # every mode starts from the same weights
     classifier = wl.SentimentClassifier.from_preset(vocabulary_texts=train.texts)
     train_x, val_x = classifier.tokenize(train), classifier.tokenize(val)
@@ -129,10 +127,7 @@ def main(argv=None) -> int:
     for mode in args.modes.split(","):
         results["modes"][mode] = run(mode, train, val, offsets, args.seed)
         print(mode, json.dumps(results["modes"][mode]), flush=True)
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2))
-    print(f"JSON: {out}")
+    write_json(args.output, results)
     return 0
 
 

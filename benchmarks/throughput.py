@@ -51,7 +51,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import allreduce  # benchmarks/allreduce.py
 import numpy as np
-from machine import load_average, machine_info, wait_for_quiet  # benchmarks/machine.py
+from machine import load_average, machine_info, wait_for_quiet, write_json  # benchmarks/machine.py
 
 SHARED_WEIBO = (
     Path(__file__).resolve().parents[2] / "shared" / "data" / "weibo_senti_100k_sample.csv"
@@ -716,10 +716,7 @@ def main(argv=None) -> int:
         results["projection"] = projection(args, results, vocabulary_size)
         print()
         print(allreduce.markdown(results["projection"]))
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2, default=str))
-    print(f"\nJSON: {out}")
+    write_json(args.output, results)
     return 0
 
 
