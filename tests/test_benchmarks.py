@@ -251,16 +251,23 @@ def test_allreduce_projection_matches_hand_computed_numbers():
     assert recipe_step_seconds() == pytest.approx(330 / (15 * 215))
 
 
-@pytest.mark.slow
-def test_shipped_model_compare_scores_two_models_on_the_same_rows(tmp_path, write_csv):
-    """`--compare` builds nothing. The shipped model against itself: equal accuracies
-    and a difference of exactly 0 on every test part, weibo scored raw and stripped."""
+def generated_shared_data(tmp_path: Path, write_csv) -> Path:
+    """A stand-in for ../shared/data: the three CSV files `shipped_model.py` reads,
+    120 generated rows each."""
     shared = tmp_path / "shared"
     shared.mkdir()
     for seed, name in enumerate(
         ["weibo_senti_100k_sample.csv", "waimai_10k.csv", "online_shopping_10_cats.csv"]
     ):
         write_csv(shared / name, 120, seed=seed)
+    return shared
+
+
+@pytest.mark.slow
+def test_shipped_model_compare_scores_two_models_on_the_same_rows(tmp_path, write_csv):
+    """`--compare` builds nothing. The shipped model against itself: equal accuracies
+    and a difference of exactly 0 on every test part, weibo scored raw and stripped."""
+    shared = generated_shared_data(tmp_path, write_csv)
     out = tmp_path / "compare.json"
     model = str(ROOT / "weibo_lstm" / "assets" / "sentiment_zh")
     args = ["--shared", str(shared), "--compare", model, model, "--results", str(out)]
@@ -281,12 +288,7 @@ def test_shipped_model_build_saves_a_two_mixing_wide_and_deep_classifier(tmp_pat
     results split the time between the deep part and the wide part."""
     import weibo_lstm as wl
 
-    shared = tmp_path / "shared"
-    shared.mkdir()
-    for seed, name in enumerate(
-        ["weibo_senti_100k_sample.csv", "waimai_10k.csv", "online_shopping_10_cats.csv"]
-    ):
-        write_csv(shared / name, 120, seed=seed)
+    shared = generated_shared_data(tmp_path, write_csv)
     model, out = tmp_path / "model", tmp_path / "shipped.json"
     args = ["--shared", str(shared), "--output", str(model), "--results", str(out)]
     run(
