@@ -180,13 +180,9 @@ class SentimentClassifier:
                     encoder, max_length=max_length, strip_emoticons=strip_emoticons, **arguments
                 )
         else:
-            if (vocabulary_texts is None) == (vocabulary is None):
-                raise ConfigError("Give exactly one of `vocabulary_texts` and `vocabulary`.")
-            tokenizer = Tokenizer(
-                vocabulary, max_length=max_length, strip_emoticons=strip_emoticons
+            tokenizer = _new_tokenizer(
+                vocabulary_texts, vocabulary, max_length=max_length, strip_emoticons=strip_emoticons
             )
-            if vocabulary is None:
-                tokenizer.adapt(vocabulary_texts)
             with strategy.scope():
                 backbone = WeiboLSTM(tokenizer.vocabulary_size, **arguments)
         return cls(tokenizer=tokenizer, backbone=backbone, preset=spec.name, strategy=strategy)
@@ -547,6 +543,26 @@ class SentimentClassifier:
         return export_saved_model(
             self.backbone, self.tokenizer, path, metadata={**extra, **(metadata or {})}
         )
+
+
+def _new_tokenizer(
+    vocabulary_texts: Iterable[str] | None,
+    vocabulary: Sequence[str] | None,
+    *,
+    max_length: int,
+    strip_emoticons: bool,
+) -> Tokenizer:
+    """A tokenizer with `vocabulary`, or with one learned from `vocabulary_texts`.
+
+    Raises:
+        ConfigError: unless exactly one of the two is given.
+    """
+    if (vocabulary_texts is None) == (vocabulary is None):
+        raise ConfigError("Give exactly one of `vocabulary_texts` and `vocabulary`.")
+    tokenizer = Tokenizer(vocabulary, max_length=max_length, strip_emoticons=strip_emoticons)
+    if vocabulary is None:
+        tokenizer.adapt(vocabulary_texts)
+    return tokenizer
 
 
 def _dtype_argument(mixed_precision: str) -> dict:
