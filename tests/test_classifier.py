@@ -1,9 +1,11 @@
 """SentimentClassifier: presets, training from texts, and the one on-disk format."""
 
 import json
+import random
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import weibo_lstm as wl
 from weibo_lstm.models.presets import PRESETS
@@ -39,6 +41,53 @@ def test_from_preset_builds_the_presets_backbone(corpus):
     assert classifier.tokenizer.vocabulary_size == classifier.backbone.vocabulary_size
     with pytest.raises(wl.ConfigError, match="Argument `preset` must be one of"):
         wl.SentimentClassifier.from_preset("huge", vocabulary_texts=train.texts)
+
+
+def test_from_preset_seed_repeats_the_weights_and_keeps_the_random_state(corpus, make_classifier):
+    """`seed` fixes the new weights whatever the global state, and leaves it as it was."""
+
+    train, _ = corpus
+
+    def weights(seed, preset="best"):
+        if preset == "pretrained":  # the encoder fixes the architecture
+            classifier = wl.SentimentClassifier.from_preset(
+                preset, seed=seed, strategy=tf.distribute.get_strategy()
+            )
+        else:
+            classifier = make_classifier(train.texts, preset=preset, seed=seed)
+        classifier.backbone(classifier.tokenizer(["好"]))  # build
+        return classifier.backbone.get_weights()
+
+    for preset in ("best", "pretrained"):  # a new backbone; a head on a shipped encoder
+        random.seed(1)
+        first = weights(5, preset)
+        random.seed(2)
+        np.random.seed(2)
+        again, other = weights(5, preset), weights(6, preset)
+        for a, b in zip(first, again, strict=True):
+            np.testing.assert_array_equal(a, b)
+        assert any(not np.array_equal(a, b) for a, b in zip(first, other, strict=True)), preset
+    random.seed(9)
+    np.random.seed(9)
+    expected = random.random(), np.random.random()
+    random.seed(9)
+    np.random.seed(9)
+    weights(5)
+    assert (random.random(), np.random.random()) == expected
+
+
+def test_seeded_from_preset_and_fit_repeat_a_run(corpus, make_classifier):
+    """Dropout on: two runs with the same seeds predict the same; another seed does not."""
+    train, val = corpus
+
+    def run(seed):
+        classifier = make_classifier(train.texts, seed=seed, dropout=0.3)
+        classifier.fit(train, val, wide=False, epochs=2, batch_size=16, seed=seed, quiet=True)
+        return classifier.predict(list(val.texts))
+
+    first, again, other = run(3), run(3), run(4)
+    np.testing.assert_allclose(first, again, atol=1e-6)
+    assert np.abs(first - other).max() > 1e-3
 
 
 def test_training_options_fill_the_budget_of_the_preset_and_device(fitted):

@@ -22,11 +22,11 @@ def test_readme_notebook_example_uses_only_the_package():
 def test_readme_notebook_example_runs(tmp_path, capsys, write_csv):
     data = write_csv(tmp_path / "weibo.csv", 300)
     code = notebook_snippet()
-    fit = "classifier.fit(train, val)"
+    fit = "classifier.fit(train, val, seed=42)"
     assert 'wl.load_csv("weibo_senti_100k.csv")' in code and fit in code
     # The device's default budget, one epoch of it here.
     code = code.replace('"weibo_senti_100k.csv"', repr(str(data)))
-    code = code.replace(fit, "classifier.fit(train, val, epochs=1)")
+    code = code.replace(fit, "classifier.fit(train, val, seed=42, epochs=1)")
     exec(compile(code, "README.md", "exec"), {})
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("[[")  # the shipped model's probabilities of two texts

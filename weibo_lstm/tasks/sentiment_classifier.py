@@ -48,6 +48,7 @@ from weibo_lstm.serving.export import export as export_saved_model
 from weibo_lstm.serving.predictor import Predictor
 from weibo_lstm.training.history import History
 from weibo_lstm.training.mixed_precision import MODES, dtype_policy, resolve_mode
+from weibo_lstm.training.reproducibility import seeded_construction
 from weibo_lstm.training.trainer import DistributedTrainer, TrainerOptions
 
 logger = logging.getLogger("weibo_lstm")
@@ -120,6 +121,7 @@ class SentimentClassifier:
         strategy: tf.distribute.Strategy | None = None,
         encoder: str | os.PathLike | None = None,
         mixed_precision: str | None = None,
+        seed: int | None = None,
         **backbone_overrides,
     ) -> SentimentClassifier:
         """A new classifier with the architecture of a preset (untrained head), or a
@@ -148,15 +150,16 @@ class SentimentClassifier:
                 `"auto"`: bfloat16 if the strategy's devices are GPUs that all support
                 it (`mixed_precision.choose_mode`), else off. None: the preset's
                 (`"auto"` for `seed-large-batch`, `"off"` for the others).
+            seed: the seed of the new weights (all of them, or the head and any
+                characters an encoder lacks) and of the dropout masks; the process's
+                random state is left as it was (`seeded_construction`). None: drawn
+                from Keras' global random state (`keras.utils.set_random_seed`).
+                `TrainerOptions.seed` only orders the training data, so
+                `from_preset(seed=s)` then `fit(..., seed=s)` is what repeats a run
+                (on GPUs, with `weibo_lstm.enable_determinism` for the kernels). Two
+                unseeded builds of the `pretrained` preset differed by 1.6 points of
+                validation accuracy on the example split (benchmarks/HISTORY.md).
             **backbone_overrides: `WeiboLSTM` arguments that replace the preset's.
-
-        The new weights (all of them, or the head and any characters an encoder
-        lacks) are drawn from Keras' global random state. `TrainerOptions.seed` only
-        orders the training data. For repeatable weights, call
-        `keras.utils.set_random_seed(s)` or `weibo_lstm.enable_determinism(s)` first,
-        as `weibo-lstm train` does. Two unseeded builds of the `pretrained` preset
-        differed by 1.6 points of validation accuracy on the example split
-        (benchmarks/HISTORY.md).
 
         Raises:
             ConfigError: for an unknown preset or mixed-precision mode.
@@ -175,7 +178,7 @@ class SentimentClassifier:
         arguments = {**spec.backbone, **backbone_overrides, **_dtype_argument(mode)}
         encoder = encoder or (encoder_path(spec.encoder) if spec.encoder else None)
         if encoder is not None:
-            with strategy.scope():
+            with strategy.scope(), seeded_construction(seed):
                 backbone, tokenizer = backbone_from_encoder(
                     encoder, max_length=max_length, strip_emoticons=strip_emoticons, **arguments
                 )
@@ -183,7 +186,7 @@ class SentimentClassifier:
             tokenizer = _new_tokenizer(
                 vocabulary_texts, vocabulary, max_length=max_length, strip_emoticons=strip_emoticons
             )
-            with strategy.scope():
+            with strategy.scope(), seeded_construction(seed):
                 backbone = WeiboLSTM(tokenizer.vocabulary_size, **arguments)
         return cls(tokenizer=tokenizer, backbone=backbone, preset=spec.name, strategy=strategy)
 
