@@ -302,3 +302,54 @@ def test_shipped_model_build_saves_a_two_mixing_wide_and_deep_classifier(tmp_pat
     assert classifier.backbone.linear.vocabulary_size == 300
     results = json.loads(out.read_text("utf-8"))
     assert results["deep_train_s"] > 0 and results["wide_fit_s"] > 0
+
+
+@pytest.mark.slow
+def test_model_families_joint_cnn_adds_exactly_the_filters_to_the_default_backbone():
+    """JointCNN's extra weights, counted by hand: the filters on the input embeddings
+    and the hidden layer's rows for their pooled outputs."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import keras
+    from model_families import WIDTHS, JointCNN, stacked_accuracy
+
+    import weibo_lstm as wl
+
+    arguments = dict(
+        embedding_dim=8, lstm_units=(6, 5), pooling="mean_max", dense_units=4, batch_norm=False
+    )
+    plain, joint = wl.WeiboLSTM(30, **arguments), JointCNN(30, filters=3, **arguments)
+    plain.build()
+    joint.build()
+    filters = sum((w * 8 + 1) * 3 for w in WIDTHS)
+    hidden_rows = len(WIDTHS) * 3 * 4  # 4 widths × 3 filters, each into 4 units
+    assert joint.count_params() == plain.count_params() + filters + hidden_rows
+    assert keras.ops.shape(joint(np.array([[3, 4, 5, 0]]), training=False)) == (1, 2)
+    labels = np.array([0, 1] * 20)
+    assert stacked_accuracy([labels * 2.0 - 1], labels) == 1.0
+
+
+@pytest.mark.slow
+def test_model_families_reports_each_part_and_stack_per_seed(tmp_path, write_csv):
+    data = write_csv(tmp_path / "data.csv", 200, seed=2)
+    vectors = tmp_path / "vectors"
+    vectors.mkdir()
+    characters = list("好差开心讨厌哈泪的了是不")
+    (vectors / "vocabulary.json").write_text(json.dumps(characters), "utf-8")
+    rng = np.random.default_rng(0)
+    np.save(vectors / "tencent_char_200d.npy", rng.normal(size=(len(characters), 200)))
+    out = tmp_path / "families.json"
+    args = ["--data", str(data), "--families", "cnn,joint", "--cnn-epochs", "2"]
+    args += ["--train-seeds", "1", "--vectors", str(vectors), "--output", str(out)]
+    run("model_families.py", args, tmp_path)
+    corpus = json.loads(out.read_text("utf-8"))["corpora"][str(data)]
+    run_1 = corpus["seeds"]["1"]
+    assert set(run_1["parts"]) == {"lstm", "cnn", "joint"}
+    curve = run_1["parts"]["cnn"]["val_accuracy_by_epoch"]
+    assert len(curve) == 2  # the best epoch's predictions are the CNN's
+    assert run_1["parts"]["cnn"]["val_accuracy"] == pytest.approx(max(curve), abs=1e-4)
+    stacks = {"tfidf+lstm", "tfidf+cnn", "tfidf+lstm+cnn", "lstm+cnn", "tfidf+joint"}
+    assert set(run_1["stacks_cv5"]) == stacks
+    assert all(0 <= v <= 1 for v in run_1["stacks_cv5"].values())
+    # One seed: its mean is itself.
+    assert corpus["mean_over_seeds"]["tfidf+cnn"] == round(run_1["stacks_cv5"]["tfidf+cnn"], 4)
+    assert "words" not in corpus
