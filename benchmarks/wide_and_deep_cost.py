@@ -12,7 +12,6 @@ the machine's load before and after.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import tempfile
@@ -22,7 +21,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
-from machine import machine_info  # benchmarks/machine.py
+from machine import machine_info, write_json  # benchmarks/machine.py
 
 import weibo_lstm as wl
 from weibo_lstm.models.presets import trained_model_path
@@ -72,8 +71,7 @@ def main(argv=None) -> int:
         "median_posts_per_s": medians,
         "ratio_wide_and_deep_to_deep": medians["wide & deep"] / medians["deep part"],
     }
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(result, indent=2), "utf-8")
+    write_json(args.output, result)
     for name, median in medians.items():
         print(
             f"| {name} | {median:,.0f} posts/s | {min(rates[name]):,.0f}–{max(rates[name]):,.0f} |"
