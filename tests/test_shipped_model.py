@@ -48,6 +48,17 @@ def test_from_preset_loads_it_ready_to_predict():
         trained_model_path("no_such_model")
 
 
+def test_from_preset_refuses_building_arguments_for_the_trained_model():
+    """Silently ignoring them would hand back a model other than the one asked for."""
+    for arguments in ({"seed": 3}, {"vocabulary_texts": ["好"]}, {"max_length": 20}):
+        with pytest.raises(
+            wl.ConfigError, match=f"takes only `strategy`. Received: {next(iter(arguments))}"
+        ):
+            wl.SentimentClassifier.from_preset(DEFAULT_MODEL, **arguments)
+    with pytest.raises(wl.ConfigError, match="Received: dropout, strip_emoticons"):
+        wl.SentimentClassifier.from_preset(DEFAULT_MODEL, strip_emoticons=True, dropout=0.1)
+
+
 def test_predict_without_model_uses_it_in_a_fresh_process(repo_root):
     """What a new user types first: no --model, no training."""
     stdout = _weibo_lstm(["predict", *CLEAR], repo_root)

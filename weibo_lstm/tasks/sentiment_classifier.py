@@ -162,9 +162,21 @@ class SentimentClassifier:
             **backbone_overrides: `WeiboLSTM` arguments that replace the preset's.
 
         Raises:
-            ConfigError: for an unknown preset or mixed-precision mode.
+            ConfigError: for an unknown preset or mixed-precision mode, or an argument
+                other than `strategy` with a trained model.
         """
         if preset in TRAINED_MODELS:
+            _refuse_building_arguments(
+                preset,
+                vocabulary_texts=vocabulary_texts,
+                vocabulary=vocabulary,
+                max_length=None if max_length == 180 else max_length,
+                strip_emoticons=strip_emoticons or None,
+                encoder=encoder,
+                mixed_precision=mixed_precision,
+                seed=seed,
+                **backbone_overrides,
+            )
             return cls.load(trained_model_path(preset), strategy=strategy)
         if mixed_precision not in (None, "auto", *MODES):
             raise ConfigError(
@@ -545,6 +557,18 @@ class SentimentClassifier:
         extra = {"training_run": self.metadata} if self.metadata else {}
         return export_saved_model(
             self.backbone, self.tokenizer, path, metadata={**extra, **(metadata or {})}
+        )
+
+
+def _refuse_building_arguments(trained_model: str, **arguments) -> None:
+    """Raises unless every argument that builds a new model is None: a shipped
+    trained model comes as it was trained."""
+    given = sorted(name for name, value in arguments.items() if value is not None)
+    if given:
+        raise ConfigError(
+            f"{trained_model!r} is a trained model: `from_preset` loads it as it is and "
+            f"takes only `strategy`. Received: {', '.join(given)}. To train a new "
+            "classifier, call `from_preset` with a `PRESETS` name (or none)."
         )
 
 
