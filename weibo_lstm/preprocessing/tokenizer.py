@@ -16,6 +16,8 @@ from weibo_lstm.preprocessing import tokenizer_files
 
 PAD_ID = 0
 OOV_ID = 1
+#: Characters per text after normalisation, unless a tokenizer is given another `max_length`.
+DEFAULT_MAX_LENGTH = 180
 
 # ASCII whitespace plus NO-BREAK SPACE and IDEOGRAPHIC SPACE (RE2's \s is ASCII-only).
 _WHITESPACE_PATTERN = r"[\s\x{00A0}\x{3000}]+"
@@ -74,7 +76,7 @@ class Tokenizer(tf.Module):
         self,
         vocabulary: Sequence[str] | None = None,
         *,
-        max_length: int = 180,
+        max_length: int = DEFAULT_MAX_LENGTH,
         min_count: int = 1,
         max_tokens: int | None = None,
         strip_emoticons: bool = False,

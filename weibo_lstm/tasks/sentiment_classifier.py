@@ -42,7 +42,7 @@ from weibo_lstm.models.presets import (
     trained_model_path,
 )
 from weibo_lstm.preprocessing.tokenized_examples import TokenizedExamples
-from weibo_lstm.preprocessing.tokenizer import OOV_ID, Tokenizer
+from weibo_lstm.preprocessing.tokenizer import DEFAULT_MAX_LENGTH, OOV_ID, Tokenizer
 from weibo_lstm.serving import model_directory
 from weibo_lstm.serving.export import export as export_saved_model
 from weibo_lstm.serving.predictor import Predictor
@@ -116,7 +116,7 @@ class SentimentClassifier:
         *,
         vocabulary_texts: Iterable[str] | None = None,
         vocabulary: Sequence[str] | None = None,
-        max_length: int = 180,
+        max_length: int = DEFAULT_MAX_LENGTH,
         strip_emoticons: bool = False,
         strategy: tf.distribute.Strategy | None = None,
         encoder: str | os.PathLike | None = None,
@@ -150,15 +150,10 @@ class SentimentClassifier:
                 `"auto"`: bfloat16 if the strategy's devices are GPUs that all support
                 it (`mixed_precision.choose_mode`), else off. None: the preset's
                 (`"auto"` for `seed-large-batch`, `"off"` for the others).
-            seed: the seed of the new weights (all of them, or the head and any
-                characters an encoder lacks) and of the dropout masks; the process's
-                random state is left as it was (`seeded_construction`). None: drawn
-                from Keras' global random state (`keras.utils.set_random_seed`).
-                `TrainerOptions.seed` only orders the training data, so
-                `from_preset(seed=s)` then `fit(..., seed=s)` is what repeats a run
-                (on GPUs, with `weibo_lstm.enable_determinism` for the kernels). Two
-                unseeded builds of the `pretrained` preset differed by 1.6 points of
-                validation accuracy on the example split (benchmarks/HISTORY.md).
+            seed: the seed of the new weights and dropout masks, the process's random
+                state left as it was (`seeded_construction`); None: Keras' global
+                random state. `fit(..., seed=s)` orders the data, so both seeds repeat
+                a run (on GPUs, with `weibo_lstm.enable_determinism`).
             **backbone_overrides: `WeiboLSTM` arguments that replace the preset's.
 
         Raises:
@@ -170,7 +165,7 @@ class SentimentClassifier:
                 preset,
                 vocabulary_texts=vocabulary_texts,
                 vocabulary=vocabulary,
-                max_length=None if max_length == 180 else max_length,
+                max_length=None if max_length == DEFAULT_MAX_LENGTH else max_length,
                 strip_emoticons=strip_emoticons or None,
                 encoder=encoder,
                 mixed_precision=mixed_precision,
@@ -178,11 +173,7 @@ class SentimentClassifier:
                 **backbone_overrides,
             )
             return cls.load(trained_model_path(preset), strategy=strategy)
-        if mixed_precision not in (None, "auto", *MODES):
-            raise ConfigError(
-                f"Argument `mixed_precision` must be one of {('auto', *MODES)} or None. "
-                f"Received: mixed_precision={mixed_precision!r}"
-            )
+        _check_mixed_precision(mixed_precision)
         strategy = strategy or default_strategy()
         kind = device_kind(strategy)
         spec = get_preset(preset, kind)
@@ -557,6 +548,14 @@ class SentimentClassifier:
         extra = {"training_run": self.metadata} if self.metadata else {}
         return export_saved_model(
             self.backbone, self.tokenizer, path, metadata={**extra, **(metadata or {})}
+        )
+
+
+def _check_mixed_precision(mixed_precision: str | None) -> None:
+    if mixed_precision not in (None, "auto", *MODES):
+        raise ConfigError(
+            f"Argument `mixed_precision` must be one of {('auto', *MODES)} or None. "
+            f"Received: mixed_precision={mixed_precision!r}"
         )
 
 
