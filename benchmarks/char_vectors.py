@@ -36,16 +36,23 @@ def char_vectors(folder: Path) -> dict[str, np.ndarray]:
     return {c: vectors[i] for i, c in enumerate(vocabulary) if len(c) == 1 and not c.isspace()}
 
 
+def copy_vectors(matrix: np.ndarray, vocabulary: list[str], vectors: dict[str, np.ndarray]) -> int:
+    """Writes `vectors` into the rows of `matrix` of the vocabulary's characters (the
+    tokenizer's ids: `vocabulary[i]` is id `i + 2`); returns how many had a vector."""
+    covered = 0
+    for i, char in enumerate(vocabulary, start=2):
+        if char in vectors:
+            matrix[i] = vectors[char]
+            covered += 1
+    return covered
+
+
 def initialise(classifier: wl.SentimentClassifier, vectors: dict[str, np.ndarray]) -> float:
     """Copies `vectors` into the embedding rows of the classifier's characters; returns
     the share of the vocabulary (ids ≥ 2) covered."""
     table = classifier.deep.embedding.embeddings
     matrix = table.numpy()
-    covered = 0
-    for i, char in enumerate(classifier.tokenizer.vocabulary, start=2):
-        if char in vectors:
-            matrix[i] = vectors[char]
-            covered += 1
+    covered = copy_vectors(matrix, classifier.tokenizer.vocabulary, vectors)
     table.assign(matrix)
     return covered / len(classifier.tokenizer.vocabulary)
 

@@ -38,7 +38,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 from accuracy import SHARED, fit_tfidf  # benchmarks/accuracy.py
-from char_vectors import char_vectors  # benchmarks/char_vectors.py
+from char_vectors import char_vectors, copy_vectors  # benchmarks/char_vectors.py
 from machine import machine_info, write_json  # benchmarks/machine.py
 
 import weibo_lstm as wl
@@ -99,18 +99,11 @@ def word_ngrams(train: wl.LabeledTexts, val: wl.LabeledTexts) -> dict:
     return results
 
 
-def padded(examples, length: int = 180) -> np.ndarray:
-    ragged = tf.RaggedTensor.from_row_splits(examples.values, examples.row_splits)
-    return ragged.to_tensor(shape=[None, length]).numpy()
-
-
 def char_cnn(vocabulary: list[str], vocabulary_size: int, vectors: dict) -> keras.Model:
     """Kim's CNN on characters, its embedding started from `vectors` (others random)."""
     matrix = np.random.default_rng(0).normal(0, 0.1, (vocabulary_size, 200)).astype("float32")
     matrix[0] = 0
-    for i, char in enumerate(vocabulary, start=2):
-        if char in vectors:
-            matrix[i] = vectors[char]
+    copy_vectors(matrix, vocabulary, vectors)
     ids = keras.Input((None,), dtype="int32")
     x = keras.layers.Embedding(
         vocabulary_size, 200, embeddings_initializer=keras.initializers.Constant(matrix)
@@ -130,16 +123,18 @@ def char_cnn(vocabulary: list[str], vocabulary_size: int, vectors: dict) -> kera
 
 def train_cnn(classifier, train, val, vectors, seed: int, epochs: int) -> tuple[np.ndarray, dict]:
     """The CNN's validation probabilities at its best epoch, and its curve."""
-    train_x, val_x = classifier.tokenize(train), classifier.tokenize(val)
-    x, y = padded(train_x), np.asarray(train_x.labels)
+    tokenizer = classifier.tokenizer  # ids padded to its max_length
+    x, y = tokenizer(list(train.texts)).numpy(), np.asarray(train.labels)
+    val_x = tokenizer(list(val.texts)).numpy()
     order = np.random.default_rng(seed).permutation(len(x))  # split parts keep corpus order
+    x, y = x[order], y[order]
     keras.utils.set_random_seed(seed)
-    model = char_cnn(classifier.tokenizer.vocabulary, classifier.tokenizer.vocabulary_size, vectors)
+    model = char_cnn(tokenizer.vocabulary, tokenizer.vocabulary_size, vectors)
     labels, best, curve = np.asarray(val.labels), None, []
     start = time.perf_counter()
     for _ in range(epochs):
-        model.fit(x[order], y[order], batch_size=64, epochs=1, verbose=0)
-        probabilities = model.predict(padded(val_x), batch_size=512, verbose=0)
+        model.fit(x, y, batch_size=64, epochs=1, verbose=0)
+        probabilities = model.predict(val_x, batch_size=512, verbose=0)
         curve.append(round(float(np.mean(probabilities.argmax(1) == labels)), 4))
         if curve[-1] == max(curve):
             best = probabilities
