@@ -1,4 +1,3 @@
-import dataclasses
 import json
 import re
 
@@ -9,9 +8,22 @@ import tensorflow as tf
 
 from weibo_lstm import DistributedBatchNormalization, WeiboLSTM
 from weibo_lstm.distribute.strategies import cpu_strategy, mirrored_strategy
-from weibo_lstm.models.backbone import EncoderConfig, HeadConfig, Regularization
+from weibo_lstm.errors import ConfigError
+from weibo_lstm.models.backbone import WeiboLSTMBackbone
+from weibo_lstm.models.bigrams import bigram_ids
+from weibo_lstm.models.classification_head import ClassificationHead
+from weibo_lstm.models.classifier import WeiboLSTMClassifier, split_arguments
 
 VOCAB = 300
+
+
+def leaf_layers(model):
+    """The layers of the classifier's backbone and head (what one flat model would hold)."""
+    return [
+        layer
+        for part in (model.backbone, model.head)
+        for layer in part._flatten_layers(include_self=False, recursive=False)
+    ]
 
 
 def seed_model(vocab):
@@ -60,7 +72,7 @@ def test_default_is_the_seed_architecture():
     model = WeiboLSTM(VOCAB)
     model.build()
     reference = seed_model(VOCAB)
-    ours = [layer_signature(layer) for layer in model.layers]
+    ours = [layer_signature(layer) for layer in leaf_layers(model)]
     theirs = [layer_signature(layer) for layer in reference.layers]
     # Our layers are listed by attribute group; compare as multisets and in counts.
     assert sorted(map(repr, ours)) == sorted(map(repr, theirs))
@@ -74,15 +86,16 @@ def test_same_weights_give_the_seed_models_outputs():
     model = WeiboLSTM(VOCAB)
     model.build()
     reference = seed_model(VOCAB)
+    backbone, head = model.backbone, model.head
     ordered = [
-        model.embedding,
-        model.lstm_layers[0],
-        model.lstm_norms[0],
-        model.lstm_layers[1],
-        model.lstm_norms[1],
-        model.hidden,
-        model.hidden_norm,
-        model.classifier,
+        backbone.embedding,
+        backbone.lstm_layers[0],
+        backbone.lstm_norms[0],
+        backbone.lstm_layers[1],
+        backbone.lstm_norms[1],
+        head.hidden,
+        head.hidden_norm,
+        head.classifier,
     ]
     weighted = [layer for layer in reference.layers if layer.weights]
     for ours, theirs in zip(ordered, weighted, strict=True):
@@ -102,7 +115,7 @@ def test_padding_does_not_change_predictions():
 def test_options_change_the_stack():
     model = WeiboLSTM(VOCAB, lstm_units=(32,), dense_units=0, batch_norm=False, l2=0.0)
     model.build()
-    assert [type(layer).__name__ for layer in model.layers] == [
+    assert [type(layer).__name__ for layer in leaf_layers(model)] == [
         "Embedding",
         "LSTM",
         "Dropout",
@@ -111,7 +124,7 @@ def test_options_change_the_stack():
     assert model.losses == []
     sync = WeiboLSTM(VOCAB, synchronized_batch_norm=True)
     sync.build()
-    norms = [la for la in sync.layers if isinstance(la, DistributedBatchNormalization)]
+    norms = [la for la in leaf_layers(sync) if isinstance(la, DistributedBatchNormalization)]
     assert len(norms) == 3 and all(la.synchronize_moments for la in norms)
 
 
@@ -126,7 +139,7 @@ def test_options_change_the_stack():
 )
 def test_validation(kwargs, message):
     args = dict(vocabulary_size=VOCAB) | kwargs
-    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(ConfigError, match=re.escape(message)):
         WeiboLSTM(**args)
 
 
@@ -145,7 +158,7 @@ def test_save_and_load_give_identical_predictions(tmp_path):
     expected = model(x, training=False)
     model.save(tmp_path / "model.keras")
     loaded = keras.models.load_model(tmp_path / "model.keras")
-    assert isinstance(loaded, WeiboLSTM)
+    assert isinstance(loaded, WeiboLSTMClassifier)
     np.testing.assert_array_equal(loaded(x, training=False), expected)
 
 
@@ -246,17 +259,19 @@ def test_options_ignore_padding_and_round_trip(kwargs, tmp_path):
 
 
 def test_bigram_ids_match_a_python_reference():
-    model = WeiboLSTM(VOCAB, bigram_buckets=50)
+    """The graph's hash (the backbone's) and the NumPy one (`bigrams`) against a loop."""
     x = np.array([[5, 6, 7, 0], [9, 0, 0, 0]])
-    got = model._bigram_ids(tf.constant(x)).numpy()
-    expected = [
-        [
-            (a * 1_000_003 + b * 7_919) % 50 + 1 if a else 0
-            for a, b in zip(row, [*row[1:], 0], strict=True)
+    for context, partner in (("next", lambda r: [*r[1:], 0]), ("previous", lambda r: [0, *r[:-1]])):
+        backbone = WeiboLSTMBackbone(VOCAB, bigram_buckets=50, bigram_context=context)
+        expected = [
+            [
+                (a * 1_000_003 + b * 7_919) % 50 + 1 if a else 0
+                for a, b in zip(row, partner(row), strict=True)
+            ]
+            for row in x.tolist()
         ]
-        for row in x.tolist()
-    ]
-    assert got.tolist() == expected
+        assert backbone._bigram_ids(tf.constant(x)).numpy().tolist() == expected
+        assert bigram_ids(x, 50, context).tolist() == expected
 
 
 def test_token_dropout_only_in_training():
@@ -266,10 +281,31 @@ def test_token_dropout_only_in_training():
     assert not np.allclose(model(x, training=True), model(x, training=True))
 
 
-#: `get_config`'s keys before the arguments were grouped (issue 24): every model.keras
-#: saved by an earlier release names exactly these.
-FLAT_KEYS = {
-    "vocabulary_size",
+def test_backbone_outputs_features_without_a_head():
+    x = np.random.default_rng(9).integers(2, VOCAB, (3, 7))
+    x[0, 4:] = 0
+    common = dict(embedding_dim=8, lstm_units=(8, 6))
+    last = WeiboLSTMBackbone(VOCAB, **common)(x)
+    assert set(last) == {"pooled_output"} and last["pooled_output"].shape == (3, 6)
+    pooled = WeiboLSTMBackbone(VOCAB, pooling="mean_max", bidirectional=True, **common)(x)
+    assert pooled["pooled_output"].shape == (3, 24)
+    assert pooled["sequence_output"].shape == (3, 7, 12)
+    sequence = WeiboLSTMBackbone(VOCAB, pooling=None, batch_norm=False, **common)(x)
+    assert set(sequence) == {"sequence_output"}
+    assert not any(w for w in WeiboLSTMBackbone(VOCAB, **common).weights if "classifier" in w.path)
+
+
+def test_the_classifier_is_its_head_on_its_backbones_pooled_output():
+    model = WeiboLSTM(VOCAB, embedding_dim=8, lstm_units=(8,), pooling="mean", num_classes=3)
+    x = np.random.default_rng(10).integers(2, VOCAB, (4, 5))
+    features = model.backbone(x, training=False)["pooled_output"]
+    np.testing.assert_array_equal(model(x, training=False), model.head(features, training=False))
+    assert model.num_classes == 3 and model.head.classifier.units == 3
+
+
+#: The flat arguments of the 0.2 `WeiboLSTM` (its `get_config` keys): `WeiboLSTM(...)`
+#: still takes every one of them.
+FLAT_KEYS = (
     "embedding_dim",
     "lstm_units",
     "dense_units",
@@ -284,30 +320,33 @@ FLAT_KEYS = {
     "bigram_buckets",
     "token_dropout",
     "bigram_context",
-}
+)
 
-#: The same models written as keyword arguments and as config objects.
-AS_KEYWORDS_AND_AS_PARTS = {
-    "defaults": (dict(), (EncoderConfig(VOCAB), None, None)),
-    "everything": (
-        dict(
-            embedding_dim=8,
-            lstm_units=[8, 6],
-            bidirectional=True,
-            bigram_buckets=31,
-            bigram_context="previous",
-            embedding_dropout=0.2,
-            token_dropout=0.3,
-            pooling="attention",
-            dense_units=5,
-            num_classes=3,
-            dropout=0.1,
-            l2=1e-4,
-            batch_norm=True,
-            synchronized_batch_norm=True,
-        ),
-        (
-            EncoderConfig(
+
+def test_flat_arguments_build_the_model_the_parts_build():
+    flat = dict(
+        embedding_dim=8,
+        lstm_units=[8, 6],
+        dense_units=5,
+        dropout=0.1,
+        l2=1e-4,
+        batch_norm=True,
+        synchronized_batch_norm=True,
+        num_classes=3,
+        bidirectional=True,
+        pooling="attention",
+        embedding_dropout=0.2,
+        bigram_buckets=31,
+        token_dropout=0.3,
+        bigram_context="previous",
+    )
+    assert tuple(flat) == FLAT_KEYS
+    x = np.random.default_rng(11).integers(2, VOCAB, (3, 7))
+    built = []
+    for make in (
+        lambda: WeiboLSTM(VOCAB, **flat),
+        lambda: WeiboLSTMClassifier(
+            WeiboLSTMBackbone(
                 VOCAB,
                 embedding_dim=8,
                 lstm_units=(8, 6),
@@ -316,53 +355,37 @@ AS_KEYWORDS_AND_AS_PARTS = {
                 bigram_context="previous",
                 embedding_dropout=0.2,
                 token_dropout=0.3,
+                pooling="attention",
+                dropout=0.1,
+                l2=1e-4,
+                synchronized_batch_norm=True,
+                name="backbone",
             ),
-            HeadConfig(pooling="attention", dense_units=5, num_classes=3),
-            Regularization(dropout=0.1, l2=1e-4, batch_norm=True, synchronized_batch_norm=True),
+            ClassificationHead(
+                3, dense_units=5, dropout=0.1, l2=1e-4, synchronized_batch_norm=True, name="head"
+            ),
         ),
-    ),
-    "no_norm_no_hidden": (
-        dict(embedding_dim=8, lstm_units=(8,), pooling="mean_max", dense_units=0, batch_norm=False),
-        (
-            EncoderConfig(VOCAB, embedding_dim=8, lstm_units=(8,)),
-            HeadConfig(pooling="mean_max", dense_units=0),
-            Regularization(batch_norm=False),
-        ),
-    ),
-}
-
-
-@pytest.mark.parametrize("case", sorted(AS_KEYWORDS_AND_AS_PARTS))
-def test_config_objects_build_the_model_the_keywords_build(case):
-    keywords, parts = AS_KEYWORDS_AND_AS_PARTS[case]
-    x = np.random.default_rng(9).integers(2, VOCAB, (3, 7))
-    x[0, 4:] = 0
-    built = {}
-    for how, make in (
-        ("keywords", lambda: WeiboLSTM(VOCAB, name="m", **keywords)),
-        ("parts", lambda: WeiboLSTM.from_parts(*parts, name="m")),
     ):
         keras.utils.set_random_seed(5)
         model = make()
         model.build()
         weights = [w.numpy() for w in model.weights]
         keras.utils.set_random_seed(6)
-        training = model(x, training=True).numpy()  # dropout and token dropout draw
-        built[how] = (model, weights, training, model(x, training=False).numpy())
-    (model, *arrays), (other, *other_arrays) = built["keywords"], built["parts"]
-    assert other.get_config() == model.get_config()
-    assert [w.path for w in other.weights] == [w.path for w in model.weights]
-    assert [layer.name for layer in other.layers] == [layer.name for layer in model.layers]
-    for ours, theirs in zip(other_arrays, arrays, strict=True):
+        built.append((weights, model(x, training=True).numpy(), model(x, training=False).numpy()))
+    for ours, theirs in zip(*built, strict=True):
         for a, b in zip(ours, theirs, strict=True):
             np.testing.assert_array_equal(a, b)
-    assert other.encoder_config == parts[0]
-    assert other.head_config == (parts[1] or HeadConfig())
-    assert other.regularization == (parts[2] or Regularization())
 
 
-def test_get_config_keeps_the_flat_keys_and_plain_types():
-    """NumPy scalars and `dropout=0` become the ints and floats of earlier releases."""
+def test_split_arguments_names_an_unknown_argument():
+    backbone, head = split_arguments({"pooling": "mean", "num_classes": 3, "l2": 0.0})
+    assert backbone == {"pooling": "mean", "l2": 0.0} and head == {"num_classes": 3, "l2": 0.0}
+    with pytest.raises(ConfigError, match="Unknown model arguments \\['lstm_size'\\]"):
+        WeiboLSTM(VOCAB, lstm_size=8)
+
+
+def test_get_config_keeps_plain_types():
+    """NumPy scalars and `dropout=0` become plain ints and floats (JSON in model.keras)."""
     model = WeiboLSTM(
         np.int64(VOCAB),
         embedding_dim=np.int64(8),
@@ -373,91 +396,49 @@ def test_get_config_keeps_the_flat_keys_and_plain_types():
         embedding_dropout=np.float32(0.25),
         bidirectional=1,
     )
-    config = model.get_config()
-    assert set(config) == FLAT_KEYS | {"name", "trainable", "dtype"}
-    expected_types = dict(
-        vocabulary_size=int,
-        embedding_dim=int,
-        lstm_units=list,
-        dense_units=int,
-        dropout=float,
-        l2=float,
-        embedding_dropout=float,
-        bidirectional=bool,
-        batch_norm=bool,
-    )
-    assert {k: type(config[k]) for k in expected_types} == expected_types
-    assert config["lstm_units"] == [8] and config["embedding_dropout"] == 0.25
-    json.dumps(config)  # what model.keras stores
+    backbone, head = model.backbone.get_config(), model.head.get_config()
+    types = {
+        k: type(backbone[k]) for k in ("vocabulary_size", "lstm_units", "dropout", "bidirectional")
+    }
+    assert types == dict(vocabulary_size=int, lstm_units=list, dropout=float, bidirectional=bool)
+    assert {k: type(head[k]) for k in ("dense_units", "l2")} == dict(dense_units=int, l2=float)
+    assert backbone["lstm_units"] == [8] and backbone["embedding_dropout"] == 0.25
+    json.dumps(model.get_config())
 
 
 @pytest.mark.parametrize(
     ("make", "message"),
     [
         (
-            lambda: EncoderConfig(1),
+            lambda: WeiboLSTMBackbone(1),
             "Argument `vocabulary_size` must be >= 2. Received: vocabulary_size=1",
         ),
+        (lambda: WeiboLSTMBackbone(VOCAB, embedding_dim=0), "Received: embedding_dim=0"),
         (
-            lambda: EncoderConfig(VOCAB, embedding_dim=0),
-            "`embedding_dim` must be >= 1. Received: embedding_dim=0",
-        ),
-        (
-            lambda: EncoderConfig(VOCAB, lstm_units=[]),
+            lambda: WeiboLSTMBackbone(VOCAB, lstm_units=[]),
             "`lstm_units` must be non-empty and positive. Received: lstm_units=()",
         ),
-        (lambda: EncoderConfig(VOCAB, lstm_units=(8, 0)), "Received: lstm_units=(8, 0)"),
+        (lambda: WeiboLSTMBackbone(VOCAB, lstm_units=(8, 0)), "Received: lstm_units=(8, 0)"),
+        (lambda: WeiboLSTMBackbone(VOCAB, bigram_buckets=-1), "Received: bigram_buckets=-1"),
         (
-            lambda: EncoderConfig(VOCAB, bigram_buckets=-1),
-            "`bigram_buckets` must be >= 0. Received: bigram_buckets=-1",
-        ),
-        (
-            lambda: EncoderConfig(VOCAB, bigram_context="left"),
+            lambda: WeiboLSTMBackbone(VOCAB, bigram_context="left"),
             "'next' or 'previous'. Received: bigram_context='left'",
         ),
         (
-            lambda: EncoderConfig(VOCAB, embedding_dropout=1.0),
-            "`embedding_dropout` must be in [0, 1). Received: embedding_dropout=1.0",
+            lambda: WeiboLSTMBackbone(VOCAB, embedding_dropout=1.0),
+            "Received: embedding_dropout=1.0",
         ),
+        (lambda: WeiboLSTMBackbone(VOCAB, token_dropout=-0.1), "Received: token_dropout=-0.1"),
+        (lambda: WeiboLSTMBackbone(VOCAB, pooling="sum"), "Received: pooling='sum'"),
+        (lambda: WeiboLSTMBackbone(VOCAB, l2=-1e-5), "`l2` must be >= 0. Received: l2=-1e-05"),
+        (lambda: ClassificationHead(dense_units=-1), "Received: dense_units=-1"),
+        (lambda: ClassificationHead(1), "`num_classes` must be >= 2. Received: num_classes=1"),
         (
-            lambda: EncoderConfig(VOCAB, token_dropout=-0.1),
-            "`token_dropout` must be in [0, 1). Received: token_dropout=-0.1",
+            lambda: ClassificationHead(dropout=1.0),
+            "`dropout` must be in [0, 1). Received: dropout=1.0",
         ),
-        (
-            lambda: HeadConfig(pooling="sum"),
-            "`pooling` must be 'last' or one of ('mean', 'max', 'mean_max', 'attention'). Received: pooling='sum'",
-        ),
-        (
-            lambda: HeadConfig(dense_units=-1),
-            "`dense_units` must be >= 0. Received: dense_units=-1",
-        ),
-        (lambda: HeadConfig(num_classes=1), "`num_classes` must be >= 2. Received: num_classes=1"),
-        (lambda: Regularization(dropout=1.0), "`dropout` must be in [0, 1). Received: dropout=1.0"),
-        (lambda: Regularization(l2=-1e-5), "`l2` must be >= 0. Received: l2=-1e-05"),
     ],
 )
-def test_config_objects_validate(make, message):
-    with pytest.raises(ValueError, match=re.escape(message)):
+def test_arguments_are_validated(make, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
         make()
-
-
-def test_config_objects_are_frozen():
-    config = HeadConfig()
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        config.pooling = "mean"
-
-
-def test_model_from_parts_round_trips_and_loads(serialization_round_trip, tmp_path):
-    model = WeiboLSTM.from_parts(
-        EncoderConfig(VOCAB, embedding_dim=8, lstm_units=(8, 6), bigram_buckets=13),
-        HeadConfig(pooling="mean", dense_units=4),
-        Regularization(dropout=0.2),
-        name="from_parts",
-    )
-    x = np.random.default_rng(10).integers(1, VOCAB, (3, 9))
-    restored = serialization_round_trip(model, lambda m: m(x, training=False), atol=1.0)
-    assert restored.encoder_config == model.encoder_config
-    model.save(tmp_path / "m.keras")
-    loaded = keras.models.load_model(tmp_path / "m.keras")
-    assert loaded.name == "from_parts" and loaded.head_config == model.head_config
-    np.testing.assert_array_equal(loaded(x, training=False), model(x, training=False))

@@ -33,18 +33,20 @@ if TYPE_CHECKING:  # what IDEs and type checkers see; at run time the names load
     from weibo_lstm.jobs.config import PretrainConfig, RunConfig
     from weibo_lstm.jobs.pretrain import run_pretraining
     from weibo_lstm.jobs.train import TrainingResult, run_training
-    from weibo_lstm.models.backbone import WeiboLSTM
+    from weibo_lstm.models.backbone import WeiboLSTMBackbone
+    from weibo_lstm.models.classification_head import ClassificationHead
+    from weibo_lstm.models.classifier import WeiboLSTM, WeiboLSTMClassifier
     from weibo_lstm.models.encoder import (
         backbone_from_encoder,
         classifier_from_encoder,
         load_encoder,
         save_encoder,
     )
-    from weibo_lstm.models.hybrid import HybridClassifier
     from weibo_lstm.models.language_model import CharLanguageModel
     from weibo_lstm.models.layers.batch_norm import DistributedBatchNormalization
     from weibo_lstm.models.ngram_logistic import NgramLogisticRegression
     from weibo_lstm.models.presets import PRESETS, PRETRAINED_ENCODER, Budget, Preset, get_preset
+    from weibo_lstm.models.wide_and_deep import WideAndDeep
     from weibo_lstm.preprocessing.tokenizer import Tokenizer
     from weibo_lstm.serving.export import export, serving_function
     from weibo_lstm.serving.predictor import Predictor
@@ -74,11 +76,14 @@ _EXPORTS = {
     "export": "serving.export",
     "serving_function": "serving.export",
     "History": "training.history",
-    "HybridClassifier": "models.hybrid",
+    "WideAndDeep": "models.wide_and_deep",
     "RunConfig": "jobs.config",
     "TrainingResult": "jobs.train",
     "run_training": "jobs.train",
-    "WeiboLSTM": "models.backbone",
+    "WeiboLSTM": "models.classifier",
+    "WeiboLSTMClassifier": "models.classifier",
+    "WeiboLSTMBackbone": "models.backbone",
+    "ClassificationHead": "models.classification_head",
     "NgramLogisticRegression": "models.ngram_logistic",
     "ClassificationObjective": "training.objectives",
     "Objective": "training.objectives",
@@ -130,6 +135,7 @@ __all__ = [
     "Budget",
     "CharLanguageModel",
     "CheckpointError",
+    "ClassificationHead",
     "ClassificationObjective",
     "ClusterError",
     "ConfigError",
@@ -139,7 +145,6 @@ __all__ = [
     "EncoderAdam",
     "FineTuning",
     "History",
-    "HybridClassifier",
     "LabeledTexts",
     "LanguageModelObjective",
     "LoadStats",
@@ -160,7 +165,10 @@ __all__ = [
     "UserError",
     "WarmupCosineDecay",
     "WeiboLSTM",
+    "WeiboLSTMBackbone",
+    "WeiboLSTMClassifier",
     "WeiboLSTMError",
+    "WideAndDeep",
     "__version__",
     "backbone_from_encoder",
     "classifier_from_encoder",

@@ -90,6 +90,22 @@ class ClusterError(TrainingError):
     """A multi-worker run cannot go on: a worker never joined, or one failed."""
 
 
+def check_arguments(**checks: tuple[object, bool, str]) -> None:
+    """Raises `ConfigError` for the first `name=(value, ok, expected)` that is not ok.
+
+    Example:
+
+    >>> check_arguments(epochs=(0, 0 >= 1, ">= 1"))
+    Traceback (most recent call last):
+    ...
+    weibo_lstm.errors.ConfigError: Argument `epochs` must be >= 1. Received: epochs=0
+    """
+    for name, (value, ok, expected) in checks.items():
+        if not ok:
+            shown = repr(value) if isinstance(value, str) else value
+            raise ConfigError(f"Argument `{name}` must be {expected}. Received: {name}={shown}")
+
+
 __all__ = [
     "PREEMPTED",
     "RUN_FAILED",
@@ -103,4 +119,5 @@ __all__ = [
     "TrainingError",
     "UserError",
     "WeiboLSTMError",
+    "check_arguments",
 ]

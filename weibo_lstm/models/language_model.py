@@ -1,9 +1,9 @@
-"""A next-character language model whose encoder is exactly `WeiboLSTM`'s encoder.
+"""A next-character language model on a `WeiboLSTMBackbone`.
 
-`CharLanguageModel` wraps a `WeiboLSTM` backbone (character embedding [+ previous-
-character bigram embedding] → LSTM stack) and adds an output projection over the
-vocabulary. Its encoder weights transfer 1:1 into a `WeiboLSTM` classifier of the
-same architecture (`weibo_lstm.models.encoder`). `LanguageModelObjective` is the loss the
+`CharLanguageModel` reads the sequence output of a `WeiboLSTMBackbone` (character
+embedding [+ previous-character bigram embedding] → LSTM stack, no pooling) and adds an
+output projection over the vocabulary. Its backbone's weights transfer 1:1 into a
+classifier of the same encoder architecture (`weibo_lstm.models.encoder`). `LanguageModelObjective` is the loss the
 `DistributedTrainer` optimises for it: the mean negative log-likelihood of each
 next character, with a sampled softmax in training (the output layer dominates the
 cost of a CPU step otherwise) and the full softmax for evaluation.
@@ -17,9 +17,10 @@ from collections.abc import Sequence
 import keras
 import tensorflow as tf
 
-from weibo_lstm.models.backbone import WeiboLSTM
+from weibo_lstm.models.backbone import WeiboLSTMBackbone
 
-#: The `WeiboLSTM` arguments that define the encoder (what must match for a transfer).
+#: The `WeiboLSTMBackbone` arguments that define the encoder (what must match for a
+#: transfer).
 ENCODER_ARGUMENTS = (
     "vocabulary_size",
     "embedding_dim",
@@ -32,12 +33,11 @@ ENCODER_ARGUMENTS = (
 
 @keras.saving.register_keras_serializable(package="weibo_lstm")
 class CharLanguageModel(keras.Model):
-    """Predicts each next character from the `WeiboLSTM` encoder's outputs.
+    """Predicts each next character from a `WeiboLSTMBackbone`'s sequence output.
 
-    `call(ids)` returns the encoder's hidden states `[batch, time, units]`; the
+    `call(ids)` returns the backbone's hidden states `[batch, time, units]`; the
     logits of the character after position t are `hidden[:, t] @ output_kernel.T +
-    output_bias`. The backbone's classification head exists (so that its weights
-    line up with a classifier's) but is never run nor trained.
+    output_bias`.
 
     Args:
         vocabulary_size: number of token ids, padding (0) and OOV (1) included.
@@ -82,14 +82,13 @@ class CharLanguageModel(keras.Model):
         self.dropout = float(dropout)
         self.embedding_dropout = float(embedding_dropout)
         self.seed = int(seed)
-        self.backbone = WeiboLSTM(
+        self.backbone = WeiboLSTMBackbone(
             self.vocabulary_size,
             embedding_dim=self.embedding_dim,
             lstm_units=self.lstm_units,
             bigram_buckets=self.bigram_buckets,
             bigram_context="previous",
-            pooling="mean",
-            dense_units=0,
+            pooling=None,
             batch_norm=False,
             l2=0.0,
             dropout=self.dropout,
@@ -97,8 +96,6 @@ class CharLanguageModel(keras.Model):
             dtype=self.dtype_policy,
             name="backbone",
         )
-        self.backbone.pool.trainable = False
-        self.backbone.classifier.trainable = False
         self.sampler_seed = keras.random.SeedGenerator(self.seed, name="sampler_seed")
 
     @property
@@ -118,7 +115,7 @@ class CharLanguageModel(keras.Model):
         self.built = True
 
     def call(self, inputs, training=None):
-        return self.backbone.encode(inputs, training=training)
+        return self.backbone(inputs, training=training)["sequence_output"]
 
     def logits(self, hidden):
         """Full-softmax logits `[..., vocabulary_size]` of the next character (float32,
@@ -142,6 +139,6 @@ class CharLanguageModel(keras.Model):
         return config
 
     def encoder_config(self) -> dict:
-        """The `WeiboLSTM` arguments of the encoder (`ENCODER_ARGUMENTS`)."""
+        """The `WeiboLSTMBackbone` arguments of the encoder (`ENCODER_ARGUMENTS`)."""
         config = self.backbone.get_config()
         return {key: config[key] for key in ENCODER_ARGUMENTS}

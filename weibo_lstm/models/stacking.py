@@ -1,9 +1,8 @@
 """The wide & deep stacking formula in NumPy (no TensorFlow here).
 
-`HybridClassifier` computes `a · logit(p_deep) + b · logit_wide + c` in its graph; this
-module is the same formula on host arrays: for fitting the mixing on validation
-(`hybrid.fit_mixing`), for benchmarks that stack saved predictions, and for
-`weibo_lstm.serving.numpy_predictor`, which runs a model without starting TensorFlow.
+`WideAndDeep` computes `a · logit(p_deep) + b · logit_wide + c` in its graph; this
+module is the same formula on host arrays, and fits `(a, b, c)` on validation
+(`fit_mixing`); `weibo_lstm.serving.numpy_predictor` runs it without TensorFlow.
 """
 
 from __future__ import annotations
@@ -45,3 +44,66 @@ def stacked_logits(
     """
     a, b, c = mixing
     return a * log_odds(probabilities) + b * np.asarray(linear_logits) + c
+
+
+def fit_mixing(
+    neural_probabilities: np.ndarray, linear_logits: np.ndarray, labels: np.ndarray
+) -> tuple[float, float, float]:
+    """`(a, b, c)` of a logistic regression on the two log-odds of validation rows,
+    with `a, b ≥ 0`.
+
+    The weights are constrained as in stacked regression (Breiman, 1996): both parts
+    predict the label, so a negative weight only exploits their correlation on these
+    rows, and it turns a part's evidence around wherever the parts disagree more than
+    on validation (e.g. posts without emoticons, when validation posts have them).
+    When the unconstrained fit has a negative weight, the optimum lies where that
+    weight is 0: the better of the two one-part fits (each clamped at 0) is returned.
+
+    Args:
+        neural_probabilities: `[n, 2]` validation probabilities of the classifier.
+        linear_logits: `[n]` validation logits of the linear model.
+        labels: `[n]` validation labels.
+
+    Example:
+
+    >>> rng = np.random.default_rng(0)
+    >>> labels = rng.integers(0, 2, 400)
+    >>> linear = np.where(labels == 1, 1.0, -1.0) + rng.normal(size=400)
+    >>> useless = np.full((400, 2), 0.5)
+    >>> a, b, c = fit_mixing(useless, linear, labels)
+    >>> b > 0.5
+    True
+    """
+    features = np.stack([log_odds(neural_probabilities), linear_logits], axis=1)
+    labels = np.asarray(labels)
+    weights, bias = _logistic_fit(features, labels)
+    if np.all(weights >= 0):
+        return float(weights[0]), float(weights[1]), bias
+    candidates = []
+    for kept in (0, 1):
+        weight, bias = _logistic_fit(features[:, [kept]], labels)
+        weights = np.zeros(2)
+        weights[kept] = max(float(weight[0]), 0.0)
+        if weight[0] < 0:  # neither part: the bias alone
+            _, bias = _logistic_fit(np.zeros((len(labels), 1)), labels)
+        candidates.append((_mixing_objective(features, labels, weights, bias), weights, bias))
+    _, weights, bias = min(candidates, key=lambda c: c[0])
+    return float(weights[0]), float(weights[1]), bias
+
+
+#: The inverse L2 strength of the mixing's logistic regression (scikit-learn's `C`).
+MIXING_C = 100.0
+
+
+def _logistic_fit(features: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, float]:
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(C=MIXING_C, max_iter=1000).fit(features, labels)
+    return model.coef_[0], float(model.intercept_[0])
+
+
+def _mixing_objective(features, labels, weights, bias) -> float:
+    """scikit-learn's objective for `_logistic_fit`: C · Σ log-loss + ½‖w‖²."""
+    logits = features @ weights + bias
+    losses = np.logaddexp(0.0, logits) - labels * logits
+    return float(MIXING_C * losses.sum() + 0.5 * weights @ weights)

@@ -13,14 +13,18 @@ import tensorflow_text as tf_text
 
 from weibo_lstm.data.emoticons import EMOTICON_PATTERN
 from weibo_lstm.preprocessing import tokenizer_files
+from weibo_lstm.preprocessing.normalization import (
+    ASCII_CAPITALS,
+    FULL_WIDTH,
+    FULL_WIDTH_OFFSET,
+    LOWERCASE_OFFSET,
+    OOV_ID,
+    PAD_ID,
+    WHITESPACE_PATTERN,
+)
 
-PAD_ID = 0
-OOV_ID = 1
 #: Characters per text after normalisation, unless a tokenizer is given another `max_length`.
 DEFAULT_MAX_LENGTH = 180
-
-# ASCII whitespace plus NO-BREAK SPACE and IDEOGRAPHIC SPACE (RE2's \s is ASCII-only).
-_WHITESPACE_PATTERN = r"[\s\x{00A0}\x{3000}]+"
 
 
 @keras.saving.register_keras_serializable(package="weibo_lstm")
@@ -182,7 +186,7 @@ class Tokenizer(tf.Module):
         if self.strip_emoticons:
             texts = tf.strings.regex_replace(texts, EMOTICON_PATTERN, "")
         if self.collapse_whitespace:
-            texts = tf.strings.strip(tf.strings.regex_replace(texts, _WHITESPACE_PATTERN, " "))
+            texts = tf.strings.strip(tf.strings.regex_replace(texts, WHITESPACE_PATTERN, " "))
         return texts
 
     def _normalized_codepoints(self, texts: tf.Tensor) -> tf.RaggedTensor:
@@ -191,9 +195,11 @@ class Tokenizer(tf.Module):
 
         def fold(cp):
             if self.fold_width:
-                cp = tf.where((cp >= 0xFF01) & (cp <= 0xFF5E), cp - 0xFEE0, cp)
+                wide = (cp >= FULL_WIDTH[0]) & (cp <= FULL_WIDTH[1])
+                cp = tf.where(wide, cp - FULL_WIDTH_OFFSET, cp)
             if self.lowercase:
-                cp = tf.where((cp >= 0x41) & (cp <= 0x5A), cp + 0x20, cp)
+                upper = (cp >= ASCII_CAPITALS[0]) & (cp <= ASCII_CAPITALS[1])
+                cp = tf.where(upper, cp + LOWERCASE_OFFSET, cp)
             return cp
 
         return tf.ragged.map_flat_values(fold, codepoints)

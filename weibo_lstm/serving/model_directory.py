@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -24,16 +25,18 @@ import tensorflow as tf
 
 # `keras.models.load_model` finds the package's Keras classes by their registered
 # names: every module that registers one must be imported before loading.
-import weibo_lstm.models.backbone
-import weibo_lstm.models.hybrid
-import weibo_lstm.models.language_model  # noqa: F401
+import weibo_lstm.models.classifier
+import weibo_lstm.models.language_model
+import weibo_lstm.models.wide_and_deep  # noqa: F401
 from weibo_lstm.preprocessing.tokenizer import Tokenizer
+from weibo_lstm.serving import legacy_format
 from weibo_lstm.serving.model_format import (
     CLASSIFIER_FILE,
     FORMAT,
     MODEL_FILE,
     TOKENIZER_DIR,
     is_model_directory,
+    read_model_file,
     resolve,
 )
 from weibo_lstm.version import __version__
@@ -108,8 +111,45 @@ def read(
         about = {"metadata": json.loads((path / _LEGACY_RUN_FILE).read_text("utf-8"))}
     strategy = strategy or tf.distribute.get_strategy()
     with strategy.scope():
-        backbone = keras.models.load_model(path / MODEL_FILE)
-    return backbone, Tokenizer.load(path / TOKENIZER_DIR), about
+        model = load_model(path / MODEL_FILE)
+    return model, Tokenizer.load(path / TOKENIZER_DIR), about
+
+
+def load_model(path: str | os.PathLike) -> keras.Model:
+    """The Keras model of a `model.keras` file, files of the old format included
+    (`legacy_format`: rebuilt as today's classes, the same weights assigned)."""
+    config, _ = read_model_file(path, weights=False)
+    if not legacy_format.is_legacy(config):
+        return keras.models.load_model(path)
+    config, arrays = read_model_file(path)
+    model = keras.saving.deserialize_keras_object(legacy_format.convert_config(config))
+    model(tf.ones([1, 1], tf.int32))  # builds every part
+    renamed = {legacy_format.convert_weight_key(k, config): v for k, v in arrays.items()}
+    _load_weights(model, renamed)
+    return model
+
+
+def _load_weights(model: keras.Model, arrays: Mapping[str, np.ndarray]) -> None:
+    """Assigns `arrays`, keyed as `model.save_weights` keys them, through Keras' loader
+    (which checks that every weight is there with its shape)."""
+    import h5py
+
+    with tempfile.TemporaryDirectory() as directory:
+        file = Path(directory) / "converted.weights.h5"
+        model.save_weights(file)
+        with h5py.File(file, "r+") as f:
+            expected = set()
+            f.visititems(
+                lambda name, item: expected.add(name) if isinstance(item, h5py.Dataset) else None
+            )
+            if expected != set(arrays):
+                raise ValueError(
+                    f"the old model file's weights do not match: missing {sorted(expected - set(arrays))}, "
+                    f"unexpected {sorted(set(arrays) - expected)}"
+                )
+            for name, value in arrays.items():
+                f[name][...] = value
+        model.load_weights(file)
 
 
 def _json_default(value):

@@ -9,9 +9,12 @@
 
 from __future__ import annotations
 
+import io
+import json
 import logging
 import os
 import re
+import zipfile
 from pathlib import Path
 
 from weibo_lstm.errors import DataError
@@ -60,3 +63,22 @@ def resolve(path: str | os.PathLike) -> Path:
         )
     logger.info("Using the newest model in %s: %s", path, runs[-1])
     return runs[-1]
+
+
+def read_model_file(path: str | os.PathLike, weights: bool = True) -> tuple[dict, dict]:
+    """`(config, {weight name: array})` of a `.keras` file (a zip of JSON and HDF5),
+    without Keras; `weights=False` reads the config only."""
+    with zipfile.ZipFile(path) as archive:
+        config = json.loads(archive.read("config.json"))
+        if not weights:
+            return config, {}
+        import h5py
+
+        arrays = {}
+        with h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r") as f:
+            f.visititems(
+                lambda name, item: (
+                    arrays.__setitem__(name, item[()]) if isinstance(item, h5py.Dataset) else None
+                )
+            )
+    return config, arrays

@@ -1,38 +1,33 @@
 """NumpyPredictor: a saved classifier run in NumPy, for answers before TensorFlow starts.
 
 Importing TensorFlow takes 4-5 s on a 2-core machine, longer than a user waits for
-`weibo-lstm predict "很差"`. For the architectures it knows — `WeiboLSTM` without
-BatchNorm, unidirectional, mean / max / mean+max / last pooling, float32, optionally
-inside a wide & deep `HybridClassifier` — this module reads a model directory
-(`model.keras` through `h5py`, the tokenizer's files) and computes the same
-probabilities as the Keras model with NumPy: the `Tokenizer`'s normalisation in
-Python `re`, the LSTM step by step, the wide part with `tfidf_logits`. Nothing here
-imports TensorFlow; `tests/test_numpy_predictor.py` checks it against the Keras model
-on edge-case texts. `NumpyPredictor.supports(path)` says whether a directory can be
-run this way; other models go through `Predictor`.
+`weibo-lstm predict "很差"`. For the architectures it knows — a `WeiboLSTMClassifier`
+without BatchNorm, unidirectional, mean / max / mean+max / last pooling, float32,
+optionally the deep part of a `WideAndDeep` — this module reads a model directory
+(`model.keras` through `h5py`, the tokenizer's files; the old format through
+`legacy_format`) and computes the same probabilities as the Keras model with NumPy:
+the `Tokenizer`'s normalisation (`weibo_lstm.preprocessing.normalization`), the LSTM
+step by step, the wide part with `tfidf_logits`. Nothing here imports TensorFlow;
+tests/test_numpy_predictor.py checks it against the Keras model on edge-case texts.
+`NumpyPredictor.supports(path)` says whether a directory can be run this way; other
+models go through `Predictor`.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import re
-import zipfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from weibo_lstm.models.bigrams import bigram_ids
 from weibo_lstm.models.ngram_features import tfidf_logits
 from weibo_lstm.models.stacking import rows_holding, stacked_logits
 from weibo_lstm.preprocessing import tokenizer_files
-from weibo_lstm.serving import model_format, streaming
+from weibo_lstm.preprocessing.normalization import OOV_ID, normalized_codepoints
+from weibo_lstm.serving import legacy_format, model_format, streaming
 
-# The Tokenizer's RE2 patterns, spelled for Python's `re`: RE2's `\s` is [\t\n\f\r ].
-_RE2_SPACE = "\t\n\f\r "
-_EMOTICON = re.compile(f"[\\[［][^\\[\\]［］{_RE2_SPACE}]{{1,10}}[\\]］]")
-_WHITESPACE = re.compile(f"[{_RE2_SPACE}\u00a0\u3000]+")
-_STRIP = " \t\n\v\f\r"  # tf.strings.strip: ASCII whitespace
 _POOLINGS = ("mean", "max", "mean_max", "last")
 
 
@@ -63,21 +58,22 @@ class NumpyPredictor:
         config, weights = _read_model(path / model_format.MODEL_FILE)
         self.mixing = self.emoticon_mixing = None
         prefix = ""
-        if config["class_name"] == "HybridClassifier":
-            self.mixing = tuple(config["config"]["mixing"])
-            if config["config"].get("emoticon_mixing") is not None:
-                self.emoticon_mixing = tuple(config["config"]["emoticon_mixing"])
-                self.emoticon_ids = np.array(config["config"]["emoticon_ids"], np.int64)
-            linear = config["config"]["linear"]["config"]
-            self.max_order = int(linear["max_order"])
+        if config["class_name"] == "WideAndDeep":
+            wide_and_deep = config["config"]
+            self.mixing = tuple(wide_and_deep["mixing"])
+            if wide_and_deep.get("emoticon_mixing") is not None:
+                self.emoticon_mixing = tuple(wide_and_deep["emoticon_mixing"])
+                self.emoticon_ids = np.array(wide_and_deep["emoticon_ids"], np.int64)
+            self.max_order = int(wide_and_deep["wide"]["config"]["max_order"])
+            wide = next(k.split("/vars/")[0] for k in weights if not k.startswith("deep/"))
             self.keys, self.idf, self.coef, intercept = (
-                weights[f"layers/ngram_logistic_regression/vars/{i}"] for i in range(4)
+                weights[f"{wide}/vars/{i}"] for i in range(4)
             )
             self.intercept = float(intercept)
-            config, prefix = config["config"]["classifier"], "classifier/"
-        self.config = _check_backbone(config)
-        self.embedding = weights[f"{prefix}embedding/vars/0"]
-        self.bigram_embedding = weights.get(f"{prefix}bigram_embedding/vars/0")
+            config, prefix = wide_and_deep["deep"], "deep/"
+        self.config, head = _check_classifier(config)
+        self.embedding = weights[f"{prefix}backbone/embedding/vars/0"]
+        self.bigram_embedding = weights.get(f"{prefix}backbone/bigram_embedding/vars/0")
         lstm_names = sorted(
             {name.split("/cell/")[0] for name in weights if "/cell/vars/" in name},
             key=lambda name: int(name.rsplit("_", 1)[1]) if name[-1].isdigit() else 0,
@@ -86,12 +82,9 @@ class NumpyPredictor:
             tuple(weights[f"{name}/cell/vars/{i}"] for i in range(3)) for name in lstm_names
         ]
         self.hidden = None
-        if self.config["dense_units"]:
-            self.hidden = (weights[f"{prefix}hidden/vars/0"], weights[f"{prefix}hidden/vars/1"])
-        self.classifier = (
-            weights[f"{prefix}classifier/vars/0"],
-            weights[f"{prefix}classifier/vars/1"],
-        )
+        if head["dense_units"]:
+            self.hidden = tuple(weights[f"{prefix}head/hidden/vars/{i}"] for i in range(2))
+        self.classifier = tuple(weights[f"{prefix}head/classifier/vars/{i}"] for i in range(2))
         self.tokenizer = _read_tokenizer(path / model_format.TOKENIZER_DIR)
         if len(self.lstms) != len(self.config["lstm_units"]):
             raise UnsupportedModel(f"{path}: {len(self.lstms)} LSTM weight sets in model.keras")
@@ -101,9 +94,9 @@ class NumpyPredictor:
         """Whether `path` is a model directory whose architecture this class computes."""
         try:
             config, _ = _read_model(Path(path) / model_format.MODEL_FILE, weights=False)
-            if config["class_name"] == "HybridClassifier":
-                config = config["config"]["classifier"]
-            _check_backbone(config)
+            if config["class_name"] == "WideAndDeep":
+                config = config["config"]["deep"]
+            _check_classifier(config)
         except (UnsupportedModel, OSError, KeyError, ValueError):
             return False
         return True
@@ -115,21 +108,15 @@ class NumpyPredictor:
 
     def _ids(self, text: str) -> np.ndarray:
         options, vocabulary = self.tokenizer
-        # As TensorFlow reads a Python string: UTF-8, invalid bytes as U+FFFD.
-        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-        if options["strip_emoticons"]:
-            text = _EMOTICON.sub("", text)
-        if options["collapse_whitespace"]:
-            text = _WHITESPACE.sub(" ", text).strip(_STRIP)
-        codepoints = np.fromiter(map(ord, text), np.int64, len(text))
-        if options["fold_width"]:
-            wide = (codepoints >= 0xFF01) & (codepoints <= 0xFF5E)
-            codepoints = np.where(wide, codepoints - 0xFEE0, codepoints)
-        if options["lowercase"]:
-            upper = (codepoints >= 0x41) & (codepoints <= 0x5A)
-            codepoints = np.where(upper, codepoints + 0x20, codepoints)
-        ids = [vocabulary.get(int(cp), 1) for cp in codepoints[: options["max_length"]]]
-        return np.array(ids or [1], np.int64)  # never an empty row: one OOV id
+        codepoints = normalized_codepoints(
+            text,
+            strip_emoticons=options["strip_emoticons"],
+            collapse_whitespace=options["collapse_whitespace"],
+            fold_width=options["fold_width"],
+            lowercase=options["lowercase"],
+        )
+        ids = [vocabulary.get(int(cp), OOV_ID) for cp in codepoints[: options["max_length"]]]
+        return np.array(ids or [OOV_ID], np.int64)  # never an empty row
 
     # ------------------------------------------------------------------ model
     def predict(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
@@ -162,7 +149,8 @@ class NumpyPredictor:
         mask = ids > 0
         x = self.embedding[ids]
         if self.bigram_embedding is not None:
-            x = np.concatenate([x, self.bigram_embedding[self._bigram_ids(ids)]], axis=-1)
+            bigrams = bigram_ids(ids, self.config["bigram_buckets"], self.config["bigram_context"])
+            x = np.concatenate([x, self.bigram_embedding[bigrams]], axis=-1)
         for kernel, recurrent, bias in self.lstms:
             x = _lstm(x, mask, kernel, recurrent, bias)
         x = _pool(x, mask, lengths, self.config["pooling"])
@@ -172,14 +160,6 @@ class NumpyPredictor:
         logits = logits - logits.max(1, keepdims=True)
         exp = np.exp(logits)
         return exp / exp.sum(1, keepdims=True)
-
-    def _bigram_ids(self, ids: np.ndarray) -> np.ndarray:
-        if self.config["bigram_context"] == "next":
-            other = np.pad(ids[:, 1:], [[0, 0], [0, 1]])
-        else:
-            other = np.pad(ids[:, :-1], [[0, 0], [1, 0]])
-        hashed = (ids * 1_000_003 + other * 7_919) % self.config["bigram_buckets"] + 1
-        return np.where(ids > 0, hashed, 0)
 
     def _wide_and_deep(self, rows: list[np.ndarray], deep: np.ndarray) -> np.ndarray:
         values = np.concatenate(rows)
@@ -240,44 +220,36 @@ def _sigmoid(x):
     return 1 / (1 + np.exp(-x))
 
 
-def _check_backbone(config: dict) -> dict:
-    """The `WeiboLSTM` config if this module computes it, else `UnsupportedModel`."""
-    if config.get("class_name") != "WeiboLSTM":
-        raise UnsupportedModel(f"a {config.get('class_name')}, not a WeiboLSTM")
-    options = config["config"]
-    dtype = options.get("dtype", "float32")
+def _check_classifier(config: dict) -> tuple[dict, dict]:
+    """The backbone's and the head's configs of a `WeiboLSTMClassifier` this module
+    computes, else `UnsupportedModel`."""
+    if config.get("class_name") != "WeiboLSTMClassifier":
+        raise UnsupportedModel(f"a {config.get('class_name')}, not a WeiboLSTMClassifier")
+    backbone = config["config"]["backbone"]["config"]
+    head = config["config"]["head"]["config"]
+    dtype = backbone.get("dtype", "float32")
     if isinstance(dtype, dict):
         dtype = dtype.get("config", {}).get("name")
     problems = {
-        "BatchNorm": options.get("batch_norm"),
-        "bidirectional LSTMs": options.get("bidirectional"),
-        f"{options.get('pooling')} pooling": options.get("pooling") not in _POOLINGS,
+        "BatchNorm": backbone.get("batch_norm") or head.get("batch_norm"),
+        "bidirectional LSTMs": backbone.get("bidirectional"),
+        f"{backbone.get('pooling')} pooling": backbone.get("pooling") not in _POOLINGS,
         f"dtype {dtype}": dtype != "float32",
-        "several classes": options.get("num_classes") != 2,
+        "several classes": head.get("num_classes") != 2,
     }
     unsupported = [name for name, present in problems.items() if present]
     if unsupported:
         raise UnsupportedModel(", ".join(unsupported))
-    return options
+    return backbone, head
 
 
 def _read_model(path: Path, weights: bool = True) -> tuple[dict, dict[str, np.ndarray]]:
-    """`(config, {weight path: array})` of a `.keras` file (a zip of JSON and HDF5)."""
-    with zipfile.ZipFile(path) as archive:
-        config = json.loads(archive.read("config.json"))
-        if not weights:
-            return config, {}
-        import io
-
-        import h5py
-
-        arrays = {}
-        with h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r") as f:
-            f.visititems(
-                lambda name, item: (
-                    arrays.__setitem__(name, item[()]) if isinstance(item, h5py.Dataset) else None
-                )
-            )
+    """`(config, {weight name: array})` of a `.keras` file, in today's format (an old
+    file's config and names are converted by `legacy_format`)."""
+    config, arrays = model_format.read_model_file(path, weights=weights)
+    if legacy_format.is_legacy(config):
+        arrays = {legacy_format.convert_weight_key(k, config): v for k, v in arrays.items()}
+        config = legacy_format.convert_config(config)
     return config, arrays
 
 

@@ -32,15 +32,15 @@ from weibo_lstm.data.labeled_texts import CLASS_NAMES, LabeledTexts
 from weibo_lstm.distribute.devices import device_kind
 from weibo_lstm.distribute.strategies import default_strategy
 from weibo_lstm.errors import ConfigError
-from weibo_lstm.models.backbone import WeiboLSTM
-from weibo_lstm.models.encoder import backbone_from_encoder
-from weibo_lstm.models.hybrid import HybridClassifier, wide_and_deep
+from weibo_lstm.models.classifier import WeiboLSTM
+from weibo_lstm.models.encoder import classifier_from_encoder
 from weibo_lstm.models.presets import (
     TRAINED_MODELS,
     encoder_path,
     get_preset,
     trained_model_path,
 )
+from weibo_lstm.models.wide_and_deep import WideAndDeep
 from weibo_lstm.preprocessing.tokenized_examples import TokenizedExamples
 from weibo_lstm.preprocessing.tokenizer import DEFAULT_MAX_LENGTH, OOV_ID, Tokenizer
 from weibo_lstm.serving import model_directory
@@ -182,7 +182,7 @@ class SentimentClassifier:
         encoder = encoder or (encoder_path(spec.encoder) if spec.encoder else None)
         if encoder is not None:
             with strategy.scope(), seeded_construction(seed):
-                backbone, tokenizer = backbone_from_encoder(
+                backbone, tokenizer = classifier_from_encoder(
                     encoder, max_length=max_length, strip_emoticons=strip_emoticons, **arguments
                 )
         else:
@@ -291,8 +291,8 @@ class SentimentClassifier:
     def deep(self) -> keras.Model:
         """The neural backbone: `self.backbone` itself, or its deep part when `fit`
         made it wide & deep."""
-        if isinstance(self.backbone, HybridClassifier):
-            return self.backbone.classifier
+        if isinstance(self.backbone, WideAndDeep):
+            return self.backbone.deep
         return self.backbone
 
     def add_wide_part(
@@ -329,7 +329,7 @@ class SentimentClassifier:
             validation = validation.concatenate(self.tokenize(stripped))
         deep_validation = self._evaluator(self.deep).predict(validation)
         try:
-            self.backbone = wide_and_deep(
+            self.backbone = WideAndDeep.fit(
                 self.deep,
                 train,
                 validation,
@@ -346,7 +346,7 @@ class SentimentClassifier:
             "Wide & deep: TF-IDF + logistic regression over %d character n-grams fitted on "
             "the training rows; mixing (deep %.2f, wide %.2f, bias %.2f) fitted on validation "
             "(%.1f s)",
-            self.backbone.linear.vocabulary_size,
+            self.backbone.wide.vocabulary_size,
             *self.backbone.mixing,
             self.metadata["wide_fit_s"],
         )
@@ -365,11 +365,11 @@ class SentimentClassifier:
     def part_accuracies(self, examples: LabeledTexts | TokenizedExamples) -> dict[str, float]:
         """Accuracy of the deep and the wide part alone on `examples` (`{}` for a
         classifier without a wide part)."""
-        if not isinstance(self.backbone, HybridClassifier):
+        if not isinstance(self.backbone, WideAndDeep):
             return {}
         examples = self.tokenize(examples)
         deep = self._evaluator(self.deep).predict(examples).argmax(1)
-        wide = self.backbone.linear.decision_function(examples.values, examples.row_splits) > 0
+        wide = self.backbone.wide.decision_function(examples.values, examples.row_splits) > 0
         return {
             "deep": float(np.mean(deep == examples.labels)),
             "wide": float(np.mean(wide == examples.labels)),

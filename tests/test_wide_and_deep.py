@@ -1,12 +1,13 @@
-"""HybridClassifier: stacking a neural classifier and NgramLogisticRegression."""
+"""WideAndDeep: stacking a neural classifier and NgramLogisticRegression."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from weibo_lstm import LabeledTexts, Tokenizer, WeiboLSTM
-from weibo_lstm.models.hybrid import HybridClassifier, fit_mixing
 from weibo_lstm.models.ngram_logistic import NgramLogisticRegression
+from weibo_lstm.models.stacking import fit_mixing
+from weibo_lstm.models.wide_and_deep import WideAndDeep
 from weibo_lstm.preprocessing.tokenized_examples import TokenizedExamples
 from weibo_lstm.serving.export import export
 
@@ -19,7 +20,7 @@ def hybrid(texts_and_labels):
     examples = TokenizedExamples.from_texts(tokenizer, LabeledTexts(texts, labels))
     linear = NgramLogisticRegression.fit(examples.values, examples.row_splits, examples.labels)
     model = WeiboLSTM(tokenizer.vocabulary_size, embedding_dim=8, lstm_units=(8,), dense_units=0)
-    return HybridClassifier(model, linear, mixing=(0.7, 1.3, -0.2)), tokenizer, texts
+    return WideAndDeep(model, linear, mixing=(0.7, 1.3, -0.2)), tokenizer, texts
 
 
 @pytest.fixture(scope="module")
@@ -27,9 +28,9 @@ def gated_hybrid(hybrid):
     """The same parts with a second mixing for rows holding an opening bracket."""
     model, tokenizer, texts = hybrid
     brackets = tuple(tokenizer(["[", "［"], ragged=True).flat_values.numpy().tolist())
-    gated = HybridClassifier(
-        model.classifier,
-        model.linear,
+    gated = WideAndDeep(
+        model.deep,
+        model.wide,
         mixing=(0.7, 1.3, -0.2),
         emoticon_mixing=(1.6, 0.2, 0.4),
         emoticon_ids=tuple(i for i in brackets if i > 1),
@@ -41,22 +42,21 @@ def test_emoticon_mixing_applies_to_the_rows_with_an_emoticon(gated_hybrid):
     model, tokenizer, texts = gated_hybrid
     probe = [*texts[:10], "好[哈哈]", "差［泪］", "[", "没有表情"]
     ids = tokenizer(probe)
-    deep = model.classifier(ids).numpy()[:, 1]
-    linear = model.linear(ids).numpy()
+    deep = model.deep(ids).numpy()[:, 1]
+    linear = model.wide(ids).numpy()
     marked = np.array(["[" in t or "［" in t for t in probe])
     assert marked.any() and not marked.all()
     a, b, c = np.where(marked[None], np.array([[1.6], [0.2], [0.4]]), [[0.7], [1.3], [-0.2]])
     expected = 1 / (1 + np.exp(-(a * np.log(deep / (1 - deep)) + b * linear + c)))
     np.testing.assert_allclose(model(ids).numpy()[:, 1], expected, rtol=1e-5)
     with pytest.raises(ValueError, match="go together"):
-        HybridClassifier(model.classifier, model.linear, emoticon_mixing=(1.0, 1.0, 0.0))
+        WideAndDeep(model.deep, model.wide, emoticon_mixing=(1.0, 1.0, 0.0))
 
 
 def test_wide_and_deep_fits_one_mixing_per_kind_of_post():
     """The mixings equal `fit_mixing` on the validation rows with and without the
     marker id, split here by reading the rows; one kind without both classes gives one
     mixing for all rows."""
-    from weibo_lstm.models.hybrid import wide_and_deep
 
     rng = np.random.default_rng(4)
 
@@ -79,8 +79,8 @@ def test_wide_and_deep_fits_one_mixing_per_kind_of_post():
     deep_logit = np.where(marked, 3 * sign, 0) + rng.normal(size=800)
     deep = np.stack([1 / (1 + np.exp(deep_logit)), 1 / (1 + np.exp(-deep_logit))], 1)
     model = WeiboLSTM(10, lstm_units=(4,), dense_units=0)
-    hybrid = wide_and_deep(model, train, validation, deep, emoticon_ids=(9,))
-    wide = hybrid.linear.decision_function(validation.values, validation.row_splits)
+    hybrid = WideAndDeep.fit(model, train, validation, deep, emoticon_ids=(9,))
+    wide = hybrid.wide.decision_function(validation.values, validation.row_splits)
     bounds = zip(validation.row_splits[:-1], validation.row_splits[1:], strict=True)
     reading = np.array([9 in validation.values[a:b] for a, b in bounds])
     np.testing.assert_array_equal(reading, marked)
@@ -90,15 +90,15 @@ def test_wide_and_deep_fits_one_mixing_per_kind_of_post():
     assert hybrid.emoticon_mixing[0] > hybrid.mixing[0]  # the deep part decides there
 
     one_class, marked = rows(800, marked_labels=(1,))
-    fallback = wide_and_deep(model, train, one_class, deep, emoticon_ids=(9,))
+    fallback = WideAndDeep.fit(model, train, one_class, deep, emoticon_ids=(9,))
     assert fallback.emoticon_mixing is None and fallback.emoticon_ids == ()
 
 
 def test_probabilities_follow_the_stacking_formula(hybrid):
     model, tokenizer, texts = hybrid
     ids = tokenizer(texts[:20])
-    neural = model.classifier(ids).numpy()[:, 1]
-    linear = model.linear(ids).numpy()
+    neural = model.deep(ids).numpy()[:, 1]
+    linear = model.wide(ids).numpy()
     expected = 1 / (1 + np.exp(-(0.7 * np.log(neural / (1 - neural)) + 1.3 * linear - 0.2)))
     probabilities = model(ids).numpy()
     np.testing.assert_allclose(probabilities[:, 1], expected, rtol=1e-5)
@@ -122,8 +122,7 @@ def test_fit_mixing_matches_a_bounded_optimizer_when_a_weight_would_be_negative(
     from scipy.optimize import minimize
     from sklearn.linear_model import LogisticRegression
 
-    from weibo_lstm.models.hybrid import MIXING_C
-    from weibo_lstm.models.stacking import log_odds
+    from weibo_lstm.models.stacking import MIXING_C, log_odds
 
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, 2, 3000)
