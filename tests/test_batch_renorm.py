@@ -104,7 +104,7 @@ def test_a_batch_norm_model_on_buckets_renormalises_and_its_buckets_ignore_class
         expected = batching.plan_epoch(examples.lengths, 16, seed=42, epoch=1, labels=labels)
         np.testing.assert_array_equal(plan, expected)
         trainer.fit(examples)
-        norms = [layer for layer in model.lstm_norms if layer is not None]
+        norms = [layer for layer in model.backbone.lstm_norms if layer is not None]
         assert all(layer.renormalize for layer in norms) and len(norms) == (
             2 if name == "batch_norm" else 0
         )
@@ -128,7 +128,7 @@ def test_without_batch_renormalization_training_normalises_with_each_batchs_stat
     expected = batching.plan_epoch(examples.lengths, 16, seed=42, epoch=1, labels=None)
     np.testing.assert_array_equal(trainer.plan_epoch(examples, epoch=1), expected)
     trainer.fit(examples)
-    norms = [layer for layer in model.lstm_norms if layer is not None]
+    norms = [layer for layer in model.backbone.lstm_norms if layer is not None]
     assert len(norms) == 2 and not any(layer.renormalize for layer in norms)
     norm = norms[0]  # after the sequence LSTM: [b, T, 6] with a mask
     x = tf.constant(np.random.default_rng(0).normal(1, 3, [4, 5, 6]), tf.float32)

@@ -58,7 +58,7 @@ def test_the_job_warns_on_gpus_only_when_an_lstm_cannot_use_cudnn(caplog):
 
     fast = WeiboLSTM(20, lstm_units=(4,), dense_units=0)
     slow = WeiboLSTM(20, lstm_units=(4,), dense_units=0)
-    slow.lstm_layers[0].cell.recurrent_dropout = 0.2
+    slow.backbone.lstm_layers[0].cell.recurrent_dropout = 0.2
     with caplog.at_level("WARNING", logger="weibo_lstm"):
         assert warn_if_not_cudnn("GPU", fast) == []
         assert warn_if_not_cudnn("CPU", slow) == []

@@ -1,18 +1,19 @@
-"""Pretrained encoders: save/load, transfer into WeiboLSTM, EncoderAdam, fine-tune, export."""
+"""Pretrained encoders: save/load, transfer into a backbone or classifier, fine-tune, export."""
 
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from tests.synthetic import texts_and_labels, write_csv
-from weibo_lstm import WeiboLSTM
 from weibo_lstm.jobs.pretrain import PretrainConfig, run_pretraining
 from weibo_lstm.jobs.train import RunConfig, run_training
-from weibo_lstm.models.encoder import backbone_from_encoder, load_encoder, save_encoder
+from weibo_lstm.models.encoder import (
+    backbone_from_encoder,
+    classifier_from_encoder,
+    load_encoder,
+    save_encoder,
+)
 from weibo_lstm.serving.export import export
-from weibo_lstm.training.fine_tuning import FineTuning
-from weibo_lstm.training.optimization import EncoderAdam
 
 TINY = dict(embedding_dim=8, lstm_units=(16, 12), bigram_buckets=40)
 
@@ -45,9 +46,10 @@ def test_the_classifier_encodes_exactly_like_the_language_model(pretrained):
         "bigram_context": "previous",
         "batch_norm": False,
     }
-    model, tokenizer = backbone_from_encoder(
+    model, tokenizer = classifier_from_encoder(
         pretrained.encoder_dir, pooling="mean_max", dense_units=4, dropout=0.5
     )
+    backbone, _ = backbone_from_encoder(pretrained.encoder_dir, pooling=None)
     from weibo_lstm.models.language_model import CharLanguageModel
 
     lm = CharLanguageModel(tokenizer.vocabulary_size, **TINY)
@@ -56,8 +58,12 @@ def test_the_classifier_encodes_exactly_like_the_language_model(pretrained):
         for i, w in enumerate(layer.weights):
             w.assign(weights[f"{layer.name}/{i}"])
     ids = tokenizer(["好喜欢这个", "太差了[泪]"], pad_to_max_length=False)
+    expected = lm(ids, training=False).numpy()
     np.testing.assert_array_equal(
-        model.encode(ids, training=False).numpy(), lm(ids, training=False).numpy()
+        model.backbone(ids, training=False)["sequence_output"].numpy(), expected
+    )
+    np.testing.assert_array_equal(
+        backbone(ids, training=False)["sequence_output"].numpy(), expected
     )
 
 
@@ -74,49 +80,6 @@ def test_float16_storage_is_small_and_close(pretrained, tmp_path):
 def test_encoder_arguments_cannot_be_overridden(pretrained):
     with pytest.raises(ValueError, match="lstm_units"):
         backbone_from_encoder(pretrained.encoder_dir, lstm_units=(8,))
-
-
-def test_encoder_adam_freezes_then_scales_the_encoder_rate():
-    """Against plain Adam references: lr 0 while frozen, lr × 0.25 afterwards."""
-    rng = np.random.default_rng(0)
-    ids = rng.integers(1, 20, (4, 6))
-
-    def model_and_grads():
-        keras.utils.set_random_seed(3)
-        model = WeiboLSTM(20, lstm_units=(4,), dense_units=0, batch_norm=False, dropout=0.0)
-        model.build()
-        return model
-
-    def grads(model):
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_sum(model(ids, training=True)[:, 0])
-        return tape.gradient(loss, model.trainable_weights)
-
-    model = model_and_grads()
-    encoder = [w for layer in model.encoder_layers() for w in layer.trainable_weights]
-    optimizer = EncoderAdam(
-        learning_rate=0.1, encoder_variables=encoder, encoder_lr_multiplier=0.25, frozen_steps=1
-    )
-    reference = model_and_grads()
-    adam_head = keras.optimizers.Adam(learning_rate=0.1)
-    adam_encoder = keras.optimizers.Adam(learning_rate=0.0)
-    n_encoder = len(encoder)
-    for step in range(3):
-        optimizer.apply_gradients(zip(grads(model), model.trainable_weights, strict=True))
-        g = grads(reference)
-        adam_encoder.learning_rate = 0.0 if step < 1 else 0.025
-        adam_encoder.apply_gradients(
-            zip(g[:n_encoder], reference.trainable_weights[:n_encoder], strict=True)
-        )
-        adam_head.apply_gradients(
-            zip(g[n_encoder:], reference.trainable_weights[n_encoder:], strict=True)
-        )
-        for got, want in zip(model.trainable_weights, reference.trainable_weights, strict=True):
-            np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6, atol=1e-7)
-        if step == 0:
-            initial = model_and_grads()
-            for got, want in zip(encoder, initial.trainable_weights[:n_encoder], strict=True):
-                np.testing.assert_array_equal(got.numpy(), want.numpy())
 
 
 def test_fine_tune_from_the_encoder_then_export_loads_with_plain_tensorflow(
@@ -138,8 +101,8 @@ def test_fine_tune_from_the_encoder_then_export_loads_with_plain_tensorflow(
     assert result.report_row["encoder"] == str(pretrained.encoder_dir)
 
     model = keras.models.load_model(result.model_dir / "model.keras")
-    deep = model.classifier  # the default model is wide & deep; its deep part:
-    assert deep.bigram_context == "previous" and deep.lstm_units == (16, 12)
+    backbone = model.deep.backbone  # the default model is wide & deep; its deep part's
+    assert backbone.bigram_context == "previous" and backbone.lstm_units == (16, 12)
     from weibo_lstm.preprocessing.tokenizer import Tokenizer
 
     tokenizer = Tokenizer.load(result.model_dir / "tokenizer")
@@ -150,8 +113,3 @@ def test_fine_tune_from_the_encoder_then_export_loads_with_plain_tensorflow(
     assert loaded["non_core_ops"] == []
     expected = model(tokenizer(texts, pad_to_max_length=False), training=False).numpy()
     np.testing.assert_allclose(loaded["outputs"]["probabilities"], expected, atol=1e-5)
-
-
-def test_fine_tuning_options_validate():
-    with pytest.raises(ValueError, match="frozen_epochs"):
-        FineTuning(frozen_epochs=-1)

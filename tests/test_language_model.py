@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from tests.helpers import trainer_options
 from tests.test_trainer import STRATEGIES
-from weibo_lstm import WeiboLSTM
+from weibo_lstm import WeiboLSTMBackbone
 from weibo_lstm.jobs.pretrain import texts_to_examples
 from weibo_lstm.models.language_model import CharLanguageModel
 from weibo_lstm.preprocessing.tokenizer import Tokenizer
@@ -68,8 +68,9 @@ def test_previous_bigrams_keep_the_model_causal_and_next_bigrams_leak():
     before, after = lm(ids).numpy(), lm(changed).numpy()
     np.testing.assert_array_equal(before[:, :5], after[:, :5])  # positions < 5 cannot see t >= 5
     assert not np.allclose(before[:, 5], after[:, 5])
-    leaky = WeiboLSTM(VOCAB, **TINY, bigram_context="next", pooling="mean", batch_norm=False)
-    assert not np.allclose(leaky.encode(ids)[:, 4], leaky.encode(changed)[:, 4])
+    leaky = WeiboLSTMBackbone(VOCAB, **TINY, bigram_context="next", pooling=None, batch_norm=False)
+    sequences = [leaky(x)["sequence_output"][:, 4] for x in (ids, changed)]
+    assert not np.allclose(*sequences)
 
 
 def test_log_uniform_sampler_matches_its_formula_and_is_a_function_of_the_seed():
@@ -113,9 +114,10 @@ def test_training_on_the_sampled_loss_lowers_the_full_softmax_loss():
         options=trainer_options(16, 1, epochs=12, monitor="val_loss", mode="min"),
     )
     history = trainer.fit(examples, examples)
-    # Measured: 2.64 → 1.93 (the full softmax itself reaches 1.35 in these 48 steps).
+    # Measured over five seeds: 2.64 → 1.99-2.31 (the full softmax itself reaches 1.35
+    # in these 48 steps); a model the sampled loss does not teach stays at 2.64.
     first, last = history.epochs[0]["val_loss"], history.epochs[-1]["val_loss"]
-    assert last < 0.85 * first
+    assert last < 0.9 * first
 
 
 @pytest.mark.parametrize("mode", [pytest.param("float16", marks=pytest.mark.slow), "bfloat16"])

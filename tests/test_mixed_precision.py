@@ -17,6 +17,7 @@ from weibo_lstm import SentimentClassifier, Tokenizer, WeiboLSTM
 from weibo_lstm.cli import main as cli
 from weibo_lstm.distribute.strategies import cpu_strategy
 from weibo_lstm.errors import ConfigError, NonFiniteError, UserError
+from weibo_lstm.models.classifier import WeiboLSTMClassifier
 from weibo_lstm.preprocessing.tokenized_examples import TokenizedExamples
 from weibo_lstm.serving.export import export
 from weibo_lstm.training import input_pipeline as batching
@@ -43,12 +44,13 @@ def make_examples(n, seed=0, poison_row=None):
     return TokenizedExamples(np.concatenate(rows), np.cumsum([0] + [len(r) for r in rows]), labels)
 
 
-class PoisonedLSTM(WeiboLSTM):
+class PoisonedLSTM(WeiboLSTMClassifier):
     """Rows with the token `POISON` output NaN (`poison="loss"`), or output normally
     but send infinite gradients back (`poison="gradients"`: an overflow)."""
 
     def __init__(self, *args, poison="gradients", **kwargs):
-        super().__init__(*args, **kwargs)
+        parts = WeiboLSTM(*args, **kwargs)  # the same backbone and head, built as usual
+        super().__init__(parts.backbone, parts.head, dtype=kwargs.get("dtype"))
         self.poison = poison
 
     def call(self, inputs, training=None):
@@ -85,11 +87,12 @@ def test_layers_compute_in_half_precision_and_the_softmax_in_float32(
 ):
     model = build(tf.distribute.get_strategy(), mode, pooling="attention")
     half = {"float16": "float16", "bfloat16": "bfloat16"}[mode]
-    assert model.lstm_layers[0].compute_dtype == half and model.hidden.compute_dtype == half
-    assert model.pool.compute_dtype == half and model.lstm_norms[0].compute_dtype == half
+    backbone, head = model.backbone, model.head
+    assert backbone.lstm_layers[0].compute_dtype == half and head.hidden.compute_dtype == half
+    assert backbone.pool.compute_dtype == half and backbone.lstm_norms[0].compute_dtype == half
     assert all(w.dtype == "float32" for w in model.weights)
-    assert model.classifier.compute_dtype == "float32"
-    assert model.encode(np.array([[5, 6, 0]])).dtype == half
+    assert head.classifier.compute_dtype == "float32"
+    assert backbone(np.array([[5, 6, 0]]))["pooled_output"].dtype == half
     ids = np.array([[5, 6, 7, 0], [8, 0, 0, 0]])
     assert model(ids, training=False).dtype == tf.float32
 

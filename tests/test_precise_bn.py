@@ -46,9 +46,10 @@ def test_first_layer_statistics_equal_the_masked_numpy_moments_of_its_inputs():
     # Independent reference: the rows of those 4 batches through embedding + first LSTM.
     plan = batching.plan_epoch(examples.lengths, 16, seed=3, epoch=0, bucket=False)[:4]
     ids = examples.rows(plan.reshape(-1)).to_tensor()
-    outputs = model.lstm_layers[0](model.embedding(ids), mask=ids > 0).numpy()
+    backbone = model.backbone
+    outputs = backbone.lstm_layers[0](backbone.embedding(ids), mask=ids > 0).numpy()
     real = outputs[ids.numpy() > 0]
-    norm = model.lstm_norms[0]
+    norm = backbone.lstm_norms[0]
     np.testing.assert_allclose(norm.moving_mean.numpy(), real.mean(axis=0), atol=1e-6)
     np.testing.assert_allclose(norm.moving_variance.numpy(), real.var(axis=0), atol=1e-6)
 

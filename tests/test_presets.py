@@ -3,7 +3,7 @@
 import pytest
 import tensorflow as tf
 
-from weibo_lstm import SentimentClassifier, WeiboLSTM
+from weibo_lstm import SentimentClassifier, WeiboLSTMClassifier
 from weibo_lstm.distribute.strategies import cpu_strategy
 from weibo_lstm.errors import ConfigError
 from weibo_lstm.models.presets import PRESETS, Budget
@@ -96,5 +96,5 @@ def test_every_preset_builds_on_the_default_strategy(texts_and_labels):
         classifier = SentimentClassifier.from_preset(
             name, vocabulary_texts=texts, strategy=tf.distribute.get_strategy()
         )
-        assert isinstance(classifier.backbone, WeiboLSTM)
+        assert isinstance(classifier.backbone, WeiboLSTMClassifier)
         assert classifier.training_options().epochs >= 1

@@ -9,6 +9,7 @@ from sklearn.metrics import accuracy_score, log_loss, precision_score, recall_sc
 from tests.helpers import trainer_options as options
 from weibo_lstm import WarmupCosineDecay, WeiboLSTM
 from weibo_lstm.distribute.strategies import cpu_strategy
+from weibo_lstm.models.classifier import WeiboLSTMClassifier
 from weibo_lstm.models.layers.batch_norm import has_batch_norm
 from weibo_lstm.preprocessing.tokenized_examples import TokenizedExamples
 from weibo_lstm.training.checkpointing import TrainingCheckpoint
@@ -327,12 +328,13 @@ def test_options_validation():
 POISON = VOCAB  # a token id that only the poisoned example has
 
 
-class PoisonedLSTM(WeiboLSTM):
+class PoisonedLSTM(WeiboLSTMClassifier):
     """Rows containing the token `POISON` output NaN (`poison="loss"`), or output
     normally but send NaN gradients back (`poison="gradients"`)."""
 
     def __init__(self, *args, poison="loss", **kwargs):
-        super().__init__(*args, **kwargs)
+        parts = WeiboLSTM(*args, **kwargs)  # the same backbone and head, built as usual
+        super().__init__(parts.backbone, parts.head, dtype=kwargs.get("dtype"))
         self.poison = poison
 
     def call(self, inputs, training=None):
@@ -432,7 +434,7 @@ class WeightPoisoningTrainer(ScriptedTrainer):
     def evaluate(self, examples, prefix=""):
         metrics = super().evaluate(examples, prefix)
         if len(self.snapshots) == self.poison_epoch:
-            kernel = self.model.classifier.kernel
+            kernel = self.model.head.classifier.kernel
             kernel.assign(np.full(kernel.shape, np.nan, "float32"))
         return metrics
 
