@@ -34,11 +34,12 @@ def test_from_preset_builds_the_presets_backbone(corpus):
     classifier = wl.SentimentClassifier.from_preset(
         "best", vocabulary_texts=train.texts, max_length=20, strip_emoticons=True
     )
-    config = classifier.backbone.get_config()
+    model = classifier.backbone
+    config = {**model.backbone.get_config(), **model.head.get_config()}
     for key, value in PRESETS["best"].backbone.items():
         assert config[key] == value, key
     assert classifier.tokenizer.max_length == 20 and classifier.tokenizer.strip_emoticons
-    assert classifier.tokenizer.vocabulary_size == classifier.backbone.vocabulary_size
+    assert classifier.tokenizer.vocabulary_size == model.backbone.vocabulary_size
     with pytest.raises(wl.ConfigError, match="Argument `preset` must be one of"):
         wl.SentimentClassifier.from_preset("huge", vocabulary_texts=train.texts)
 
@@ -107,7 +108,7 @@ def test_fit_learns_from_labelled_texts(fitted, corpus):
     assert len(history.epochs) == 3 and history.best_epoch is not None
     metrics = classifier.evaluate(val)
     # The deep part is the best epoch; the wide & deep model is what evaluate scores.
-    assert isinstance(classifier.backbone, wl.HybridClassifier)
+    assert isinstance(classifier.backbone, wl.WideAndDeep)
     parts = classifier.part_accuracies(val)
     assert parts["deep"] == pytest.approx(history.best_metrics["val_accuracy"], abs=1e-6)
     probabilities = classifier.predict(list(val.texts))
@@ -126,10 +127,10 @@ def test_fit_passes_wide_options_to_the_wide_part(corpus, make_classifier):
     assert classifier.trainer is None  # refused before any training
     options = dict(epochs=1, batch_size=16, quiet=True)
     classifier.fit(train, val, **options, wide_options={"max_features": 40})
-    assert classifier.backbone.linear.vocabulary_size == 40
+    assert classifier.backbone.wide.vocabulary_size == 40
     full = make_classifier(train.texts)
     full.fit(train, val, **options)
-    assert full.backbone.linear.vocabulary_size > 40  # the limit above did bind
+    assert full.backbone.wide.vocabulary_size > 40  # the limit above did bind
 
 
 def test_save_load_round_trip_matches_the_in_memory_model(fitted, corpus, tmp_path):
@@ -173,7 +174,7 @@ def test_export_serves_the_same_probabilities(
     """The wide & deep model `fit` made, exported, in a process without weibo_lstm and
     tensorflow_text: empty, blank, emoji-only, 5,000-character and invalid UTF-8 texts."""
     classifier, _ = fitted
-    assert isinstance(classifier.backbone, wl.HybridClassifier)
+    assert isinstance(classifier.backbone, wl.WideAndDeep)
     classifier.metadata["report"] = {"accuracy": 0.5}
     path = classifier.export(tmp_path / "serving")
     report = load_in_fresh_process(path, edge_case_texts, tmp_path)

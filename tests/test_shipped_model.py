@@ -41,7 +41,7 @@ def test_the_shipped_model_is_small_and_complete():
 
 def test_from_preset_loads_it_ready_to_predict():
     classifier = wl.SentimentClassifier.from_preset(DEFAULT_MODEL)
-    assert isinstance(classifier.backbone, wl.HybridClassifier)  # wide & deep
+    assert isinstance(classifier.backbone, wl.WideAndDeep)  # wide & deep
     probabilities = classifier.predict(list(CLEAR))
     assert probabilities.argmax(1).tolist() == list(CLEAR.values())
     with pytest.raises(wl.ConfigError, match="must be one of"):

@@ -1,0 +1,65 @@
+"""Model directories written by 0.2 (`WeiboLSTM` with its head inside, `HybridClassifier`)
+load as today's classes and predict exactly what 0.2 predicted.
+
+tests/data/legacy_0.2/ was written by the 0.2 code (commit 5037700) with its
+make_legacy.py; expected.json holds the probabilities 0.2 computed for its texts.
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import weibo_lstm as wl
+from weibo_lstm.serving import legacy_format
+from weibo_lstm.serving.model_format import read_model_file
+from weibo_lstm.serving.numpy_predictor import NumpyPredictor
+
+LEGACY = Path(__file__).resolve().parent / "data" / "legacy_0.2"
+EXPECTED = json.loads((LEGACY / "expected.json").read_text("utf-8"))
+MODELS = sorted(EXPECTED["probabilities"])
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_old_directories_predict_what_0_2_predicted(name):
+    classifier = wl.SentimentClassifier.load(LEGACY / name)
+    expected = np.array(EXPECTED["probabilities"][name])
+    np.testing.assert_array_equal(classifier.predict(EXPECTED["texts"]), expected)
+    kind = wl.WideAndDeep if name == "wide_and_deep" else wl.WeiboLSTMClassifier
+    assert isinstance(classifier.backbone, kind)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_numpy_reads_old_directories_too(name):
+    path = LEGACY / name
+    config, _ = read_model_file(path / "model.keras", weights=False)
+    supported = not (config["class_name"] == "WeiboLSTM" and config["config"]["batch_norm"])
+    supported &= not (config["class_name"] == "WeiboLSTM" and config["config"]["bidirectional"])
+    assert NumpyPredictor.supports(path) == supported
+    if supported:
+        got = NumpyPredictor(path).predict(EXPECTED["texts"])["probabilities"]
+        np.testing.assert_allclose(got, EXPECTED["probabilities"][name], atol=1e-5)
+
+
+def test_every_old_weight_finds_its_new_place():
+    """Each weight of each old file is renamed onto a distinct weight of today's model."""
+    for name in MODELS:
+        config, arrays = read_model_file(LEGACY / name / "model.keras")
+        assert legacy_format.is_legacy(config)
+        renamed = {legacy_format.convert_weight_key(k, config) for k in arrays}
+        assert len(renamed) == len(arrays)
+        model = wl.SentimentClassifier.load(LEGACY / name).backbone
+        assert len(model.weights) == len(arrays)
+
+
+def test_a_saved_model_is_of_the_new_format(tmp_path):
+    classifier = wl.SentimentClassifier.load(LEGACY / "best")
+    classifier.save(tmp_path / "again")
+    config, _ = read_model_file(tmp_path / "again" / "model.keras", weights=False)
+    assert not legacy_format.is_legacy(config)
+    assert config["class_name"] == "WeiboLSTMClassifier"
+    np.testing.assert_array_equal(
+        wl.SentimentClassifier.load(tmp_path / "again").predict(EXPECTED["texts"]),
+        np.array(EXPECTED["probabilities"]["best"]),
+    )
