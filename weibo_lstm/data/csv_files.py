@@ -1,4 +1,4 @@
-"""Reading labelled sentiment CSVs: the seed's formats, encodings, one-line errors."""
+"""Reading labelled CSVs: the seed's formats, any label set, encodings, one-line errors."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ import csv
 import io
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from weibo_lstm.data.label_sets import UnknownLabel, class_id, infer_class_names
 from weibo_lstm.data.labeled_texts import LabeledTexts, LoadStats
 from weibo_lstm.errors import DataError
 
@@ -19,8 +21,6 @@ logger = logging.getLogger("weibo_lstm")
 # `label,review` (weibo_senti_100k.csv) and `evaluation,label` (all_utf8.csv).
 TEXT_COLUMNS = ("review", "evaluation", "text", "content", "comment", "sentence")
 LABEL_COLUMNS = ("label",)
-POSITIVE_LABELS = frozenset({"1", "1.0", "积极", "正面", "positive", "pos"})
-NEGATIVE_LABELS = frozenset({"0", "0.0", "消极", "负面", "negative", "neg"})
 
 # The order matters: a GBK file can look like valid UTF-8 only by accident, the
 # reverse is common, so UTF-8 (with or without BOM) is tried first.
@@ -57,34 +57,51 @@ def _clip(value, limit: int = 80) -> str:
     return text if len(text) <= limit else f"{text[: limit - 5]}...{text[-1]}"
 
 
-def _parse_label(value: str, path: Path, line: int) -> int:
-    key = value.strip().lower()
-    if key in POSITIVE_LABELS:
-        return 1
-    if key in NEGATIVE_LABELS:
-        return 0
-    raise DataError(
-        f"{path}, line {line}: unknown label {_clip(value)}; expected 1/0 or 积极/消极 "
-        "(also 正面/负面, positive/negative, pos/neg)"
-    )
+def _label_ids(
+    path: Path, labels: list[str], lines: list[int], class_names: Sequence[str] | None
+) -> tuple[tuple[str, ...], np.ndarray]:
+    """The class names (given, or inferred from the labels) and each label's id; an
+    unknown label is a `DataError` naming its line."""
+    if class_names is None:
+        try:
+            class_names = infer_class_names(labels)
+        except UnknownLabel as e:
+            line = lines[[label.strip() for label in labels].index(e.label)]
+            raise DataError(f"{path}, line {line}: {e}") from None
+    ids = np.empty(len(labels), np.int32)
+    known: dict[str, int] = {}
+    for i, label in enumerate(labels):
+        if label not in known:
+            try:
+                known[label] = class_id(label, class_names)
+            except UnknownLabel as e:
+                raise DataError(f"{path}, line {lines[i]}: {e}") from None
+        ids[i] = known[label]
+    return tuple(class_names), ids
 
 
 def load_csv(
     path: str | os.PathLike,
     *,
+    class_names: Sequence[str] | None = None,
     drop_duplicates: bool = False,
     on_bad_rows: str = "error",
     max_chars: int | None = 20_000,
 ) -> LabeledTexts:
-    """Reads a labelled CSV in either of the seed's formats.
+    """Reads a labelled CSV (the seed's two formats, or any label set).
 
     The header names the columns: a text column (`review`, `evaluation`, `text`,
     `content`, `comment` or `sentence`) and `label`; other columns are ignored.
-    Labels 1/0, 积极/消极, 正面/负面, positive/negative and pos/neg are accepted.
+    Binary labels keep the seed's meaning: 1/0, 积极/消极, 正面/负面, positive/negative
+    and pos/neg. With 中性 (neutral, neu) the classes are 消极, 积极, 中性; other label
+    names (happy, angry, …) or integers 0 … K-1 are classes of their own
+    (`weibo_lstm.data.label_sets.infer_class_names`).
     UTF-8, UTF-8 with BOM and GB18030 (a superset of GBK and GB2312) are detected.
 
     Args:
         path: the CSV file.
+        class_names: the classes in id order (None: inferred from the labels). A
+            label may then be a class name, a polarity spelling of one, or an id.
         drop_duplicates: keep only the first row of each exact text, and drop every
             row of a text that appears under both labels.
         on_bad_rows: `"error"` (default) or `"skip"` for rows with the wrong number
@@ -99,7 +116,8 @@ def load_csv(
     Raises:
         DataError: with a one-line message naming the file (and line) for a missing
             file, an empty file, an unsupported encoding or binary content, missing
-            columns, an unknown label, a ragged row, or no usable rows.
+            columns, an unknown label (a polarity file with another label, or a label
+            not among `class_names`), a ragged row, or no usable rows.
 
     Example:
 
@@ -116,7 +134,13 @@ def load_csv(
         )
     path = Path(path)
     text, encoding = _read_text(path)
-    texts, labels, counts = _read_rows(path, text, on_bad_rows=on_bad_rows, max_chars=max_chars)
+    texts, raw_labels, lines, counts = _read_rows(
+        path, text, on_bad_rows=on_bad_rows, max_chars=max_chars
+    )
+    class_names, label_ids = _label_ids(path, raw_labels, lines, class_names)
+    texts_kept = [i for i, t in enumerate(texts) if t is not None]
+    texts = [texts[i] for i in texts_kept]
+    labels = label_ids[texts_kept].tolist()
     duplicates, conflicting = _repeated_texts(texts, labels)
     kept = list(zip(texts, labels, strict=True))
     if drop_duplicates:
@@ -141,7 +165,11 @@ def load_csv(
     )
     _log_stats(path, stats)
     return LabeledTexts(
-        tuple(t for t, _ in kept), np.array([y for _, y in kept], np.int32), str(path), stats
+        tuple(t for t, _ in kept),
+        np.array([y for _, y in kept], np.int32),
+        str(path),
+        stats,
+        class_names=class_names,
     )
 
 
@@ -162,12 +190,13 @@ def _repeated_texts(texts: list[str], labels: list[int]) -> tuple[int, set[str]]
 
 def _read_rows(
     path: Path, text: str, *, on_bad_rows: str, max_chars: int | None
-) -> tuple[list[str], list[int], dict[str, int]]:
-    """The non-empty texts and labels of a CSV's rows, and the counts of `LoadStats`."""
+) -> tuple[list[str | None], list[str], list[int], dict[str, int]]:
+    """The texts (None where empty), raw labels and first lines of a CSV's rows, and
+    the counts of `LoadStats`."""
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     previous_limit = csv.field_size_limit()
     csv.field_size_limit(1 << 30)  # Posts can be long; max_chars bounds what we keep.
-    texts, labels = [], []
+    texts, labels, lines = [], [], []
     counts = dict.fromkeys(("rows", "dropped_empty", "dropped_bad_rows", "truncated"), 0)
     line = 1
     try:
@@ -187,21 +216,21 @@ def _read_rows(
                     f"{path}, line {start}: expected {width} fields, "
                     f"found {len(row)} (unquoted comma or newline in a text?)"
                 )
-            label = _parse_label(row[label_col], path, start)
             review = row[text_col]
             if not review.strip():
                 counts["dropped_empty"] += 1
-                continue
-            if max_chars is not None and len(review) > max_chars:
+                review = None  # its label still counts towards the label set
+            elif max_chars is not None and len(review) > max_chars:
                 review = review[:max_chars]
                 counts["truncated"] += 1
             texts.append(review)
-            labels.append(label)
+            labels.append(row[label_col])
+            lines.append(start)
     except csv.Error as e:
         raise DataError(f"{path}, line {line}: malformed CSV: {e}") from None
     finally:
         csv.field_size_limit(previous_limit)
-    return texts, labels, counts
+    return texts, labels, lines, counts
 
 
 def _columns(path: Path, header: list[str] | None) -> tuple[int, int, int]:

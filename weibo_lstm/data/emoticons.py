@@ -109,4 +109,4 @@ def drop_emoticons(data: LabeledTexts, share: float, *, seed: int = 0) -> Labele
     for text, drop in zip(data.texts, chosen, strict=True):
         stripped = _EMOTICON.sub("", text) if drop else text
         texts.append(stripped if stripped.strip() else text)
-    return LabeledTexts(tuple(texts), data.labels, data.source, data.stats)
+    return data.with_texts(texts)

@@ -1,4 +1,4 @@
-"""LabeledTexts: texts with binary sentiment labels, and what loading did to them."""
+"""LabeledTexts: texts with class labels, their class names, and what loading did to them."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-#: Class names indexed by label id: 0 = 消极 (negative), 1 = 积极 (positive).
+#: The class names of binary sentiment, indexed by label id: 0 = 消极 (negative),
+#: 1 = 积极 (positive). The default label set.
 CLASS_NAMES = ("消极", "积极")
 
 
@@ -41,34 +42,75 @@ class LoadStats:
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class LabeledTexts:
-    """Texts with binary sentiment labels (1 = 积极, 0 = 消极).
+    """Texts with class labels: label `i` is the class `class_names[i]`.
+
+    A row may come from a corpus whose labels say less than the model's classes: a
+    binary corpus (积极/消极) pooled into a three-class polarity model cannot say
+    中性. `expressible` records, per row, the classes its corpus's labels can express;
+    training then scores the row's label against those classes only
+    (`weibo_lstm.data.label_sets.relabel` sets it).
 
     Attributes:
         texts: the texts, in file order.
-        labels: int32 array of 0/1, same length as `texts`.
+        labels: int32 class ids in `[0, len(class_names))`, one per text.
         source: where the rows came from (a path or a corpus name).
         stats: what loading dropped or counted.
+        class_names: the name of each class id (default: 消极, 积极).
+        expressible: `[len(texts), len(class_names)]` bool: the classes each row's
+            label was chosen among (its own class always included); None: every class.
+
+    Example:
+
+    >>> data = LabeledTexts(["好", "差", "一般"], [1, 0, 2], class_names=("消极", "积极", "中性"))
+    >>> data.class_counts()
+    {'消极': 1, '积极': 1, '中性': 1}
     """
 
     texts: tuple[str, ...]
     labels: np.ndarray
     source: str = "<memory>"
     stats: LoadStats = dataclasses.field(default_factory=LoadStats)
+    class_names: tuple[str, ...] = CLASS_NAMES
+    expressible: np.ndarray | None = None
 
     def __post_init__(self):
         labels = np.asarray(self.labels, dtype=np.int32)
+        names = tuple(str(name) for name in self.class_names)
         if labels.shape != (len(self.texts),):
             raise ValueError(
                 f"`labels` must have one entry per text. Received {labels.shape} for "
                 f"{len(self.texts)} texts"
             )
-        if labels.size and not np.isin(labels, (0, 1)).all():
-            raise ValueError(f"`labels` must be 0 or 1. Received values {np.unique(labels)}")
+        if len(names) < 2 or len(set(names)) != len(names):
+            raise ValueError(
+                f"`class_names` must be at least two distinct names. Received: {names}"
+            )
+        if labels.size and not ((labels >= 0) & (labels < len(names))).all():
+            expected = "0 or 1" if len(names) == 2 else f"in [0, {len(names)})"
+            raise ValueError(f"`labels` must be {expected}. Received values {np.unique(labels)}")
+        expressible = self.expressible
+        if expressible is not None:
+            expressible = np.asarray(expressible, bool)
+            if expressible.shape != (len(labels), len(names)):
+                raise ValueError(
+                    f"`expressible` must be [texts, classes] = {[len(labels), len(names)]}. "
+                    f"Received shape {list(expressible.shape)}"
+                )
+            if labels.size and not expressible[np.arange(len(labels)), labels].all():
+                raise ValueError("`expressible` must include each row's own class")
+            if expressible.all():
+                expressible = None  # every row can say every class: plain labels
         object.__setattr__(self, "texts", tuple(self.texts))
         object.__setattr__(self, "labels", labels)
+        object.__setattr__(self, "class_names", names)
+        object.__setattr__(self, "expressible", expressible)
 
     def __len__(self) -> int:
         return len(self.texts)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
 
     def subset(self, indices: Sequence[int] | np.ndarray, source: str | None = None):
         """Rows at `indices`, in that order."""
@@ -78,8 +120,14 @@ class LabeledTexts:
             self.labels[indices],
             source=source or self.source,
             stats=self.stats,
+            class_names=self.class_names,
+            expressible=None if self.expressible is None else self.expressible[indices],
         )
+
+    def with_texts(self, texts: Sequence[str]) -> LabeledTexts:
+        """The same rows (labels, classes, …) with other texts, one per row."""
+        return dataclasses.replace(self, texts=tuple(texts))
 
     def class_counts(self) -> dict[str, int]:
         """Rows per class name."""
-        return {name: int((self.labels == i).sum()) for i, name in enumerate(CLASS_NAMES)}
+        return {name: int((self.labels == i).sum()) for i, name in enumerate(self.class_names)}
