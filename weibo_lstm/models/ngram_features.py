@@ -45,16 +45,17 @@ def tfidf_logits(
     keys: np.ndarray,
     idf: np.ndarray,
     coef: np.ndarray,
-    intercept: float,
+    intercept: float | np.ndarray,
     max_order: int,
 ) -> np.ndarray:
-    """`[n]` logits `coef · tfidf(row) / ‖tfidf(row)‖ + intercept` of ragged id rows.
+    """Logits `coef · tfidf(row) / ‖tfidf(row)‖ + intercept` of ragged id rows: `[n]` for
+    a binary model's `coef` `[V]`, `[n, K]` for a multinomial one's `[V, K]`.
 
     Args:
         values, row_splits: unpadded id rows (every id > 0).
         keys: the sorted n-gram keys of the vocabulary.
         idf, coef: their idf and logistic-regression weights.
-        intercept: the bias.
+        intercept: the bias (`[K]` for a multinomial model).
         max_order: the longest n-gram.
 
     Raises:
@@ -70,6 +71,15 @@ def tfidf_logits(
     pairs, counts = np.unique(rows[found] * np.int64(size) + position[found], return_counts=True)
     pair_rows, columns = pairs // size, pairs % size
     value = (1 + np.log(counts)) * idf[columns]
-    norm = np.sqrt(np.bincount(pair_rows, value * value, minlength=n))
-    dot = np.bincount(pair_rows, value * coef[columns], minlength=n)
-    return (dot / np.maximum(norm, 1e-12) + intercept).astype(np.float32)
+    norm = np.maximum(np.sqrt(np.bincount(pair_rows, value * value, minlength=n)), 1e-12)
+    if coef.ndim == 1:
+        dot = np.bincount(pair_rows, value * coef[columns], minlength=n)
+        return (dot / norm + intercept).astype(np.float32)
+    dot = np.stack(
+        [
+            np.bincount(pair_rows, value * coef[columns, k], minlength=n)
+            for k in range(coef.shape[1])
+        ],
+        axis=1,
+    )
+    return (dot / norm[:, None] + intercept).astype(np.float32)

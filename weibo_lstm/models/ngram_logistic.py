@@ -1,5 +1,9 @@
 """NgramLogisticRegression: TF-IDF over character 1-3-grams + logistic regression, as a layer.
 
+Binary (one logit) or multinomial (one logit per class); fitted on rows whose labels
+may say less than every class (`LabeledTexts.expressible`) by the likelihood of the
+label among the classes the row can express.
+
 The linear baseline that a scikit-learn user builds in twenty seconds, fitted with
 scikit-learn on the host and then run inside the graph on the same token ids the LSTM
 reads, so that a hybrid model still exports as one SavedModel of core TensorFlow ops.
@@ -17,14 +21,19 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from weibo_lstm.errors import check_arguments
 from weibo_lstm.models.ngram_features import KEY_BITS, MAX_ORDER, ngram_keys, tfidf_logits
+from weibo_lstm.models.partial_label_logistic import fit_partial_label_logistic
 
 __all__ = ["NgramLogisticRegression", "ngram_keys"]
 
 
 @keras.saving.register_keras_serializable(package="weibo_lstm")
 class NgramLogisticRegression(keras.layers.Layer):
-    """Logit of class 1 from TF-IDF weighted id n-grams: `w · tfidf(x) / ‖tfidf(x)‖ + b`.
+    """Logits from TF-IDF weighted id n-grams: `W · tfidf(x) / ‖tfidf(x)‖ + b`.
+
+    With two classes, one logit (of class 1) per row, `[batch]`; with more, one per
+    class, `[batch, num_classes]`.
 
     With count `c` of an n-gram in a text, its feature is `(1 + ln c) · idf`
     (scikit-learn's `sublinear_tf=True` with smoothed idf), rows are L2-normalised,
@@ -33,6 +42,7 @@ class NgramLogisticRegression(keras.layers.Layer):
     Args:
         vocabulary_size: number of n-gram keys (set by `fit`).
         max_order: longest n-gram (1–3).
+        num_classes: 2 (one logit) or more (multinomial).
         **kwargs: passed to `keras.layers.Layer`.
 
     Example:
@@ -44,15 +54,20 @@ class NgramLogisticRegression(keras.layers.Layer):
     True
     """
 
-    def __init__(self, vocabulary_size: int = 1, max_order: int = 3, **kwargs):
+    def __init__(
+        self, vocabulary_size: int = 1, max_order: int = 3, num_classes: int = 2, **kwargs
+    ):
         kwargs.setdefault("trainable", False)
         super().__init__(**kwargs)
-        if not 1 <= max_order <= MAX_ORDER:
-            raise ValueError(
-                f"Argument `max_order` must be in [1, 3]. Received: max_order={max_order}"
-            )
+        check_arguments(
+            max_order=(max_order, 1 <= max_order <= MAX_ORDER, "in [1, 3]"),
+            num_classes=(num_classes, num_classes >= 2, ">= 2"),
+        )
         self.vocabulary_size = int(vocabulary_size)
         self.max_order = int(max_order)
+        self.num_classes = int(num_classes)
+        # Two classes keep one logit: the shape every binary model was saved with.
+        outputs = () if self.num_classes == 2 else (self.num_classes,)
         self.keys = self.add_weight(
             shape=(self.vocabulary_size,),
             dtype="int64",
@@ -64,10 +79,13 @@ class NgramLogisticRegression(keras.layers.Layer):
             shape=(self.vocabulary_size,), initializer="zeros", trainable=False, name="idf"
         )
         self.coef = self.add_weight(
-            shape=(self.vocabulary_size,), initializer="zeros", trainable=False, name="coef"
+            shape=(self.vocabulary_size, *outputs),
+            initializer="zeros",
+            trainable=False,
+            name="coef",
         )
         self.intercept = self.add_weight(
-            shape=(), initializer="zeros", trainable=False, name="intercept"
+            shape=outputs, initializer="zeros", trainable=False, name="intercept"
         )
 
     @classmethod
@@ -77,6 +95,8 @@ class NgramLogisticRegression(keras.layers.Layer):
         row_splits: np.ndarray,
         labels: np.ndarray,
         *,
+        num_classes: int = 2,
+        expressible: np.ndarray | None = None,
         max_order: int = 3,
         min_df: int = 2,
         max_features: int | None = None,
@@ -88,7 +108,13 @@ class NgramLogisticRegression(keras.layers.Layer):
 
         Args:
             values, row_splits: the training rows (e.g. `TokenizedExamples`).
-            labels: their 0/1 labels.
+            labels: their class ids.
+            num_classes: the number of classes (2: binary, scikit-learn's logistic
+                regression).
+            expressible: `[rows, num_classes]` bool, the classes each row's label was
+                chosen among (`LabeledTexts.expressible`); None: every class. Then the
+                row's loss is its label's likelihood among those classes
+                (`partial_label_logistic`).
             max_order: longest n-gram.
             min_df: keep n-grams that occur in at least this many rows.
             max_features: keep at most this many n-grams, the most frequent in the
@@ -123,16 +149,31 @@ class NgramLogisticRegression(keras.layers.Layer):
         features = features.multiply(idf[None, :]).tocsr()
         norms = np.sqrt(np.asarray(features.multiply(features).sum(axis=1))).ravel()
         features = sparse.diags(1 / np.maximum(norms, 1e-12)) @ features
-        model = LogisticRegression(C=C, max_iter=3000, tol=tol).fit(features, labels)
-        layer = cls(vocabulary_size=len(kept), max_order=max_order, **kwargs)
+        if expressible is None:
+            model = LogisticRegression(C=C, max_iter=3000, tol=tol).fit(features, labels)
+            coef, intercept = model.coef_.T, model.intercept_
+            if num_classes > 2 and len(model.classes_) != num_classes:
+                raise ValueError(
+                    f"the training rows hold {len(model.classes_)} of {num_classes} classes"
+                )
+        else:
+            coef, intercept = fit_partial_label_logistic(
+                features, labels, expressible, C=C, tol=tol
+            )
+        if num_classes == 2:
+            coef, intercept = coef[:, -1], intercept[-1]  # the logit of class 1
+        layer = cls(
+            vocabulary_size=len(kept), max_order=max_order, num_classes=num_classes, **kwargs
+        )
         layer.keys.assign(vocabulary[kept])
         layer.idf.assign(idf.astype(np.float32))
-        layer.coef.assign(model.coef_[0].astype(np.float32))
-        layer.intercept.assign(np.float32(model.intercept_[0]))
+        layer.coef.assign(np.asarray(coef, np.float32))
+        layer.intercept.assign(np.asarray(intercept, np.float32))
         return layer
 
     def decision_function(self, values: np.ndarray, row_splits: np.ndarray) -> np.ndarray:
-        """`[n]` logits of ragged id rows, computed on the host with NumPy.
+        """`[n]` (binary) or `[n, num_classes]` logits of ragged id rows, computed on the
+        host with NumPy.
 
         The same function as `call` (which runs in the graph on padded batches), for
         rows already in host memory, e.g. `TokenizedExamples` (unpadded: every id
@@ -151,7 +192,7 @@ class NgramLogisticRegression(keras.layers.Layer):
             keys=self.keys.numpy(),
             idf=self.idf.numpy(),
             coef=self.coef.numpy(),
-            intercept=float(self.intercept.numpy()),
+            intercept=self.intercept.numpy(),
             max_order=self.max_order,
         )
 
@@ -188,15 +229,19 @@ class NgramLogisticRegression(keras.layers.Layer):
         pair_columns = unique_pairs % self.vocabulary_size
         value = (1 + tf.math.log(counts)) * tf.gather(self.idf, pair_columns)
         norm = tf.sqrt(tf.math.unsorted_segment_sum(value * value, pair_rows, batch))
-        dot = tf.math.unsorted_segment_sum(
-            value * tf.gather(self.coef, pair_columns), pair_rows, batch
-        )
+        weights = tf.gather(self.coef, pair_columns)
+        if self.num_classes > 2:
+            value = value[:, None]
+            norm = norm[:, None]
+        dot = tf.math.unsorted_segment_sum(value * weights, pair_rows, batch)
         return dot / tf.maximum(norm, 1e-12) + self.intercept
 
     def compute_output_shape(self, input_shape):
-        return (input_shape[0],)
+        return (input_shape[0],) if self.num_classes == 2 else (input_shape[0], self.num_classes)
 
     def get_config(self) -> dict:
         config = super().get_config()
         config.update({"vocabulary_size": self.vocabulary_size, "max_order": self.max_order})
+        if self.num_classes != 2:  # binary configs stay what they always were
+            config["num_classes"] = self.num_classes
         return config

@@ -1,8 +1,11 @@
 """The wide & deep stacking formula in NumPy (no TensorFlow here).
 
-`WideAndDeep` computes `a · logit(p_deep) + b · logit_wide + c` in its graph; this
-module is the same formula on host arrays, and fits `(a, b, c)` on validation
-(`fit_mixing`); `weibo_lstm.serving.numpy_predictor` runs it without TensorFlow.
+Two classes: `p(class 1) = sigmoid(a · logit(p_deep) + b · logit_wide + c)`.
+K classes: `p = softmax(a · log p_deep + b · z_wide + c)`, with `z_wide` the wide
+part's K logits and `c` one bias per class; for K = 2 both are the same function.
+`WideAndDeep` computes them in its graph; this module is the same formulas on host
+arrays, and fits the mixing on validation (`fit_mixing`, `fit_multiclass_mixing`);
+`weibo_lstm.serving.numpy_predictor` runs them without TensorFlow.
 """
 
 from __future__ import annotations
@@ -44,6 +47,81 @@ def stacked_logits(
     """
     a, b, c = mixing
     return a * log_odds(probabilities) + b * np.asarray(linear_logits) + c
+
+
+def stacked_probabilities(
+    probabilities: np.ndarray, wide_logits: np.ndarray, mixing: tuple[float, ...]
+) -> np.ndarray:
+    """`[n, K]` probabilities `softmax(a · log p + b · z_wide + c)` of the K-class stack
+    (`mixing` = `(a, b, c_0, …, c_{K-1})`).
+
+    >>> p = stacked_probabilities(np.array([[0.2, 0.8, 1e-9]]), np.zeros((1, 3)), (1, 0, 0, 0, 0))
+    >>> p.round(3).tolist()
+    [[0.2, 0.8, 0.0]]
+    """
+    logits = _multiclass_logits(np.asarray(probabilities), np.asarray(wide_logits), mixing)
+    logits -= logits.max(1, keepdims=True)
+    exp = np.exp(logits)
+    return exp / exp.sum(1, keepdims=True)
+
+
+def _multiclass_logits(probabilities, wide_logits, mixing) -> np.ndarray:
+    a, b, *c = mixing
+    return a * np.log(np.clip(probabilities, EPSILON, 1.0)) + b * wide_logits + np.asarray(c)
+
+
+def fit_multiclass_mixing(
+    deep_probabilities: np.ndarray,
+    wide_logits: np.ndarray,
+    labels: np.ndarray,
+    expressible: np.ndarray | None = None,
+) -> tuple[float, ...]:
+    """`(a, b, c_0, …, c_{K-1})` of the K-class stack, `a, b ≥ 0`, fitted on validation
+    rows by the likelihood of each label among the row's expressible classes.
+
+    The objective is `fit_mixing`'s: `MIXING_C · Σ loss + ½ (a² + b²)` (biases
+    unpenalised, `c_0 = 0`), minimised with bounded L-BFGS.
+
+    Args:
+        deep_probabilities: `[n, K]` validation probabilities of the deep part.
+        wide_logits: `[n, K]` validation logits of the wide part.
+        labels: `[n]` validation labels.
+        expressible: `[n, K]` bool (None: every class for every row).
+
+    Example:
+
+    >>> rng = np.random.default_rng(0)
+    >>> labels = rng.integers(0, 3, 300)
+    >>> wide = np.eye(3)[labels] * 2 + rng.normal(size=(300, 3))
+    >>> a, b, *c = fit_multiclass_mixing(np.full((300, 3), 1 / 3), wide, labels)
+    >>> b > 0.5
+    True
+    """
+    from scipy.optimize import minimize
+
+    n, k = np.shape(wide_logits)
+    deep = np.log(np.clip(np.asarray(deep_probabilities), EPSILON, 1.0))
+    wide = np.asarray(wide_logits, np.float64)
+    mask = np.ones((n, k), bool) if expressible is None else np.asarray(expressible, bool)
+    onehot = np.eye(k)[np.asarray(labels)]
+    blocked = np.where(mask, 0.0, -np.inf)
+
+    def objective(theta):
+        a, b, c = theta[0], theta[1], np.concatenate([[0.0], theta[2:]])
+        z = a * deep + b * wide + c + blocked
+        top = z.max(1, keepdims=True)
+        exp = np.exp(z - top)
+        total = exp.sum(1, keepdims=True)
+        loss = np.sum(np.log(total[:, 0]) + top[:, 0] - np.sum(onehot * np.where(mask, z, 0), 1))
+        residual = exp / total - onehot
+        grad = [np.sum(residual * deep) * MIXING_C + a, np.sum(residual * wide) * MIXING_C + b]
+        grad += list(MIXING_C * residual.sum(0)[1:])
+        return MIXING_C * loss + 0.5 * (a * a + b * b), np.array(grad)
+
+    bounds = [(0.0, None), (0.0, None)] + [(None, None)] * (k - 1)
+    start = np.concatenate([[1.0, 1.0], np.zeros(k - 1)])
+    theta = minimize(objective, start, jac=True, method="L-BFGS-B", bounds=bounds).x
+    return (float(theta[0]), float(theta[1]), 0.0, *(float(v) for v in theta[2:]))
 
 
 def fit_mixing(

@@ -1,13 +1,14 @@
 """WideAndDeep: a trained neural classifier and a TF-IDF linear model, stacked on validation.
 
-`p(positive) = sigmoid(a · logit_deep + b · logit_wide + c)`, where `logit_deep` is
-the log-odds of the deep part (a trained `WeiboLSTMClassifier`), `logit_wide` that of
-an `NgramLogisticRegression` fitted on the same training rows, and `(a, b, c)` a
-two-feature logistic regression fitted on the *validation* rows (both parts are fitted
-on the training rows only, so their validation outputs are honest;
-`weibo_lstm.models.stacking.fit_mixing`). It takes the same token ids and returns the
-same `[batch, 2]` probabilities as its deep part, so it evaluates, predicts, saves
-and exports through the same code.
+Two classes: `p(positive) = sigmoid(a · logit_deep + b · logit_wide + c)`, where
+`logit_deep` is the log-odds of the deep part (a trained `WeiboLSTMClassifier`),
+`logit_wide` that of an `NgramLogisticRegression` fitted on the same training rows, and
+`(a, b, c)` a two-feature logistic regression fitted on the *validation* rows (both
+parts are fitted on the training rows only, so their validation outputs are honest;
+`weibo_lstm.models.stacking.fit_mixing`). K classes: `p = softmax(a · log p_deep +
+b · z_wide + c)` with one bias per class (`stacking.fit_multiclass_mixing`). It takes
+the same token ids and returns the same `[batch, K]` probabilities as its deep part,
+so it evaluates, predicts, saves and exports through the same code.
 
 When a corpus's labels follow its emoticons, one mixing cannot serve both kinds of
 post: on posts with an emoticon the deep part reads the label off it, on posts without
@@ -23,7 +24,12 @@ import numpy as np
 import tensorflow as tf
 
 from weibo_lstm.models.ngram_logistic import NgramLogisticRegression
-from weibo_lstm.models.stacking import EPSILON, fit_mixing, rows_holding
+from weibo_lstm.models.stacking import (
+    EPSILON,
+    fit_mixing,
+    fit_multiclass_mixing,
+    rows_holding,
+)
 from weibo_lstm.preprocessing.tokenized_examples import TokenizedExamples
 
 
@@ -36,10 +42,12 @@ class WideAndDeep(keras.Model):
     `weibo_lstm.serving.export.export` exports it like any classifier.
 
     Args:
-        deep: a model mapping ids `[batch, time]` to `[batch, 2]` probabilities.
-        wide: an `NgramLogisticRegression` over the same ids.
-        mixing: `(a, b, c)`: the weights of the two log-odds and the bias.
-        emoticon_mixing: `(a, b, c)` for the rows holding one of `emoticon_ids`
+        deep: a model mapping ids `[batch, time]` to `[batch, K]` probabilities.
+        wide: an `NgramLogisticRegression` over the same ids, with the same classes.
+        mixing: `(a, b, c)`: the weights of the two log-odds and the bias (two
+            classes), or `(a, b, c_0, …, c_{K-1})`: the weights of the deep part's
+            log-probabilities and the wide part's logits, and one bias per class.
+        emoticon_mixing: the same for the rows holding one of `emoticon_ids`
             (None: `mixing` for every row).
         emoticon_ids: token ids that mark a row as one with an emoticon.
         **kwargs: passed to `keras.Model`.
@@ -68,9 +76,12 @@ class WideAndDeep(keras.Model):
         super().__init__(**kwargs)
         self.deep = deep
         self.wide = wide
-        self.mixing = _mixing(mixing, "mixing")
+        self.num_classes = wide.num_classes
+        self.mixing = _mixing(mixing, "mixing", self.num_classes)
         self.emoticon_mixing = (
-            None if emoticon_mixing is None else _mixing(emoticon_mixing, "emoticon_mixing")
+            None
+            if emoticon_mixing is None
+            else _mixing(emoticon_mixing, "emoticon_mixing", self.num_classes)
         )
         self.emoticon_ids = tuple(int(i) for i in emoticon_ids)
         if (self.emoticon_mixing is None) != (not self.emoticon_ids):
@@ -129,25 +140,33 @@ class WideAndDeep(keras.Model):
         """
         strategy = strategy or tf.distribute.get_strategy()
         labels = np.asarray(validation.labels)
+        deep_probabilities = np.asarray(deep_validation_probabilities)
+        num_classes = deep_probabilities.shape[1]
         if len(np.unique(labels)) < 2:
             raise ValueError("the validation rows hold one class only: the mixing needs both")
         with strategy.scope():
             wide = NgramLogisticRegression.fit(
-                train.values, train.row_splits, train.labels, name="wide", **wide_options
+                train.values,
+                train.row_splits,
+                train.labels,
+                num_classes=num_classes,
+                expressible=train.expressible,
+                name="wide",
+                **wide_options,
             )
         wide_logits = wide.decision_function(validation.values, validation.row_splits)
-        deep_probabilities = np.asarray(deep_validation_probabilities)
         marked = None
         if emoticon_ids:
             marked = rows_holding(validation.values, validation.row_splits, emoticon_ids)
         if marked is not None and any(len(np.unique(labels[m])) < 2 for m in (marked, ~marked)):
             marked = None  # one kind of post is missing a class: one mixing for all rows
         kinds = {}
+        parts = (deep_probabilities, wide_logits, labels)
         if marked is None:
-            mixing = fit_mixing(deep_probabilities, wide_logits, labels)
+            mixing = _fit_mixing(*parts, validation.expressible)
         else:
             mixing, emoticon_mixing = (
-                fit_mixing(deep_probabilities[m], wide_logits[m], labels[m])
+                _fit_mixing(*(x[m] for x in parts), _rows(validation.expressible, m))
                 for m in (~marked, marked)
             )
             kinds = {"emoticon_mixing": emoticon_mixing, "emoticon_ids": tuple(emoticon_ids)}
@@ -157,16 +176,22 @@ class WideAndDeep(keras.Model):
         return model
 
     def call(self, ids, training=None):
-        deep = _log_odds(self.deep(ids, training=training))
+        probabilities = self.deep(ids, training=training)
         wide = self.wide(ids)
-        a, b, c = self.mixing
-        logit = a * deep + b * wide + c
+        if self.num_classes == 2:
+            deep = _log_odds(probabilities)
+        else:
+            deep = tf.math.log(tf.clip_by_value(probabilities, EPSILON, 1.0))
+        logits = _mixed(self.mixing, deep, wide)
         if self.emoticon_mixing is not None:
-            a, b, c = self.emoticon_mixing
             marked = tf.equal(tf.cast(ids, tf.int32)[:, :, None], self.emoticon_ids)
             has_emoticon = tf.reduce_any(marked, axis=[1, 2])
-            logit = tf.where(has_emoticon, a * deep + b * wide + c, logit)
-        positive = tf.sigmoid(logit)
+            if self.num_classes > 2:
+                has_emoticon = has_emoticon[:, None]
+            logits = tf.where(has_emoticon, _mixed(self.emoticon_mixing, deep, wide), logits)
+        if self.num_classes > 2:
+            return tf.nn.softmax(logits)
+        positive = tf.sigmoid(logits)
         return tf.stack([1 - positive, positive], axis=-1)
 
     def get_config(self) -> dict:
@@ -192,11 +217,29 @@ class WideAndDeep(keras.Model):
         return cls(**config)
 
 
-def _mixing(weights, name: str) -> tuple[float, float, float]:
+def _mixing(weights, name: str, num_classes: int) -> tuple[float, ...]:
     weights = tuple(float(w) for w in weights)
-    if len(weights) != 3:
-        raise ValueError(f"Argument `{name}` must be (a, b, c). Received: {name}={weights}")
+    expected = 3 if num_classes == 2 else 2 + num_classes
+    if len(weights) != expected:
+        shape = "(a, b, c)" if num_classes == 2 else f"(a, b) and {num_classes} biases"
+        raise ValueError(f"Argument `{name}` must be {shape}. Received: {name}={weights}")
     return weights
+
+
+def _mixed(mixing, deep, wide):
+    a, b, *c = mixing
+    bias = c[0] if len(c) == 1 else tf.constant(c, deep.dtype)
+    return a * deep + b * wide + bias
+
+
+def _fit_mixing(deep_probabilities, wide_logits, labels, expressible):
+    if deep_probabilities.shape[1] == 2:
+        return fit_mixing(deep_probabilities, wide_logits, labels)
+    return fit_multiclass_mixing(deep_probabilities, wide_logits, labels, expressible)
+
+
+def _rows(expressible, rows):
+    return None if expressible is None else expressible[rows]
 
 
 def _log_odds(probabilities):

@@ -22,6 +22,8 @@ class TokenizedExamples:
         values: int32 ids of all rows, concatenated.
         row_splits: int64 offsets; row `i` is `values[row_splits[i]:row_splits[i + 1]]`.
         labels: int32 class ids.
+        expressible: `[rows, classes]` bool, the classes each row's label was chosen
+            among (`LabeledTexts.expressible`); None: every class.
 
     Example:
 
@@ -34,6 +36,7 @@ class TokenizedExamples:
     values: np.ndarray
     row_splits: np.ndarray
     labels: np.ndarray
+    expressible: np.ndarray | None = None
 
     @classmethod
     def from_texts(
@@ -50,6 +53,7 @@ class TokenizedExamples:
             values=np.concatenate(values).astype(np.int32) if values else np.zeros(0, np.int32),
             row_splits=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
             labels=np.asarray(data.labels, np.int32),
+            expressible=data.expressible,
         )
 
     def __len__(self) -> int:
@@ -67,6 +71,7 @@ class TokenizedExamples:
             values=values,
             row_splits=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
             labels=self.labels[indices],
+            expressible=None if self.expressible is None else self.expressible[indices],
         )
 
     def concatenate(self, other: TokenizedExamples) -> TokenizedExamples:
@@ -77,13 +82,26 @@ class TokenizedExamples:
         >>> b.values.tolist(), b.row_splits.tolist(), b.labels.tolist()
         ([5, 6, 7], [0, 2, 3], [1, 0])
         """
+        expressible = None
+        if self.expressible is not None or other.expressible is not None:
+            width = next(e.shape[1] for e in (self.expressible, other.expressible) if e is not None)
+            expressible = np.concatenate(
+                [self.expressible_mask(width), other.expressible_mask(width)]
+            )
         return TokenizedExamples(
             values=np.concatenate([self.values, other.values]),
             row_splits=np.concatenate(
                 [self.row_splits, other.row_splits[1:] + self.row_splits[-1]]
             ),
             labels=np.concatenate([self.labels, other.labels]),
+            expressible=expressible,
         )
+
+    def expressible_mask(self, num_classes: int) -> np.ndarray:
+        """`expressible` `[rows, num_classes]`, all true where it is None."""
+        if self.expressible is not None:
+            return self.expressible
+        return np.ones((len(self), num_classes), bool)
 
     def rows(self, indices: np.ndarray) -> tf.RaggedTensor:
         """Ids of rows `indices` as a RaggedTensor; `PADDING_ROW` gives `[OOV_ID]`."""

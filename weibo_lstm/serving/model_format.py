@@ -17,6 +17,7 @@ import re
 import zipfile
 from pathlib import Path
 
+from weibo_lstm.data.labeled_texts import CLASS_NAMES
 from weibo_lstm.errors import DataError
 
 FORMAT = "weibo_lstm.SentimentClassifier/1"
@@ -82,3 +83,17 @@ def read_model_file(path: str | os.PathLike, weights: bool = True) -> tuple[dict
                 )
             )
     return config, arrays
+
+
+def read_class_names(path: str | os.PathLike, num_classes: int) -> tuple[str, ...]:
+    """The class names saved in a model directory's `classifier.json` (a directory
+    without them is binary: 消极, 积极)."""
+    file = Path(path) / CLASSIFIER_FILE
+    names = None
+    if file.is_file():
+        names = json.loads(file.read_text("utf-8")).get("class_names")
+    if names is None:
+        names = CLASS_NAMES
+    if len(names) != num_classes:
+        raise DataError(f"{file}: {len(names)} class names for a model of {num_classes} classes")
+    return tuple(names)

@@ -23,7 +23,7 @@ import numpy as np
 
 from weibo_lstm.models.bigrams import bigram_ids
 from weibo_lstm.models.ngram_features import tfidf_logits
-from weibo_lstm.models.stacking import rows_holding, stacked_logits
+from weibo_lstm.models.stacking import rows_holding, stacked_logits, stacked_probabilities
 from weibo_lstm.preprocessing import tokenizer_files
 from weibo_lstm.preprocessing.normalization import OOV_ID, normalized_codepoints
 from weibo_lstm.serving import legacy_format, model_format, streaming
@@ -69,7 +69,7 @@ class NumpyPredictor:
             self.keys, self.idf, self.coef, intercept = (
                 weights[f"{wide}/vars/{i}"] for i in range(4)
             )
-            self.intercept = float(intercept)
+            self.intercept = intercept.astype(np.float64) if intercept.ndim else float(intercept)
             config, prefix = wide_and_deep["deep"], "deep/"
         self.config, head = _check_classifier(config)
         self.embedding = weights[f"{prefix}backbone/embedding/vars/0"]
@@ -86,6 +86,7 @@ class NumpyPredictor:
             self.hidden = tuple(weights[f"{prefix}head/hidden/vars/{i}"] for i in range(2))
         self.classifier = tuple(weights[f"{prefix}head/classifier/vars/{i}"] for i in range(2))
         self.tokenizer = _read_tokenizer(path / model_format.TOKENIZER_DIR)
+        self.class_names = model_format.read_class_names(path, head["num_classes"])
         if len(self.lstms) != len(self.config["lstm_units"]):
             raise UnsupportedModel(f"{path}: {len(self.lstms)} LSTM weight sets in model.keras")
 
@@ -120,21 +121,26 @@ class NumpyPredictor:
 
     # ------------------------------------------------------------------ model
     def predict(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
-        """`probabilities` `[N, 2]`, `positive_probability` `[N]` and `label_id` `[N]`
-        of raw `texts`, as `Predictor.predict` returns them."""
+        """The outputs `Predictor.predict` returns for raw `texts`: `probabilities`
+        `[N, K]` and `label_id` `[N]`, and `positive_probability` `[N]` (two classes) or
+        `label` `[N]` (the class names, K > 2)."""
         rows = self.ids(list(texts))
         if not rows:
-            probabilities = np.zeros((0, 2), np.float32)
+            probabilities = np.zeros((0, len(self.class_names)), np.float32)
         else:
             probabilities = self._deep(rows)
             if self.mixing is not None:
                 probabilities = self._wide_and_deep(rows, probabilities)
         probabilities = probabilities.astype(np.float32)
-        return {
-            "probabilities": probabilities,
-            "positive_probability": probabilities[:, 1],
-            "label_id": probabilities.argmax(1).astype(np.int32),
-        }
+        label_id = probabilities.argmax(1).astype(np.int32)
+        if len(self.class_names) == 2:
+            return {
+                "probabilities": probabilities,
+                "positive_probability": probabilities[:, 1],
+                "label_id": label_id,
+            }
+        names = np.array(self.class_names)
+        return {"probabilities": probabilities, "label_id": label_id, "label": names[label_id]}
 
     def stream(self, texts: Iterable[str], *, window: int = 4096):
         """Yields `(text, outputs)` per text, in input order, `window` texts at a time
@@ -173,9 +179,17 @@ class NumpyPredictor:
             intercept=self.intercept,
             max_order=self.max_order,
         )
-        logits = stacked_logits(deep, linear, self.mixing)
+        marked = None
         if self.emoticon_mixing is not None:
             marked = rows_holding(values, row_splits, self.emoticon_ids)
+        if linear.ndim == 2:  # K classes
+            probabilities = stacked_probabilities(deep, linear, self.mixing)
+            if marked is not None:
+                emoticon = stacked_probabilities(deep, linear, self.emoticon_mixing)
+                probabilities = np.where(marked[:, None], emoticon, probabilities)
+            return probabilities
+        logits = stacked_logits(deep, linear, self.mixing)
+        if marked is not None:
             logits = np.where(marked, stacked_logits(deep, linear, self.emoticon_mixing), logits)
         positive = _sigmoid(logits)
         return np.stack([1 - positive, positive], axis=-1)
@@ -235,7 +249,6 @@ def _check_classifier(config: dict) -> tuple[dict, dict]:
         "bidirectional LSTMs": backbone.get("bidirectional"),
         f"{backbone.get('pooling')} pooling": backbone.get("pooling") not in _POOLINGS,
         f"dtype {dtype}": dtype != "float32",
-        "several classes": head.get("num_classes") != 2,
     }
     unsupported = [name for name, present in problems.items() if present]
     if unsupported:

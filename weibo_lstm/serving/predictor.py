@@ -15,9 +15,6 @@ from weibo_lstm.errors import DataError
 from weibo_lstm.preprocessing.tokenizer import Tokenizer
 from weibo_lstm.serving import model_directory, streaming
 from weibo_lstm.serving.export import SIGNATURE, serving_function
-from weibo_lstm.serving.streaming import OUTPUT_KEYS
-
-#: The arrays `Predictor.predict` returns, by name (see `weibo_lstm.serving.export.OUTPUTS`).
 
 
 class Predictor:
@@ -66,9 +63,17 @@ class Predictor:
         self.source = source
 
     @classmethod
-    def from_keras(cls, model: keras.Model, tokenizer: Tokenizer, **kwargs) -> Predictor:
-        """Runs `model` in this process (the graph `weibo_lstm.serving.export` would save)."""
-        return cls(serving_function(model, tokenizer), **kwargs)
+    def from_keras(
+        cls,
+        model: keras.Model,
+        tokenizer: Tokenizer,
+        class_names: Sequence[str] | None = None,
+        **kwargs,
+    ) -> Predictor:
+        """Runs `model` in this process (the graph `weibo_lstm.serving.export` would save;
+        `class_names` default: 消极, 积极)."""
+        names = {} if class_names is None else {"class_names": class_names}
+        return cls(serving_function(model, tokenizer, **names), **kwargs)
 
     @classmethod
     def from_saved_model(cls, path: str | os.PathLike, **kwargs) -> Predictor:
@@ -107,7 +112,7 @@ class Predictor:
         if not path.exists():
             raise DataError(f"{path}: no such model directory or SavedModel")
         try:
-            backbone, tokenizer, _ = model_directory.read(path)
+            model, tokenizer, about = model_directory.read(path)
         except DataError:
             raise DataError(
                 f"{path}: neither a trained model directory (model.keras + tokenizer/), "
@@ -115,31 +120,29 @@ class Predictor:
                 "SavedModel (saved_model.pb): pass the --output-dir of `weibo-lstm train`, one "
                 "of its model_* directories, or the --output of `weibo-lstm export`"
             ) from None
-        return cls.from_keras(backbone, tokenizer, **kwargs)
+        return cls.from_keras(model, tokenizer, about.get("class_names"), **kwargs)
 
     def predict(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
-        """The outputs for `texts`, in their order (`label_id` int32, the rest float32)."""
+        """The outputs for `texts`, in their order (`weibo_lstm.serving.export.OUTPUTS`
+        or `MULTICLASS_OUTPUTS`: `label_id` int32, `label` strings, the rest float32)."""
         texts = list(texts)
         if self.bucket_by_length:
             order = np.argsort([len(t) for t in texts], kind="stable")
         else:
             order = np.arange(len(texts))
-        parts = {key: [] for key in OUTPUT_KEYS}
-        for start in range(0, len(texts), self.batch_size):
-            batch = [texts[i] for i in order[start : start + self.batch_size]]
-            outputs = self.serve(tf.constant(batch, tf.string))
-            for key in OUTPUT_KEYS:
-                parts[key].append(np.asarray(outputs[key]))
+        parts = {}
+        for start in range(0, max(len(texts), 1), self.batch_size):
+            batch = [texts[i] for i in order[start : start + self.batch_size]] or [""]
+            for key, value in self.serve(tf.constant(batch, tf.string)).items():
+                value = np.asarray(value)
+                if value.dtype == object:
+                    value = np.array([v.decode("utf-8") for v in value])
+                parts.setdefault(key, []).append(value[: len(texts)])  # no texts: no rows
         result = {}
-        for key, dtype, shape in (
-            ("positive_probability", np.float32, (0,)),
-            ("probabilities", np.float32, (0, 2)),
-            ("label_id", np.int32, (0,)),
-        ):
-            sorted_values = np.concatenate(parts[key]) if parts[key] else np.zeros(shape, dtype)
-            values = np.empty_like(sorted_values)
-            values[order] = sorted_values
-            result[key] = values
+        for key, values in parts.items():
+            sorted_values = np.concatenate(values)
+            result[key] = np.empty_like(sorted_values)
+            result[key][order] = sorted_values
         return result
 
     def stream(

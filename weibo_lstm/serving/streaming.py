@@ -7,7 +7,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-#: What a predictor's `predict` returns per text, and `stream` yields.
+#: What a binary model's predictor returns per text (a K-class one: no
+#: `positive_probability`), and `stream` yields.
 OUTPUT_KEYS = ("positive_probability", "probabilities", "label_id")
 
 
@@ -31,4 +32,4 @@ def stream(
     while chunk := list(itertools.islice(iterator, window)):
         outputs = predict(chunk)
         for i, text in enumerate(chunk):
-            yield text, {key: outputs[key][i] for key in OUTPUT_KEYS}
+            yield text, {key: value[i] for key, value in outputs.items()}
