@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import keras
 import tensorflow as tf
 
-from weibo_lstm.errors import check_arguments
+from weibo_lstm.errors import check_fields
 from weibo_lstm.models.bigrams import BIGRAM_HASH
 from weibo_lstm.models.layers.batch_norm import DistributedBatchNormalization
 from weibo_lstm.models.layers.pooling import POOLING_MODES, MaskedPooling
@@ -96,32 +96,11 @@ class WeiboLSTMBackbone(keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        lstm_units = tuple(int(u) for u in lstm_units)
-        check_arguments(
-            vocabulary_size=(vocabulary_size, vocabulary_size >= 2, ">= 2"),
-            embedding_dim=(embedding_dim, embedding_dim >= 1, ">= 1"),
-            lstm_units=(
-                lstm_units,
-                bool(lstm_units) and min(lstm_units) >= 1,
-                "non-empty and positive",
-            ),
-            bigram_buckets=(bigram_buckets, bigram_buckets >= 0, ">= 0"),
-            bigram_context=(
-                bigram_context,
-                bigram_context in ("next", "previous"),
-                "'next' or 'previous'",
-            ),
-            embedding_dropout=(embedding_dropout, 0 <= embedding_dropout < 1, "in [0, 1)"),
-            token_dropout=(token_dropout, 0 <= token_dropout < 1, "in [0, 1)"),
-            pooling=(pooling, pooling is None or pooling in POOLINGS, f"one of {POOLINGS} or None"),
-            dropout=(dropout, 0 <= dropout < 1, "in [0, 1)"),
-            l2=(l2, l2 >= 0, ">= 0"),
-        )
         # Plain Python values: a NumPy scalar or `dropout=0` must not reach the layers
         # and `get_config` (whose JSON stays what it always was).
         self.vocabulary_size = int(vocabulary_size)
         self.embedding_dim = int(embedding_dim)
-        self.lstm_units = lstm_units
+        self.lstm_units = tuple(int(u) for u in lstm_units)
         self.bidirectional = bool(bidirectional)
         self.bigram_buckets = int(bigram_buckets)
         self.bigram_context = bigram_context
@@ -132,6 +111,22 @@ class WeiboLSTMBackbone(keras.Model):
         self.l2 = float(l2)
         self.batch_norm = bool(batch_norm)
         self.synchronized_batch_norm = bool(synchronized_batch_norm)
+        check_fields(
+            self,
+            vocabulary_size=(self.vocabulary_size >= 2, ">= 2"),
+            embedding_dim=(self.embedding_dim >= 1, ">= 1"),
+            lstm_units=(
+                bool(self.lstm_units) and min(self.lstm_units) >= 1,
+                "non-empty and positive",
+            ),
+            bigram_buckets=(self.bigram_buckets >= 0, ">= 0"),
+            bigram_context=(bigram_context in ("next", "previous"), "'next' or 'previous'"),
+            embedding_dropout=(0 <= self.embedding_dropout < 1, "in [0, 1)"),
+            token_dropout=(0 <= self.token_dropout < 1, "in [0, 1)"),
+            pooling=(pooling is None or pooling in POOLINGS, f"one of {POOLINGS} or None"),
+            dropout=(0 <= self.dropout < 1, "in [0, 1)"),
+            l2=(self.l2 >= 0, ">= 0"),
+        )
         # The layers are created in a fixed order: with Keras' global seed set, each
         # draws its initializer and dropout seeds when it is created.
         self._token_seed = (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import keras
 
-from weibo_lstm.errors import check_arguments
+from weibo_lstm.errors import check_fields
 from weibo_lstm.models.layers.batch_norm import DistributedBatchNormalization
 
 
@@ -46,18 +46,19 @@ class ClassificationHead(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        check_arguments(
-            num_classes=(num_classes, num_classes >= 2, ">= 2"),
-            dense_units=(dense_units, dense_units >= 0, ">= 0"),
-            dropout=(dropout, 0 <= dropout < 1, "in [0, 1)"),
-            l2=(l2, l2 >= 0, ">= 0"),
-        )
         self.num_classes = int(num_classes)
         self.dense_units = int(dense_units)
         self.dropout = float(dropout)
         self.l2 = float(l2)
         self.batch_norm = bool(batch_norm)
         self.synchronized_batch_norm = bool(synchronized_batch_norm)
+        check_fields(
+            self,
+            num_classes=(self.num_classes >= 2, ">= 2"),
+            dense_units=(self.dense_units >= 0, ">= 0"),
+            dropout=(0 <= self.dropout < 1, "in [0, 1)"),
+            l2=(self.l2 >= 0, ">= 0"),
+        )
         regularizer = keras.regularizers.L2(self.l2) if self.l2 else None
         policy = self.dtype_policy
         self.hidden = self.hidden_norm = self.hidden_dropout = None

@@ -21,7 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from weibo_lstm.errors import check_arguments
+from weibo_lstm.errors import check_fields
 from weibo_lstm.models.ngram_features import KEY_BITS, MAX_ORDER, ngram_keys, tfidf_logits
 from weibo_lstm.models.partial_label_logistic import fit_partial_label_logistic
 
@@ -59,13 +59,14 @@ class NgramLogisticRegression(keras.layers.Layer):
     ):
         kwargs.setdefault("trainable", False)
         super().__init__(**kwargs)
-        check_arguments(
-            max_order=(max_order, 1 <= max_order <= MAX_ORDER, "in [1, 3]"),
-            num_classes=(num_classes, num_classes >= 2, ">= 2"),
-        )
         self.vocabulary_size = int(vocabulary_size)
         self.max_order = int(max_order)
         self.num_classes = int(num_classes)
+        check_fields(
+            self,
+            max_order=(1 <= self.max_order <= MAX_ORDER, "in [1, 3]"),
+            num_classes=(self.num_classes >= 2, ">= 2"),
+        )
         # Two classes keep one logit: the shape every binary model was saved with.
         outputs = () if self.num_classes == 2 else (self.num_classes,)
         self.keys = self.add_weight(
