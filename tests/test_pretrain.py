@@ -1,6 +1,5 @@
 """`weibo-lstm pretrain`: the command, resume after SIGKILL, and the shipped preset."""
 
-import importlib.util
 import json
 import signal
 import sys
@@ -123,19 +122,11 @@ def test_the_shipped_preset_loads_and_fine_tunes_on_tiny_data(tmp_path):
     assert result.report_row["encoder"] == str(PRETRAINED_ENCODER)
 
 
-def _preset_script():
-    spec = importlib.util.spec_from_file_location(
-        "pretrain_preset", ROOT / "benchmarks" / "pretrain_preset.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.slow  # reads ../shared/data and normalises ~200k texts (about a minute)
 @pytest.mark.skipif(not SHARED.is_dir(), reason="needs ../shared/data")
 def test_no_validation_or_test_text_is_in_the_pretraining_corpus():
-    script = _preset_script()
+    from tools import pretrain_preset as script
+
     parts = script.splits(SHARED)
     corpus, stats = script.build_corpus(parts)
     evaluation = [t for _, val, test in parts.values() for p in (val, test) for t in p.texts]
