@@ -1,6 +1,5 @@
 """`weibo-lstm pretrain`: the command, resume after SIGKILL, and the shipped preset."""
 
-import importlib.util
 import json
 import signal
 import sys
@@ -123,19 +122,11 @@ def test_the_shipped_preset_loads_and_fine_tunes_on_tiny_data(tmp_path):
     assert result.report_row["encoder"] == str(PRETRAINED_ENCODER)
 
 
-def _preset_script():
-    spec = importlib.util.spec_from_file_location(
-        "pretrain_preset", ROOT / "benchmarks" / "pretrain_preset.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.slow  # reads ../shared/data and normalises ~200k texts (about a minute)
 @pytest.mark.skipif(not SHARED.is_dir(), reason="needs ../shared/data")
 def test_no_validation_or_test_text_is_in_the_pretraining_corpus():
-    script = _preset_script()
+    from tools import pretrain_preset as script
+
     parts = script.splits(SHARED)
     corpus, stats = script.build_corpus(parts)
     evaluation = [t for _, val, test in parts.values() for p in (val, test) for t in p.texts]
@@ -179,30 +170,3 @@ def test_pretraining_budget_is_the_one_pretrain_config_had_before_the_split():
     )
     assert pretrain_options(None, "enc/tensorboard") == before
     assert pretrain_options({"epochs": 5}, "x").epochs == 5
-
-
-def test_sentiment_encoder_pool_drops_held_out_texts_and_repeats_keeping_labels(monkeypatch):
-    import weibo_lstm as wl
-
-    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
-    spec = importlib.util.spec_from_file_location(
-        "sentiment_encoder", ROOT / "benchmarks" / "sentiment_encoder.py"
-    )
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    held_out = wl.LabeledTexts(["真好", "太差了"], [1, 0])
-    parts = {
-        "a": (
-            wl.LabeledTexts(["真好[哈哈]", "不错", "一般", "不错"], [1, 1, 0, 0]),
-            held_out,
-            held_out,
-        ),
-        "b": (wl.LabeledTexts(["  太差了 ", "ＯＫ", "ok"], [0, 1, 0]), held_out, held_out),
-    }
-    pool, stats = script.labelled_pool(parts, script.evaluation_keys(parts), 0)
-    # By hand: "真好[哈哈]" is a held-out text once its emoticon goes, "  太差了 " once its
-    # spaces go; the second "不错" and "ok" (the folded, lower-cased "ＯＫ") are repeats.
-    assert list(pool.texts) == ["不错", "一般", "ＯＫ"]
-    assert pool.labels.tolist() == [1, 0, 1]
-    assert stats["a"] == {"texts": 4, "removed_as_held_out": 1, "duplicates": 1}
-    assert stats["b"] == {"texts": 3, "removed_as_held_out": 1, "duplicates": 1}

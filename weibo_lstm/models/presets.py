@@ -249,11 +249,11 @@ def encoder_path(encoder: str) -> str:
     return str(shipped) if shipped.is_dir() else encoder
 
 
-#: The encoder pretrained by `benchmarks/pretrain_preset.py`, shipped as package data.
+#: The encoder pretrained by `tools/pretrain_preset.py`, shipped as package data.
 PRETRAINED_ENCODER = ASSETS / "pretrained_char_lm"
 
 #: Trained classifiers shipped as package data (name -> directory under `ASSETS`),
-#: built by `benchmarks/shipped_model.py`; see docs/model_card.md. Unlike `PRESETS`,
+#: built by `tools/build_shipped_model.py`; see docs/model_card.md. Unlike `PRESETS`,
 #: `SentimentClassifier.from_preset` loads them ready to predict.
 TRAINED_MODELS = {"sentiment_zh": "sentiment_zh"}
 #: What `weibo-lstm predict`, `evaluate` and `export` use without `--model`.
