@@ -1,18 +1,14 @@
-"""Pretrained encoders: save/load, transfer into WeiboLSTM, EncoderAdam, fine-tune, export."""
+"""Pretrained encoders: save/load, transfer into WeiboLSTM, fine-tune, export."""
 
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from tests.synthetic import texts_and_labels, write_csv
-from weibo_lstm import WeiboLSTM
 from weibo_lstm.jobs.pretrain import PretrainConfig, run_pretraining
 from weibo_lstm.jobs.train import RunConfig, run_training
 from weibo_lstm.models.encoder import backbone_from_encoder, load_encoder, save_encoder
 from weibo_lstm.serving.export import export
-from weibo_lstm.training.fine_tuning import FineTuning
-from weibo_lstm.training.optimization import EncoderAdam
 
 TINY = dict(embedding_dim=8, lstm_units=(16, 12), bigram_buckets=40)
 
@@ -76,49 +72,6 @@ def test_encoder_arguments_cannot_be_overridden(pretrained):
         backbone_from_encoder(pretrained.encoder_dir, lstm_units=(8,))
 
 
-def test_encoder_adam_freezes_then_scales_the_encoder_rate():
-    """Against plain Adam references: lr 0 while frozen, lr × 0.25 afterwards."""
-    rng = np.random.default_rng(0)
-    ids = rng.integers(1, 20, (4, 6))
-
-    def model_and_grads():
-        keras.utils.set_random_seed(3)
-        model = WeiboLSTM(20, lstm_units=(4,), dense_units=0, batch_norm=False, dropout=0.0)
-        model.build()
-        return model
-
-    def grads(model):
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_sum(model(ids, training=True)[:, 0])
-        return tape.gradient(loss, model.trainable_weights)
-
-    model = model_and_grads()
-    encoder = [w for layer in model.encoder_layers() for w in layer.trainable_weights]
-    optimizer = EncoderAdam(
-        learning_rate=0.1, encoder_variables=encoder, encoder_lr_multiplier=0.25, frozen_steps=1
-    )
-    reference = model_and_grads()
-    adam_head = keras.optimizers.Adam(learning_rate=0.1)
-    adam_encoder = keras.optimizers.Adam(learning_rate=0.0)
-    n_encoder = len(encoder)
-    for step in range(3):
-        optimizer.apply_gradients(zip(grads(model), model.trainable_weights, strict=True))
-        g = grads(reference)
-        adam_encoder.learning_rate = 0.0 if step < 1 else 0.025
-        adam_encoder.apply_gradients(
-            zip(g[:n_encoder], reference.trainable_weights[:n_encoder], strict=True)
-        )
-        adam_head.apply_gradients(
-            zip(g[n_encoder:], reference.trainable_weights[n_encoder:], strict=True)
-        )
-        for got, want in zip(model.trainable_weights, reference.trainable_weights, strict=True):
-            np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6, atol=1e-7)
-        if step == 0:
-            initial = model_and_grads()
-            for got, want in zip(encoder, initial.trainable_weights[:n_encoder], strict=True):
-                np.testing.assert_array_equal(got.numpy(), want.numpy())
-
-
 def test_fine_tune_from_the_encoder_then_export_loads_with_plain_tensorflow(
     pretrained, tmp_path, load_in_fresh_process
 ):
@@ -150,8 +103,3 @@ def test_fine_tune_from_the_encoder_then_export_loads_with_plain_tensorflow(
     assert loaded["non_core_ops"] == []
     expected = model(tokenizer(texts, pad_to_max_length=False), training=False).numpy()
     np.testing.assert_allclose(loaded["outputs"]["probabilities"], expected, atol=1e-5)
-
-
-def test_fine_tuning_options_validate():
-    with pytest.raises(ValueError, match="frozen_epochs"):
-        FineTuning(frozen_epochs=-1)

@@ -13,7 +13,7 @@ from tests.synthetic import texts_and_labels, write_csv
 from tests.test_checkpointing import start
 from weibo_lstm.jobs.train import RunConfig, run_training
 from weibo_lstm.models.encoder import load_encoder, read_encoder_metadata
-from weibo_lstm.training.fine_tuning import PRETRAINED_ENCODER
+from weibo_lstm.models.presets import PRETRAINED_ENCODER
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -144,29 +144,57 @@ def test_no_validation_or_test_text_is_in_the_pretraining_corpus():
 
 
 def test_pretraining_budget_is_the_one_pretrain_config_had_before_the_split():
-    """The training knobs left `PretrainConfig` for `TrainerOptions`; their defaults did not
-    move. The reference is the `TrainerOptions(...)` that run_pretraining wrote out by hand
-    from `PretrainConfig`'s own defaults before commit 7760d19."""
+    """The training knobs left `PretrainConfig` for the option groups; their defaults did
+    not move. The reference is the options that run_pretraining wrote out by hand from
+    `PretrainConfig`'s own defaults before commit 7760d19, split by group."""
     from weibo_lstm.jobs.config import pretrain_options
+    from weibo_lstm.training.controller_options import ControllerOptions
     from weibo_lstm.training.options import TrainerOptions
 
-    before = TrainerOptions(
-        epochs=3,
-        batch_size=128,
-        learning_rate=2e-3,
-        warmup_epochs=0.1,
-        min_lr_fraction=0.05,
-        steps_per_loop=None,
-        monitor="val_loss",
-        mode="min",
-        seed=42,
-        quiet=False,
-        summary_dir="enc/tensorboard",
-        on_nonfinite="skip",
-        checkpoint_dir=None,
-        checkpoint_every_steps=200,
-        keep_checkpoints=3,
-        fresh=False,
+    before = (
+        TrainerOptions(
+            batch_size=128, learning_rate=2e-3, warmup_epochs=0.1, min_lr_fraction=0.05, seed=42
+        ),
+        ControllerOptions(
+            epochs=3,
+            steps_per_loop=None,
+            monitor="val_loss",
+            mode="min",
+            quiet=False,
+            summary_dir="enc/tensorboard",
+            on_nonfinite="skip",
+            checkpoint_dir=None,
+            checkpoint_every_steps=200,
+            keep_checkpoints=3,
+            fresh=False,
+        ),
     )
     assert pretrain_options(None, "enc/tensorboard") == before
-    assert pretrain_options({"epochs": 5}, "x").epochs == 5
+    assert pretrain_options({"epochs": 5}, "x")[1].epochs == 5
+
+
+def test_sentiment_encoder_pool_drops_held_out_texts_and_repeats_keeping_labels(monkeypatch):
+    import weibo_lstm as wl
+
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    spec = importlib.util.spec_from_file_location(
+        "sentiment_encoder", ROOT / "benchmarks" / "sentiment_encoder.py"
+    )
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    held_out = wl.LabeledTexts(["真好", "太差了"], [1, 0])
+    parts = {
+        "a": (
+            wl.LabeledTexts(["真好[哈哈]", "不错", "一般", "不错"], [1, 1, 0, 0]),
+            held_out,
+            held_out,
+        ),
+        "b": (wl.LabeledTexts(["  太差了 ", "ＯＫ", "ok"], [0, 1, 0]), held_out, held_out),
+    }
+    pool, stats = script.labelled_pool(parts, script.evaluation_keys(parts), 0)
+    # By hand: "真好[哈哈]" is a held-out text once its emoticon goes, "  太差了 " once its
+    # spaces go; the second "不错" and "ok" (the folded, lower-cased "ＯＫ") are repeats.
+    assert list(pool.texts) == ["不错", "一般", "ＯＫ"]
+    assert pool.labels.tolist() == [1, 0, 1]
+    assert stats["a"] == {"texts": 4, "removed_as_held_out": 1, "duplicates": 1}
+    assert stats["b"] == {"texts": 3, "removed_as_held_out": 1, "duplicates": 1}

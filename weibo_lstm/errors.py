@@ -13,6 +13,9 @@ Example:
 (2, 3)
 >>> isinstance(ConfigError("Argument `epochs` must be >= 1."), ValueError)
 True
+
+Every config dataclass validates its fields with `check_fields` (one message form,
+one error class), from any layer.
 """
 
 from __future__ import annotations
@@ -90,6 +93,43 @@ class ClusterError(TrainingError):
     """A multi-worker run cannot go on: a worker never joined, or one failed."""
 
 
+def check_argument(name: str, value: object, ok: bool, expected: str) -> None:
+    """Raises `ConfigError` naming and echoing argument `name` unless `ok`.
+
+    Args:
+        name: the argument (or field).
+        value: its value, echoed with `repr`.
+        ok: whether the value is valid (a NaN should make it False).
+        expected: what a valid value is, after "must be".
+
+    Example:
+
+    >>> check_argument("epochs", 0, 0 >= 1, ">= 1")
+    Traceback (most recent call last):
+    ...
+    weibo_lstm.errors.ConfigError: Argument `epochs` must be >= 1. Received: epochs=0
+    """
+    if not ok:
+        raise ConfigError(f"Argument `{name}` must be {expected}. Received: {name}={value!r}")
+
+
+def check_fields(config: object, **checks: tuple[bool, str]) -> None:
+    """`check_argument` for each field of `config` in `checks`, in order:
+    `name=(ok, expected)`; the first invalid one raises.
+
+    Example:
+
+    >>> import types
+    >>> config = types.SimpleNamespace(epochs=3, seed=-1)
+    >>> check_fields(config, epochs=(config.epochs >= 1, ">= 1"), seed=(config.seed >= 0, ">= 0"))
+    Traceback (most recent call last):
+    ...
+    weibo_lstm.errors.ConfigError: Argument `seed` must be >= 0. Received: seed=-1
+    """
+    for name, (ok, expected) in checks.items():
+        check_argument(name, getattr(config, name), ok, expected)
+
+
 __all__ = [
     "PREEMPTED",
     "RUN_FAILED",
@@ -103,4 +143,6 @@ __all__ = [
     "TrainingError",
     "UserError",
     "WeiboLSTMError",
+    "check_argument",
+    "check_fields",
 ]
