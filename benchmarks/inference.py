@@ -8,11 +8,11 @@ Prints a markdown table and writes JSON with the machine and versions.
 
 Without `--model`, trains the default WeiboLSTM (the seed architecture) for one
 epoch on a subset, just so the weights are not random; speed does not depend on
-accuracy.
+accuracy. `--model weibo_lstm/assets/sentiment_zh` measures the shipped model.
 
-Example:
+Example (from the repository root):
 
-    python benchmarks/inference.py --data /work/shared/data/weibo_senti_100k_sample.csv
+    python -m benchmarks.inference --data ../shared/data/weibo_senti_100k_sample.csv
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
-from machine import machine_info  # benchmarks/machine.py
 
+from benchmarks.machine import machine_info
 from weibo_lstm import LabeledTexts, Predictor, SentimentClassifier, Tokenizer, WeiboLSTM, load_csv
 from weibo_lstm.models.layers.batch_norm import has_batch_norm
 from weibo_lstm.preprocessing.tokenized_examples import TokenizedExamples
@@ -218,7 +218,8 @@ def main(argv=None) -> dict:
         "command": " ".join(
             [
                 "python",
-                "benchmarks/inference.py",
+                "-m",
+                "benchmarks.inference",
                 *map(shlex.quote, sys.argv[1:] if argv is None else argv),
             ]
         ),

@@ -5,8 +5,8 @@ default for texts on the command line, and TensorFlow) and, with ``--model``, an
 Each command runs as a fresh process, as a user's shell runs it; the median of
 ``--repeats`` runs is reported with the machine's load before and after.
 
-    python benchmarks/startup.py
-    python benchmarks/startup.py --model data/output        # also predict with that model
+    python -m benchmarks.startup
+    python -m benchmarks.startup --model data/output        # also predict with that model
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from benchmarks.machine import machine_info
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMANDS = [
@@ -59,6 +61,7 @@ def main() -> None:
         print(f"| weibo-lstm {rows[-1]['command']} | {rows[-1]['median_s']:.2f} s |", flush=True)
     result = {"rows": rows, "repeats": args.repeats, "cpus": os.cpu_count()}
     result["load_before"], result["load_after"] = load_before, os.getloadavg()
+    result["machine"] = machine_info()  # after the timings: it imports TensorFlow
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(result, indent=2), "utf-8")
     print(

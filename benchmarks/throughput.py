@@ -1,4 +1,4 @@
-"""Training throughput: replica scaling, trainer vs Keras fit, library vs seed pipeline.
+"""Training throughput: replica scaling, trainer vs Keras fit, library vs seed pipeline, input.
 
 Every comparison is measured side by side in one run, interleaved (A, B, A, B, …),
 and reported as the median (and range) of several repetitions in examples/s:
@@ -14,26 +14,25 @@ and reported as the median (and range) of several repetitions in examples/s:
    time counted in the epoch) vs the seed's (every post padded to 180, `model.fit`
    under MirroredStrategy), whole epochs of the same data, with the test accuracy
    each reaches after the same number of epochs.
-4. ``steps_per_loop``: 1 vs the default (50 on CPU).
-5. ``input``: the training input alone, one replica, at a global batch of
+4. ``input``: the training input alone, one replica, at a global batch of
    ``--input-batch`` (default 2,048): posts/s read from iterators built beforehand,
    and per epoch including the epoch's build as the controller runs it (plan,
-   `EpochDatasets.distribute`, iterator, read, drain) and built from scratch
-   (`distribute`: the examples become tensors again). Timed only when the 1-minute
+   `EpochDatasets.distribute`, iterator, read, drain). Timed only when the 1-minute
    load is below ``--max-load`` (waits up to ``--quiet-wait`` seconds; else the row is
    left out), with the load before and after.
 
-Then, on paper (`allreduce.py`), for the model it ran: gradient bytes per step, the
-measured single-replica step time, and the projected ring all-reduce share and
+Then, on paper (`benchmarks.allreduce`), for the model it ran: gradient bytes per step,
+the measured single-replica step time, and the projected ring all-reduce share and
 weak-scaling efficiency at 2, 4 and 8 GPUs over PCIe 4.0 and NVLink, for this
 machine's step time and for a GPU step time (`--gpu-step-ms`; default: derived from
 the recipe's 7 × RTX 4090 run).
 
-Prints markdown tables and writes JSON (machine, versions, every repetition).
+Prints markdown tables and writes JSON (machine, versions, every repetition). Run from
+the repository root:
 
-    python benchmarks/throughput.py --quick          # about 2 minutes
-    python benchmarks/throughput.py --data ../shared/data/weibo_senti_100k_sample.csv
-    python benchmarks/throughput.py --only input      # the input pipeline, about 1 minute
+    python -m benchmarks.throughput --quick          # about 2 minutes
+    python -m benchmarks.throughput --data ../shared/data/weibo_senti_100k_sample.csv
+    python -m benchmarks.throughput --only input      # the input pipeline, about 1 minute
 """
 
 from __future__ import annotations
@@ -49,13 +48,13 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import allreduce  # benchmarks/allreduce.py
 import numpy as np
-from machine import load_average, machine_info, wait_for_quiet, write_json  # benchmarks/machine.py
 
-SHARED_WEIBO = (
-    Path(__file__).resolve().parents[2] / "shared" / "data" / "weibo_senti_100k_sample.csv"
-)
+from benchmarks import allreduce
+from benchmarks.common import ROOT, SHARED
+from benchmarks.machine import load_average, machine_info, wait_for_quiet, write_json
+
+SHARED_WEIBO = SHARED / "weibo_senti_100k_sample.csv"
 
 
 def _setup_devices(n: int) -> None:
@@ -159,9 +158,10 @@ def summary(values):
     }
 
 
-# --------------------------------------------------------------------------- 2 and 4
-def bench_steps(args, train, vocabulary_size):
-    """Trainer vs fit, and steps_per_loop 1 vs default, on identical batches."""
+# --------------------------------------------------------------------------- 2
+def bench_fit(args, train, vocabulary_size):
+    """`DistributedTrainer` (its default `steps_per_loop`) vs Keras `model.fit`, on
+    identical batches."""
     import tensorflow as tf
 
     from weibo_lstm.training import input_pipeline as batching
@@ -173,36 +173,35 @@ def bench_steps(args, train, vocabulary_size):
     weights = batching.loss_weights(plan)
     examples = steps * batch
 
-    trainers, models = {}, []
-    for name, spl in (("trainer", None), ("trainer_steps_per_loop_1", 1)):
-        models.append(new_model(vocabulary_size, strategy))
-        trainer = trainer_for(models[-1], strategy, batch, spl)
-        trainer.build(train, steps_per_epoch=len(plan))
-        iterator = iter(batching.distribute(strategy, train, plan, weights=weights))
-        chunk = trainer.options.steps_per_loop or 50
-        run = lambda t=trainer, it=iterator, c=chunk: [  # noqa: E731
-            t.train(it, min(c, steps - done)) for done in range(0, steps, c)
-        ]
-        run()  # trace and warm up
-        trainers[name] = run
+    trainer = trainer_for(new_model(vocabulary_size, strategy), strategy, batch)
+    trainer.build(train, steps_per_epoch=len(plan))
+    iterator = iter(batching.distribute(strategy, train, plan, weights=weights))
+    chunk = trainer.options.steps_per_loop or 50
+
+    def run_trainer():
+        for done in range(0, steps, chunk):
+            trainer.train(iterator, min(chunk, steps - done))
+
+    run_trainer()  # trace and warm up
     model = new_model(vocabulary_size, strategy)
     compile_for_fit(model)
     # Keras 3 fit takes a dataset, not an iterator: each call starts the same plan
-    # again, which is the same batches the trainers step through.
+    # again, which is the same batches the trainer steps through.
     fit_data = fit_dataset(train, plan).repeat()
 
     def run_fit():
         model.fit(fit_data, steps_per_epoch=steps, epochs=1, verbose=0)
 
     run_fit()
-    results = {name: [] for name in (*trainers, "keras_fit")}
+    runs = {"trainer": run_trainer, "keras_fit": run_fit}
+    results = {name: [] for name in runs}
     for _ in range(args.repeats):
-        for name, run in (*trainers.items(), ("keras_fit", run_fit)):
+        for name, run in runs.items():
             results[name].append(examples / timed(run))
     return {
         **{name: summary(v) for name, v in results.items()},
         "batch_size": batch,
-        "gradient_bytes": gradient_bytes(models[0]),
+        "gradient_bytes": gradient_bytes(trainer.model),
     }
 
 
@@ -214,12 +213,10 @@ def bench_pipeline(args, train, test, vocabulary_size):
     the same number of epochs; only the pipeline differs. Library: length buckets,
     padding per batch, our trainer, `steps_per_loop` 50, and for a model with
     BatchNorm batch renormalization on buckets without class stratification
-    (`DistributedTrainer.plan_epoch`) and precise BN (`TrainerOptions.precise_bn_batches` shuffled
-    batches) after every epoch,
-    as the controller runs it before validation; its time is part of the library's
-    epoch time. Seed: shuffled batches padded to 180, Keras `model.fit` under
-    MirroredStrategy. The library model is also evaluated just before the last
-    recomputation: with one epoch that is exactly the model without precise BN.
+    (`DistributedTrainer.plan_epoch`) and precise BN (`TrainerOptions.precise_bn_batches`
+    shuffled batches) after every epoch, as the controller runs it before validation;
+    its time is part of the library's epoch time. Seed: shuffled batches padded to 180,
+    Keras `model.fit` under MirroredStrategy.
     """
     import keras
     import tensorflow as tf
@@ -312,8 +309,6 @@ def bench_pipeline(args, train, test, vocabulary_size):
         library.train_loop_begin()
         lib["train_s"].append(timed(lambda it=iterator: library_epoch(it)))
         if precise_bn:
-            if epoch == epochs:  # not timed: the accuracy the moving averages give
-                lib["test_accuracy_without_precise_bn"] = library.evaluate(test)["accuracy"]
             lib["precise_bn_s"].append(
                 timed(lambda e=epoch: recompute(train, seed=library.options.seed, epoch=e))
             )
@@ -342,20 +337,18 @@ def bench_pipeline(args, train, test, vocabulary_size):
     return results
 
 
-# --------------------------------------------------------------------------- 5
+# --------------------------------------------------------------------------- 4
 def bench_input(args, train):
     """The training input alone: posts/s once built, and per epoch with the build.
 
     One replica (the default strategy), global batch `args.input_batch`, the trainer's
     plans (length buckets dealt by class, seed 0). Each batch is read as the trainer
     reads it: `next(iterator)` inside a `tf.function` loop, `strategy.run` touching the
-    ids. Per epoch, interleaved (A, B, C), after one untimed epoch of each:
+    ids. Per epoch, interleaved (A, B), after one untimed epoch:
 
     - `read`: the epoch's dataset and iterator were built before the clock started;
     - `with_build`: plan, `EpochDatasets.distribute` (one `EpochDatasets` for the
-      run, as the controller keeps), iterator, read, drain;
-    - `from_scratch`: the same through `distribute`, whose examples become tensors
-      again each epoch.
+      run, as the controller keeps), iterator, read, drain.
     """
     import tensorflow as tf
 
@@ -401,14 +394,8 @@ def bench_input(args, train):
         plan = plan_for(epoch)
         read(iter(datasets.distribute(plan, weights=batching.loss_weights(plan))), len(plan))
 
-    def from_scratch(epoch):
-        plan = plan_for(epoch)
-        weights = batching.loss_weights(plan)
-        read(iter(batching.distribute(strategy, train, plan, weights=weights)), len(plan))
-
     first_epoch_s = timed(lambda: with_build(0))  # the tensors, the first traces
-    from_scratch(0)
-    seconds = {"read": [], "with_build": [], "from_scratch": []}
+    seconds = {"read": [], "with_build": []}
     result["load_before"] = load_average()
     for epoch in range(1, args.repeats * args.input_epochs + 1):
         plan = plan_for(epoch)
@@ -418,7 +405,6 @@ def bench_input(args, train):
         )
         seconds["read"].append(timed(lambda it=iterator, k=steps: read(it, k)))
         seconds["with_build"].append(timed(lambda e=epoch: with_build(e)))
-        seconds["from_scratch"].append(timed(lambda e=epoch: from_scratch(e)))
     result["load_after"] = load_average()
     result["first_epoch_with_build_s"] = first_epoch_s
     result["epoch_s"] = seconds
@@ -473,7 +459,8 @@ def bench_scaling(args):
     runs = {n: [] for n in counts}
     base = [
         sys.executable,
-        __file__,
+        "-m",
+        "benchmarks.throughput",
         "--scaling-worker",
         "--steps",
         str(args.scaling_steps),
@@ -508,12 +495,9 @@ def bench_scaling(args):
     }
 
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
 # --------------------------------------------------------------------------- on paper
 def projection(args, results, vocabulary_size) -> dict:
-    """The all-reduce projection (`allreduce.py`) for the model this run measured.
+    """The all-reduce projection (`benchmarks.allreduce`) for the model this run measured.
 
     The model and its single-replica step time on this machine come from the pipeline
     comparison (the library's mean training step), else the trainer-vs-fit one, else
@@ -528,8 +512,8 @@ def projection(args, results, vocabulary_size) -> dict:
         p = results["pipeline"]
         grad, step = p["gradient_bytes"], p["library_step_s"]
         source = f"{p['model']} preset, library pipeline, batch {p['batch_size']}"
-    elif "steps" in results:
-        st = results["steps"]
+    elif "fit" in results:
+        st = results["fit"]
         grad, step = st["gradient_bytes"], st["batch_size"] / st["trainer"]["median"]
         source = f"seed architecture, trainer, batch {st['batch_size']}"
     else:
@@ -577,8 +561,8 @@ def table(results) -> str:
                 s,
                 f"efficiency {s['efficiency']:.2f}",
             )
-    if "steps" in results:
-        st = results["steps"]
+    if "fit" in results:
+        st = results["fit"]
         base = st["keras_fit"]["median"]
         row(
             "trainer vs fit",
@@ -587,11 +571,6 @@ def table(results) -> str:
             f"{st['trainer']['median'] / base:.2f}×",
         )
         row("trainer vs fit", "keras model.fit", st["keras_fit"], "1.00×")
-        spl = st["trainer_steps_per_loop_1"]["median"]
-        row(
-            "steps_per_loop", "default (50)", st["trainer"], f"{st['trainer']['median'] / spl:.2f}×"
-        )
-        row("steps_per_loop", "1", st["trainer_steps_per_loop_1"], "1.00×")
     if "pipeline" in results:
         p = results["pipeline"]
         seed = p["seed"]["examples_per_second"]["median"]
@@ -601,8 +580,7 @@ def table(results) -> str:
             if r.get("precise_bn"):
                 variant = (
                     f"library, buckets + precise BN {sum(r['precise_bn_s']):.1f} s in the epoch "
-                    f"(test acc {r['test_accuracy']:.4f}; "
-                    f"{r['test_accuracy_without_precise_bn']:.4f} before the last precise BN)"
+                    f"(test acc {r['test_accuracy']:.4f})"
                 )
             row(
                 f"pipeline ({p['model']} model, {p['epochs']} epoch(s), batch {p['batch_size']})",
@@ -620,7 +598,6 @@ def table(results) -> str:
         for name, variant in (
             ("read", "read, built beforehand"),
             ("with_build", "per epoch with its build (EpochDatasets)"),
-            ("from_scratch", "per epoch built from scratch (distribute)"),
         ):
             row(comparison, variant, r[name], f"{r[name]['median'] / read:.2f}×")
     return "\n".join(lines)
@@ -703,8 +680,8 @@ def main(argv=None) -> int:
     }
     vocabulary_size = int(max(train.values.max(), test.values.max())) + 1
     if "fit" in only:
-        print("== trainer vs fit, steps_per_loop", file=sys.stderr, flush=True)
-        results["steps"] = bench_steps(args, train, vocabulary_size)
+        print("== trainer vs fit", file=sys.stderr, flush=True)
+        results["fit"] = bench_fit(args, train, vocabulary_size)
     if "pipeline" in only:
         print("== pipeline", file=sys.stderr, flush=True)
         results["pipeline"] = bench_pipeline(args, train, test, vocabulary_size)

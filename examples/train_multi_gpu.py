@@ -18,15 +18,16 @@ machines, run it on each with its own ``TF_CONFIG`` (see ``docs/multi_worker.md`
 
 import sys
 
-from weibo_lstm.cli import main as cli
+from weibo_lstm.cli import common, train
+from weibo_lstm.cli.main import run
 
 
 def main(argv=None) -> int:
-    cli.quiet_tensorflow(argv)  # before TensorFlow is imported (building the parser does)
-    parser = cli.ArgumentParser(prog="train_multi_gpu.py", description=__doc__.split("\n\n")[0])
-    cli.add_train_arguments(parser)
-    parser.set_defaults(run=cli.train_command, command="train")
-    return cli.run(argv, parser)
+    common.quiet_tensorflow(argv)  # before TensorFlow is imported (building the parser does)
+    parser = common.ArgumentParser(prog="train_multi_gpu.py", description=__doc__.split("\n\n")[0])
+    train.add_train_arguments(parser)
+    parser.set_defaults(run=train.train_command, command="train")
+    return run(argv, parser)
 
 
 if __name__ == "__main__":

@@ -118,5 +118,6 @@ def load_in_fresh_process():
 
 @pytest.fixture(scope="session")
 def trainer_options():
-    """`trainer_options(global_batch, replicas, **kwargs)`: small, fast TrainerOptions."""
+    """`trainer_options(global_batch, replicas, **kwargs)`: small, fast
+    `(TrainerOptions, ControllerOptions)`."""
     return helpers.trainer_options

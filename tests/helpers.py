@@ -10,7 +10,7 @@ import textwrap
 
 import numpy as np
 
-from weibo_lstm.training.trainer import TrainerOptions
+from weibo_lstm.training.option_groups import make_options
 
 
 def assert_serialization_round_trip(obj, call, *, atol=0.0):
@@ -24,8 +24,9 @@ def assert_serialization_round_trip(obj, call, *, atol=0.0):
     return restored
 
 
-def trainer_options(global_batch: int, replicas: int, **kwargs) -> TrainerOptions:
-    """Small, fast TrainerOptions for tests: 2 epochs at `global_batch`, lr 1e-2 unscaled."""
+def trainer_options(global_batch: int, replicas: int, **kwargs):
+    """Small, fast `(TrainerOptions, ControllerOptions)` for tests: 2 epochs at
+    `global_batch`, lr 1e-2 unscaled; `kwargs` are fields of either group."""
     defaults = dict(
         epochs=2,
         batch_size=global_batch // replicas,
@@ -35,7 +36,7 @@ def trainer_options(global_batch: int, replicas: int, **kwargs) -> TrainerOption
         quiet=True,
         steps_per_loop=3,
     )
-    return TrainerOptions(**(defaults | kwargs))
+    return make_options(defaults | kwargs)
 
 
 _LOADER = textwrap.dedent(

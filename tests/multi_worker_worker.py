@@ -24,7 +24,7 @@ from weibo_lstm import WeiboLSTM
 from weibo_lstm.distribute.runtime import Runtime
 from weibo_lstm.jobs import report as reporting
 from weibo_lstm.preprocessing.tokenized_examples import TokenizedExamples
-from weibo_lstm.training.trainer import DistributedTrainer, TrainerOptions
+from weibo_lstm.training.trainer import ControllerOptions, DistributedTrainer, TrainerOptions
 
 VOCAB = 30
 MODEL = dict(
@@ -76,19 +76,21 @@ def main(argv=None) -> int:
         model=build_model(strategy, args.initial, batch_norm=args.batch_norm),
         strategy=strategy,
         options=TrainerOptions(
-            epochs=args.epochs,
             batch_size=args.global_batch // replicas,
             learning_rate=2e-2,
             lr_scaling="none",
             warmup_epochs=1,
-            steps_per_loop=args.steps_per_loop,
-            monitor="val_loss",
-            mode="min",
-            quiet=True,
-            precise_bn_batches=4,
         ),
     )
-    history = trainer.fit(train, val)
+    loop = ControllerOptions(
+        epochs=args.epochs,
+        steps_per_loop=args.steps_per_loop,
+        monitor="val_loss",
+        mode="min",
+        quiet=True,
+        precise_bn_batches=4,
+    )
+    history = trainer.fit(train, val, loop)
     metrics = trainer.evaluate(val)
     probabilities = trainer.predict(val)
     Path(args.output).mkdir(parents=True, exist_ok=True)

@@ -95,15 +95,14 @@ def test_a_batch_norm_model_on_buckets_renormalises_and_its_buckets_ignore_class
         "plain": WeiboLSTM(30, embedding_dim=8, lstm_units=(6, 4), dense_units=0, batch_norm=False),
     }
     for name, model in models.items():
-        trainer = DistributedTrainer(
-            model=model, strategy=strategy, options=trainer_options(16, 1, epochs=1)
-        )
+        options, loop = trainer_options(16, 1, epochs=1)
+        trainer = DistributedTrainer(model=model, strategy=strategy, options=options)
         assert trainer.renormalizes_batch_norm is (name == "batch_norm")
         plan = trainer.plan_epoch(examples, epoch=1)
         labels = None if name == "batch_norm" else examples.labels
         expected = batching.plan_epoch(examples.lengths, 16, seed=42, epoch=1, labels=labels)
         np.testing.assert_array_equal(plan, expected)
-        trainer.fit(examples)
+        trainer.fit(examples, None, loop)
         norms = [layer for layer in model.backbone.lstm_norms if layer is not None]
         assert all(layer.renormalize for layer in norms) and len(norms) == (
             2 if name == "batch_norm" else 0
@@ -111,7 +110,7 @@ def test_a_batch_norm_model_on_buckets_renormalises_and_its_buckets_ignore_class
     shuffled = DistributedTrainer(
         model=WeiboLSTM(30, embedding_dim=8, lstm_units=(6,), dense_units=0),
         strategy=strategy,
-        options=trainer_options(16, 1, bucket_by_length=False),
+        options=trainer_options(16, 1, bucket_by_length=False)[0],
     )
     assert not shuffled.renormalizes_batch_norm
 
@@ -122,12 +121,12 @@ def test_without_batch_renormalization_training_normalises_with_each_batchs_stat
     strategy = tf.distribute.get_strategy()
     examples = _examples()
     model = WeiboLSTM(30, embedding_dim=8, lstm_units=(6, 4), dense_units=0)
-    options = trainer_options(16, 1, epochs=1, batch_renormalization=False)
+    options, loop = trainer_options(16, 1, epochs=1, batch_renormalization=False)
     trainer = DistributedTrainer(model=model, strategy=strategy, options=options)
     assert trainer.buckets_batch_norm and not trainer.renormalizes_batch_norm
     expected = batching.plan_epoch(examples.lengths, 16, seed=42, epoch=1, labels=None)
     np.testing.assert_array_equal(trainer.plan_epoch(examples, epoch=1), expected)
-    trainer.fit(examples)
+    trainer.fit(examples, None, loop)
     norms = [layer for layer in model.backbone.lstm_norms if layer is not None]
     assert len(norms) == 2 and not any(layer.renormalize for layer in norms)
     norm = norms[0]  # after the sequence LSTM: [b, T, 6] with a mask
@@ -154,9 +153,10 @@ def test_a_model_with_plain_keras_batch_norm_falls_back_to_shuffled_batches(capl
             keras.layers.Dense(2, activation="softmax"),
         ]
     )
+    options, loop = trainer_options(16, 1)
     with caplog.at_level("WARNING", logger="weibo_lstm"):
         trainer = DistributedTrainer(
-            model=model, strategy=tf.distribute.get_strategy(), options=trainer_options(16, 1)
+            model=model, strategy=tf.distribute.get_strategy(), options=options
         )
     assert "plain_bn" in caplog.text and "shuffled batches" in caplog.text
     assert not trainer.options.bucket_by_length and not trainer.renormalizes_batch_norm
@@ -164,5 +164,5 @@ def test_a_model_with_plain_keras_batch_norm_falls_back_to_shuffled_batches(capl
         examples.lengths, 16, seed=42, epoch=1, bucket=False, labels=examples.labels
     )
     np.testing.assert_array_equal(trainer.plan_epoch(examples, epoch=1), expected)
-    history = trainer.fit(examples)
+    history = trainer.fit(examples, None, loop)
     assert np.isfinite(history.epochs[-1]["loss"])

@@ -231,7 +231,8 @@ def test_large_batch_plans_feed_right_padded_length_buckets_without_masked_rows(
     from weibo_lstm.models.cudnn import batch_mask_problems
     from weibo_lstm.models.presets import PRESETS
     from weibo_lstm.preprocessing.tokenizer import OOV_ID
-    from weibo_lstm.training.trainer import DistributedTrainer, TrainerOptions
+    from weibo_lstm.training.option_groups import make_options
+    from weibo_lstm.training.trainer import DistributedTrainer
 
     global_batch, n = 2048, 16 * 2048 - 5
     rng = np.random.default_rng(11)
@@ -246,7 +247,7 @@ def test_large_batch_plans_feed_right_padded_length_buckets_without_masked_rows(
     trainer = DistributedTrainer(
         model=WeiboLSTM(5000, **preset.backbone),  # BatchNorm: buckets without class dealing
         strategy=strategy,
-        options=TrainerOptions(**preset.budget("GPU").as_dict(), quiet=True),
+        options=make_options(preset.budget("GPU"))[0],
     )
     assert trainer.global_batch_size == global_batch and trainer.options.bucket_by_length
     plan = trainer.plan_epoch(examples, epoch=3)

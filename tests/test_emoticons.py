@@ -66,14 +66,24 @@ def test_fit_decides_emoticon_dropout_from_the_audit_and_says_so(corpus, expecte
         train = LabeledTexts([t.replace("[", "").replace("]", "") for t in texts], labels)
     classifier = tiny_classifier(train)
     with caplog.at_level(logging.INFO, logger="weibo_lstm"):
-        classifier.fit(train, train, epochs=1, batch_size=32, quiet=True)
-    assert classifier.trainer.options.emoticon_dropout == expected
+        assert classifier.with_emoticon_dropout(train, None) == expected
     said = [r.getMessage() for r in caplog.records if "follow the emoticons" in r.getMessage()]
     assert len(said) == int(expected > 0)
-    explicit = classifier.with_emoticon_dropout(
-        train, classifier.training_options(emoticon_dropout=0.2)
-    )
-    assert explicit.emoticon_dropout == 0.2
+    assert classifier.with_emoticon_dropout(train, 0.2) == 0.2  # a given share is kept
+    with pytest.raises(ValueError, match=r"Received: emoticon_dropout=1\.5"):
+        classifier.with_emoticon_dropout(train, 1.5)
+    # `fit` decides it the same way: the training posts it tokenizes are those of
+    # `tokenize_for_training` with the decided share.
+    seen = []
+    tokenize = classifier.tokenize_for_training
+
+    def spy(data, share, **kwargs):
+        seen.append(share)
+        return tokenize(data, share, **kwargs)
+
+    classifier.tokenize_for_training = spy
+    classifier.fit(train, train, epochs=1, batch_size=32, quiet=True, wide=False)
+    assert seen == [expected]
 
 
 @pytest.mark.parametrize("share", [0.5, 0.0])

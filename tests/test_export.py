@@ -14,7 +14,8 @@ from weibo_lstm.distribute.strategies import cpu_strategy
 from weibo_lstm.models.layers.batch_norm import has_batch_norm
 from weibo_lstm.preprocessing.tokenized_examples import TokenizedExamples
 from weibo_lstm.serving.export import export, read_metadata
-from weibo_lstm.training.trainer import DistributedTrainer, TrainerOptions
+from weibo_lstm.training.option_groups import make_options
+from weibo_lstm.training.trainer import DistributedTrainer
 
 SMALL = dict(embedding_dim=16, lstm_units=(16, 8), dense_units=8)
 
@@ -25,17 +26,19 @@ def train_small(texts_and_labels, strategy, tokenizer_options, seed=0):
     tokenizer.adapt(texts)
     with strategy.scope():
         model = WeiboLSTM(tokenizer.vocabulary_size, **SMALL)
-    options = TrainerOptions(
-        epochs=6,
-        batch_size=32 // strategy.num_replicas_in_sync,
-        learning_rate=1e-2,
-        lr_scaling="none",
-        warmup_epochs=0.5,
-        quiet=True,
-        bucket_by_length=not has_batch_norm(model),
+    options, loop = make_options(
+        dict(
+            epochs=6,
+            batch_size=32 // strategy.num_replicas_in_sync,
+            learning_rate=1e-2,
+            lr_scaling="none",
+            warmup_epochs=0.5,
+            quiet=True,
+            bucket_by_length=not has_batch_norm(model),
+        )
     )
     trainer = DistributedTrainer(model=model, strategy=strategy, options=options)
-    trainer.fit(TokenizedExamples.from_texts(tokenizer, LabeledTexts(texts, labels)))
+    trainer.fit(TokenizedExamples.from_texts(tokenizer, LabeledTexts(texts, labels)), None, loop)
     return model, tokenizer
 
 

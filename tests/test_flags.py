@@ -4,16 +4,22 @@ the `weibo-lstm train` flag down to the dataclass that uses it."""
 import argparse
 import dataclasses
 import re
+import types
 
 import pytest
 import tensorflow as tf
 
 from tests.helpers import run_python
-from weibo_lstm.cli import flags
+from weibo_lstm.cli import common, flags
 from weibo_lstm.cli import main as cli
+from weibo_lstm.cli import pretrain as pretrain_cli
+from weibo_lstm.cli import train as train_cli
+from weibo_lstm.errors import UserError
 from weibo_lstm.jobs.train import JOB_SET_OPTIONS, RunConfig
 from weibo_lstm.models.presets import BUDGET_KEYS, DEFAULT_PRESET, PRESETS
-from weibo_lstm.training.trainer import TrainerOptions
+from weibo_lstm.training.controller_options import ControllerOptions
+from weibo_lstm.training.option_groups import OPTION_GROUPS, make_options
+from weibo_lstm.training.options import TrainerOptions
 
 #: Flags of `weibo-lstm train` that are not a setting of the run (they steer the process;
 #: `--config FILE.toml` supplies the flags' defaults, it is not a knob of its own).
@@ -21,14 +27,14 @@ PROCESS_FLAGS = {"--help", "--verbose", "--config"}
 
 
 def train_parser() -> argparse.ArgumentParser:
-    parser = cli.ArgumentParser(prog="train")
-    cli.add_train_arguments(parser)
+    parser = common.ArgumentParser(prog="train")
+    train_cli.add_train_arguments(parser)
     return parser
 
 
 def knobs():
     """(dataclass, field) of every training knob."""
-    for cls, exclude in ((RunConfig, ()), (TrainerOptions, JOB_SET_OPTIONS)):
+    for cls, exclude in ((RunConfig, ()), *((group, JOB_SET_OPTIONS) for group in OPTION_GROUPS)):
         for field in dataclasses.fields(cls):
             if field.name not in exclude:
                 yield cls, field
@@ -59,18 +65,17 @@ def test_every_knob_has_one_flag_with_its_name_and_default():
         seen.add(flag)
     # Nothing else: no second name for a knob, no flag that maps to nothing.
     assert set(actions) - seen == PROCESS_FLAGS
-    run_fields = {f.name for f in dataclasses.fields(RunConfig)}
-    assert not run_fields & {f.name for f in dataclasses.fields(TrainerOptions)}
+    # One name per knob: no field in two of the dataclasses.
+    names = [f.name for cls in (RunConfig, *OPTION_GROUPS) for f in dataclasses.fields(cls)]
+    assert len(names) == len(set(names))
 
 
 def test_no_flags_give_the_dataclass_defaults():
-    config, options = cli.train_settings(train_parser().parse_args([]))
+    config, options = train_cli.train_settings(train_parser().parse_args([]))
     assert config == RunConfig()
-    defaults = TrainerOptions()
     assert set(options) == {f.name for _, f in knobs() if f.name in options}
-    for name, value in options.items():
-        assert value == getattr(defaults, name), name
     assert not set(options) & set(BUDGET_KEYS)  # left to the preset's budget
+    assert make_options(options) == (TrainerOptions(), ControllerOptions())
 
 
 def test_given_flags_reach_their_fields_by_name():
@@ -81,7 +86,7 @@ def test_given_flags_reach_their_fields_by_name():
             *("--preset", "seed", "--synchronized-batch-norm"),
         ]
     )
-    config, options = cli.train_settings(args)
+    config, options = train_cli.train_settings(args)
     assert options["batch_size"] == 8 and options["learning_rate"] == 0.5
     assert options["patience"] == 2 and options["bucket_by_length"] is False
     assert options["steps_per_loop"] is None and "epochs" not in options
@@ -90,11 +95,13 @@ def test_given_flags_reach_their_fields_by_name():
 
 
 def test_help_text_is_the_field_docstring():
-    docs = flags.field_docs(TrainerOptions)
+    docs = flags.field_docs(ControllerOptions)
     help_text = train_parser().format_help()
     assert "keep_checkpoints" in docs and "patience" in docs
     squashed = " ".join(help_text.split())
     assert " ".join(docs["keep_checkpoints"].split()) in squashed
+    assert " ".join(flags.field_docs(TrainerOptions)["pad_to"].split()) in squashed
+    assert " ".join(flags.field_docs(RunConfig)["emoticon_dropout"].split()) in squashed
 
 
 def test_train_help_shows_the_real_defaults_of_this_device(repo_root):
@@ -112,8 +119,9 @@ def test_train_help_shows_the_real_defaults_of_this_device(repo_root):
         "configure_cpu_devices(2)  # raises if the help initialised the devices\n"
     )
     text = " ".join(run_python(code, repo_root).split())
+    defaults = {f.name: f.default for g in OPTION_GROUPS for f in dataclasses.fields(g)}
     for key in BUDGET_KEYS:
-        value = getattr(preset.budget(kind), key)
+        value = preset.budget(kind).get(key, defaults[key])
         value = "none" if value is None else value
         expected = f"default: {value} on this {kind} machine (preset {preset.name}"
         flag = key.replace("_", "-")  # `--flag N`, or `--flag, --no-flag` for a bool
@@ -128,7 +136,7 @@ def test_train_help_shows_the_real_defaults_of_this_device(repo_root):
     ],
 )
 def test_type_errors_are_the_parsers_value_errors_the_dataclasses(argv, message):
-    with pytest.raises(cli.UserError, match=re.escape(message)):
+    with pytest.raises(UserError, match=re.escape(message)):
         train_parser().parse_args(argv)
 
 
@@ -192,8 +200,28 @@ def test_pretrain_settings_split_config_and_trainer_options():
     args = parser.parse_args(
         ["pretrain", "--text", "a.txt", "b.csv", "--lstm-units", "16", "8", "--epochs", "2"]
     )
-    config, options = cli.pretrain_settings(args)
+    config, options = pretrain_cli.pretrain_settings(args)
     assert config.text == ("a.txt", "b.csv") and config.lstm_units == (16, 8)
     assert options["epochs"] == 2 and options["batch_size"] == 128 and "monitor" not in options
-    with pytest.raises(cli.UserError, match="must be >= 1"):
-        cli.pretrain_settings(parser.parse_args(["pretrain", "--text", "a", "--epochs", "0"]))
+    with pytest.raises(UserError, match=r"^Argument `epochs` must be >= 1. Received: epochs=0$"):
+        pretrain_cli.pretrain_settings(
+            parser.parse_args(["pretrain", "--text", "a", "--epochs", "0"])
+        )
+
+
+def test_quiet_means_no_progress_bar_only(tmp_path, monkeypatch):
+    """`--quiet` reaches `ControllerOptions.quiet` and leaves the log level alone, for
+    `pretrain` as for `train` (it used to lower `pretrain`'s to WARNING)."""
+    import logging
+
+    seen = {}
+
+    def fake_pretrain(config, options):
+        seen["options"], seen["level"] = options, logging.getLogger().getEffectiveLevel()
+        return types.SimpleNamespace(report={})
+
+    monkeypatch.setattr("weibo_lstm.jobs.pretrain.run_pretraining", fake_pretrain)
+    monkeypatch.setattr(logging.getLogger(), "level", logging.NOTSET)
+    monkeypatch.setattr(logging.getLogger(), "handlers", [])
+    assert cli.main(["pretrain", "--text", str(tmp_path / "t.txt"), "--quiet"]) == 0
+    assert seen["options"]["quiet"] is True and seen["level"] == logging.INFO

@@ -1,4 +1,4 @@
-"""benchmarks/inference.py runs end to end on tiny data (speed is not asserted here)."""
+"""benchmarks.inference runs end to end on tiny data (speed is not asserted here)."""
 
 import json
 import os
@@ -19,7 +19,7 @@ def test_inference_benchmark_runs_on_tiny_data(tmp_path, write_csv):
     args += ["--repetitions", "1", "--latency-posts", "5", "--batch-size", "32"]
     env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="2")
     result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "inference.py"), *args],
+        [sys.executable, "-m", "benchmarks.inference", *args],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -30,7 +30,9 @@ def test_inference_benchmark_runs_on_tiny_data(tmp_path, write_csv):
     assert "| SavedModel `serve` |" in result.stdout
     report = json.loads(out.read_text("utf-8"))
     assert report["data"]["posts"] == 120 and report["model"]["vocabulary_size"] == 60
-    assert report["machine"]["tensorflow"] and report["command"].startswith("python benchmarks/")
+    assert report["machine"]["tensorflow"] and report["command"].startswith(
+        "python -m benchmarks.inference "
+    )
     saved = report["variants"]["SavedModel `serve`"]
     assert saved["batch"]["posts_per_s"] > 0 and saved["single"]["p50_ms"] > 0
     # Every variant predicted the same probabilities as the in-process Keras model.

@@ -14,7 +14,8 @@ import tensorflow as tf
 
 from tests.helpers import trainer_options as options
 from weibo_lstm import SentimentClassifier, Tokenizer, WeiboLSTM
-from weibo_lstm.cli import main as cli
+from weibo_lstm.cli import common as cli_common
+from weibo_lstm.cli import train as train_cli
 from weibo_lstm.distribute.strategies import cpu_strategy
 from weibo_lstm.errors import ConfigError, NonFiniteError, UserError
 from weibo_lstm.models.classifier import WeiboLSTMClassifier
@@ -126,14 +127,16 @@ def test_classifier_option_and_float32_probabilities(texts_and_labels):
 
 
 def test_the_train_flag_reaches_the_run_config():
-    parser = cli.ArgumentParser(prog="train")
-    cli.add_train_arguments(parser)
-    config, _ = cli.train_settings(parser.parse_args(["--mixed-precision", "bfloat16"]))
+    parser = cli_common.ArgumentParser(prog="train")
+    train_cli.add_train_arguments(parser)
+    config, _ = train_cli.train_settings(parser.parse_args(["--mixed-precision", "bfloat16"]))
     assert config.mixed_precision == "bfloat16"
     # Not given: the preset's mode (`auto` for seed-large-batch, off for the others).
-    assert cli.train_settings(parser.parse_args([]))[0].mixed_precision is None
+    assert train_cli.train_settings(parser.parse_args([]))[0].mixed_precision is None
     assert (
-        cli.train_settings(parser.parse_args(["--mixed-precision", "auto"]))[0].mixed_precision
+        train_cli.train_settings(parser.parse_args(["--mixed-precision", "auto"]))[
+            0
+        ].mixed_precision
         == "auto"
     )
     with pytest.raises(UserError, match="invalid choice: 'fp16'"):
@@ -196,11 +199,10 @@ def test_the_large_batch_preset_computes_in_float32_on_a_cpu(texts_and_labels):
 def test_a_tiny_model_trains_on_two_replicas(mode, data):
     strategy = cpu_strategy(2)
     model = build(strategy, mode, batch_norm=False)
-    trainer = DistributedTrainer(
-        model=model, strategy=strategy, options=options(32, 2, epochs=2, steps_per_loop=7)
-    )
+    opts, loop = options(32, 2, epochs=2, steps_per_loop=7)
+    trainer = DistributedTrainer(model=model, strategy=strategy, options=opts)
     before = trainer.evaluate(data)["loss"]
-    history = trainer.fit(data)
+    history = trainer.fit(data, None, loop)
     after = trainer.evaluate(data)["loss"]
     assert after < before - 0.05, (before, after)
     assert [e["skipped_steps"] for e in history.epochs] == [0, 0]
@@ -211,8 +213,9 @@ def test_a_tiny_model_trains_on_two_replicas(mode, data):
 def train_weights(replicas, mode, initial, data):
     strategy = cpu_strategy(replicas)
     model = build(strategy, mode, initial, batch_norm=False, dropout=0.0, l2=1e-3)
-    trainer = DistributedTrainer(model=model, strategy=strategy, options=options(32, replicas))
-    trainer.fit(data)
+    opts, loop = options(32, replicas)
+    trainer = DistributedTrainer(model=model, strategy=strategy, options=opts)
+    trainer.fit(data, None, loop)
     return [w.numpy() for w in model.weights]
 
 
@@ -244,20 +247,19 @@ def test_two_replicas_match_one_replica_in_bfloat16(data):
 
 # ------------------------------------------------------------------ loss scaling
 def poisoned_trainer(strategy, poison, **kwargs):
+    """`(trainer, controller options)` of a float16 `PoisonedLSTM`."""
     model = build(strategy, "float16", model_class=PoisonedLSTM, poison=poison)
-    replicas = strategy.num_replicas_in_sync
-    return DistributedTrainer(
-        model=model, strategy=strategy, options=options(32, replicas, **kwargs)
-    )
+    opts, loop = options(32, strategy.num_replicas_in_sync, **kwargs)
+    return DistributedTrainer(model=model, strategy=strategy, options=opts), loop
 
 
 def test_an_overflow_on_one_replica_is_skipped_by_loss_scaling_not_the_guard():
     """Replica 1 alone overflows (its half holds the poisoned row): every replica skips
     the step, the scale halves and stays halved, and nothing counts as non-finite."""
     strategy = cpu_strategy(2)
-    trainer = poisoned_trainer(strategy, "gradients", on_nonfinite="stop")
+    trainer, _ = poisoned_trainer(strategy, "gradients")
     data = make_examples(64, poison_row=17)  # rows 16..31 are replica 1's
-    trainer.build(data, steps_per_epoch=2)
+    trainer.build(data, steps_per_epoch=2, epochs=1)
     plan = batching.plan_epoch(data.lengths, 32, shuffle=False, bucket=False)
     weights = [w.numpy().copy() for w in trainer.model.trainable_weights]
     scale = float(trainer.optimizer.dynamic_scale.numpy())
@@ -292,13 +294,9 @@ def test_overflows_from_a_huge_loss_scale_do_not_stop_a_run(data):
         optimizer = keras.optimizers.LossScaleOptimizer(
             keras.optimizers.Adam(1e-2), initial_scale=2.0**40
         )
-    trainer = DistributedTrainer(
-        model=model,
-        strategy=strategy,
-        optimizer=optimizer,
-        options=options(32, 2, epochs=2, on_nonfinite="stop"),
-    )
-    history = trainer.fit(data)
+    opts, loop = options(32, 2, epochs=2, on_nonfinite="stop")
+    trainer = DistributedTrainer(model=model, strategy=strategy, optimizer=optimizer, options=opts)
+    history = trainer.fit(data, None, loop)
     assert [e["skipped_steps"] for e in history.epochs] == [0, 0]
     scale = float(optimizer.dynamic_scale.numpy())
     skipped = 2 * 7 - int(optimizer.iterations.numpy())
@@ -311,29 +309,24 @@ def test_overflows_from_a_huge_loss_scale_do_not_stop_a_run(data):
 
 def test_a_nonfinite_loss_is_still_the_guards():
     strategy = cpu_strategy(2)
-    trainer = poisoned_trainer(strategy, "loss", on_nonfinite="stop", steps_per_loop=7)
+    trainer, loop = poisoned_trainer(strategy, "loss", on_nonfinite="stop", steps_per_loop=7)
     with pytest.raises(NonFiniteError, match="non-finite loss"):
-        trainer.fit(make_examples(200, poison_row=17))
+        trainer.fit(make_examples(200, poison_row=17), None, loop)
     assert all(np.isfinite(w.numpy()).all() for w in trainer.model.weights)
 
 
 def test_checkpoints_resume_with_the_loss_scale(data, tmp_path):
     strategy = cpu_strategy(2)
-    trainer = DistributedTrainer(
-        model=build(strategy, "float16"),
-        strategy=strategy,
-        options=options(32, 2, epochs=1, checkpoint_dir=str(tmp_path)),
-    )
-    trainer.fit(data)
+    opts, loop = options(32, 2, epochs=1, checkpoint_dir=str(tmp_path))
+    trainer = DistributedTrainer(model=build(strategy, "float16"), strategy=strategy, options=opts)
+    trainer.fit(data, None, loop)
     scale, counter = (
         v.numpy() for v in (trainer.optimizer.dynamic_scale, trainer.optimizer.step_counter)
     )
     assert scale < 2.0**15  # float16 overflowed at Keras's initial scale
 
-    restored = DistributedTrainer(
-        model=build(strategy, "float16"), strategy=strategy, options=options(32, 2)
-    )
-    restored.build(data, steps_per_epoch=7)
+    restored = DistributedTrainer(model=build(strategy, "float16"), strategy=strategy, options=opts)
+    restored.build(data, steps_per_epoch=7, epochs=1)
     assert restored.optimizer.dynamic_scale.numpy() == 2.0**15
     TrainingCheckpoint(tmp_path, model=restored.model, optimizer=restored.optimizer).restore()
     assert restored.optimizer.dynamic_scale.numpy() == scale

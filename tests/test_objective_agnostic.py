@@ -70,13 +70,14 @@ def char_lm(strategy, initial=None):
 
 def train(replicas, initial, train_set, val_set):
     strategy = cpu_strategy(replicas)
+    options, loop = trainer_options(32, replicas, epochs=4, learning_rate=2e-2)
     trainer = DistributedTrainer(
         model=char_lm(strategy, initial),
         objective=NextCharObjective(),
         strategy=strategy,
-        options=trainer_options(32, replicas, epochs=4, learning_rate=2e-2),
+        options=options,
     )
-    history = trainer.fit(train_set, val_set)
+    history = trainer.fit(train_set, val_set, loop)
     return history, [w.numpy() for w in trainer.model.weights]
 
 

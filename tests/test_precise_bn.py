@@ -101,8 +101,9 @@ def test_the_trainer_recomputes_the_statistics_before_each_validation(monkeypatc
     examples = _examples(n=64, seed=3)
     strategy = cpu_strategy(2)
     model = _model(strategy)
-    options = trainer_options(16, 2, epochs=1, bucket_by_length=True, precise_bn_batches=3)
-    DistributedTrainer(model=model, strategy=strategy, options=options).fit(examples, examples)
+    options, loop = trainer_options(16, 2, epochs=1, bucket_by_length=True, precise_bn_batches=3)
+    trainer = DistributedTrainer(model=model, strategy=strategy, options=options)
+    trainer.fit(examples, examples, loop)
     ((seed, epoch, before),) = calls
     assert (seed, epoch) == (42, 1)
     trained = [(v.path, v.numpy().copy()) for v in model.non_trainable_weights]
@@ -148,8 +149,7 @@ def test_without_length_buckets_or_with_zero_batches_the_moving_averages_stay():
         # Plain batch statistics on buckets: the moving averages are still biased.
         ({"batch_renormalization": False}, True),
     ):
-        trainer = DistributedTrainer(
-            model=_model(strategy), strategy=strategy, options=trainer_options(16, 1, **overrides)
-        )
-        controller = Controller(trainer)
+        options, loop = trainer_options(16, 1, **overrides)
+        trainer = DistributedTrainer(model=_model(strategy), strategy=strategy, options=options)
+        controller = Controller(trainer, loop)
         assert (controller.precise_bn is not None) is expected, overrides

@@ -1,6 +1,5 @@
 """`weibo-lstm pretrain`: the command, resume after SIGKILL, and the shipped preset."""
 
-import importlib.util
 import json
 import signal
 import sys
@@ -14,7 +13,7 @@ from tests.synthetic import texts_and_labels, write_csv
 from tests.test_checkpointing import start
 from weibo_lstm.jobs.train import RunConfig, run_training
 from weibo_lstm.models.encoder import load_encoder, read_encoder_metadata
-from weibo_lstm.training.fine_tuning import PRETRAINED_ENCODER
+from weibo_lstm.models.presets import PRETRAINED_ENCODER
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -123,19 +122,11 @@ def test_the_shipped_preset_loads_and_fine_tunes_on_tiny_data(tmp_path):
     assert result.report_row["encoder"] == str(PRETRAINED_ENCODER)
 
 
-def _preset_script():
-    spec = importlib.util.spec_from_file_location(
-        "pretrain_preset", ROOT / "benchmarks" / "pretrain_preset.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.slow  # reads ../shared/data and normalises ~200k texts (about a minute)
 @pytest.mark.skipif(not SHARED.is_dir(), reason="needs ../shared/data")
 def test_no_validation_or_test_text_is_in_the_pretraining_corpus():
-    script = _preset_script()
+    from tools import pretrain_preset as script
+
     parts = script.splits(SHARED)
     corpus, stats = script.build_corpus(parts)
     evaluation = [t for _, val, test in parts.values() for p in (val, test) for t in p.texts]
@@ -153,32 +144,33 @@ def test_no_validation_or_test_text_is_in_the_pretraining_corpus():
 
 
 def test_pretraining_budget_is_the_one_pretrain_config_had_before_the_split():
-    """The training knobs left `PretrainConfig` for `TrainerOptions`; their defaults did not
-    move. The reference is the `TrainerOptions(...)` that run_pretraining wrote out by hand
-    from `PretrainConfig`'s own defaults before commit 7760d19."""
+    """The training knobs left `PretrainConfig` for the option groups; their defaults did
+    not move. The reference is the options that run_pretraining wrote out by hand from
+    `PretrainConfig`'s own defaults before commit 7760d19, split by group."""
     from weibo_lstm.jobs.config import pretrain_options
+    from weibo_lstm.training.controller_options import ControllerOptions
     from weibo_lstm.training.options import TrainerOptions
 
-    before = TrainerOptions(
-        epochs=3,
-        batch_size=128,
-        learning_rate=2e-3,
-        warmup_epochs=0.1,
-        min_lr_fraction=0.05,
-        steps_per_loop=None,
-        monitor="val_loss",
-        mode="min",
-        seed=42,
-        quiet=False,
-        summary_dir="enc/tensorboard",
-        on_nonfinite="skip",
-        checkpoint_dir=None,
-        checkpoint_every_steps=200,
-        keep_checkpoints=3,
-        fresh=False,
+    before = (
+        TrainerOptions(
+            batch_size=128, learning_rate=2e-3, warmup_epochs=0.1, min_lr_fraction=0.05, seed=42
+        ),
+        ControllerOptions(
+            epochs=3,
+            steps_per_loop=None,
+            monitor="val_loss",
+            mode="min",
+            quiet=False,
+            summary_dir="enc/tensorboard",
+            on_nonfinite="skip",
+            checkpoint_dir=None,
+            checkpoint_every_steps=200,
+            keep_checkpoints=3,
+            fresh=False,
+        ),
     )
     assert pretrain_options(None, "enc/tensorboard") == before
-    assert pretrain_options({"epochs": 5}, "x").epochs == 5
+    assert pretrain_options({"epochs": 5}, "x")[1].epochs == 5
 
 
 def test_sentiment_encoder_pool_drops_held_out_texts_and_repeats_keeping_labels(monkeypatch):

@@ -82,3 +82,43 @@ def test_example_predictions_show_right_and_wrong():
     assert len(lines) == 4
     assert sum(line.startswith("✗") for line in lines) == 2
     assert any(line.endswith("...") for line in lines)
+
+
+#: The training job's report header after the seed's columns, in the order the
+#: releases added them (typed out here, not read from the code).
+JOB_EXTRA_HEADER = [
+    *("replicas", "workers", "device", "global_batch_size", "peak_learning_rate"),
+    *("epochs_run", "train_time_s", "examples_per_second", "data", "train_rows"),
+    *("val_rows", "test_rows", "input_rows", "dropped_empty_rows", "duplicate_rows"),
+    *("dropped_duplicate_rows", "truncated_rows", "skipped_nonfinite_steps"),
+    *("resumed_at_step", "deterministic", "strip_emoticons", "max_length", "model"),
+    *("library_version", "model_dir", "encoder", "mixed_precision"),
+    *("emoticon_dropout", "test_accuracy_emoticons_stripped"),
+    *("wide", "test_accuracy_deep", "test_accuracy_wide", "test_accuracy_wide_and_deep"),
+    "wide_fit_s",
+]
+
+
+def test_a_report_row_writes_the_seed_columns_first_then_the_jobs_in_one_order(tmp_path):
+    assert list(report.REPORT_COLUMNS) == [*SEED_HEADER, *JOB_EXTRA_HEADER]
+    # Filled in any order, in parts: the header is always the same.
+    columns = SEED_HEADER[1:] + JOB_EXTRA_HEADER
+    row = report.ReportRow({c: i for i, c in enumerate(reversed(columns))})
+    path = row.write(tmp_path, timestamp=datetime.datetime(2026, 1, 2, 3, 4, 5))
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        header, values = list(csv.reader(f))
+    assert header == [*SEED_HEADER, *JOB_EXTRA_HEADER]
+    assert values[0] == "20260102_030405"
+    assert dict(zip(header[1:], values[1:], strict=True)) == {c: str(row[c]) for c in columns}
+    assert list(row) == columns and len(row) == len(columns)
+
+
+def test_a_report_row_refuses_unknown_and_missing_columns(tmp_path):
+    row = report.ReportRow({"replicas": 2})
+    with pytest.raises(KeyError, match="largest_epoch_boundary_s"):
+        row.update(largest_epoch_boundary_s=1.0)  # removed: not a column any more
+    with pytest.raises(KeyError, match="timestamp"):
+        row.update(timestamp="now")  # the time of writing
+    with pytest.raises(KeyError, match=r"lacks the columns .*'best_epoch'"):
+        row.write(tmp_path)
+    assert not list(tmp_path.iterdir())

@@ -9,11 +9,17 @@ from sklearn.metrics import accuracy_score, log_loss, precision_score, recall_sc
 from tests.helpers import trainer_options as options
 from weibo_lstm import WarmupCosineDecay, WeiboLSTM
 from weibo_lstm.distribute.strategies import cpu_strategy
+from weibo_lstm.errors import ConfigError
 from weibo_lstm.models.classifier import WeiboLSTMClassifier
 from weibo_lstm.models.layers.batch_norm import has_batch_norm
 from weibo_lstm.preprocessing.tokenized_examples import TokenizedExamples
 from weibo_lstm.training.checkpointing import TrainingCheckpoint
-from weibo_lstm.training.trainer import DistributedTrainer, NonFiniteError, TrainerOptions
+from weibo_lstm.training.trainer import (
+    ControllerOptions,
+    DistributedTrainer,
+    NonFiniteError,
+    TrainerOptions,
+)
 
 VOCAB = 30
 SMALL = dict(embedding_dim=8, lstm_units=(8, 4), dense_units=4)
@@ -47,12 +53,9 @@ def build(strategy, initial=None, **model_kwargs):
 def train_weights(strategy_name, initial, data, trainer_options=None, **model_kwargs):
     strategy = STRATEGIES[strategy_name]()
     model = build(strategy, initial, **model_kwargs)
-    trainer = DistributedTrainer(
-        model=model,
-        strategy=strategy,
-        options=trainer_options or options(32, strategy.num_replicas_in_sync),
-    )
-    trainer.fit(data)
+    opts, loop = trainer_options or options(32, strategy.num_replicas_in_sync)
+    trainer = DistributedTrainer(model=model, strategy=strategy, options=opts)
+    trainer.fit(data, None, loop)
     return [w.numpy() for w in model.weights]
 
 
@@ -77,7 +80,8 @@ def test_a_fixed_global_batch_is_split_over_the_replicas_with_an_unscaled_rate(d
     # batch_size and lr_scaling say; the same run as batch_size=16 without scaling.
     kwargs = dict(batch_norm=False, dropout=0.0)
     initial = build(tf.distribute.get_strategy(), **kwargs).get_weights()
-    fixed = options(32, 2, global_batch_size=32, batch_size=5, lr_scaling="linear")
+    fixed_run = options(32, 2, global_batch_size=32, batch_size=5, lr_scaling="linear")
+    fixed = fixed_run[0]
     assert (
         DistributedTrainer(
             model=build(cpu_strategy(2)), strategy=cpu_strategy(2), options=fixed
@@ -86,13 +90,13 @@ def test_a_fixed_global_batch_is_split_over_the_replicas_with_an_unscaled_rate(d
     )
     assert fixed.peak_learning_rate(2) == fixed.learning_rate == 1e-2
     reference = train_weights("mirrored_2", initial, data, **kwargs)
-    other = train_weights("mirrored_2", initial, data, fixed, **kwargs)
+    other = train_weights("mirrored_2", initial, data, fixed_run, **kwargs)
     assert max(np.abs(a - b).max() for a, b in zip(reference, other, strict=True)) == 0
     with pytest.raises(ValueError, match="must be a multiple of the 2 replicas"):
         DistributedTrainer(
             model=build(cpu_strategy(2)),
             strategy=cpu_strategy(2),
-            options=options(32, 2, global_batch_size=33),
+            options=options(32, 2, global_batch_size=33)[0],
         )
 
 
@@ -154,8 +158,8 @@ def test_one_step_changes_every_trainable_weight(data):
     strategy = STRATEGIES["mirrored_2"]()
     model = build(strategy)
     before = [w.numpy() for w in model.trainable_weights]
-    trainer = DistributedTrainer(model=model, strategy=strategy, options=options(32, 2, epochs=1))
-    trainer.build(data, steps_per_epoch=1)
+    trainer = DistributedTrainer(model=model, strategy=strategy, options=options(32, 2)[0])
+    trainer.build(data, steps_per_epoch=1, epochs=1)
     from weibo_lstm.training import input_pipeline as batching
 
     plan = batching.plan_epoch(data.lengths, 32)[:1]
@@ -169,14 +173,15 @@ def test_one_step_changes_every_trainable_weight(data):
 def test_loss_decreases_and_task_is_learned():
     strategy = STRATEGIES["mirrored_2"]()
     train, val = make_examples(1024, seed=1), make_examples(256, seed=2)
+    opts, loop = options(64, 2, epochs=12, learning_rate=2e-2)
     trainer = DistributedTrainer(
         # BatchNorm's moving averages lag far behind in a run this short; without it
         # the check is about the loop, not about BatchNorm.
         model=build(strategy, batch_norm=False),
         strategy=strategy,
-        options=options(64, 2, epochs=12, learning_rate=2e-2),
+        options=opts,
     )
-    history = trainer.fit(train, val)
+    history = trainer.fit(train, val, loop)
     losses = history.series("loss")
     assert losses[-1] < 0.7 * losses[0]
     assert history.best_metrics["val_accuracy"] > 0.9
@@ -184,9 +189,9 @@ def test_loss_decreases_and_task_is_learned():
 
 def test_learning_rate_follows_scaled_warmup_cosine(data):
     strategy = STRATEGIES["mirrored_2"]()
-    opts = options(32, 2, epochs=4, lr_scaling="sqrt", learning_rate=1e-3, warmup_epochs=2)
+    opts, loop = options(32, 2, epochs=4, lr_scaling="sqrt", learning_rate=1e-3, warmup_epochs=2)
     trainer = DistributedTrainer(model=build(strategy), strategy=strategy, options=opts)
-    history = trainer.fit(data)
+    history = trainer.fit(data, None, loop)
     steps = math.ceil(200 / 32)
     peak = 1e-3 * math.sqrt(2)
     schedule = trainer.optimizer.learning_rate  # the optimizer's rate after training
@@ -221,13 +226,11 @@ class ScriptedTrainer(DistributedTrainer):
 
 def test_best_weights_are_restored_not_the_last(data):
     strategy = STRATEGIES["mirrored_2"]()
+    opts, loop = options(32, 2, epochs=4)
     trainer = ScriptedTrainer(
-        [0.5, 0.9, 0.6, 0.7],
-        model=build(strategy),
-        strategy=strategy,
-        options=options(32, 2, epochs=4),
+        [0.5, 0.9, 0.6, 0.7], model=build(strategy), strategy=strategy, options=opts
     )
-    history = trainer.fit(data, data)
+    history = trainer.fit(data, data, loop)
     assert history.best_epoch == 2 and history.best_metrics["val_accuracy"] == 0.9
     final = [w.numpy() for w in trainer.model.weights]
     for got, best in zip(final, trainer.snapshots[1], strict=True):
@@ -240,13 +243,11 @@ def test_best_weights_are_restored_not_the_last(data):
 
 def test_min_mode_and_early_stopping(data):
     strategy = STRATEGIES["default"]()
+    opts, loop = options(32, 1, epochs=5, monitor="val_loss", mode="min", patience=2)
     trainer = ScriptedTrainer(
-        [0.5, 0.9, 0.8, 0.7, 0.95],
-        model=build(strategy),
-        strategy=strategy,
-        options=options(32, 1, epochs=5, monitor="val_loss", mode="min", patience=2),
+        [0.5, 0.9, 0.8, 0.7, 0.95], model=build(strategy), strategy=strategy, options=opts
     )
-    history = trainer.fit(data, data)
+    history = trainer.fit(data, data, loop)
     assert history.stopped_early and len(history.epochs) == 4 and history.best_epoch == 2
     np.testing.assert_array_equal(trainer.model.weights[0].numpy(), trainer.snapshots[1][0])
 
@@ -257,9 +258,9 @@ def test_exact_evaluation_counts_every_example_once():
     data = make_examples(1003, seed=5)
     model = build(strategy)
     trainer = DistributedTrainer(
-        model=model, strategy=strategy, options=options(64, 2, eval_batch_size=32)
+        model=model, strategy=strategy, options=options(64, 2, eval_batch_size=32)[0]
     )
-    trainer.build(data, steps_per_epoch=1)
+    trainer.build(data, steps_per_epoch=1, epochs=1)
     model(data.rows(np.arange(64)).to_tensor(), training=True)  # move BN off its init
     probabilities = trainer.predict(data)
     assert probabilities.shape == (1003, 2)
@@ -274,23 +275,22 @@ def test_exact_evaluation_counts_every_example_once():
     # The same numbers from one replica (predictions are order-independent).
     single = cpu_strategy(1)
     copy = build(single, model.get_weights())
-    one = DistributedTrainer(model=copy, strategy=single, options=options(64, 1))
+    one = DistributedTrainer(model=copy, strategy=single, options=options(64, 1)[0])
     np.testing.assert_allclose(one.predict(data), probabilities, atol=1e-5)
 
 
 def test_steps_per_loop_runs_every_step_including_the_partial_loop(data):
     strategy = STRATEGIES["mirrored_2"]()
-    trainer = DistributedTrainer(
-        model=build(strategy), strategy=strategy, options=options(32, 2, epochs=2, steps_per_loop=4)
-    )
-    trainer.fit(data)
+    opts, loop = options(32, 2, epochs=2, steps_per_loop=4)
+    trainer = DistributedTrainer(model=build(strategy), strategy=strategy, options=opts)
+    trainer.fit(data, None, loop)
     assert int(trainer.optimizer.iterations.numpy()) == 2 * 7  # 7 steps: loops of 4 + 3
 
 
 def test_variables_built_outside_the_scope_are_refused(data):
     strategy = STRATEGIES["mirrored_2"]()
     model = build(tf.distribute.get_strategy())
-    trainer = DistributedTrainer(model=model, strategy=strategy, options=options(32, 2))
+    trainer = DistributedTrainer(model=model, strategy=strategy, options=options(32, 2)[0])
     with pytest.raises(ValueError, match=r"outside `strategy\.scope"):
         trainer.fit(data)
     with pytest.raises(ValueError, match="optimizer was created outside"):
@@ -303,25 +303,25 @@ def test_user_optimizer_is_used(data):
     strategy = STRATEGIES["mirrored_2"]()
     with strategy.scope():
         optimizer = keras.optimizers.SGD(0.1)
+    opts, loop = options(32, 2, epochs=1)
     trainer = DistributedTrainer(
-        model=build(strategy),
-        optimizer=optimizer,
-        strategy=strategy,
-        options=options(32, 2, epochs=1),
+        model=build(strategy), optimizer=optimizer, strategy=strategy, options=opts
     )
-    history = trainer.fit(data)
+    history = trainer.fit(data, None, loop)
     assert trainer.optimizer is optimizer and history.epochs[0]["learning_rate"] == pytest.approx(
         0.1
     )
 
 
 def test_options_validation():
-    with pytest.raises(ValueError, match="Received: epochs=0"):
-        TrainerOptions(epochs=0)
-    with pytest.raises(ValueError, match="Received: lr_scaling='cubic'"):
+    with pytest.raises(ConfigError, match=r"^Argument `epochs` must be >= 1. Received: epochs=0$"):
+        ControllerOptions(epochs=0)
+    with pytest.raises(ConfigError, match="Received: lr_scaling='cubic'"):
         TrainerOptions(lr_scaling="cubic")
-    with pytest.raises(ValueError, match="Received: mode='up'"):
-        TrainerOptions(mode="up")
+    with pytest.raises(ConfigError, match="Received: mode='up'"):
+        ControllerOptions(mode="up")
+    with pytest.raises(ConfigError, match="Received: learning_rate=nan"):
+        TrainerOptions(learning_rate=float("nan"))
 
 
 # ------------------------------------------------------------------ non-finite guard
@@ -359,14 +359,13 @@ def poisoned_examples(n=200, row=17):
 
 
 def poisoned_trainer(strategy_name="mirrored_2", poison="loss", **kwargs):
+    """`(trainer, controller options)` of a `PoisonedLSTM`."""
     strategy = STRATEGIES[strategy_name]()
     with strategy.scope():
         model = PoisonedLSTM(VOCAB + 1, poison=poison, **SMALL)
         model.build()
-    replicas = strategy.num_replicas_in_sync
-    return DistributedTrainer(
-        model=model, strategy=strategy, options=options(32, replicas, **kwargs)
-    )
+    opts, loop = options(32, strategy.num_replicas_in_sync, **kwargs)
+    return DistributedTrainer(model=model, strategy=strategy, options=opts), loop
 
 
 def state_of(trainer):
@@ -378,13 +377,15 @@ def test_a_nonfinite_step_is_undone_on_every_replica(poison):
     """The poisoned row sits in replica 1's half: both replicas undo the whole step."""
     from weibo_lstm.training import input_pipeline as batching
 
-    trainer = poisoned_trainer(on_nonfinite="skip", poison=poison)
+    trainer, _ = poisoned_trainer(poison=poison)
     data = poisoned_examples()
-    trainer.build(data, steps_per_epoch=1)
+    trainer.build(data, steps_per_epoch=1, epochs=1)
     plan = batching.plan_epoch(data.lengths, 32, shuffle=False, bucket=False)
-    poisoned_batch = plan[[0]]  # rows 0..31: row 17 is replica 1's second row
     before = state_of(trainer)
-    result = trainer.train(iter(batching.distribute(trainer.strategy, data, poisoned_batch)), 1)
+    # The poisoned batch (rows 0..31: row 17 is replica 1's second row), then a clean
+    # one: the call ends after the bad step.
+    iterator = iter(batching.distribute(trainer.strategy, data, plan[[0, 1]]))
+    result = trainer.train(iterator, 2)
     # With poison="loss", tf.where passes no gradient to the NaN branch: the loss
     # alone gives the step away; with "gradients" the loss is finite.
     assert result == {
@@ -396,15 +397,15 @@ def test_a_nonfinite_step_is_undone_on_every_replica(poison):
     for got, want in zip(state_of(trainer), before, strict=True):
         np.testing.assert_array_equal(got, want)  # weights, BN statistics, Adam, iterations
     assert trainer.train_loop_end()["loss"] == 0.0  # a skipped step is not in the metrics
-    clean_batch = plan[[1]]
-    result = trainer.train(iter(batching.distribute(trainer.strategy, data, clean_batch)), 1)
+    # The caller goes on with the same iterator: the next batch is the clean one.
+    result = trainer.train(iterator, 1)
     assert result["nonfinite_steps"] == 0 and int(trainer.optimizer.iterations.numpy()) == 1
 
 
 def test_stop_raises_a_one_line_error_and_keeps_the_last_good_weights():
-    trainer = poisoned_trainer(on_nonfinite="stop", steps_per_loop=7)
+    trainer, loop = poisoned_trainer(on_nonfinite="stop", steps_per_loop=7)
     with pytest.raises(NonFiniteError, match=r"non-finite loss at epoch 1, step \d of 7") as info:
-        trainer.fit(poisoned_examples())
+        trainer.fit(poisoned_examples(), None, loop)
     assert "\n" not in str(info.value) and "--on-nonfinite skip" in str(info.value)
     steps_done = int(str(info.value).split("step ")[1].split()[0]) - 1
     # The loop stopped right after the bad step, which was undone.
@@ -413,9 +414,9 @@ def test_stop_raises_a_one_line_error_and_keeps_the_last_good_weights():
 
 
 def test_skip_goes_on_and_counts_the_skipped_steps(caplog):
-    trainer = poisoned_trainer(on_nonfinite="skip", epochs=2)
+    trainer, loop = poisoned_trainer(on_nonfinite="skip", epochs=2)
     initial = [w.numpy().copy() for w in trainer.model.trainable_weights]
-    history = trainer.fit(poisoned_examples())
+    history = trainer.fit(poisoned_examples(), None, loop)
     assert [e["skipped_steps"] for e in history.epochs] == [1, 1]
     assert int(trainer.optimizer.iterations.numpy()) == 2 * 7 - 2
     assert all(math.isfinite(e["loss"]) for e in history.epochs)
@@ -441,18 +442,14 @@ class WeightPoisoningTrainer(ScriptedTrainer):
 
 def test_nonfinite_weights_are_never_best_nor_checkpointed(data, tmp_path):
     strategy = STRATEGIES["mirrored_1"]()
-    trainer = WeightPoisoningTrainer(
-        2,
-        model=build(strategy),
-        strategy=strategy,
-        options=options(32, 1, epochs=3, checkpoint_dir=str(tmp_path)),
-    )
+    opts, loop = options(32, 1, epochs=3, checkpoint_dir=str(tmp_path))
+    trainer = WeightPoisoningTrainer(2, model=build(strategy), strategy=strategy, options=opts)
     with pytest.raises(NonFiniteError, match="not finite after epoch 2; they are neither kept"):
-        trainer.fit(data, data)
+        trainer.fit(data, data, loop)
     assert tf.train.latest_checkpoint(tmp_path).endswith("ckpt-7")  # epoch 1's, intact
     restored = build(strategy)
-    opt = DistributedTrainer(model=restored, strategy=strategy, options=options(32, 1))
-    opt.build(data, steps_per_epoch=7)
+    opt = DistributedTrainer(model=restored, strategy=strategy, options=opts)
+    opt.build(data, steps_per_epoch=7, epochs=3)
     state = TrainingCheckpoint(tmp_path, model=restored, optimizer=opt.optimizer).restore()
     assert state["history"]["best_epoch"] == 1
     assert all(np.isfinite(w.numpy()).all() for w in restored.weights)
@@ -463,28 +460,3 @@ def test_has_batch_norm_decides_length_buckets_for_the_caller():
     strategy = STRATEGIES["default"]()
     assert has_batch_norm(build(strategy)) and not has_batch_norm(build(strategy, batch_norm=False))
     assert TrainerOptions().bucket_by_length is True
-
-
-def test_the_history_shows_time_spent_between_epochs_outside_the_epoch_timer():
-    import time
-
-    from weibo_lstm.training.actions import Action
-    from weibo_lstm.training.controller import Controller
-
-    class SlowAction(Action):
-        def on_epoch_end(self, state, entry):
-            time.sleep(0.5)
-
-    strategy = tf.distribute.get_strategy()
-    data = make_examples(64)
-    trainer = DistributedTrainer(
-        model=build(strategy), strategy=strategy, options=options(32, 1, epochs=3)
-    )
-    history = Controller(trainer, actions=[SlowAction()]).fit(data, data)
-    gaps = history.boundary_gaps()
-    assert len(gaps) == 3
-    # The first epoch follows no action; each later one follows a 0.5 s sleep.
-    assert 0 <= gaps[0] < 0.25
-    assert all(0.5 <= gap < 0.75 for gap in gaps[1:])
-    for entry in history.epochs:
-        assert entry["wall_time"] >= entry["epoch_time"]

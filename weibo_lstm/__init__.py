@@ -45,17 +45,16 @@ if TYPE_CHECKING:  # what IDEs and type checkers see; at run time the names load
     from weibo_lstm.models.language_model import CharLanguageModel
     from weibo_lstm.models.layers.batch_norm import DistributedBatchNormalization
     from weibo_lstm.models.ngram_logistic import NgramLogisticRegression
-    from weibo_lstm.models.presets import PRESETS, PRETRAINED_ENCODER, Budget, Preset, get_preset
+    from weibo_lstm.models.presets import PRESETS, PRETRAINED_ENCODER, Preset, get_preset
     from weibo_lstm.models.wide_and_deep import WideAndDeep
     from weibo_lstm.preprocessing.tokenizer import Tokenizer
     from weibo_lstm.serving.export import export, serving_function
     from weibo_lstm.serving.predictor import Predictor
     from weibo_lstm.tasks.sentiment_classifier import SentimentClassifier
-    from weibo_lstm.training.fine_tuning import FineTuning
+    from weibo_lstm.training.controller_options import ControllerOptions
     from weibo_lstm.training.history import History
     from weibo_lstm.training.language_model_objective import LanguageModelObjective
     from weibo_lstm.training.objectives import ClassificationObjective, Objective
-    from weibo_lstm.training.optimization import EncoderAdam
     from weibo_lstm.training.options import TrainerOptions
     from weibo_lstm.training.reproducibility import enable_determinism
     from weibo_lstm.training.schedules import WarmupCosineDecay
@@ -89,7 +88,6 @@ _EXPORTS = {
     "Objective": "training.objectives",
     "Predictor": "serving.predictor",
     "PRESETS": "models.presets",
-    "Budget": "models.presets",
     "Preset": "models.presets",
     "get_preset": "models.presets",
     "enable_determinism": "training.reproducibility",
@@ -98,18 +96,17 @@ _EXPORTS = {
     "EMOTICON_PATTERN": "data.emoticons",
     "Tokenizer": "preprocessing.tokenizer",
     "DistributedTrainer": "training.trainer",
-    "EncoderAdam": "training.optimization",
     "backbone_from_encoder": "models.encoder",
     "classifier_from_encoder": "models.encoder",
     "load_encoder": "models.encoder",
     "save_encoder": "models.encoder",
     "PRETRAINED_ENCODER": "models.presets",
-    "FineTuning": "training.fine_tuning",
     "CharLanguageModel": "models.language_model",
     "LanguageModelObjective": "training.language_model_objective",
     "PretrainConfig": "jobs.config",
     "run_pretraining": "jobs.pretrain",
     "TrainerOptions": "training.options",
+    "ControllerOptions": "training.controller_options",
 }
 
 
@@ -132,18 +129,16 @@ __all__ = [
     "EMOTICON_PATTERN",
     "PRESETS",
     "PRETRAINED_ENCODER",
-    "Budget",
     "CharLanguageModel",
     "CheckpointError",
     "ClassificationHead",
     "ClassificationObjective",
     "ClusterError",
     "ConfigError",
+    "ControllerOptions",
     "DataError",
     "DistributedBatchNormalization",
     "DistributedTrainer",
-    "EncoderAdam",
-    "FineTuning",
     "History",
     "LabeledTexts",
     "LanguageModelObjective",

@@ -13,42 +13,15 @@ import numpy as np
 
 from weibo_lstm.data.label_sets import UnknownLabel, class_id, infer_class_names
 from weibo_lstm.data.labeled_texts import LabeledTexts, LoadStats
+from weibo_lstm.data.text_files import TEXT_COLUMNS, read_text_file
 from weibo_lstm.errors import DataError
 
 logger = logging.getLogger("weibo_lstm")
 
-# Columns the loader recognises, by role. The seed's two formats are
-# `label,review` (weibo_senti_100k.csv) and `evaluation,label` (all_utf8.csv).
-TEXT_COLUMNS = ("review", "evaluation", "text", "content", "comment", "sentence")
+# Columns the loader recognises, by role (TEXT_COLUMNS: see text_files).
 LABEL_COLUMNS = ("label",)
 
-# The order matters: a GBK file can look like valid UTF-8 only by accident, the
-# reverse is common, so UTF-8 (with or without BOM) is tried first.
-_ENCODINGS = ("utf-8-sig", "gb18030")
 _SEED_FILES = ("all_utf8.csv", "weibo_senti_100k.csv")
-
-
-def _read_text(path: Path) -> tuple[str, str]:
-    if path.is_dir():
-        raise DataError(f"{path}: is a directory; give the CSV file inside it")
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise DataError(f"{path}: cannot read the file: {e.strerror or e}") from None
-    if not raw.strip():
-        raise DataError(f"{path}: the file is empty")
-    if b"\x00" in raw:
-        raise DataError(
-            f"{path}: contains NUL bytes: a binary file or UTF-16 text; save it as UTF-8 CSV"
-        )
-    for encoding in _ENCODINGS:
-        try:
-            return raw.decode(encoding), ("gb18030" if encoding == "gb18030" else "utf-8")
-        except UnicodeDecodeError:
-            continue
-    raise DataError(f"{path}: not UTF-8 or GB18030/GBK text; save it as UTF-8 CSV")
 
 
 def _clip(value, limit: int = 80) -> str:
@@ -133,7 +106,7 @@ def load_csv(
             f"Argument `on_bad_rows` must be 'error' or 'skip'. Received: on_bad_rows={on_bad_rows!r}"
         )
     path = Path(path)
-    text, encoding = _read_text(path)
+    text, encoding = read_text_file(path, kind="CSV")
     texts, raw_labels, lines, counts = _read_rows(
         path, text, on_bad_rows=on_bad_rows, max_chars=max_chars
     )

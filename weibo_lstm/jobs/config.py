@@ -2,8 +2,9 @@
 
 `RunConfig` (what `weibo-lstm train` reads, writes and runs on) and `PretrainConfig`
 (what `weibo-lstm pretrain` reads, builds and writes); the training knobs of both are
-`TrainerOptions` fields. The command line builds its flags from these classes, so
-`weibo-lstm --help` never has to start TensorFlow.
+fields of the option groups (`TrainerOptions`, `ControllerOptions`). The command line
+builds its flags from these classes, so `weibo-lstm --help` never has to start
+TensorFlow. All of them validate with `weibo_lstm.errors.check_fields`.
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 
 from weibo_lstm.distribute.cluster import DEFAULT_STARTUP_TIMEOUT
-from weibo_lstm.errors import ConfigError, DataError
+from weibo_lstm.errors import ConfigError, DataError, check_fields
 from weibo_lstm.models.presets import PRESETS
+from weibo_lstm.training.controller_options import ControllerOptions
+from weibo_lstm.training.option_groups import make_options, split_options
 from weibo_lstm.training.options import MIXED_PRECISION_MODES as MODES
 from weibo_lstm.training.options import TrainerOptions
 
-#: `TrainerOptions` fields the job sets itself (no flag).
+#: Training options the job sets itself (no flag).
 JOB_SET_OPTIONS = frozenset(["summary_dir"])
 
 
@@ -28,7 +31,8 @@ JOB_SET_OPTIONS = frozenset(["summary_dir"])
 class RunConfig:
     """What a training run reads and writes, and where it runs.
 
-    The training options (epochs, batch size, checkpoints, …) are `TrainerOptions`.
+    The training options (epochs, batch size, checkpoints, …) are `TrainerOptions`
+    and `ControllerOptions` fields.
 
     Attributes:
         data: labelled CSV (label,review or evaluation,label); None: all_utf8.csv
@@ -45,6 +49,11 @@ class RunConfig:
         max_length: characters per post after normalisation.
         strip_emoticons: remove bracketed emoticons like [哈哈] before tokenizing
             (they leak weibo labels).
+        emoticon_dropout: share of the training posts whose emoticons are removed,
+            for labels that were derived from emoticons (distant supervision): the
+            model must learn the words too. None: 0.7 when the training labels follow
+            the emoticons (`weibo_lstm.data.emoticons.emoticon_audit`, e.g.
+            weibo_senti_100k), else 0. Used by `SentimentClassifier.fit`.
         drop_duplicates: drop repeated texts (and texts with both labels).
         wide: wide & deep: after the LSTM, fit TF-IDF + logistic regression over
             character 1-3-grams on the training rows and combine the two on
@@ -82,6 +91,7 @@ class RunConfig:
     encoder: str | None = dataclasses.field(default=None, metadata={"metavar": "DIR"})
     max_length: int = 180
     strip_emoticons: bool = False
+    emoticon_dropout: float | None = None
     drop_duplicates: bool = False
     wide: bool = True
     val_fraction: float = 0.1
@@ -100,33 +110,31 @@ class RunConfig:
     memory_growth: bool = True
 
     def __post_init__(self):
-        def check(name, ok, expected):
-            if not ok:
-                raise ConfigError(
-                    f"Argument `{name}` must be {expected}. Received: {name}={getattr(self, name)!r}"
-                )
-
-        check("preset", self.preset is None or self.preset in PRESETS, f"one of {sorted(PRESETS)}")
-        check("max_length", self.max_length >= 1, ">= 1")
-        check("val_fraction", 0 <= self.val_fraction < 1, "in [0, 1)")
-        check("test_fraction", 0 <= self.test_fraction < 1, "in [0, 1)")
-        check("replicas", self.replicas is None or self.replicas >= 1, ">= 1 or None")
-        check(
-            "mixed_precision",
-            self.mixed_precision in (None, "auto", *MODES),
-            f"one of {('auto', *MODES)} or None",
+        share = self.emoticon_dropout
+        check_fields(
+            self,
+            preset=(self.preset is None or self.preset in PRESETS, f"one of {sorted(PRESETS)}"),
+            max_length=(self.max_length >= 1, ">= 1"),
+            emoticon_dropout=(share is None or 0 <= share <= 1, "in [0, 1] or None"),
+            val_fraction=(0 <= self.val_fraction < 1, "in [0, 1)"),
+            test_fraction=(0 <= self.test_fraction < 1, "in [0, 1)"),
+            replicas=(self.replicas is None or self.replicas >= 1, ">= 1 or None"),
+            mixed_precision=(
+                self.mixed_precision in (None, "auto", *MODES),
+                f"one of {('auto', *MODES)} or None",
+            ),
+            collective=(self.collective in ("auto", "ring", "nccl"), "'auto', 'ring' or 'nccl'"),
+            startup_timeout=(self.startup_timeout > 0, "> 0"),
         )
-        check("collective", self.collective in ("auto", "ring", "nccl"), "'auto', 'ring' or 'nccl'")
-        check("startup_timeout", self.startup_timeout > 0, "> 0")
 
 
 @dataclasses.dataclass(frozen=True)
 class PretrainConfig:
     """What `run_pretraining` reads, builds and writes (each is a `weibo-lstm pretrain` flag).
 
-    How it trains (epochs, batch, learning rate, seed, checkpoints, ...) are
-    `TrainerOptions` fields, given to `run_pretraining` as `options` on top of
-    `PRETRAIN_OPTIONS`.
+    How it trains (epochs, batch, learning rate, seed, checkpoints, ...) are fields
+    of `TrainerOptions` and `ControllerOptions` (`PRETRAIN_OPTION_FIELDS`), given to
+    `run_pretraining` as `options` on top of `PRETRAIN_OPTIONS`.
 
     Attributes:
         text: text files (one text per line) or labelled CSVs (their text column).
@@ -183,27 +191,23 @@ class PretrainConfig:
         object.__setattr__(self, "lstm_units", tuple(int(u) for u in self.lstm_units))
         if self.num_sampled == 0:
             object.__setattr__(self, "num_sampled", None)
-        checks = {
-            "max_length": (self.max_length >= 1, ">= 1"),
-            "min_count": (self.min_count >= 1, ">= 1"),
-            "vocabulary_size": (self.vocabulary_size >= 3, ">= 3"),
-            "lstm_units": (bool(self.lstm_units) and min(self.lstm_units) >= 1, "positive"),
-            "num_sampled": (self.num_sampled is None or self.num_sampled >= 1, ">= 0"),
-            "val_fraction": (0 < self.val_fraction < 1, "in (0, 1)"),
-            "max_texts": (self.max_texts is None or self.max_texts >= 1, ">= 1 or None"),
-            "replicas": (self.replicas is None or self.replicas >= 1, ">= 1 or None"),
-            "mixed_precision": (self.mixed_precision in MODES, f"one of {MODES}"),
-            "weights_dtype": (self.weights_dtype in ("float16", "float32"), "float16 or float32"),
-        }
-        for name, (ok, expected) in checks.items():
-            if not ok:
-                raise ConfigError(
-                    f"Argument `{name}` must be {expected}. Received: {name}={getattr(self, name)!r}"
-                )
+        check_fields(
+            self,
+            max_length=(self.max_length >= 1, ">= 1"),
+            min_count=(self.min_count >= 1, ">= 1"),
+            vocabulary_size=(self.vocabulary_size >= 3, ">= 3"),
+            lstm_units=(bool(self.lstm_units) and min(self.lstm_units) >= 1, "positive"),
+            num_sampled=(self.num_sampled is None or self.num_sampled >= 1, ">= 0"),
+            val_fraction=(0 < self.val_fraction < 1, "in (0, 1)"),
+            max_texts=(self.max_texts is None or self.max_texts >= 1, ">= 1 or None"),
+            replicas=(self.replicas is None or self.replicas >= 1, ">= 1 or None"),
+            mixed_precision=(self.mixed_precision in MODES, f"one of {MODES}"),
+            weights_dtype=(self.weights_dtype in ("float16", "float32"), "float16 or float32"),
+        )
 
 
-#: Pretraining's training budget: `TrainerOptions` fields that differ from their
-#: defaults unless the user sets them (`run_pretraining(options=...)`, the flags).
+#: Pretraining's training budget: training options that differ from their defaults
+#: unless the user sets them (`run_pretraining(options=...)`, the flags).
 PRETRAIN_OPTIONS = {
     "epochs": 3,
     "batch_size": 128,
@@ -212,8 +216,8 @@ PRETRAIN_OPTIONS = {
     "min_lr_fraction": 0.05,
     "on_nonfinite": "skip",
 }
-#: The `TrainerOptions` fields `pretrain` offers: the rest (buckets, BatchNorm,
-#: adversarial training, which metric to monitor) are the job's or do not apply.
+#: The training options `pretrain` offers: the rest (buckets, BatchNorm, which
+#: metric to monitor) are the job's or do not apply.
 PRETRAIN_OPTION_FIELDS = (
     "epochs",
     "batch_size",
@@ -234,8 +238,10 @@ PRETRAIN_OPTION_FIELDS = (
 )
 
 
-def pretrain_options(options: Mapping[str, object] | None, summary_dir: str) -> TrainerOptions:
-    """The `TrainerOptions` of a pretraining run: `options` over `PRETRAIN_OPTIONS`.
+def pretrain_options(
+    options: Mapping[str, object] | None, summary_dir: str
+) -> tuple[TrainerOptions, ControllerOptions]:
+    """The option groups of a pretraining run: `options` over `PRETRAIN_OPTIONS`.
 
     Raises:
         ConfigError: for a field `pretrain` does not offer, or an invalid value.
@@ -244,25 +250,38 @@ def pretrain_options(options: Mapping[str, object] | None, summary_dir: str) -> 
     unknown = set(options) - set(PRETRAIN_OPTION_FIELDS)
     if unknown:
         raise ConfigError(f"Arguments {sorted(unknown)} are not pretraining options.")
-    try:
-        return TrainerOptions(
-            **{**PRETRAIN_OPTIONS, **options},
-            monitor="val_loss",
-            mode="min",
-            summary_dir=summary_dir,
-        )
-    except ConfigError:
-        raise
-    except ValueError as e:
-        raise ConfigError(str(e)) from None
+    fixed = {"monitor": "val_loss", "mode": "min", "summary_dir": summary_dir}
+    return make_options({**PRETRAIN_OPTIONS, **options, **fixed})
+
+
+def training_settings(options: Mapping[str, object]) -> dict[str, dict[str, object]]:
+    """The settings.toml sections of the training options, one per option group
+    (without the ones the job sets).
+
+    Example:
+
+    >>> sections = training_settings({"epochs": 3, "seed": 1})
+    >>> sections["training (TrainerOptions)"], sections["loop (ControllerOptions)"]
+    ({'seed': 1}, {'epochs': 3})
+    """
+    kept = {k: v for k, v in options.items() if k not in JOB_SET_OPTIONS}
+    trainer, controller = split_options(kept)
+    return {"training (TrainerOptions)": trainer, "loop (ControllerOptions)": controller}
+
+
+#: Settings that older releases wrote into settings.toml and this one no longer has,
+#: with the value that meant "off": a file that has them at that value still reads.
+RETIRED_SETTINGS = {"adversarial_epsilon": 0.0}
 
 
 def read_settings(path: str | Path, names: Collection[str]) -> dict[str, object]:
     """The `name = value` settings of a TOML file, by field name (`-` read as `_`).
 
+    A retired setting (`RETIRED_SETTINGS`) at its "off" value is skipped.
+
     Raises:
-        DataError: the file cannot be read, is not TOML, or names a setting not in
-            `names`.
+        DataError: the file cannot be read, is not TOML, names a setting not in
+            `names`, or turns a retired one on.
     """
     try:
         import tomllib
@@ -278,6 +297,10 @@ def read_settings(path: str | Path, names: Collection[str]) -> dict[str, object]
     except tomllib.TOMLDecodeError as e:
         raise DataError(f"{path}: not a TOML settings file: {e}") from None
     settings = {key.replace("-", "_"): value for key, value in raw.items()}
+    retired = {k: settings.pop(k) for k in RETIRED_SETTINGS if k in settings and k not in names}
+    for name, value in retired.items():
+        if value != RETIRED_SETTINGS[name]:
+            raise DataError(f"{path}: `{name}` is no longer a setting: remove it")
     unknown = sorted(set(settings) - set(names))
     if unknown:
         raise DataError(f"{path}: unknown settings {unknown} (they are the flags' names)")

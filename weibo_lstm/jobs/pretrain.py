@@ -33,6 +33,7 @@ from weibo_lstm.preprocessing.tokenized_examples import TokenizedExamples
 from weibo_lstm.preprocessing.tokenizer import Tokenizer
 from weibo_lstm.training.language_model_objective import LanguageModelObjective
 from weibo_lstm.training.mixed_precision import dtype_policy
+from weibo_lstm.training.option_groups import flat_options
 from weibo_lstm.training.trainer import DistributedTrainer
 from weibo_lstm.version import __version__
 
@@ -97,8 +98,9 @@ def run_pretraining(
     Args:
         config: what to read, build and write.
         texts: the corpus (None: read `config.text`).
-        options: `TrainerOptions` fields (of `PRETRAIN_OPTION_FIELDS`) over
-            `PRETRAIN_OPTIONS`; `seed` also seeds the subset, the split and the model.
+        options: training options (`PRETRAIN_OPTION_FIELDS`, of `TrainerOptions` and
+            `ControllerOptions`) over `PRETRAIN_OPTIONS`; `seed` also seeds the subset,
+            the split and the model.
 
     Returns:
         The training history, validation metrics of the kept epoch, the encoder
@@ -110,11 +112,11 @@ def run_pretraining(
     """
     start = time.perf_counter()
     output = Path(config.output)
-    trainer_options = pretrain_options(options, str(output / "tensorboard"))
+    trainer_options, loop = pretrain_options(options, str(output / "tensorboard"))
     train_texts, val_texts, n_texts = _split_texts(config, texts, trainer_options.seed)
     output = check_output_dir(config.output, "encoder directory")
-    if trainer_options.checkpoint_dir:
-        check_output_dir(trainer_options.checkpoint_dir, "checkpoint directory")
+    if loop.checkpoint_dir:
+        check_output_dir(loop.checkpoint_dir, "checkpoint directory")
 
     keras.utils.set_random_seed(trainer_options.seed)
     strategy = default_strategy(config.replicas, memory_growth=config.memory_growth)
@@ -138,9 +140,10 @@ def run_pretraining(
         strategy=strategy,
         options=trainer_options,
     )
-    history = trainer.fit(train, val)
+    history = trainer.fit(train, val, loop)
     val_metrics = trainer.evaluate(val, prefix="val_")
-    report = _report(config, trainer_options, n_texts, train, val, tokenizer, strategy, history)
+    options = flat_options(trainer.options, loop)
+    report = _report(config, options, n_texts, train, val, tokenizer, strategy, history)
     report.update(val_metrics, wall_time_s=round(time.perf_counter() - start, 1))
     _write_encoder(output, model, tokenizer, config.weights_dtype, report, history)
     logger.info(
@@ -193,7 +196,7 @@ def _report(config, options, n_texts, train, val, tokenizer, strategy, history) 
     train_time = sum(e["epoch_time"] for e in history.epochs)
     return {
         "config": dataclasses.asdict(config),
-        "options": dataclasses.asdict(options),
+        "options": options,
         "corpus": {
             "texts": n_texts,
             "train_texts": len(train),

@@ -1,5 +1,6 @@
-"""The training outputs: classification report, example predictions, the seed's CSV, curves,
-and the check that an output directory can take a write."""
+"""The training outputs: classification report, example predictions, the report CSV
+(`ReportRow`: the seed's columns, then ours), curves, and the check that an output
+directory can take a write."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import datetime
 import logging
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,87 @@ SEED_COLUMNS = (
     *(f"report_macro_avg_{key}" for key in _REPORT_KEYS),
     *(f"report_weighted_avg_{key}" for key in _REPORT_KEYS),
 )
+
+#: The training job's columns after the seed's, in the order they were added (a new
+#: column is only ever appended, so reports of different versions line up).
+EXTRA_COLUMNS = (
+    # 0.1.0
+    *("replicas", "workers", "device", "global_batch_size", "peak_learning_rate"),
+    *("epochs_run", "train_time_s", "examples_per_second", "data", "train_rows"),
+    *("val_rows", "test_rows", "input_rows", "dropped_empty_rows", "duplicate_rows"),
+    *("dropped_duplicate_rows", "truncated_rows", "skipped_nonfinite_steps"),
+    *("resumed_at_step", "deterministic", "strip_emoticons", "max_length", "model"),
+    *("library_version", "model_dir"),
+    # 0.2.0: the pretrained encoder the run started from; 0.3.0: the compute dtype
+    *("encoder", "mixed_precision"),
+    # emoticon dropout: the share of training posts whose emoticons were removed, and
+    # the leakage audit's test accuracy without emoticons
+    *("emoticon_dropout", "test_accuracy_emoticons_stripped"),
+    # wide & deep: each part's test accuracy and the wide part's fitting time
+    *("wide", "test_accuracy_deep", "test_accuracy_wide", "test_accuracy_wide_and_deep"),
+    "wide_fit_s",
+)
+#: Every column of the training job's report, in its order.
+REPORT_COLUMNS = (*SEED_COLUMNS, *EXTRA_COLUMNS)
+
+
+class ReportRow(Mapping):
+    """The training job's report row: the columns of `REPORT_COLUMNS`, in that order.
+
+    The job fills it from its parts (`update`); a column it does not know is an
+    error, and `write` refuses a row with a column unset, so every report has the
+    header `REPORT_COLUMNS`. `timestamp` is the time of writing. Read it as a dict.
+
+    Example:
+
+    >>> row = ReportRow({"replicas": 2}).update(device="CPU")
+    >>> dict(row), row.missing()[:2]
+    ({'replicas': 2, 'device': 'CPU'}, ['best_epoch', 'best_val_loss'])
+    """
+
+    def __init__(self, values: Mapping[str, object] | None = None):
+        self._values: dict[str, object] = {}
+        self.update(values or {})
+
+    def update(self, values: Mapping[str, object] | None = None, /, **more) -> ReportRow:
+        """Sets columns; returns the row.
+
+        Raises:
+            KeyError: for a name that is not a column of `REPORT_COLUMNS` (or is
+                `timestamp`).
+        """
+        values = {**(values or {}), **more}
+        unknown = [k for k in values if k not in REPORT_COLUMNS or k == "timestamp"]
+        if unknown:
+            raise KeyError(f"not columns of the training report: {unknown}")
+        self._values.update(values)
+        return self
+
+    def missing(self) -> list[str]:
+        """The columns not set yet (`timestamp` aside), in report order."""
+        return [c for c in REPORT_COLUMNS[1:] if c not in self._values]
+
+    def __getitem__(self, column: str) -> object:
+        return self._values[column]
+
+    def __iter__(self) -> Iterator[str]:
+        return (c for c in REPORT_COLUMNS if c in self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def write(
+        self, output_dir: str | os.PathLike, *, timestamp: datetime.datetime | None = None
+    ) -> Path:
+        """`write_report` of this row, whose header is then `REPORT_COLUMNS`.
+
+        Raises:
+            KeyError: naming the columns not set.
+        """
+        missing = self.missing()
+        if missing:
+            raise KeyError(f"report row lacks the columns {missing}")
+        return write_report(output_dir, dict(self), timestamp=timestamp)
 
 
 def classification_report(labels: np.ndarray, predicted: np.ndarray) -> tuple[str, dict]:
@@ -63,6 +145,25 @@ def report_columns(report: Mapping) -> dict[str, float]:
         if name == _REPORT_NAMES[-1]:
             columns["report_accuracy"] = report["accuracy"]
     return columns
+
+
+def data_columns(corpus: str, splits: Sequence) -> dict[str, object]:
+    """The report's data columns of the `(train, validation, test)` `LabeledTexts`
+    read from `corpus`: rows per split, and what loading them dropped or cut."""
+    # One LoadStats per file read (the three splits of one file share theirs).
+    files = list({id(d.stats): d.stats for d in splits}.values())
+    train, val, test = splits
+    return {
+        "data": corpus,
+        "train_rows": len(train),
+        "val_rows": len(val),
+        "test_rows": len(test),
+        "input_rows": sum(s.rows for s in files),
+        "dropped_empty_rows": sum(s.dropped_empty for s in files),
+        "duplicate_rows": sum(s.duplicates for s in files),
+        "dropped_duplicate_rows": sum(s.dropped_duplicates for s in files),
+        "truncated_rows": sum(s.truncated for s in files),
+    }
 
 
 def example_predictions(
@@ -95,6 +196,9 @@ def write_report(
     timestamp: datetime.datetime | None = None,
 ) -> Path:
     """Writes `<output_dir>/training_report_YYYYMMDD_HHMMSS.csv` (UTF-8 with BOM).
+
+    The training job writes a `ReportRow` (`ReportRow.write`); this writes any row
+    with the seed's columns first.
 
     Args:
         output_dir: directory (created if missing).

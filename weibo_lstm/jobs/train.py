@@ -7,9 +7,10 @@ every test row; write the report CSV, the training curves, TensorBoard scalars a
 saved classifier. In a cluster every worker runs the job, checks that the others have
 the same settings and data, and only the chief's files survive.
 
-Settings come in two dataclasses with one name per knob: `RunConfig` (this module:
-data, outputs, preset, devices) and `TrainerOptions` (the trainer's), given as the
-fields the user set; the preset's budget for the device fills the rest.
+Settings come in dataclasses with one name per knob: `RunConfig` (data, outputs,
+preset, devices, emoticon dropout) and the training options (`TrainerOptions` and
+`ControllerOptions` fields), given flat as the fields the user set; the preset's budget
+for the device fills the rest.
 """
 
 from __future__ import annotations
@@ -34,14 +35,14 @@ from weibo_lstm.data.splits import split_dataset
 from weibo_lstm.distribute.runtime import Runtime
 from weibo_lstm.errors import ConfigError, DataError
 from weibo_lstm.jobs import report as reporting
-from weibo_lstm.jobs.config import JOB_SET_OPTIONS, RunConfig, write_settings
-from weibo_lstm.jobs.report import check_output_dir
+from weibo_lstm.jobs.config import JOB_SET_OPTIONS, RunConfig, training_settings, write_settings
+from weibo_lstm.jobs.report import ReportRow, check_output_dir
 from weibo_lstm.models.cudnn import warn_if_not_cudnn
 from weibo_lstm.models.presets import BUDGET_KEYS, encoder_path, get_preset
 from weibo_lstm.tasks.sentiment_classifier import SentimentClassifier
 from weibo_lstm.training.history import History
+from weibo_lstm.training.option_groups import flat_options, make_options
 from weibo_lstm.training.reproducibility import enable_determinism
-from weibo_lstm.training.trainer import TrainerOptions
 from weibo_lstm.version import __version__
 
 logger = logging.getLogger("weibo_lstm")
@@ -55,7 +56,7 @@ class TrainingResult:
     history: History
     test_metrics: dict
     classification_report: str
-    report_row: dict
+    report_row: ReportRow
     report_path: Path | None
     model_dir: Path | None
     corpus: str
@@ -98,21 +99,24 @@ def run_training(config: RunConfig, options: Mapping[str, object] | None = None)
 
     Args:
         config: the run's data, outputs, preset and devices.
-        options: the `TrainerOptions` fields the user set; the preset's budget for
-            this device fills epochs, batch_size, learning_rate and warmup_epochs,
-            and `TrainerOptions`' defaults the rest.
+        options: the training options the user set (fields of `TrainerOptions` or
+            `ControllerOptions`); the preset's budget for this device fills epochs,
+            batch_size, learning_rate and warmup_epochs, and the groups' defaults
+            the rest.
 
     In a cluster every worker runs this; only the chief's files survive (the others
     write to a temporary directory that is removed), and all workers return together.
 
     Raises:
-        ConfigError: for an invalid option, before TensorFlow picks its devices.
+        ConfigError: for an unknown or invalid option, before TensorFlow picks its
+            devices.
     """
     options = dict(options or {})
     unknown = set(options) & JOB_SET_OPTIONS
     if unknown:
         raise ConfigError(f"Arguments {sorted(unknown)} are set by the job, not by the user.")
-    base = TrainerOptions(**options)  # validates the user's values before devices start
+    # Validates the user's values before devices start.
+    base, base_loop = make_options(options)
     start = time.perf_counter()
     runtime = Runtime.create(
         config.replicas,
@@ -123,8 +127,8 @@ def run_training(config: RunConfig, options: Mapping[str, object] | None = None)
     )
     if runtime.is_chief:
         check_output_dir(config.output_dir)
-        if base.checkpoint_dir:
-            check_output_dir(base.checkpoint_dir, "checkpoint directory")
+        if base_loop.checkpoint_dir:
+            check_output_dir(base_loop.checkpoint_dir, "checkpoint directory")
     with runtime.output_dir(config.output_dir) as output_dir:
         result = _train(config, options, base.seed, runtime, output_dir, start)
         # Workers leave together: a chief that fails while writing its files fails the
@@ -147,15 +151,24 @@ def _train(config: RunConfig, options: dict, seed: int, runtime: Runtime, output
     train, val, test, corpus = load_splits(config, seed)
     classifier = _classifier(config, preset, runtime, train)
     warn_if_not_cudnn(kind, classifier.backbone)
-    options, train_x = _training_examples(classifier, train, options)
+    share = classifier.with_emoticon_dropout(train, config.emoticon_dropout)
+    config = dataclasses.replace(config, emoticon_dropout=share)  # as decided, for the record
+    train_x = classifier.tokenize_for_training(train, share, seed=seed)
     val_x, test_x = classifier.tokenize(val), classifier.tokenize(test)
     _check_workers_agree(runtime, config, options, classifier, (train_x, val_x, test_x))
 
     stamp = datetime.datetime.now().strftime("%Y%m%d_%H%M%S")
     summary_dir = str(output_dir / "tensorboard" / stamp)
+    trainer_options, loop = classifier.training_options(**options, summary_dir=summary_dir)
     # `val` as texts: the wide & deep mixing may strip their emoticons (add_wide_part).
-    history = classifier.fit(train_x, val, **options, summary_dir=summary_dir, wide=config.wide)
-
+    history = classifier.fit(
+        train_x,
+        val,
+        options=trainer_options,
+        controller_options=loop,
+        wide=config.wide,
+        emoticon_dropout=share,
+    )
     test_metrics = classifier.evaluate(test_x, prefix="final_test_")
     probabilities = classifier.predict_examples(test_x)
     report_text, report_dict = reporting.classification_report(test.labels, probabilities.argmax(1))
@@ -165,25 +178,10 @@ def _train(config: RunConfig, options: dict, seed: int, runtime: Runtime, output
     for line in reporting.example_predictions(test.texts, test.labels, probabilities):
         logger.info("  %s", line)
 
-    trainer = classifier.trainer
-    row = _report_row(len(train), kind, runtime, trainer, history, test_metrics, report_dict)
-    row.update(_data_columns(corpus, train, val, test))
-    row.update(
-        skipped_nonfinite_steps=sum(e.get("skipped_steps", 0) for e in history.epochs),
-        resumed_at_step=history.resumed_at_step,
-        deterministic=config.deterministic,
-        strip_emoticons=config.strip_emoticons,
-        max_length=config.max_length,
-        model=preset.name,
-        library_version=__version__,
-    )
-    late_columns = {
-        "emoticon_dropout": classifier.trainer.options.emoticon_dropout,
-        **_accuracy_columns(classifier, test, test_x, test_metrics["final_test_accuracy"]),
-    }
-    report_path, model_dir = _write_outputs(
-        config, preset, classifier, history, row, output_dir, stamp, late_columns
-    )
+    model_dir = output_dir / f"model_{stamp}"
+    run = _Run(config, preset, runtime, classifier, history, corpus, model_dir)
+    row = _report_row(run, (train, val, test), test_x, test_metrics, report_dict)
+    report_path = _write_outputs(run, loop, row, output_dir, stamp)
     wall = time.perf_counter() - start
     if runtime.is_chief:
         logger.info("Report: %s", report_path)
@@ -197,12 +195,17 @@ def _train(config: RunConfig, options: dict, seed: int, runtime: Runtime, output
     )
 
 
-def _training_examples(classifier, train: LabeledTexts, options: dict):
-    """`(options, examples)`: the options with `emoticon_dropout` decided, and the
-    training examples tokenized after it."""
-    resolved = classifier.with_emoticon_dropout(train, classifier.training_options(**options))
-    options = {**options, "emoticon_dropout": resolved.emoticon_dropout}
-    return options, classifier.tokenize_for_training(train, resolved)
+@dataclasses.dataclass(frozen=True)
+class _Run:
+    """What a finished run's outputs are made from."""
+
+    config: RunConfig
+    preset: object
+    runtime: Runtime
+    classifier: SentimentClassifier
+    history: History
+    corpus: str
+    model_dir: Path
 
 
 def _accuracy_columns(classifier, test: LabeledTexts, test_x, accuracy: float) -> dict:
@@ -265,90 +268,79 @@ def _classifier(config: RunConfig, preset, runtime: Runtime, train: LabeledTexts
     return classifier
 
 
-def _write_outputs(
-    config, preset, classifier, history, row, output_dir: Path, stamp: str, late_columns: dict
-):
-    """Saves the model, the report CSV and the curves; returns `(report_path, model_dir)`.
+def _report_row(run: _Run, splits, test_x, test_metrics: dict, report: dict) -> ReportRow:
+    """The run's report row, every column (`reporting.REPORT_COLUMNS`)."""
+    history, runtime, trainer = run.history, run.runtime, run.classifier.trainer
+    best = history.best_metrics or {}
+    train_time = sum(e["epoch_time"] for e in history.epochs)
+    train, _, test = splits
+    encoder = run.config.encoder or (
+        encoder_path(run.preset.encoder) if run.preset.encoder else None
+    )
+    return ReportRow(
+        {
+            "best_epoch": history.best_epoch,
+            **{
+                f"best_val_{m}": best.get(f"val_{m}")
+                for m in ("loss", "accuracy", "precision", "recall")
+            },
+            **test_metrics,
+            **reporting.report_columns(report),
+            "replicas": runtime.num_replicas,
+            "workers": runtime.num_workers,
+            "device": runtime.device_kind,
+            "global_batch_size": trainer.global_batch_size,
+            "peak_learning_rate": trainer.options.peak_learning_rate(runtime.num_replicas),
+            "epochs_run": len(history.epochs),
+            "train_time_s": round(train_time, 2),
+            "examples_per_second": round(len(train) * len(history.epochs) / train_time, 1),
+            **reporting.data_columns(run.corpus, splits),
+            "skipped_nonfinite_steps": sum(e.get("skipped_steps", 0) for e in history.epochs),
+            "resumed_at_step": history.resumed_at_step,
+            "deterministic": run.config.deterministic,
+            "strip_emoticons": run.config.strip_emoticons,
+            "max_length": run.config.max_length,
+            "model": run.preset.name,
+            "library_version": __version__,
+            "model_dir": str(run.model_dir),
+            "encoder": encoder,
+            "mixed_precision": _mixed_precision_mode(run.classifier.deep),
+            "emoticon_dropout": run.config.emoticon_dropout,
+            **_accuracy_columns(run.classifier, test, test_x, test_metrics["final_test_accuracy"]),
+        }
+    )
 
-    `late_columns` go last in the report (columns are only ever appended)."""
-    options = classifier.trainer.options
-    model_dir = output_dir / f"model_{stamp}"
+
+def _write_outputs(run: _Run, loop, row: ReportRow, output_dir: Path, stamp: str) -> Path:
+    """Saves the model (with its settings.toml), the report CSV and the curves; returns
+    the report's path."""
+    options = flat_options(run.classifier.trainer.options, loop)
     try:
-        classifier.save(
-            model_dir,
+        run.classifier.save(
+            run.model_dir,
             metadata={
-                "config": dataclasses.asdict(config),
-                "options": dataclasses.asdict(options),
-                "report": row,
+                "config": dataclasses.asdict(run.config),
+                "options": options,
+                "report": dict(row),
             },
         )
-        settings = {
-            k: v for k, v in dataclasses.asdict(options).items() if k not in JOB_SET_OPTIONS
-        }
         write_settings(
-            model_dir / "settings.toml",
-            {"run (RunConfig)": dataclasses.asdict(config), "training (TrainerOptions)": settings},
+            run.model_dir / "settings.toml",
+            {"run (RunConfig)": dataclasses.asdict(run.config), **training_settings(options)},
         )
-        row["model_dir"] = str(model_dir)
-        # Columns newer than 0.1.0's come after its last one.
-        row["encoder"] = config.encoder or (
-            encoder_path(preset.encoder) if preset.encoder else None
-        )
-        row["largest_epoch_boundary_s"] = round(max(history.boundary_gaps(), default=0.0), 2)
-        row["mixed_precision"] = _mixed_precision_mode(classifier.deep)
-        row.update(late_columns)
-        report_path = reporting.write_report(output_dir, row)
-        reporting.plot_history(history, output_dir / f"training_curves_{stamp}.png")
+        report_path = row.write(output_dir)
+        reporting.plot_history(run.history, output_dir / f"training_curves_{stamp}.png")
     except OSError as e:
         hint = (
-            f"; the trained state is in {options.checkpoint_dir}: free space and rerun "
+            f"; the trained state is in {loop.checkpoint_dir}: free space and rerun "
             "the same command to write the results without training again"
-            if options.checkpoint_dir
+            if loop.checkpoint_dir
             else ""
         )
         raise DataError(
             f"{output_dir}: could not write the results: {e.strerror or e}{hint}"
         ) from None
-    return report_path, model_dir
-
-
-def _report_row(train_rows, kind, runtime, trainer, history, test_metrics, report) -> dict:
-    """The report's columns up to the data counts, in the report's order."""
-    best = history.best_metrics or {}
-    train_time = sum(e["epoch_time"] for e in history.epochs)
-    return {
-        "best_epoch": history.best_epoch,
-        **{
-            f"best_val_{m}": best.get(f"val_{m}")
-            for m in ("loss", "accuracy", "precision", "recall")
-        },
-        **test_metrics,
-        **reporting.report_columns(report),
-        "replicas": runtime.num_replicas,
-        "workers": runtime.num_workers,
-        "device": kind,
-        "global_batch_size": trainer.global_batch_size,
-        "peak_learning_rate": trainer.options.peak_learning_rate(runtime.num_replicas),
-        "epochs_run": len(history.epochs),
-        "train_time_s": round(train_time, 2),
-        "examples_per_second": round(train_rows * len(history.epochs) / train_time, 1),
-    }
-
-
-def _data_columns(corpus: str, train, val, test) -> dict:
-    # One LoadStats per file read (the three splits of one file share theirs).
-    files = list({id(d.stats): d.stats for d in (train, val, test)}.values())
-    return {
-        "data": corpus,
-        "train_rows": len(train),
-        "val_rows": len(val),
-        "test_rows": len(test),
-        "input_rows": sum(s.rows for s in files),
-        "dropped_empty_rows": sum(s.dropped_empty for s in files),
-        "duplicate_rows": sum(s.duplicates for s in files),
-        "dropped_duplicate_rows": sum(s.dropped_duplicates for s in files),
-        "truncated_rows": sum(s.truncated for s in files),
-    }
+    return report_path
 
 
 # Settings that may differ between the workers of a cluster: paths are per node (the
@@ -383,19 +375,19 @@ def _check_workers_agree(runtime, config, options, classifier, examples) -> None
 
 
 def _log_budget(config: RunConfig, options: dict, preset, kind: str) -> None:
-    budget = dataclasses.asdict(preset.budget(kind))
-    chosen = [k for k in BUDGET_KEYS if k not in options]
+    budget = preset.budget(kind)
+    shown = [k for k in BUDGET_KEYS if k in options or k in budget]
     logger.info(
         "Model preset %r%s; budget: %s",
         preset.name,
         " (the default on this device)" if config.preset is None else "",
         ", ".join(
-            f"{k} {options.get(k, budget[k])}" + (" (default)" if k in chosen else "")
-            for k in BUDGET_KEYS
+            f"{k} {options[k]}" if k in options else f"{k} {budget[k]} (default)" for k in shown
         ),
     )
     # Not for a preset whose CPU budget is its GPU budget (seed-large-batch).
     quick = preset.budget("CPU") != preset.budget("GPU")
+    chosen = [k for k in budget if k not in options]
     if kind == "CPU" and quick and (chosen or config.preset is None):
         logger.info(
             "CPU only: a budget that finishes in minutes. The seed's GPU recipe is "

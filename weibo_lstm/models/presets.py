@@ -1,9 +1,12 @@
 """Presets as data: each names a `WeiboLSTM` architecture and its training budgets.
 
 A preset is what the command line's `--preset` and `SentimentClassifier.from_preset`
-name: the backbone's keyword arguments, plus a training budget (epochs, per-replica
-batch, base learning rate before √replica scaling, warmup epochs) for each kind of
-device. The budget fills only the options a user does not set. "seed" is the recipe's
+name: the backbone's keyword arguments, plus a training budget for each kind of
+device: plain data, a mapping of training-option fields (`BUDGET_KEYS`: epochs,
+per-replica batch, base learning rate before √replica scaling, warmup epochs, ...) to
+values, validated by the option groups themselves (`TrainerOptions`,
+`ControllerOptions`) when the options are built. The budget fills only the options a
+user does not set. "seed" is the recipe's
 architecture (WeiboLSTM's defaults; on GPUs the recipe's schedule, on a CPU the quick
 budget it was measured with here); "seed-large-batch" the same architecture at a global
 batch of 2,048 in length buckets, bfloat16 on GPUs that support it (issue 25); "best" is what the accuracy search kept
@@ -14,7 +17,7 @@ This module does not import TensorFlow.
 
 Example:
 
->>> get_preset("best").budget("CPU").epochs
+>>> get_preset("best").budget("CPU")["epochs"]
 6
 >>> sorted(PRESETS), DEFAULT_PRESET["CPU"]
 (['best', 'pretrained', 'seed', 'seed-large-batch'], 'pretrained')
@@ -28,82 +31,26 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from weibo_lstm.distribute.device_probe import probable_device_kind
-from weibo_lstm.errors import ConfigError
+from weibo_lstm.errors import check_argument
 
 #: Device kinds a budget is given for (see `weibo_lstm.distribute.devices.local_device_kind`).
 DEVICE_KINDS = ("CPU", "GPU")
 
 
-@dataclasses.dataclass(frozen=True)
-class Budget:
-    """How long and how fast to train; the `TrainerOptions` fields of the same names.
-
-    Attributes:
-        epochs: passes over the training set; with `patience`, a cap.
-        batch_size: examples per replica per step (None: `global_batch_size` is set).
-        learning_rate: peak rate for one replica, before `lr_scaling` (with
-            `global_batch_size`: the peak rate, whatever the replicas).
-        warmup_epochs: linear warmup length, then cosine decay.
-        patience: stop after this many epochs without a better validation score
-            (None: run every epoch).
-        global_batch_size: examples per step across all replicas, instead of
-            `batch_size` per replica: the same batches and rate on 1 or 8 GPUs.
-        precise_bn_batches: training batches that recompute the BatchNorm
-            statistics after each epoch (`weibo_lstm.training.precise_bn`); a
-            large-batch budget needs fewer of its large batches.
-        batch_renormalization: BatchNorm on length buckets normalises with the
-            moving statistics in training (small batches); False: with each batch's
-            own (large batches).
-    """
-
-    epochs: int
-    batch_size: int | None
-    learning_rate: float
-    warmup_epochs: float
-    patience: int | None = None
-    global_batch_size: int | None = None
-    precise_bn_batches: int = 50
-    batch_renormalization: bool = True
-
-    def __post_init__(self):
-        if (self.batch_size is None) == (self.global_batch_size is None):
-            raise ConfigError(
-                "Give exactly one of `batch_size` and `global_batch_size`. Received: "
-                f"batch_size={self.batch_size}, global_batch_size={self.global_batch_size}"
-            )
-        if self.precise_bn_batches < 0:
-            raise ConfigError(
-                "Argument `precise_bn_batches` must be >= 0. "
-                f"Received: precise_bn_batches={self.precise_bn_batches}"
-            )
-        for name in ("epochs", "batch_size", "global_batch_size"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ConfigError(f"Argument `{name}` must be >= 1. Received: {name}={value}")
-        if not self.learning_rate > 0:
-            raise ConfigError(
-                f"Argument `learning_rate` must be > 0. Received: learning_rate={self.learning_rate}"
-            )
-        if self.patience is not None and self.patience < 1:
-            raise ConfigError(
-                f"Argument `patience` must be >= 1 or None. Received: patience={self.patience}"
-            )
-        if not self.warmup_epochs >= 0:
-            raise ConfigError(
-                f"Argument `warmup_epochs` must be >= 0. Received: warmup_epochs={self.warmup_epochs}"
-            )
-
-    def as_dict(self) -> dict:
-        """The budget as `TrainerOptions` keyword arguments (without the unset one of
-        `batch_size` and `global_batch_size`)."""
-        fields = dataclasses.asdict(self)
-        unset = "batch_size" if self.batch_size is None else "global_batch_size"
-        return {k: v for k, v in fields.items() if k != unset}
-
-
-#: The budget fields, i.e. the training options whose default depends on the preset
-#: and the device.
-BUDGET_KEYS = tuple(f.name for f in dataclasses.fields(Budget))
+#: The training options a budget may set, i.e. those whose default depends on the
+#: preset and the device (fields of `TrainerOptions` or `ControllerOptions`; a budget
+#: that leaves one out keeps that option's own default). `batch_size` is per replica;
+#: `global_batch_size` instead fixes the batch across all replicas.
+BUDGET_KEYS = (
+    "epochs",
+    "batch_size",
+    "learning_rate",
+    "warmup_epochs",
+    "patience",
+    "global_batch_size",
+    "precise_bn_batches",
+    "batch_renormalization",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,7 +62,8 @@ class Preset:
         description: one line for `--help` and logs.
         backbone: keyword arguments of `WeiboLSTM` (besides `vocabulary_size`); with
             an `encoder`, the head's only (the encoder fixes the rest).
-        budgets: the training budget by device kind (`"CPU"`, `"GPU"`).
+        budgets: the training budget by device kind (`"CPU"`, `"GPU"`): training
+            options (`BUDGET_KEYS`) by name.
         encoder: a pretrained encoder to start from (`weibo-lstm pretrain` output):
             a directory name under `weibo_lstm/assets/` (shipped package data) or a
             path. Its tokenizer (vocabulary) and architecture come with it.
@@ -128,28 +76,30 @@ class Preset:
     name: str
     description: str
     backbone: Mapping[str, object]
-    budgets: Mapping[str, Budget]
+    budgets: Mapping[str, Mapping[str, object]]
     encoder: str | None = None
     mixed_precision: str = "off"
 
     def __post_init__(self):
-        missing = set(DEVICE_KINDS) - set(self.budgets)
-        if missing:
-            raise ConfigError(
-                f"Argument `budgets` must have a budget for {sorted(missing)}. "
-                f"Received: budgets={dict(self.budgets)}"
-            )
-        # Presets are shared module-level data: make them read-only.
+        budgets = {kind: dict(budget) for kind, budget in self.budgets.items()}
+        check_argument(
+            "budgets",
+            budgets,
+            set(DEVICE_KINDS) <= set(budgets)
+            and all(set(b) <= set(BUDGET_KEYS) for b in budgets.values()),
+            f"a budget for each of {list(DEVICE_KINDS)} that sets only {list(BUDGET_KEYS)}",
+        )
+        # Presets are shared module-level data: make them read-only. Their values are
+        # validated by the option groups when a run builds its options.
+        read_only = {kind: types.MappingProxyType(b) for kind, b in budgets.items()}
         object.__setattr__(self, "backbone", types.MappingProxyType(dict(self.backbone)))
-        object.__setattr__(self, "budgets", types.MappingProxyType(dict(self.budgets)))
+        object.__setattr__(self, "budgets", types.MappingProxyType(read_only))
 
-    def budget(self, device_kind: str) -> Budget:
-        """The budget for `device_kind` (`"CPU"` or `"GPU"`)."""
-        if device_kind not in self.budgets:
-            raise ConfigError(
-                f"Argument `device_kind` must be one of {list(DEVICE_KINDS)}. "
-                f"Received: device_kind={device_kind!r}"
-            )
+    def budget(self, device_kind: str) -> Mapping[str, object]:
+        """The budget for `device_kind` (`"CPU"` or `"GPU"`): training options by name."""
+        check_argument(
+            "device_kind", device_kind, device_kind in self.budgets, f"one of {list(DEVICE_KINDS)}"
+        )
         return self.budgets[device_kind]
 
 
@@ -161,8 +111,8 @@ PRESETS: dict[str, Preset] = {
             description="the recipe's architecture: stacked LSTM, BatchNorm, dropout",
             backbone={},
             budgets={
-                "GPU": Budget(epochs=15, batch_size=64, learning_rate=1e-4, warmup_epochs=3.0),
-                "CPU": Budget(epochs=4, batch_size=128, learning_rate=2e-3, warmup_epochs=1.0),
+                "GPU": dict(epochs=15, batch_size=64, learning_rate=1e-4, warmup_epochs=3.0),
+                "CPU": dict(epochs=4, batch_size=128, learning_rate=2e-3, warmup_epochs=1.0),
             },
         ),
         Preset(
@@ -175,9 +125,8 @@ PRESETS: dict[str, Preset] = {
             # can be checked on a CPU; bf16 on GPUs that support it (`mixed_precision`).
             backbone={},
             budgets={
-                kind: Budget(
+                kind: dict(
                     epochs=15,
-                    batch_size=None,
                     global_batch_size=2048,
                     learning_rate=3e-3,
                     warmup_epochs=1.0,
@@ -206,8 +155,8 @@ PRESETS: dict[str, Preset] = {
                 l2=1e-4,
             ),
             budgets={
-                "GPU": Budget(epochs=6, batch_size=128, learning_rate=2e-3, warmup_epochs=0.5),
-                "CPU": Budget(epochs=6, batch_size=128, learning_rate=2e-3, warmup_epochs=0.5),
+                "GPU": dict(epochs=6, batch_size=128, learning_rate=2e-3, warmup_epochs=0.5),
+                "CPU": dict(epochs=6, batch_size=128, learning_rate=2e-3, warmup_epochs=0.5),
             },
         ),
         Preset(
@@ -225,8 +174,8 @@ PRESETS: dict[str, Preset] = {
                 l2=0.0,
             ),
             budgets={
-                "GPU": Budget(epochs=4, batch_size=64, learning_rate=3e-3, warmup_epochs=0.5),
-                "CPU": Budget(epochs=4, batch_size=64, learning_rate=3e-3, warmup_epochs=0.5),
+                "GPU": dict(epochs=4, batch_size=64, learning_rate=3e-3, warmup_epochs=0.5),
+                "CPU": dict(epochs=4, batch_size=64, learning_rate=3e-3, warmup_epochs=0.5),
             },
             encoder="pretrained_char_lm",
         ),
@@ -249,11 +198,11 @@ def encoder_path(encoder: str) -> str:
     return str(shipped) if shipped.is_dir() else encoder
 
 
-#: The encoder pretrained by `benchmarks/pretrain_preset.py`, shipped as package data.
+#: The encoder pretrained by `tools/pretrain_preset.py`, shipped as package data.
 PRETRAINED_ENCODER = ASSETS / "pretrained_char_lm"
 
 #: Trained classifiers shipped as package data (name -> directory under `ASSETS`),
-#: built by `benchmarks/shipped_model.py`; see docs/model_card.md. Unlike `PRESETS`,
+#: built by `tools/build_shipped_model.py`; see docs/model_card.md. Unlike `PRESETS`,
 #: `SentimentClassifier.from_preset` loads them ready to predict.
 TRAINED_MODELS = {"sentiment_zh": "sentiment_zh"}
 #: What `weibo-lstm predict`, `evaluate` and `export` use without `--model`.
@@ -266,10 +215,7 @@ def trained_model_path(name: str = DEFAULT_MODEL) -> Path:
     Raises:
         ConfigError: if there is no such model.
     """
-    if name not in TRAINED_MODELS:
-        raise ConfigError(
-            f"Argument `name` must be one of {sorted(TRAINED_MODELS)}. Received: name={name!r}"
-        )
+    check_argument("name", name, name in TRAINED_MODELS, f"one of {sorted(TRAINED_MODELS)}")
     return ASSETS / TRAINED_MODELS[name]
 
 
@@ -281,16 +227,20 @@ def get_preset(name: str | None, device_kind: str = "CPU") -> Preset:
     """
     if name is None:
         name = DEFAULT_PRESET[device_kind]
-    if name not in PRESETS:
-        raise ConfigError(
-            f"Argument `preset` must be one of {sorted(PRESETS)}. Received: preset={name!r}"
-        )
+    check_argument("preset", name, name in PRESETS, f"one of {sorted(PRESETS)}")
     return PRESETS[name]
 
 
-def describe_default(option: str, device_kind: str | None = None) -> str:
+def describe_default(option: str, device_kind: str | None = None, *, default=None) -> str:
     """The default of budget `option` on this machine, for `--help` (None as `none`,
     the flags' spelling).
+
+    Args:
+        option: one of `BUDGET_KEYS`.
+        device_kind: `"CPU"` or `"GPU"` (None: this machine's, probed without
+            starting TensorFlow).
+        default: the option's own default, for the presets whose budget leaves it out
+            (`batch_size` shows none under a budget that fixes `global_batch_size`).
 
     Example:
 
@@ -302,7 +252,10 @@ def describe_default(option: str, device_kind: str | None = None) -> str:
     chosen = PRESETS[DEFAULT_PRESET[kind]]
 
     def value(preset: Preset) -> str:
-        setting = getattr(preset.budget(kind), option)
+        budget = preset.budget(kind)
+        setting = budget.get(option, default)
+        if option == "batch_size" and budget.get("global_batch_size") is not None:
+            setting = None  # a fixed global batch replaces the per-replica one
         return "none" if setting is None else str(setting)
 
     others = "; ".join(

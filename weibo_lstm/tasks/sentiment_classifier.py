@@ -16,7 +16,6 @@ and never imports the training job.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import time
@@ -31,7 +30,7 @@ from weibo_lstm.data.emoticons import drop_emoticons, emoticon_audit, emoticons
 from weibo_lstm.data.labeled_texts import CLASS_NAMES, LabeledTexts
 from weibo_lstm.distribute.devices import device_kind
 from weibo_lstm.distribute.strategies import default_strategy
-from weibo_lstm.errors import ConfigError
+from weibo_lstm.errors import ConfigError, check_argument
 from weibo_lstm.models.classifier import WeiboLSTM
 from weibo_lstm.models.encoder import classifier_from_encoder
 from weibo_lstm.models.presets import (
@@ -48,8 +47,9 @@ from weibo_lstm.serving.export import export as export_saved_model
 from weibo_lstm.serving.predictor import Predictor
 from weibo_lstm.training.history import History
 from weibo_lstm.training.mixed_precision import MODES, dtype_policy, resolve_mode
+from weibo_lstm.training.option_groups import make_options
 from weibo_lstm.training.reproducibility import seeded_construction
-from weibo_lstm.training.trainer import DistributedTrainer, TrainerOptions
+from weibo_lstm.training.trainer import ControllerOptions, DistributedTrainer, TrainerOptions
 
 logger = logging.getLogger("weibo_lstm")
 
@@ -202,29 +202,39 @@ class SentimentClassifier:
         return TokenizedExamples.from_texts(self.tokenizer, data)
 
     def training_options(
-        self, options: TrainerOptions | None = None, **overrides
-    ) -> TrainerOptions:
-        """The options `fit` trains with.
+        self,
+        options: TrainerOptions | None = None,
+        controller_options: ControllerOptions | None = None,
+        **overrides,
+    ) -> tuple[TrainerOptions, ControllerOptions]:
+        """The `(TrainerOptions, ControllerOptions)` that `fit` trains with.
 
-        Without `options`, the preset's budget for this device (epochs, batch_size
-        or global_batch_size, learning_rate, warmup_epochs) fills what `overrides` does
-        not set (a batch given either way replaces the budget's batch), and
-        `TrainerOptions`' defaults the rest (length buckets, with precise BatchNorm
-        statistics for a backbone with BatchNormalization). With `options`, those are used as given,
-        with `overrides` replacing fields.
+        Without `options` and `controller_options`, the preset's budget for this
+        device (epochs, batch_size or global_batch_size, learning_rate,
+        warmup_epochs, ...) fills what `overrides` does not set (a batch given either
+        way replaces the budget's batch), and the groups' defaults the rest (length
+        buckets, with precise BatchNorm statistics for a backbone with
+        BatchNormalization). With either of them, those are used as given (the
+        other group at its defaults), with `overrides` replacing fields.
+
+        Args:
+            options: the runner's options.
+            controller_options: the outer loop's options.
+            **overrides: fields of either group, by name (`option_groups.make_options`).
 
         Raises:
-            ValueError: for an invalid option value (`TrainerOptions`' validation).
+            ConfigError: for an unknown option or an invalid value.
         """
-        if options is not None:
-            return dataclasses.replace(options, **overrides)
+        if options is not None or controller_options is not None:
+            base = (options or TrainerOptions(), controller_options or ControllerOptions())
+            return make_options(overrides, base=base)
         budget = {}
         if self.preset is not None:
-            budget = get_preset(self.preset).budget(device_kind(self.strategy)).as_dict()
+            budget = dict(get_preset(self.preset).budget(device_kind(self.strategy)))
         if {"batch_size", "global_batch_size"} & set(overrides):
             budget.pop("batch_size", None)
             budget.pop("global_batch_size", None)
-        return TrainerOptions(**{**budget, **overrides})
+        return make_options({**budget, **overrides})
 
     def fit(
         self,
@@ -232,8 +242,10 @@ class SentimentClassifier:
         validation: LabeledTexts | TokenizedExamples,
         *,
         options: TrainerOptions | None = None,
+        controller_options: ControllerOptions | None = None,
         wide: bool = True,
         wide_options: Mapping | None = None,
+        emoticon_dropout: float | None = None,
         **overrides,
     ) -> History:
         """Trains the classifier on `train`; `validation` chooses the best epoch and
@@ -251,11 +263,18 @@ class SentimentClassifier:
         Args:
             train: labelled training texts (or already `tokenize`d examples).
             validation: labelled texts that choose the best epoch (or their examples).
-            options: all training options (default: see `training_options`).
+            options: the runner's options (default: see `training_options`).
+            controller_options: the outer loop's options (default: see
+                `training_options`).
             wide: add the wide part (see above); False trains the deep part alone.
             wide_options: keyword arguments of `NgramLogisticRegression.fit` for the
                 wide part (e.g. `{"max_features": 300_000}`; see `add_wide_part`).
-            **overrides: `TrainerOptions` fields, e.g. `epochs=15`, `batch_size=64`.
+            emoticon_dropout: share of the training posts whose emoticons are removed
+                (`tokenize_for_training`); None: decided from `train`
+                (`with_emoticon_dropout`). With `train` already tokenized, the share it
+                was tokenized with (it decides the wide part's two mixings).
+            **overrides: fields of `TrainerOptions` or `ControllerOptions`, e.g.
+                `epochs=15`, `batch_size=64`.
 
         Returns:
             The `History` of the deep part's run.
@@ -268,10 +287,12 @@ class SentimentClassifier:
                 "Argument `wide_options` needs `wide=True`. "
                 f"Received: wide=False, wide_options={dict(wide_options)}"
             )
-        options = self.training_options(options, **overrides)
+        options, controller_options = self.training_options(
+            options, controller_options, **overrides
+        )
         if isinstance(train, LabeledTexts):
-            options = self.with_emoticon_dropout(train, options)
-            train = self.tokenize_for_training(train, options)
+            emoticon_dropout = self.with_emoticon_dropout(train, emoticon_dropout)
+            train = self.tokenize_for_training(train, emoticon_dropout, seed=options.seed)
         texts = validation if isinstance(validation, LabeledTexts) else None
         validation = self.tokenize(validation)
         self.backbone = self.deep
@@ -279,9 +300,9 @@ class SentimentClassifier:
         self.trainer = DistributedTrainer(
             model=self.backbone, strategy=self.strategy, options=options
         )
-        history = self.trainer.fit(train, validation)
+        history = self.trainer.fit(train, validation, controller_options)
         if wide:
-            emoticon_texts = texts if options.emoticon_dropout else None
+            emoticon_texts = texts if emoticon_dropout else None
             self.add_wide_part(
                 train, validation, emoticon_texts=emoticon_texts, **(wide_options or {})
             )
@@ -375,14 +396,19 @@ class SentimentClassifier:
             "wide": float(np.mean(wide == examples.labels)),
         }
 
-    def with_emoticon_dropout(self, train: LabeledTexts, options: TrainerOptions) -> TrainerOptions:
-        """`options` with `emoticon_dropout` decided for `train` when it is None.
+    def with_emoticon_dropout(self, train: LabeledTexts, share: float | None) -> float:
+        """The emoticon-dropout share for `train`: `share`, or decided when it is None.
 
         The labels are audited (`emoticon_audit`): when they follow the emoticons,
         the emoticons of `AUTO_EMOTICON_DROPOUT` of the posts will be removed, and a
         log line says so; else none. Always 0 when the tokenizer strips emoticons.
+
+        Raises:
+            ConfigError: `share` is not None nor in [0, 1].
         """
-        share = options.emoticon_dropout
+        check_argument(
+            "emoticon_dropout", share, share is None or 0 <= share <= 1, "in [0, 1] or None"
+        )
         if self.tokenizer.strip_emoticons:
             share = 0.0
         elif share is None:
@@ -395,17 +421,17 @@ class SentimentClassifier:
                     "of the training posts (emoticon_dropout; 0 turns it off)",
                     *(100 * audit.share, 100 * audit.agreement, 100 * share),
                 )
-        return dataclasses.replace(options, emoticon_dropout=share)
+        return share
 
     def tokenize_for_training(
-        self, train: LabeledTexts, options: TrainerOptions
+        self, train: LabeledTexts, emoticon_dropout: float | None, *, seed: int
     ) -> TokenizedExamples:
         """The training texts tokenized after removing the emoticons of a seeded
-        `options.emoticon_dropout` share of them (None: see `with_emoticon_dropout`)."""
-        if options.emoticon_dropout is None:
-            options = self.with_emoticon_dropout(train, options)
-        if options.emoticon_dropout:
-            train = drop_emoticons(train, options.emoticon_dropout, seed=options.seed)
+        `emoticon_dropout` share of them (None: see `with_emoticon_dropout`)."""
+        if emoticon_dropout is None:
+            emoticon_dropout = self.with_emoticon_dropout(train, None)
+        if emoticon_dropout:
+            train = drop_emoticons(train, emoticon_dropout, seed=seed)
         return self.tokenize(train)
 
     def _trainer(self) -> DistributedTrainer:
@@ -420,11 +446,7 @@ class SentimentClassifier:
         cached = self._evaluators.get(id(model))
         if cached is None or cached.model is not model:
             options = self.trainer.options if self.trainer else TrainerOptions()
-            cached = DistributedTrainer(
-                model=model,
-                strategy=self.strategy,
-                options=dataclasses.replace(options, quiet=True),
-            )
+            cached = DistributedTrainer(model=model, strategy=self.strategy, options=options)
             self._evaluators[id(model)] = cached
         return cached
 

@@ -1,9 +1,11 @@
 """Layer 5, training: the custom distributed training loop.
 
-`trainer.DistributedTrainer` (replica steps under `strategy.run`, step loops inside
-one `tf.function`), `controller.Controller` (epochs, validation, actions around the
-loop), `actions` (best weights, early stopping, checkpoints, preemption, TensorBoard,
-progress), `options.TrainerOptions`, objectives, optimization and schedules, the input
-pipeline (length buckets, sharding), mixed precision, precise BatchNorm, checkpoints
-and the history.
+`trainer.DistributedTrainer` (the runner: replica steps under `strategy.run`, step
+loops inside one `tf.function`, with its `options.TrainerOptions`; its exact
+evaluation and prediction are `evaluator.DistributedEvaluator`'s),
+`controller.Controller` (the outer loop: epochs, validation, the non-finite policy and
+`actions` around the loop, with its `controller_options.ControllerOptions`),
+`option_groups` (flat options to the two groups), objectives, optimization and
+schedules, the input pipeline (length buckets, sharding), mixed precision, precise
+BatchNorm, checkpoints and the history.
 """

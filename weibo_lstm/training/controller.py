@@ -11,8 +11,11 @@
         actions.on_epoch_end               # TensorBoard, best weights, patience, checkpoint
     actions.on_fit_end                     # the best weights back into the model
 
-The controller owns the epoch plan (a pure function of `(seed, epoch)`, so a resumed
-epoch rebuilds it and skips its finished steps) and the non-finite policy; everything
+The controller reads its own `ControllerOptions` (epochs, validation, checkpoints,
+...); the trainer has its `TrainerOptions`. It owns the epoch plan (a pure function of
+`(seed, epoch)`, so a resumed epoch rebuilds it and skips its finished steps) and the
+non-finite policy: `trainer.train` ends at a non-finite step (undone), and the
+controller stops the run or calls it again for the loop's remaining steps. Everything
 else around the loop is an `Action`.
 """
 
@@ -30,6 +33,7 @@ from weibo_lstm.training import actions
 from weibo_lstm.training import input_pipeline as batching
 from weibo_lstm.training.actions import Action
 from weibo_lstm.training.checkpointing import FitState, TrainingCheckpoint, restore_fit_state
+from weibo_lstm.training.controller_options import ControllerOptions
 from weibo_lstm.training.history import History, log_epoch
 from weibo_lstm.training.precise_bn import PreciseBatchNorm
 from weibo_lstm.training.preemption import PreemptionWatcher
@@ -48,8 +52,14 @@ class Controller:
 
     Args:
         trainer: the runner.
+        options: `ControllerOptions` (None: the defaults).
         actions: extra actions, called after the default ones (which come from
-            `trainer.options`) at every hook.
+            `options`) at every hook.
+
+    Attributes:
+        monitor: the metric that picks the best epoch (`options.monitor`, else the
+            objective's).
+        mode: `"max"` or `"min"` (`options.mode`, else the objective's).
 
     Example:
 
@@ -59,14 +69,23 @@ class Controller:
     >>> examples = TokenizedExamples(np.concatenate(ids).astype("int32"),
     ...     np.cumsum([0] + [len(r) for r in ids]), np.arange(32, dtype="int32") % 2)
     >>> trainer = DistributedTrainer(model=WeiboLSTM(40, lstm_units=(4,), dense_units=0),
-    ...     options=TrainerOptions(epochs=1, batch_size=16, quiet=True))
-    >>> len(Controller(trainer).fit(examples, examples).epochs)
+    ...     options=TrainerOptions(batch_size=16))
+    >>> controller = Controller(trainer, ControllerOptions(epochs=1, quiet=True))
+    >>> len(controller.fit(examples, examples).epochs)
     1
     """
 
-    def __init__(self, trainer, *, actions: Sequence[Action] = ()):
+    def __init__(
+        self,
+        trainer,
+        options: ControllerOptions | None = None,
+        *,
+        actions: Sequence[Action] = (),
+    ):
         self.trainer, self.extra_actions = trainer, list(actions)
-        o = trainer.options
+        self.options = o = options or ControllerOptions()
+        self.monitor = o.monitor or trainer.objective.monitor
+        self.mode = o.mode or trainer.objective.mode
         self.precise_bn = (
             PreciseBatchNorm(
                 trainer.model,
@@ -86,16 +105,16 @@ class Controller:
 
         See `DistributedTrainer.fit` for what the run keeps, saves and raises.
         """
-        trainer, o = self.trainer, self.trainer.options
+        trainer, o = self.trainer, self.options
         self.steps_per_epoch = max(1, -(-len(train) // trainer.global_batch_size))
         # From the start: a SIGTERM while building or restoring stops at the first loop.
         with PreemptionWatcher() as watcher:
-            trainer.build(train, self.steps_per_epoch)
+            trainer.build(train, self.steps_per_epoch, o.epochs)
             self.steps_per_loop = min(
                 o.steps_per_loop or (200 if trainer.runtime.device_kind == "GPU" else 50),
                 self.steps_per_epoch,
             )
-            _log_start(trainer, len(train), self.steps_per_epoch, self.steps_per_loop)
+            self._log_start(len(train))
             state, checkpoints = FitState(), None
             if o.checkpoint_dir is not None:
                 checkpoint = TrainingCheckpoint(
@@ -105,7 +124,7 @@ class Controller:
                     max_to_keep=o.keep_checkpoints,
                     runtime=trainer.runtime,
                 )
-                state = _restore(trainer, checkpoint, train, self.steps_per_epoch)
+                state = _restore(trainer, o, checkpoint, train, self.steps_per_epoch)
                 checkpoints = actions.SaveCheckpoints(
                     checkpoint,
                     model=trainer.model,
@@ -122,7 +141,7 @@ class Controller:
             return self.run(train, validation, state)
 
     def _default_actions(self, watcher, checkpoints, validated: bool) -> list[Action]:
-        trainer, o = self.trainer, self.trainer.options
+        trainer, o = self.trainer, self.options
         chief = trainer.runtime.is_chief
         return [
             *(
@@ -131,13 +150,13 @@ class Controller:
                 else []
             ),
             *([actions.TensorBoardScalars(o.summary_dir)] if chief and o.summary_dir else []),
-            actions.KeepBestWeights(trainer.model, trainer.monitor, trainer.mode, validated),
+            actions.KeepBestWeights(trainer.model, self.monitor, self.mode, validated),
             *(
-                [actions.EarlyStopping(o.patience, trainer.monitor, trainer.mode, validated)]
+                [actions.EarlyStopping(o.patience, self.monitor, self.mode, validated)]
                 if o.patience
                 else []
             ),
-            *([actions.StillImproving(trainer.monitor, o.epochs)] if validated else []),
+            *([actions.StillImproving(self.monitor, o.epochs)] if validated else []),
             *([checkpoints] if checkpoints else []),
             actions.SaveCheckpointIfPreempted(
                 watcher, trainer.runtime, checkpoints, self.steps_per_epoch
@@ -148,11 +167,8 @@ class Controller:
         self, train: TokenizedExamples, validation: TokenizedExamples | None, state: FitState
     ) -> History:
         """Trains from `state` to the last epoch (or an early stop) with `self.actions`."""
-        epochs = self.trainer.options.epochs
+        epochs, seed = self.options.epochs, self.trainer.options.seed
         history = state.history
-        # Wall time between epoch log lines: the epoch's own time plus what happens at
-        # its boundary (the previous epoch's actions, the next epoch's data plan).
-        last_line = time.perf_counter()
         # The training examples become tensors once; each epoch only indexes them.
         datasets = batching.EpochDatasets(
             self.trainer.strategy, train, pad_to=self.trainer.options.pad_to
@@ -162,24 +178,15 @@ class Controller:
                 entry = self._train_epoch(datasets, state)
                 evaluation_start = time.perf_counter()
                 if self.precise_bn is not None:
-                    self.precise_bn(train, seed=self.trainer.options.seed, epoch=state.epoch)
+                    self.precise_bn(train, seed=seed, epoch=state.epoch)
                 if validation is not None:
                     entry.update(self.trainer.evaluate(validation, prefix="val_"))
-                now = time.perf_counter()
-                entry["epoch_time"] = state.epoch_time + now - evaluation_start
-                entry["wall_time"], last_line = now - last_line, now
+                entry["epoch_time"] = state.epoch_time + time.perf_counter() - evaluation_start
                 history.epochs.append(entry)
                 log_epoch(entry, epochs)
                 state.next_epoch()
                 for action in self.actions:
-                    start = time.perf_counter()
                     action.on_epoch_end(state, entry)
-                    logger.debug(
-                        "%s.on_epoch_end: %.3f s",
-                        type(action).__name__,
-                        time.perf_counter() - start,
-                    )
-            _log_boundaries(history)
             for action in self.actions:
                 action.on_fit_end(state)
         finally:
@@ -200,41 +207,55 @@ class Controller:
             action.on_epoch_begin(state)
         while state.step < self.steps_per_epoch:
             self._train_loop(iterator, state, clock)
-        drain_start = time.perf_counter()
         batching.drain(iterator)
-        del iterator  # here, so that `pipeline_end_time` includes its deletion
-        pipeline_end_time = time.perf_counter() - drain_start
-        logger.debug("epoch %d: input pipeline end %.3f s", state.epoch, pipeline_end_time)
         self._check_skipped_steps(state)
         entry = {"epoch": state.epoch, **trainer.train_loop_end()}
         entry["learning_rate"] = float(keras.ops.convert_to_numpy(trainer.optimizer.learning_rate))
         entry["examples_per_second"] = len(train) / state.epoch_time
         entry["skipped_steps"] = state.skipped_steps
-        # Not in `epoch_time` (whose clock stopped after the last loop): in `wall_time`.
-        entry["pipeline_end_time"] = pipeline_end_time
-        entry["after_last_loop_time"] = time.perf_counter() - clock - state.epoch_time
         return entry
 
     def _train_loop(self, iterator, state: FitState, clock: float) -> None:
-        """One `trainer.train` call of up to `steps_per_loop` steps, then the loop actions."""
+        """One loop of up to `steps_per_loop` steps (`trainer.train`), then the loop actions.
+
+        `trainer.train` ends at a non-finite step: with `on_nonfinite="stop"` that ends
+        the run; with `"skip"` the loop's remaining steps run in another call.
+        """
         n = min(self.steps_per_loop, self.steps_per_epoch - state.step)
         if self.cut_every:
             n = min(n, self.cut_every - state.global_step(self.steps_per_epoch) % self.cut_every)
-        result = self.trainer.train(iterator, n)
-        state.step += result["steps"]
-        state.skipped_steps += result["nonfinite_steps"]
-        state.train_stats = self.trainer.train_stats.copy()
-        state.epoch_time = time.perf_counter() - clock
-        if result["nonfinite_steps"] and self.trainer.options.on_nonfinite == "stop":
-            what = "loss" if result["nonfinite_loss"] else "gradients (the loss was finite)"
-            raise NonFiniteError(
-                f"non-finite {what} at epoch {state.epoch}, step {state.step} of "
-                f"{self.steps_per_epoch}: training stopped, and the model keeps its weights "
-                "from before that step. Lower the learning rate or check the data, or "
-                "skip such steps with on_nonfinite='skip' (--on-nonfinite skip)"
-            )
+        while n > 0:
+            result = self.trainer.train(iterator, n)
+            n -= result["steps"]
+            state.step += result["steps"]
+            state.skipped_steps += result["nonfinite_steps"]
+            state.train_stats = self.trainer.train_stats.copy()
+            state.epoch_time = time.perf_counter() - clock
+            if result["nonfinite_steps"] and self.options.on_nonfinite == "stop":
+                what = "loss" if result["nonfinite_loss"] else "gradients (the loss was finite)"
+                raise NonFiniteError(
+                    f"non-finite {what} at epoch {state.epoch}, step {state.step} of "
+                    f"{self.steps_per_epoch}: training stopped, and the model keeps its weights "
+                    "from before that step. Lower the learning rate or check the data, or "
+                    "skip such steps with on_nonfinite='skip' (--on-nonfinite skip)"
+                )
         for action in self.actions:
             action.on_loop_end(state)
+
+    def _log_start(self, examples: int) -> None:
+        trainer = self.trainer
+        logger.info(
+            "Training %d examples for %d epochs: %d replica(s) on %s, global batch %d, "
+            "%d steps/epoch, %d steps per loop, %s",
+            examples,
+            self.options.epochs,
+            trainer.strategy.num_replicas_in_sync,
+            trainer.runtime.device_kind,
+            trainer.global_batch_size,
+            self.steps_per_epoch,
+            self.steps_per_loop,
+            "length buckets" if trainer.options.bucket_by_length else "shuffled batches",
+        )
 
     def _check_skipped_steps(self, state: FitState) -> None:
         if not state.skipped_steps:
@@ -250,36 +271,6 @@ class Controller:
         )
 
 
-def _log_start(trainer, examples: int, steps_per_epoch: int, steps_per_loop: int) -> None:
-    o = trainer.options
-    logger.info(
-        "Training %d examples for %d epochs: %d replica(s) on %s, global batch %d, "
-        "%d steps/epoch, %d steps per loop, %s",
-        examples,
-        o.epochs,
-        trainer.strategy.num_replicas_in_sync,
-        trainer.runtime.device_kind,
-        trainer.global_batch_size,
-        steps_per_epoch,
-        steps_per_loop,
-        "length buckets" if o.bucket_by_length else "shuffled batches",
-    )
-
-
-def _log_boundaries(history: History) -> None:
-    """One line: the largest time between epochs that no epoch timer counted."""
-    gaps = history.boundary_gaps()
-    if len(gaps) > 1:
-        worst = max(range(1, len(gaps)), key=gaps.__getitem__)
-        logger.info(
-            "Epoch boundaries: at most %.1f s (before epoch %d, %.1f %% of its %.1f s)",
-            gaps[worst],
-            history.epochs[worst]["epoch"],
-            100 * gaps[worst] / history.epochs[worst]["epoch_time"],
-            history.epochs[worst]["epoch_time"],
-        )
-
-
 def _signature(trainer, train: TokenizedExamples) -> dict:
     """What a checkpoint must match to be resumed by this run."""
     return {
@@ -292,14 +283,16 @@ def _signature(trainer, train: TokenizedExamples) -> dict:
     }
 
 
-def _restore(trainer, checkpoint, train, steps_per_epoch: int) -> FitState:
+def _restore(
+    trainer, options: ControllerOptions, checkpoint, train, steps_per_epoch: int
+) -> FitState:
     """The state in the newest checkpoint (restored into the variables), or a fresh one."""
     state = restore_fit_state(
         checkpoint,
         signature=_signature(trainer, train),
-        epochs=trainer.options.epochs,
+        epochs=options.epochs,
         steps_per_epoch=steps_per_epoch,
-        resume=not trainer.options.fresh,
+        resume=not options.fresh,
     )
     state = state or FitState()
     restored = state.global_step(steps_per_epoch)

