@@ -171,30 +171,3 @@ def test_pretraining_budget_is_the_one_pretrain_config_had_before_the_split():
     )
     assert pretrain_options(None, "enc/tensorboard") == before
     assert pretrain_options({"epochs": 5}, "x")[1].epochs == 5
-
-
-def test_sentiment_encoder_pool_drops_held_out_texts_and_repeats_keeping_labels(monkeypatch):
-    import weibo_lstm as wl
-
-    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
-    spec = importlib.util.spec_from_file_location(
-        "sentiment_encoder", ROOT / "benchmarks" / "sentiment_encoder.py"
-    )
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    held_out = wl.LabeledTexts(["真好", "太差了"], [1, 0])
-    parts = {
-        "a": (
-            wl.LabeledTexts(["真好[哈哈]", "不错", "一般", "不错"], [1, 1, 0, 0]),
-            held_out,
-            held_out,
-        ),
-        "b": (wl.LabeledTexts(["  太差了 ", "ＯＫ", "ok"], [0, 1, 0]), held_out, held_out),
-    }
-    pool, stats = script.labelled_pool(parts, script.evaluation_keys(parts), 0)
-    # By hand: "真好[哈哈]" is a held-out text once its emoticon goes, "  太差了 " once its
-    # spaces go; the second "不错" and "ok" (the folded, lower-cased "ＯＫ") are repeats.
-    assert list(pool.texts) == ["不错", "一般", "ＯＫ"]
-    assert pool.labels.tolist() == [1, 0, 1]
-    assert stats["a"] == {"texts": 4, "removed_as_held_out": 1, "duplicates": 1}
-    assert stats["b"] == {"texts": 3, "removed_as_held_out": 1, "duplicates": 1}
