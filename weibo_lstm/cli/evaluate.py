@@ -6,7 +6,6 @@ import argparse
 import json
 
 from weibo_lstm.cli import common
-from weibo_lstm.data.labeled_texts import CLASS_NAMES
 
 
 def add_command(commands) -> None:
@@ -26,25 +25,34 @@ def add_command(commands) -> None:
 
 
 def evaluate_command(args: argparse.Namespace) -> int:
-    """Evaluates `--model` on `--data` and prints the metrics (or JSON)."""
+    """Evaluates `--model` on `--data` and prints the metrics, the per-class report and
+    the confusion matrix (or JSON)."""
     import numpy as np
 
     from weibo_lstm.data.csv_files import load_csv
+    from weibo_lstm.data.label_sets import onto_classes
     from weibo_lstm.jobs import report as reporting
     from weibo_lstm.preprocessing.tokenizer import Tokenizer
     from weibo_lstm.tasks.sentiment_classifier import SentimentClassifier
 
     common.configure_memory_growth(args)
     classifier = SentimentClassifier.load(common.model_path(args))
+    names = classifier.class_names
     tokenizer = classifier.tokenizer
     if args.strip_emoticons and not tokenizer.strip_emoticons:
         tokenizer = Tokenizer.from_config(tokenizer.get_config() | {"strip_emoticons": True})
         classifier.tokenizer = tokenizer
     data = load_csv(args.data)
+    if not set(data.class_names) <= set(names):  # ids, or spellings, of the model's classes
+        data = load_csv(args.data, class_names=names)
+    data = onto_classes(data, names)
     examples = classifier.tokenize(data)
     metrics = classifier.evaluate(examples)
     probabilities = classifier.predict_examples(examples)
-    text, as_dict = reporting.classification_report(data.labels, np.argmax(probabilities, 1))
+    predicted = np.where(examples.expressible_mask(len(names)), probabilities, -1).argmax(1)
+    text, as_dict = reporting.classification_report(data.labels, predicted, names)
+    present = sorted({*data.labels.tolist(), *predicted.tolist()})
+    matrix = _confusion(data.labels, predicted, len(names))
     if args.json:
         print(
             json.dumps(
@@ -52,25 +60,45 @@ def evaluate_command(args: argparse.Namespace) -> int:
                     "data": str(args.data),
                     "rows": len(data),
                     "strip_emoticons": tokenizer.strip_emoticons,
+                    "class_names": list(names),
                     "metrics": metrics,
-                    "precision_recall_class": CLASS_NAMES[1],
+                    "precision_recall_class": names[1] if len(names) == 2 else "macro average",
                     "classification_report": as_dict,
+                    "confusion_matrix": matrix.tolist(),
                 },
                 ensure_ascii=False,
                 indent=2,
             )
         )
-    else:
-        print(
-            f"{args.data}: {len(data)} rows, emoticons "
-            f"{'stripped' if tokenizer.strip_emoticons else 'kept'}"
-        )
-        # precision and recall are those of the positive class (积极); the report below
-        # has both classes.
-        named = {
-            f"{k}({CLASS_NAMES[1]})" if k in ("precision", "recall") else k: v
-            for k, v in metrics.items()
-        }
-        print(" ".join(f"{k} {v:.4f}" for k, v in named.items()))
-        print(text)
+        return 0
+    print(
+        f"{args.data}: {len(data)} rows, emoticons "
+        f"{'stripped' if tokenizer.strip_emoticons else 'kept'}"
+    )
+    # With two classes precision and recall are those of 积极, else macro averages; the
+    # report below has every class.
+    which = names[1] if len(names) == 2 else "macro"
+    named = {f"{k}({which})" if k in ("precision", "recall") else k: v for k, v in metrics.items()}
+    print(" ".join(f"{k} {v:.4f}" for k, v in named.items()))
+    print(text)
+    print(_format_confusion(matrix, names, present))
     return 0
+
+
+def _confusion(labels, predicted, num_classes: int):
+    """`[true, predicted]` counts."""
+    import numpy as np
+
+    matrix = np.zeros((num_classes, num_classes), np.int64)
+    np.add.at(matrix, (labels, predicted), 1)
+    return matrix
+
+
+def _format_confusion(matrix, names, present) -> str:
+    """The confusion matrix of the classes that occur, rows true, columns predicted."""
+    width = max(8, *(len(names[i]) * 2 + 2 for i in present))
+    lines = ["confusion matrix (rows: true class, columns: predicted)"]
+    lines.append(" " * width + "".join(f"{names[i]:>{width}}" for i in present))
+    for i in present:
+        lines.append(f"{names[i]:>{width}}" + "".join(f"{matrix[i, j]:>{width}}" for j in present))
+    return "\n".join(lines)

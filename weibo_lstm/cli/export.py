@@ -34,13 +34,14 @@ def export_command(args: argparse.Namespace) -> int:
     import shutil
     from pathlib import Path
 
+    from weibo_lstm.serving import model_format
     from weibo_lstm.tasks.sentiment_classifier import SentimentClassifier
 
     common.configure_memory_growth(args)
     output = Path(args.output)
     if args.model_version is not None:
         output = output / str(args.model_version)  # TensorFlow Serving's base_path/N/
-    model_dir = SentimentClassifier.resolve(common.model_path(args))
+    model_dir = model_format.resolve(common.model_path(args))
     classifier = SentimentClassifier.load(model_dir)
     if output.exists() and (not output.is_dir() or any(output.iterdir())):
         # Only ever delete what is recognisably a SavedModel.

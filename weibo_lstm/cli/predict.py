@@ -8,7 +8,6 @@ import logging
 import sys
 
 from weibo_lstm.cli import common
-from weibo_lstm.data.labeled_texts import CLASS_NAMES
 from weibo_lstm.errors import DataError, UserError
 
 logger = logging.getLogger("weibo_lstm")
@@ -50,7 +49,7 @@ def add_command(commands) -> None:
 
 
 def predict_command(args: argparse.Namespace) -> int:
-    """Prints one JSON line per text: its label, score and P(积极)."""
+    """Prints one JSON line per text: its label, score and class probabilities."""
     predictor = _numpy_predictor(args)
     if predictor is None:
         common.quiet_tensorflow(["--verbose"] if args.verbose else [])
@@ -66,27 +65,30 @@ def predict_command(args: argparse.Namespace) -> int:
         # Typing at a terminal wants each answer at once; a pipe wants throughput.
         window = 1 if sys.stdin.isatty() else args.window
     blank = []
+    names = predictor.class_names
     for text, outputs in predictor.stream(_skip_blank(texts, blank), window=window):
-        label = int(outputs["label_id"])
-        positive = float(outputs["positive_probability"])
-        print(
-            json.dumps(
-                {
-                    "text": text,
-                    "label": CLASS_NAMES[label],
-                    # A Hugging Face pipeline's `score`: the probability of `label`.
-                    "score": round(positive if label else 1.0 - positive, 6),
-                    "positive_probability": round(positive, 6),
-                },
-                ensure_ascii=False,
-            ),
-            flush=True,
-        )
+        print(json.dumps({"text": text, **answer(outputs, names)}, ensure_ascii=False), flush=True)
     if blank:
         logger.warning(
             "%d blank text%s skipped (nothing to label)", len(blank), "" if len(blank) == 1 else "s"
         )
     return 0
+
+
+def answer(outputs: dict, class_names) -> dict:
+    """What `predict` prints for one text's outputs: `label`, `score` (the probability of
+    `label`, as a Hugging Face pipeline gives it), `probabilities` ({class: p}), and for
+    binary sentiment `positive_probability` (P(积极))."""
+    label = int(outputs["label_id"])
+    probabilities = [round(float(p), 6) for p in outputs["probabilities"]]
+    result = {
+        "label": class_names[label],
+        "score": probabilities[label],
+        "probabilities": dict(zip(class_names, probabilities, strict=True)),
+    }
+    if "positive_probability" in outputs:
+        result["positive_probability"] = round(float(outputs["positive_probability"]), 6)
+    return result
 
 
 def _numpy_predictor(args):

@@ -12,12 +12,16 @@ words.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import re
 from collections import Counter
 
 import numpy as np
 
 from weibo_lstm.data.labeled_texts import LabeledTexts
+from weibo_lstm.errors import check_argument
+
+logger = logging.getLogger("weibo_lstm")
 
 # A Weibo emoticon is a short bracketed name: `[哈哈]`, `[泪]`, `[good]`, `[lt江南style]`.
 # Half- or full-width brackets around 1-10 characters that are neither brackets nor
@@ -31,6 +35,10 @@ _EMOTICON = re.compile(EMOTICON_PATTERN)
 MIN_SHARE = 0.2
 #: ... and the emoticons alone give the label of at least this share of those posts.
 MIN_AGREEMENT = 0.85
+#: The share of training posts whose emoticons are removed when the labels follow the
+#: emoticons (chosen on the weibo sample's validation split among 0.5, 0.7 and 0.9
+#: with the wide & deep default; benchmarks/HISTORY.md).
+AUTO_EMOTICON_DROPOUT = 0.7
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,3 +118,42 @@ def drop_emoticons(data: LabeledTexts, share: float, *, seed: int = 0) -> Labele
         stripped = _EMOTICON.sub("", text) if drop else text
         texts.append(stripped if stripped.strip() else text)
     return data.with_texts(texts)
+
+
+def choose_emoticon_dropout(train: LabeledTexts, share: float | None) -> float:
+    """The emoticon-dropout share for training on `train`: `share`, or, when it is None,
+    `AUTO_EMOTICON_DROPOUT` if the labels follow the emoticons (`emoticon_audit`, with
+    a log line saying so) and 0 otherwise. The one place the share is decided.
+
+    Raises:
+        ConfigError: `share` is neither None nor in [0, 1].
+
+    Example:
+
+    >>> choose_emoticon_dropout(LabeledTexts(["好[哈哈]", "差[泪]"] * 5, [1, 0] * 5), None)
+    0.7
+    """
+    check_argument("emoticon_dropout", share, share is None or 0 <= share <= 1, "in [0, 1] or None")
+    if share is not None:
+        return float(share)
+    audit = emoticon_audit(train)
+    if not audit.labels_from_emoticons:
+        return 0.0
+    logger.info(
+        "The training labels follow the emoticons (%.0f %% of the posts have one; they give "
+        "the label of %.0f %% of those): emoticons removed from %.0f %% of the training "
+        "posts (emoticon_dropout; 0 turns it off)",
+        *(100 * audit.share, 100 * audit.agreement, 100 * AUTO_EMOTICON_DROPOUT),
+    )
+    return AUTO_EMOTICON_DROPOUT
+
+
+def without_emoticons(data: LabeledTexts) -> LabeledTexts:
+    """The rows of `data` that hold an emoticon, with their emoticons removed (what
+    wide & deep's mixing for posts without emoticons is also fitted on).
+
+    >>> without_emoticons(LabeledTexts(["好[哈哈]", "差", "[泪]糟"], [1, 0, 0])).texts
+    ('好', '糟')
+    """
+    with_emoticons = [i for i, text in enumerate(data.texts) if emoticons(text)]
+    return drop_emoticons(data.subset(with_emoticons), 1.0)

@@ -15,11 +15,15 @@ model never teaches it that nothing is neutral.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
 from weibo_lstm.data.labeled_texts import CLASS_NAMES, LabeledTexts
+from weibo_lstm.errors import ConfigError
+
+logger = logging.getLogger("weibo_lstm")
 
 #: The three polarity classes: the binary ids first (0 = 消极, 1 = 积极), then 中性.
 POLARITY = (*CLASS_NAMES, "中性")
@@ -171,6 +175,34 @@ def relabel(
         class_names=class_names,
         expressible=expressible[kept],
     )
+
+
+def onto_classes(data: LabeledTexts, class_names: Sequence[str]) -> LabeledTexts:
+    """`data` with `class_names` as its classes: the same, or a subset of them (e.g. a
+    binary test set of a three-class model), which then scores by the argmax over the
+    classes `data` has (`relabel`); one log line says so.
+
+    Raises:
+        ConfigError: `data` has a class not in `class_names`.
+
+    Example:
+
+    >>> onto_classes(LabeledTexts(["好"], [1]), POLARITY).expressible.tolist()
+    [[True, True, False]]
+    """
+    class_names = tuple(class_names)
+    if data.class_names == class_names:
+        return data
+    unknown = sorted(set(data.class_names) - set(class_names))
+    if unknown:
+        raise ConfigError(f"The data's classes {unknown} are not among the model's {list(class_names)}")
+    logger.info(
+        "The data has %d of the model's %d classes (%s): scored by the argmax over them",
+        len(data.class_names),
+        len(class_names),
+        ", ".join(data.class_names),
+    )
+    return relabel(data, class_names, {})
 
 
 def concatenate(parts: Sequence[LabeledTexts], source: str = "pooled") -> LabeledTexts:

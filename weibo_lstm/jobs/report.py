@@ -19,23 +19,40 @@ from weibo_lstm.errors import DataError
 
 logger = logging.getLogger("weibo_lstm")
 
-# Report order of the seed: 积极 (label 1) first, then 消极 (label 0).
-_REPORT_LABELS = (1, 0)
-_REPORT_NAMES = tuple(CLASS_NAMES[i] for i in _REPORT_LABELS)
 _REPORT_KEYS = ("precision", "recall", "f1-score", "support")
 _PROBE_BYTES = 1 << 20
+#: The metrics of the seed's `best_val_*` and `final_test_*` columns (with two classes,
+#: precision and recall of 积极; with more, their macro averages).
+SEED_METRICS = ("loss", "accuracy", "precision", "recall")
+
+
+def report_order(class_names: Sequence[str] = CLASS_NAMES) -> tuple[int, ...]:
+    """The class ids in report order: the seed's for two classes (积极, label 1, first),
+    else the classes' own order."""
+    return (1, 0) if tuple(class_names) == CLASS_NAMES else tuple(range(len(class_names)))
+
+
+def seed_columns(class_names: Sequence[str] = CLASS_NAMES) -> tuple[str, ...]:
+    """The seed's report columns, with its per-class block repeated for every class.
+
+    >>> len(seed_columns()), seed_columns(("a", "b", "c"))[11:13]
+    (27, ('report_a_precision', 'report_a_recall'))
+    """
+    names = [class_names[i] for i in report_order(class_names)]
+    return (
+        "timestamp",
+        "best_epoch",
+        *(f"best_val_{m}" for m in SEED_METRICS),
+        *(f"final_test_{m}" for m in SEED_METRICS),
+        *(f"report_{name}_{key}" for name in names for key in _REPORT_KEYS),
+        "report_accuracy",
+        *(f"report_macro_avg_{key}" for key in _REPORT_KEYS),
+        *(f"report_weighted_avg_{key}" for key in _REPORT_KEYS),
+    )
+
 
 #: The seed's report columns, in its order. Extra columns may follow them.
-SEED_COLUMNS = (
-    "timestamp",
-    "best_epoch",
-    *(f"best_val_{m}" for m in ("loss", "accuracy", "precision", "recall")),
-    *(f"final_test_{m}" for m in ("loss", "accuracy", "precision", "recall")),
-    *(f"report_{name}_{key}" for name in _REPORT_NAMES for key in _REPORT_KEYS),
-    "report_accuracy",
-    *(f"report_macro_avg_{key}" for key in _REPORT_KEYS),
-    *(f"report_weighted_avg_{key}" for key in _REPORT_KEYS),
-)
+SEED_COLUMNS = seed_columns()
 
 #: The training job's columns after the seed's, in the order they were added (a new
 #: column is only ever appended, so reports of different versions line up).
@@ -56,16 +73,26 @@ EXTRA_COLUMNS = (
     *("wide", "test_accuracy_deep", "test_accuracy_wide", "test_accuracy_wide_and_deep"),
     "wide_fit_s",
 )
-#: Every column of the training job's report, in its order.
+#: Every column of a binary training job's report, in its order.
 REPORT_COLUMNS = (*SEED_COLUMNS, *EXTRA_COLUMNS)
 
 
+def report_columns_of(class_names: Sequence[str] = CLASS_NAMES) -> tuple[str, ...]:
+    """Every column of the report of a model with `class_names`: `REPORT_COLUMNS` for
+    binary sentiment; for other classes the seed's columns per class, then the same
+    extra columns and the test macro-F1."""
+    if tuple(class_names) == CLASS_NAMES:
+        return REPORT_COLUMNS
+    return (*seed_columns(class_names), *EXTRA_COLUMNS, "macro_f1")
+
+
 class ReportRow(Mapping):
-    """The training job's report row: the columns of `REPORT_COLUMNS`, in that order.
+    """The training job's report row: the columns of `report_columns_of(class_names)`
+    (`REPORT_COLUMNS` for binary sentiment), in that order.
 
     The job fills it from its parts (`update`); a column it does not know is an
-    error, and `write` refuses a row with a column unset, so every report has the
-    header `REPORT_COLUMNS`. `timestamp` is the time of writing. Read it as a dict.
+    error, and `write` refuses a row with a column unset, so every report of a label
+    set has the same header. `timestamp` is the time of writing. Read it as a dict.
 
     Example:
 
@@ -74,7 +101,13 @@ class ReportRow(Mapping):
     ({'replicas': 2, 'device': 'CPU'}, ['best_epoch', 'best_val_loss'])
     """
 
-    def __init__(self, values: Mapping[str, object] | None = None):
+    def __init__(
+        self,
+        values: Mapping[str, object] | None = None,
+        *,
+        class_names: Sequence[str] = CLASS_NAMES,
+    ):
+        self.columns = report_columns_of(class_names)
         self._values: dict[str, object] = {}
         self.update(values or {})
 
@@ -86,7 +119,7 @@ class ReportRow(Mapping):
                 `timestamp`).
         """
         values = {**(values or {}), **more}
-        unknown = [k for k in values if k not in REPORT_COLUMNS or k == "timestamp"]
+        unknown = [k for k in values if k not in self.columns or k == "timestamp"]
         if unknown:
             raise KeyError(f"not columns of the training report: {unknown}")
         self._values.update(values)
@@ -94,13 +127,13 @@ class ReportRow(Mapping):
 
     def missing(self) -> list[str]:
         """The columns not set yet (`timestamp` aside), in report order."""
-        return [c for c in REPORT_COLUMNS[1:] if c not in self._values]
+        return [c for c in self.columns[1:] if c not in self._values]
 
     def __getitem__(self, column: str) -> object:
         return self._values[column]
 
     def __iter__(self) -> Iterator[str]:
-        return (c for c in REPORT_COLUMNS if c in self._values)
+        return (c for c in self.columns if c in self._values)
 
     def __len__(self) -> int:
         return len(self._values)
@@ -116,34 +149,40 @@ class ReportRow(Mapping):
         missing = self.missing()
         if missing:
             raise KeyError(f"report row lacks the columns {missing}")
-        return write_report(output_dir, dict(self), timestamp=timestamp)
+        return write_report(output_dir, dict(self), timestamp=timestamp, columns=self.columns)
 
 
-def classification_report(labels: np.ndarray, predicted: np.ndarray) -> tuple[str, dict]:
+def classification_report(
+    labels: np.ndarray, predicted: np.ndarray, class_names: Sequence[str] = CLASS_NAMES
+) -> tuple[str, dict]:
     """scikit-learn's classification report (digits=4) as text and as a dict.
 
-    Rows are 积极 (class 1) then 消极 (class 0), as in the seed.
+    Rows are in `report_order`: 积极 (class 1) then 消极 (class 0) as in the seed, or
+    the classes in order.
     """
     from sklearn.metrics import classification_report as sk_report
 
-    kwargs = dict(labels=list(_REPORT_LABELS), target_names=list(_REPORT_NAMES), zero_division=0)
+    order = report_order(class_names)
+    names = [class_names[i] for i in order]
+    kwargs = dict(labels=list(order), target_names=names, zero_division=0)
     text = sk_report(labels, predicted, digits=4, **kwargs)
     as_dict = sk_report(labels, predicted, output_dict=True, **kwargs)
     return text, as_dict
 
 
-def report_columns(report: Mapping) -> dict[str, float]:
+def report_columns(report: Mapping, class_names: Sequence[str] = CLASS_NAMES) -> dict[str, float]:
     """Flattens a classification-report dict into the seed's `report_*` columns."""
+    names = [class_names[i] for i in report_order(class_names)]
     columns = {}
-    for name, label in [(n, n) for n in _REPORT_NAMES] + [
+    for name, label in [(n, n) for n in names] + [
         ("macro avg", "macro_avg"),
         ("weighted avg", "weighted_avg"),
     ]:
         for key in _REPORT_KEYS:
             value = report[name][key]
             columns[f"report_{label}_{key}"] = int(value) if key == "support" else value
-        if name == _REPORT_NAMES[-1]:
-            columns["report_accuracy"] = report["accuracy"]
+        if name == names[-1]:
+            columns["report_accuracy"] = report.get("accuracy", report["micro avg"]["f1-score"])
     return columns
 
 
@@ -167,9 +206,15 @@ def data_columns(corpus: str, splits: Sequence) -> dict[str, object]:
 
 
 def example_predictions(
-    texts: Sequence[str], labels: np.ndarray, probabilities: np.ndarray, k: int = 5, seed: int = 0
+    texts: Sequence[str],
+    labels: np.ndarray,
+    probabilities: np.ndarray,
+    k: int = 5,
+    seed: int = 0,
+    class_names: Sequence[str] = CLASS_NAMES,
 ) -> list[str]:
-    """A few test predictions as log lines: right and wrong ones, with P(积极)."""
+    """A few test predictions as log lines: right and wrong ones, with P(积极) (K > 2:
+    the probability of the predicted class)."""
     predicted = probabilities.argmax(1)
     rng = np.random.default_rng(seed)
     wrong = np.flatnonzero(predicted != labels)
@@ -182,9 +227,10 @@ def example_predictions(
     for i in chosen:
         mark = "✓" if predicted[i] == labels[i] else "✗"
         text = texts[i] if len(texts[i]) <= 60 else texts[i][:57] + "..."
+        shown = 1 if len(class_names) == 2 else predicted[i]
         lines.append(
-            f"{mark} P(积极)={probabilities[i, 1]:.3f} predicted {CLASS_NAMES[predicted[i]]}, "
-            f"true {CLASS_NAMES[labels[i]]}: {text}"
+            f"{mark} P({class_names[shown]})={probabilities[i, shown]:.3f} predicted "
+            f"{class_names[predicted[i]]}, true {class_names[labels[i]]}: {text}"
         )
     return lines
 
@@ -194,6 +240,7 @@ def write_report(
     row: Mapping[str, object],
     *,
     timestamp: datetime.datetime | None = None,
+    columns: Sequence[str] = SEED_COLUMNS,
 ) -> Path:
     """Writes `<output_dir>/training_report_YYYYMMDD_HHMMSS.csv` (UTF-8 with BOM).
 
@@ -205,6 +252,7 @@ def write_report(
         row: values for every column of `SEED_COLUMNS` except `timestamp`, plus any
             extra columns, which follow the seed's in the order given.
         timestamp: report time (default: now).
+        columns: the columns that come first, in this order (default: the seed's).
 
     Returns:
         The path written.
@@ -215,10 +263,10 @@ def write_report(
     timestamp = timestamp or datetime.datetime.now()
     stamp = timestamp.strftime("%Y%m%d_%H%M%S")
     values = {"timestamp": stamp, **row}
-    missing = [c for c in SEED_COLUMNS if c not in values]
+    missing = [c for c in columns if c not in values]
     if missing:
-        raise KeyError(f"report row lacks the seed columns {missing}")
-    header = [*SEED_COLUMNS, *(k for k in values if k not in SEED_COLUMNS)]
+        raise KeyError(f"report row lacks the columns {missing}")
+    header = [*columns, *(k for k in values if k not in columns)]
     path = Path(output_dir) / f"training_report_{stamp}.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8-sig", newline="") as f:

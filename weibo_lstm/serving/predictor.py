@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -10,11 +11,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from weibo_lstm.data.labeled_texts import CLASS_NAMES
 from weibo_lstm.distribute import devices
 from weibo_lstm.errors import DataError
 from weibo_lstm.preprocessing.tokenizer import Tokenizer
 from weibo_lstm.serving import model_directory, streaming
-from weibo_lstm.serving.export import SIGNATURE, serving_function
+from weibo_lstm.serving.export import SIGNATURE, read_metadata, serving_function
 
 
 class Predictor:
@@ -33,6 +35,7 @@ class Predictor:
         bucket_by_length: sort by length before batching (False: batches in input
             order, each padded to its longest text; for comparison).
         source: where the model came from, for messages.
+        class_names: the names of the model's classes (the columns of `probabilities`).
 
     Example:
 
@@ -52,6 +55,7 @@ class Predictor:
         batch_size: int = 256,
         bucket_by_length: bool = True,
         source: str = "<memory>",
+        class_names: Sequence[str] = CLASS_NAMES,
     ):
         if batch_size < 1:
             raise ValueError(
@@ -61,6 +65,7 @@ class Predictor:
         self.batch_size = int(batch_size)
         self.bucket_by_length = bool(bucket_by_length)
         self.source = source
+        self.class_names = tuple(class_names)
 
     @classmethod
     def from_keras(
@@ -72,8 +77,8 @@ class Predictor:
     ) -> Predictor:
         """Runs `model` in this process (the graph `weibo_lstm.serving.export` would save;
         `class_names` default: 消极, 积极)."""
-        names = {} if class_names is None else {"class_names": class_names}
-        return cls(serving_function(model, tokenizer, **names), **kwargs)
+        names = {} if class_names is None else {"class_names": tuple(class_names)}
+        return cls(serving_function(model, tokenizer, **names), **names, **kwargs)
 
     @classmethod
     def from_saved_model(cls, path: str | os.PathLike, **kwargs) -> Predictor:
@@ -86,6 +91,9 @@ class Predictor:
             )
         signature = signatures[SIGNATURE]
         kwargs.setdefault("source", str(path))
+        # A SavedModel exported without our metadata: binary sentiment.
+        with contextlib.suppress(OSError, KeyError, ValueError):
+            kwargs.setdefault("class_names", read_metadata(path)["class_names"])
         return cls(lambda texts: signature(texts=texts), **kwargs)
 
     @classmethod

@@ -26,7 +26,8 @@ class DistributedEvaluator:
     Args:
         model: a Keras model mapping int32 ids `[batch, time]` to what `objective`
             reads, built under `strategy.scope()` (or unbuilt).
-        objective: the metrics and per-row outputs (None: `ClassificationObjective()`).
+        objective: the metrics and per-row outputs (None: a `ClassificationObjective`
+            over the model's `num_classes`, 2 for a model without that attribute).
         strategy: the `tf.distribute.Strategy` the model's variables belong to.
         global_batch_size: examples per evaluation step across all replicas.
         pad_to: pad every batch to this length (None: to its longest row).
@@ -56,7 +57,9 @@ class DistributedEvaluator:
         pad_to: int | None = None,
     ):
         self.model = model
-        self.objective = objective if objective is not None else ClassificationObjective()
+        if objective is None:
+            objective = ClassificationObjective(num_classes=getattr(model, "num_classes", 2))
+        self.objective = objective
         self.strategy = strategy
         self.eval_global_batch_size = global_batch_size
         self.pad_to = pad_to

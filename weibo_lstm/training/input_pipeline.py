@@ -147,10 +147,12 @@ class EpochDatasets:
         self.strategy = strategy
         self.examples = examples
         self.pad_to = pad_to
-        self._tensors: tuple[tf.RaggedTensor, tf.Tensor] | None = None
+        self._tensors: tuple[tf.RaggedTensor, tf.Tensor, tf.Tensor | None] | None = None
 
-    def _source(self) -> tuple[tf.RaggedTensor, tf.Tensor]:
-        """`(ids, labels)` tensors with one extra row, `[OOV_ID]` / 0, for `PADDING_ROW`."""
+    def _source(self) -> tuple[tf.RaggedTensor, tf.Tensor, tf.Tensor | None]:
+        """`(ids, labels, expressible)` tensors with one extra row, `[OOV_ID]` / 0 / all
+        classes, for `PADDING_ROW` (`expressible` None when every row can say every
+        class)."""
         if self._tensors is None:
             # Eager tensors, created under the input device scope of the first
             # `dataset_fn` call; the pipeline functions capture them by reference.
@@ -162,7 +164,13 @@ class EpochDatasets:
                 validate=False,
             )
             labels = tf.constant(np.append(examples.labels, 0).astype(np.int32))
-            self._tensors = ids, labels
+            expressible = None
+            if examples.expressible is not None:
+                mask = np.asarray(examples.expressible, np.float32)
+                expressible = tf.constant(
+                    np.vstack([mask, np.ones((1, mask.shape[1]), np.float32)])
+                )
+            self._tensors = ids, labels, expressible
         return self._tensors
 
     def distribute(
@@ -177,7 +185,9 @@ class EpochDatasets:
         Each element is a dict of `ids` `[b, T]` int32 (T = longest row of that
         replica's batch, or `pad_to`), `labels` `[b]` int32, `weights` `[b]` float32
         and `index` `[b]` int64 (the example's row, -1 for padding), with `b` the
-        per-replica batch. Padding rows hold the single id `OOV_ID` (never a fully
+        per-replica batch; for examples with `expressible` classes also
+        `expressible` `[b, K]` float32 (1 where the row's label could have been that
+        class). Padding rows hold the single id `OOV_ID` (never a fully
         masked row), label 0 and weight 0. Global-batch columns `[r * b, (r + 1) * b)`
         go to replica `r`; an input pipeline (one per worker) builds the batches of
         its own replicas only. The first `skip_steps` global batches are left out
@@ -190,7 +200,7 @@ class EpochDatasets:
         pad_to = self.pad_to
 
         def dataset_fn(context: tf.distribute.InputContext) -> tf.data.Dataset:
-            ids, labels = self._source()
+            ids, labels, expressible = self._source()
             padding = tf.constant(len(self.examples), tf.int64)
             per_replica = context.get_per_replica_batch_size(global_batch)
             local = context.num_replicas_in_sync // context.num_input_pipelines
@@ -206,6 +216,8 @@ class EpochDatasets:
                 # LSTM over zero steps (e.g. `ids[:, :-1]`) a fully defined shape.
                 batch["ids"] = tf.gather(ids, rows).to_tensor(0, shape=[per_replica, pad_to])
                 batch["labels"] = tf.gather(labels, rows)
+                if expressible is not None:
+                    batch["expressible"] = tf.gather(expressible, rows)
                 return batch
 
             dataset = tf.data.Dataset.from_tensor_slices(

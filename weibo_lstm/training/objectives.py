@@ -16,6 +16,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from weibo_lstm.errors import check_argument
+
 
 class Objective(abc.ABC):
     """What the trainer minimises and measures for one task.
@@ -63,9 +65,20 @@ class Objective(abc.ABC):
 
 
 class ClassificationObjective(Objective):
-    """Cross-entropy over classes; loss, accuracy, precision and recall of class 1.
+    """Cross-entropy over classes; loss, accuracy, precision, recall and macro-F1.
+
+    With two classes, `precision` and `recall` are those of class 1 (积极), as in the
+    seed; with more, their macro averages. `macro_f1` is the mean of the classes' F1.
+
+    A batch may say which classes each row's label was chosen among (`expressible`,
+    from a corpus with a coarser label set, `LabeledTexts.expressible`): the row's
+    loss is then the likelihood of its label among those classes,
+    `−log(p_y / Σ_{k expressible} p_k)`, and it counts as correct when its label is the
+    most probable of them. Batches without `expressible` train on the plain
+    cross-entropy.
 
     Args:
+        num_classes: the model's classes.
         label_smoothing: cross-entropy label smoothing.
         from_logits: the model outputs logits rather than probabilities
             (`predict` then applies a softmax).
@@ -84,23 +97,34 @@ class ClassificationObjective(Objective):
     0.5
     """
 
-    stat_names = ("loss_sum", "count", "correct", "true_pos", "false_pos", "false_neg")
     monitor = "val_accuracy"
     mode = "max"
 
     def __init__(
         self,
         *,
+        num_classes: int = 2,
         label_smoothing: float = 0.0,
         from_logits: bool = False,
     ):
-        if not 0 <= label_smoothing < 1:
-            raise ValueError(
-                "Argument `label_smoothing` must be in [0, 1). "
-                f"Received: label_smoothing={label_smoothing}"
-            )
+        check_argument("num_classes", num_classes, num_classes >= 2, ">= 2")
+        check_argument("label_smoothing", label_smoothing, 0 <= label_smoothing < 1, "in [0, 1)")
+        self.num_classes = int(num_classes)
         self.label_smoothing = float(label_smoothing)
         self.from_logits = bool(from_logits)
+        if self.num_classes == 2:  # the seed's statistics, summed as they always were
+            self.stat_names = ("loss_sum", "count", "correct", "true_pos", "false_pos", "false_neg")
+        else:
+            self.stat_names = (
+                "loss_sum",
+                "count",
+                "correct",
+                *(
+                    f"{kind}_{k}"
+                    for kind in ("true", "predicted", "actual")
+                    for k in range(num_classes)
+                ),
+            )
 
     def _loss(self, labels, outputs):
         return keras.losses.categorical_crossentropy(
@@ -114,32 +138,71 @@ class ClassificationObjective(Objective):
         labels = batch["labels"]
         outputs = model(batch["ids"], training=training)
         per_example_loss = self._loss(labels, outputs)
+        scores = outputs
+        if "expressible" in batch:
+            per_example_loss, scores = self._partial(
+                per_example_loss, outputs, batch["expressible"]
+            )
         mask = tf.cast(batch["weights"] > 0, tf.float32)
-        predicted = tf.cast(tf.argmax(outputs, axis=-1), labels.dtype)
-        actual_pos = tf.cast(labels == 1, tf.float32)
-        predicted_pos = tf.cast(predicted == 1, tf.float32)
-        stats = tf.stack(
-            [
-                tf.reduce_sum(tf.cast(per_example_loss, tf.float32) * mask),
-                tf.reduce_sum(mask),
-                tf.reduce_sum(tf.cast(predicted == labels, tf.float32) * mask),
+        predicted = tf.cast(tf.argmax(scores, axis=-1), labels.dtype)
+        totals = [
+            tf.reduce_sum(tf.cast(per_example_loss, tf.float32) * mask),
+            tf.reduce_sum(mask),
+            tf.reduce_sum(tf.cast(predicted == labels, tf.float32) * mask),
+        ]
+        if self.num_classes == 2:
+            actual_pos = tf.cast(labels == 1, tf.float32)
+            predicted_pos = tf.cast(predicted == 1, tf.float32)
+            totals += [
                 tf.reduce_sum(actual_pos * predicted_pos * mask),
                 tf.reduce_sum((1 - actual_pos) * predicted_pos * mask),
                 tf.reduce_sum(actual_pos * (1 - predicted_pos) * mask),
             ]
-        )
-        return per_example_loss, stats
+            return per_example_loss, tf.stack(totals)
+        actual = tf.one_hot(labels, self.num_classes) * mask[:, None]
+        guessed = tf.one_hot(predicted, self.num_classes) * mask[:, None]
+        counts = [
+            tf.reduce_sum(actual * guessed, 0),
+            tf.reduce_sum(guessed, 0),
+            tf.reduce_sum(actual, 0),
+        ]
+        return per_example_loss, tf.concat([tf.stack(totals), *counts], 0)
+
+    def _partial(self, loss, outputs, expressible):
+        """The loss renormalised over each row's expressible classes, and the scores
+        its prediction takes the argmax of (the other classes masked out)."""
+        probabilities = tf.nn.softmax(outputs) if self.from_logits else outputs
+        probabilities = tf.cast(probabilities, tf.float32)
+        expressible = tf.cast(expressible, tf.float32)
+        within = tf.reduce_sum(probabilities * expressible, axis=-1)
+        loss = tf.cast(loss, tf.float32) + tf.math.log(tf.maximum(within, 1e-7))
+        return loss, tf.where(expressible > 0, probabilities, -1.0)
 
     def metrics(self, stats, prefix=""):
-        s = dict(zip(self.stat_names, np.asarray(stats, np.float64).tolist(), strict=True))
-        count = max(s["count"], 1.0)
-        predicted_pos = s["true_pos"] + s["false_pos"]
-        actual_pos = s["true_pos"] + s["false_neg"]
+        stats = np.asarray(stats, np.float64)
+        count = max(stats[1], 1.0)
+        if self.num_classes == 2:
+            s = dict(zip(self.stat_names, stats.tolist(), strict=True))
+            true = np.array([s["correct"] - s["true_pos"], s["true_pos"]])
+            predicted = np.array(
+                [s["count"] - s["true_pos"] - s["false_pos"], s["true_pos"] + s["false_pos"]]
+            )
+            actual = np.array(
+                [s["count"] - s["true_pos"] - s["false_neg"], s["true_pos"] + s["false_neg"]]
+            )
+        else:
+            true, predicted, actual = stats[3:].reshape(3, self.num_classes)
+        precision = np.divide(true, predicted, out=np.zeros_like(true), where=predicted > 0)
+        recall = np.divide(true, actual, out=np.zeros_like(true), where=actual > 0)
+        total = precision + recall
+        f1 = np.divide(2 * precision * recall, total, out=np.zeros_like(true), where=total > 0)
+        binary = self.num_classes == 2
         return {
-            f"{prefix}loss": s["loss_sum"] / count,
-            f"{prefix}accuracy": s["correct"] / count,
-            f"{prefix}precision": s["true_pos"] / predicted_pos if predicted_pos else 0.0,
-            f"{prefix}recall": s["true_pos"] / actual_pos if actual_pos else 0.0,
+            f"{prefix}loss": stats[0] / count,
+            f"{prefix}accuracy": stats[2] / count,
+            f"{prefix}precision": float(precision[1] if binary else precision.mean()),
+            f"{prefix}recall": float(recall[1] if binary else recall.mean()),
+            f"{prefix}macro_f1": float(f1.mean()),
         }
 
     def predict(self, model, batch):

@@ -82,7 +82,7 @@ class DistributedTrainer(DistributedEvaluator):
             `objective` reads (class probabilities for the default objective).
             Unbuilt, or built under `strategy.scope()`.
         objective: the loss and metrics (`weibo_lstm.training.objectives.Objective`);
-            None: `ClassificationObjective()`.
+            None: a `ClassificationObjective` over the model's `num_classes`.
         optimizer: a Keras optimizer created under `strategy.scope()`, or None to
             build one with `optimization.build_optimizer` from the options in `build`.
             For a `"mixed_float16"` model, `build` wraps it in a
