@@ -56,10 +56,8 @@ from benchmarks.common import SHARED, fit_tfidf, load_corpus, paired_bootstrap, 
 from benchmarks.machine import machine_info, write_json
 from weibo_lstm.distribute.strategies import default_strategy
 from weibo_lstm.models.presets import get_preset
-from weibo_lstm.preprocessing.tokenized_examples import TokenizedExamples
-from weibo_lstm.training.trainer import DistributedTrainer
 
-#: name -> (preset, `TrainerOptions` overrides)
+#: name -> (preset, training-option overrides)
 VARIANTS = {
     # The recipe's batches: every epoch shuffled, no length buckets.
     "seed-nobuckets": ("seed", {"bucket_by_length": False}),
@@ -97,7 +95,7 @@ def strip_texts(texts) -> list[str]:
 
 def strip(data: wl.LabeledTexts) -> wl.LabeledTexts:
     """The same rows with emoticons removed."""
-    return wl.LabeledTexts(strip_texts(data.texts), data.labels, data.source)
+    return data.with_texts(strip_texts(data.texts))
 
 
 def scores(labels, predicted) -> dict:
@@ -109,14 +107,16 @@ def scores(labels, predicted) -> dict:
 
 
 def training_option(text: str) -> tuple[str, object]:
-    """`NAME=VALUE` as a `TrainerOptions` field and its Python value (`--set`)."""
+    """`NAME=VALUE` as a training option (a field of `TrainerOptions` or
+    `ControllerOptions`, or `emoticon_dropout`) and its Python value (`--set`)."""
     import ast
 
-    from weibo_lstm.training.options import TrainerOptions
+    from weibo_lstm.training.option_groups import OPTION_GROUPS, option_fields
 
     name, _, value = text.partition("=")
-    if name not in {f.name for f in dataclasses.fields(TrainerOptions)}:
-        raise argparse.ArgumentTypeError(f"{name!r} is not a TrainerOptions field")
+    known = {f for group in OPTION_GROUPS for f in option_fields(group)} | {"emoticon_dropout"}
+    if name not in known:
+        raise argparse.ArgumentTypeError(f"{name!r} is not a training option")
     try:
         return name, ast.literal_eval(value)
     except (ValueError, SyntaxError):
@@ -133,13 +133,12 @@ def run_tfidf(split: Split) -> dict:
 
 @dataclasses.dataclass
 class Trained:
-    """An LSTM trained by `run_lstm`, with what its wide & deep needs."""
+    """A classifier trained by `run_lstm` (its deep part's result; with `hybrid`, its
+    wide & deep too)."""
 
     classifier: wl.SentimentClassifier
-    strategy: object
-    trainer: DistributedTrainer
-    train_x: TokenizedExamples
     result: dict
+    hybrid: dict | None
 
 
 def run_lstm(
@@ -149,41 +148,39 @@ def run_lstm(
     strip_emoticons: bool = False,
     budget: str | None = None,
     options: dict | None = None,
+    hybrid: bool = False,
 ) -> Trained:
-    """Trains the preset (or variant) on `split.train`, the epoch chosen on `split.val`,
-    and scores it on `split.test`. `options` (`TrainerOptions` fields) override the
-    variant's and the budget's."""
+    """Trains the preset (or variant) on `split.train` with `SentimentClassifier.fit`,
+    the epoch (and with `hybrid` the wide & deep mixing) chosen on `split.val`, and
+    scores the deep part (and the wide & deep model) on `split.test`. `options`
+    (training options) override the variant's and the budget's."""
     import keras
 
     keras.utils.set_random_seed(seed)
-    strategy = default_strategy()
     preset, overrides = VARIANTS.get(preset, (preset, {}))
     if budget is not None:
-        overrides = get_preset(preset).budget(budget).as_dict() | overrides
-    overrides = overrides | (options or {})
+        overrides = dict(get_preset(preset).budget(budget)) | overrides
+    overrides = {"emoticon_dropout": 0.0} | overrides | (options or {})
     # The preset's tokenizer and backbone: a vocabulary from the training texts, or
     # the pretrained encoder's (with this condition's emoticon setting: the texts of a
     # stripped split are already stripped).
     classifier = wl.SentimentClassifier.from_preset(
         preset,
         vocabulary_texts=split.train.texts,
+        class_names=split.train.class_names,
         max_length=180,
         strip_emoticons=strip_emoticons,
-        strategy=strategy,
-    )
-    trainer_options = classifier.training_options(seed=seed, quiet=True, **overrides)
-    trainer = DistributedTrainer(
-        model=classifier.backbone, strategy=strategy, options=trainer_options
+        strategy=default_strategy(),
     )
     start = time.perf_counter()
-    train_x = (
-        classifier.tokenize_for_training(split.train, trainer_options)
-        if trainer_options.emoticon_dropout
-        else classifier.tokenize(split.train)
+    history = classifier.fit(
+        split.train, split.val, wide=hybrid, seed=seed, quiet=True, **overrides
     )
-    history = trainer.fit(train_x, classifier.tokenize(split.val))
-    train_time = time.perf_counter() - start
-    predicted = trainer.predict(classifier.tokenize(split.test)).argmax(1)
+    wide_time = classifier.metadata.get("wide_fit_s", 0.0)
+    train_time = time.perf_counter() - start - wide_time
+    test_x = classifier.tokenize(split.test)
+    predicted = classifier.evaluator("deep").predict(test_x).argmax(1)
+    rows = len(split.train)
     result = {
         **scores(split.test.labels, predicted),
         "train_time_s": train_time,
@@ -195,44 +192,30 @@ def run_lstm(
         "history": [
             {
                 **{k: e[k] for k in HISTORY_KEYS if k in e},
-                "train_s": len(train_x) / e["examples_per_second"],
+                "train_s": rows / e["examples_per_second"],
             }
             for e in history.epochs
         ],
     }
     result["train_loops_s"] = sum(e["train_s"] for e in result["history"])
-    return Trained(classifier, strategy, trainer, train_x, result)
+    stacked = None
+    if classifier.wide_and_deep is not None:
+        model = classifier.wide_and_deep
+        stacked = {
+            **scores(split.test.labels, classifier.evaluator().predict(test_x).argmax(1)),
+            "train_time_s": train_time + wide_time,
+            "epochs": result["epochs"],
+            "best_epoch": result["best_epoch"],
+            "best_val_accuracy": classifier.evaluate(split.val)["accuracy"],
+            "mixing": [*model.mixing, *(model.emoticon_mixing or ())],
+        }
+    return Trained(classifier, result, stacked)
 
 
-def run_hybrid(trained: Trained, split: Split) -> tuple[dict, DistributedTrainer]:
-    """The library's wide & deep on the trained LSTM (as `SentimentClassifier.fit`
-    builds it): the wide part fitted on the training examples the deep part saw
-    (emoticon dropout included), the mixing on validation (two mixings, with and
-    without emoticons, under emoticon dropout). Its time adds to the LSTM's."""
-    classifier, options = trained.classifier, trained.trainer.options
-    start = time.perf_counter()
-    val_x, test_x = classifier.tokenize(split.val), classifier.tokenize(split.test)
-    emoticon_texts = split.val if options.emoticon_dropout else None
-    classifier.add_wide_part(trained.train_x, val_x, emoticon_texts=emoticon_texts)
-    stacked = classifier.backbone
-    mixing = list(stacked.mixing) + list(stacked.emoticon_mixing or ())
-    trainer = DistributedTrainer(model=stacked, strategy=trained.strategy, options=options)
-    val_accuracy = trainer.evaluate(val_x)["accuracy"]
-    predicted = trainer.predict(test_x).argmax(1)
-    result = {
-        **scores(split.test.labels, predicted),
-        "train_time_s": trained.result["train_time_s"] + time.perf_counter() - start,
-        "epochs": trained.result["epochs"],
-        "best_epoch": trained.result["best_epoch"],
-        "best_val_accuracy": val_accuracy,
-        "mixing": list(mixing),
-    }
-    return result, trainer
-
-
-def audit_accuracy(trainer: DistributedTrainer, classifier, audit: wl.LabeledTexts) -> float:
-    """Accuracy of the model `trainer` holds on the emoticon-stripped test posts."""
-    stripped = trainer.predict(classifier.tokenize(audit)).argmax(1)
+def audit_accuracy(classifier, part: str, audit: wl.LabeledTexts) -> float:
+    """Accuracy of the classifier's `part` (`"deep"` or `"model"`) on the
+    emoticon-stripped test posts."""
+    stripped = classifier.evaluator(part).predict(classifier.tokenize(audit)).argmax(1)
     return accuracy_score(audit.labels, stripped)
 
 
@@ -248,19 +231,19 @@ def run_model(name: str, split: Split, audit, args, condition: str) -> dict[str,
         strip_emoticons=condition == "stripped",
         budget=args.budget,
         options=dict(args.set),
+        hybrid=args.hybrid,
     )
     results = {name: trained.result}
     if audit is not None:
         trained.result["audit_stripped_test_accuracy"] = audit_accuracy(
-            trained.trainer, trained.classifier, audit
+            trained.classifier, "deep", audit
         )
-    if args.hybrid:
-        hybrid, trainer = run_hybrid(trained, split)
+    if trained.hybrid is not None:
         if audit is not None:
-            hybrid["audit_stripped_test_accuracy"] = audit_accuracy(
-                trainer, trained.classifier, audit
+            trained.hybrid["audit_stripped_test_accuracy"] = audit_accuracy(
+                trained.classifier, "model", audit
             )
-        results[f"{name}+tfidf"] = hybrid
+        results[f"{name}+tfidf"] = trained.hybrid
     return results
 
 

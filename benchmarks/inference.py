@@ -35,7 +35,7 @@ from weibo_lstm import LabeledTexts, Predictor, SentimentClassifier, Tokenizer, 
 from weibo_lstm.models.layers.batch_norm import has_batch_norm
 from weibo_lstm.preprocessing.tokenized_examples import TokenizedExamples
 from weibo_lstm.serving.export import export
-from weibo_lstm.training.trainer import DistributedTrainer, TrainerOptions
+from weibo_lstm.training.trainer import ControllerOptions, DistributedTrainer, TrainerOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -72,15 +72,14 @@ def train_default_model(data: LabeledTexts, args) -> tuple[keras.Model, Tokenize
     subset = data.subset(rng.permutation(len(data))[: args.train_posts])
     model = WeiboLSTM(tokenizer.vocabulary_size)
     options = TrainerOptions(
-        epochs=1,
         batch_size=64,
         learning_rate=2e-3,
         warmup_epochs=0.2,
-        quiet=True,
         bucket_by_length=not has_batch_norm(model),
     )
     trainer = DistributedTrainer(model=model, options=options)
-    trainer.fit(TokenizedExamples.from_texts(tokenizer, subset))
+    loop = ControllerOptions(epochs=1, quiet=True)
+    trainer.fit(TokenizedExamples.from_texts(tokenizer, subset), None, loop)
     return model, tokenizer
 
 
@@ -151,12 +150,12 @@ def main(argv=None) -> dict:
         else:
             model, tokenizer = train_default_model(data, args)
             model_dir = Path(work) / "model"
-            SentimentClassifier(tokenizer=tokenizer, backbone=model).save(
+            SentimentClassifier(tokenizer=tokenizer, model=model).save(
                 model_dir, metadata={"benchmark": "inference"}
             )
         # Both sides from disk, as `weibo-lstm predict` would load them.
         loaded = SentimentClassifier.load(model_dir)
-        model, tokenizer = loaded.backbone, loaded.tokenizer
+        model, tokenizer = loaded.model, loaded.tokenizer
         saved_model = export(model, tokenizer, Path(work) / "serving")
 
         common = dict(batch_size=args.batch_size)

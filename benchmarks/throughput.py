@@ -97,21 +97,17 @@ def gradient_bytes(model) -> int:
     return sum(int(np.prod(v.shape)) * tf.as_dtype(v.dtype).size for v in model.trainable_variables)
 
 
-def trainer_for(
-    model, strategy, batch, steps_per_loop=None, pad_to=None, epochs=1, lr=2e-3, **overrides
-):
-    """A trainer with the benchmark's schedule; `overrides` replace `TrainerOptions` fields."""
+def trainer_for(model, strategy, batch, pad_to=None, epochs=1, lr=2e-3, **overrides):
+    """A trainer with the benchmark's schedule (for runs of `epochs`, which its `build`
+    is given); `overrides` replace `TrainerOptions` fields."""
     from weibo_lstm.models.layers.batch_norm import has_batch_norm
     from weibo_lstm.training.trainer import DistributedTrainer, TrainerOptions
 
     options = dict(
-        epochs=epochs,
         batch_size=batch,
         learning_rate=lr,
         lr_scaling="none",
         warmup_epochs=min(1.0, epochs / 2),
-        quiet=True,
-        steps_per_loop=steps_per_loop,
         pad_to=pad_to,
         bucket_by_length=not has_batch_norm(model),
     )
@@ -174,9 +170,9 @@ def bench_fit(args, train, vocabulary_size):
     examples = steps * batch
 
     trainer = trainer_for(new_model(vocabulary_size, strategy), strategy, batch)
-    trainer.build(train, steps_per_epoch=len(plan))
+    trainer.build(train, steps_per_epoch=len(plan), epochs=1)
     iterator = iter(batching.distribute(strategy, train, plan, weights=weights))
-    chunk = trainer.options.steps_per_loop or 50
+    chunk = 50  # the controller's default steps per loop on a CPU
 
     def run_trainer():
         for done in range(0, steps, chunk):
@@ -213,7 +209,7 @@ def bench_pipeline(args, train, test, vocabulary_size):
     the same number of epochs; only the pipeline differs. Library: length buckets,
     padding per batch, our trainer, `steps_per_loop` 50, and for a model with
     BatchNorm batch renormalization on buckets without class stratification
-    (`DistributedTrainer.plan_epoch`) and precise BN (`TrainerOptions.precise_bn_batches`
+    (`DistributedTrainer.plan_epoch`) and precise BN (`ControllerOptions.precise_bn_batches`
     shuffled batches) after every epoch, as the controller runs it before validation;
     its time is part of the library's epoch time. Seed: shuffled batches padded to 180,
     Keras `model.fit` under MirroredStrategy.
@@ -227,14 +223,15 @@ def bench_pipeline(args, train, test, vocabulary_size):
     from weibo_lstm.models.layers.batch_norm import has_batch_norm
     from weibo_lstm.models.presets import DEFAULT_PRESET, PRESETS
     from weibo_lstm.training import input_pipeline as batching
+    from weibo_lstm.training.controller_options import ControllerOptions
     from weibo_lstm.training.optimization import learning_rate_schedule
-    from weibo_lstm.training.options import TrainerOptions
     from weibo_lstm.training.precise_bn import PreciseBatchNorm
 
     default = tf.distribute.get_strategy()
     preset = args.pipeline_model or DEFAULT_PRESET[device_kind(default)]
     budget = PRESETS[preset].budget(device_kind(default))
-    epochs, batch = args.pipeline_epochs, budget.batch_size or budget.global_batch_size
+    epochs = args.pipeline_epochs
+    batch = budget.get("batch_size") or budget["global_batch_size"]
     steps = -(-len(train) // batch)
 
     def build(strategy):
@@ -245,17 +242,11 @@ def bench_pipeline(args, train, test, vocabulary_size):
         return model
 
     model = build(default)
-    precise_bn = TrainerOptions().precise_bn_batches if has_batch_norm(model) else 0
+    precise_bn = ControllerOptions().precise_bn_batches if has_batch_norm(model) else 0
     library = trainer_for(
-        model,
-        default,
-        batch,
-        epochs=epochs,
-        lr=budget.learning_rate,
-        bucket_by_length=True,
-        precise_bn_batches=precise_bn,
+        model, default, batch, epochs=epochs, lr=budget["learning_rate"], bucket_by_length=True
     )
-    library.build(train, steps)
+    library.build(train, steps, epochs)
     devices = [d.name for d in tf.config.list_logical_devices("GPU")] or ["/cpu:0"]
     seed_strategy = mirrored_strategy(devices)
     seed_model = build(seed_strategy)
@@ -263,7 +254,9 @@ def bench_pipeline(args, train, test, vocabulary_size):
     with seed_strategy.scope():
         seed_model.compile(
             optimizer=keras.optimizers.Adam(
-                learning_rate_schedule(library.options, num_replicas=1, steps_per_epoch=steps)
+                learning_rate_schedule(
+                    library.options, num_replicas=1, steps_per_epoch=steps, epochs=epochs
+                )
             ),
             loss=keras.losses.SparseCategoricalCrossentropy(),
         )
@@ -435,7 +428,7 @@ def bench_scaling_worker(args) -> None:
     trainer = trainer_for(new_model(int(train.values.max()) + 1, strategy), strategy, batch)
     plan = batching.plan_epoch(train.lengths, global_batch, seed=0, epoch=1, labels=train.labels)
     plan = np.concatenate([plan] * (1 + 2 * args.steps // len(plan)))
-    trainer.build(train, len(plan))
+    trainer.build(train, len(plan), 1)
     iterator = iter(batching.distribute(strategy, train, plan, weights=batching.loss_weights(plan)))
     trainer.train(iterator, args.steps)  # trace and warm up
     seconds = timed(lambda: trainer.train(iterator, args.steps))

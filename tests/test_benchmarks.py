@@ -323,9 +323,9 @@ def test_shipped_model_build_saves_a_two_mixing_wide_and_deep_classifier(tmp_pat
         tmp_path,
     )
     classifier = wl.SentimentClassifier.load(model)
-    assert isinstance(classifier.backbone, wl.WideAndDeep)
-    assert classifier.backbone.emoticon_mixing is not None
-    assert classifier.backbone.wide.vocabulary_size == 300
+    assert isinstance(classifier.model, wl.WideAndDeep)
+    assert classifier.model.emoticon_mixing is not None
+    assert classifier.model.wide.vocabulary_size == 300
     results = json.loads(out.read_text("utf-8"))
     assert results["deep_train_s"] > 0 and results["wide_fit_s"] > 0
 

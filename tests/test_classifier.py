@@ -10,6 +10,8 @@ import tensorflow as tf
 import weibo_lstm as wl
 from weibo_lstm.models.presets import PRESETS
 from weibo_lstm.serving.export import read_metadata
+from weibo_lstm.serving.model_format import is_model_directory
+from weibo_lstm.tasks.wide_part import part_accuracies
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +36,7 @@ def test_from_preset_builds_the_presets_backbone(corpus):
     classifier = wl.SentimentClassifier.from_preset(
         "best", vocabulary_texts=train.texts, max_length=20, strip_emoticons=True
     )
-    model = classifier.backbone
+    model = classifier.model
     config = {**model.backbone.get_config(), **model.head.get_config()}
     for key, value in PRESETS["best"].backbone.items():
         assert config[key] == value, key
@@ -56,8 +58,8 @@ def test_from_preset_seed_repeats_the_weights_and_keeps_the_random_state(corpus,
             )
         else:
             classifier = make_classifier(train.texts, preset=preset, seed=seed)
-        classifier.backbone(classifier.tokenizer(["好"]))  # build
-        return classifier.backbone.get_weights()
+        classifier.model(classifier.tokenizer(["好"]))  # build
+        return classifier.model.get_weights()
 
     for preset in ("best", "pretrained"):  # a new backbone; a head on a shipped encoder
         random.seed(1)
@@ -110,8 +112,8 @@ def test_fit_learns_from_labelled_texts(fitted, corpus):
     assert len(history.epochs) == 3 and history.best_epoch is not None
     metrics = classifier.evaluate(val)
     # The deep part is the best epoch; the wide & deep model is what evaluate scores.
-    assert isinstance(classifier.backbone, wl.WideAndDeep)
-    parts = classifier.part_accuracies(val)
+    assert isinstance(classifier.model, wl.WideAndDeep)
+    parts = part_accuracies(classifier, classifier.tokenize(val))
     assert parts["deep"] == pytest.approx(history.best_metrics["val_accuracy"], abs=1e-6)
     probabilities = classifier.predict(list(val.texts))
     assert probabilities.shape == (len(val), 2)
@@ -129,10 +131,10 @@ def test_fit_passes_wide_options_to_the_wide_part(corpus, make_classifier):
     assert classifier.trainer is None  # refused before any training
     options = dict(epochs=1, batch_size=16, quiet=True)
     classifier.fit(train, val, **options, wide_options={"max_features": 40})
-    assert classifier.backbone.wide.vocabulary_size == 40
+    assert classifier.model.wide.vocabulary_size == 40
     full = make_classifier(train.texts)
     full.fit(train, val, **options)
-    assert full.backbone.wide.vocabulary_size > 40  # the limit above did bind
+    assert full.model.wide.vocabulary_size > 40  # the limit above did bind
 
 
 def test_save_load_round_trip_matches_the_in_memory_model(fitted, corpus, tmp_path):
@@ -147,7 +149,7 @@ def test_save_load_round_trip_matches_the_in_memory_model(fitted, corpus, tmp_pa
     loaded = wl.SentimentClassifier.load(path)
     assert loaded.preset == "best" and loaded.metadata["report"] == {"accuracy": 0.5}
     assert loaded.tokenizer.get_config() == classifier.tokenizer.get_config()
-    expected = classifier.backbone(classifier.tokenizer(texts), training=False).numpy()
+    expected = classifier.model(classifier.tokenizer(texts), training=False).numpy()
     np.testing.assert_allclose(loaded.predict(texts), expected, atol=1e-6, rtol=0)
     np.testing.assert_allclose(classifier.predict(texts), expected, atol=1e-6, rtol=0)
     assert loaded.evaluate(val) == pytest.approx(classifier.evaluate(val), abs=1e-6)
@@ -156,27 +158,13 @@ def test_save_load_round_trip_matches_the_in_memory_model(fitted, corpus, tmp_pa
     np.testing.assert_allclose(outputs["probabilities"], expected, atol=1e-6, rtol=0)
 
 
-def test_serialization_round_trip(fitted, corpus):
-    classifier, _ = fitted
-    texts = list(corpus[1].texts[:8])
-    config = classifier.get_config()
-    restored = wl.SentimentClassifier.from_config(config)
-    assert restored.get_config() == config
-    # The config is the architecture: same weights, same outputs.
-    assert restored.backbone.built  # the config carries the build shape
-    restored.backbone.set_weights(classifier.backbone.get_weights())
-    np.testing.assert_allclose(
-        restored.predict(texts), classifier.predict(texts), atol=1e-6, rtol=0
-    )
-
-
 def test_export_serves_the_same_probabilities(
     fitted, tmp_path, edge_case_texts, load_in_fresh_process
 ):
     """The wide & deep model `fit` made, exported, in a process without weibo_lstm and
     tensorflow_text: empty, blank, emoji-only, 5,000-character and invalid UTF-8 texts."""
     classifier, _ = fitted
-    assert isinstance(classifier.backbone, wl.WideAndDeep)
+    assert isinstance(classifier.model, wl.WideAndDeep)
     classifier.metadata["report"] = {"accuracy": 0.5}
     path = classifier.export(tmp_path / "serving")
     report = load_in_fresh_process(path, edge_case_texts, tmp_path)
@@ -192,12 +180,12 @@ def test_export_serves_the_same_probabilities(
 def test_load_of_a_directory_that_is_not_a_model(tmp_path):
     with pytest.raises(wl.DataError, match="not a trained model directory"):
         wl.SentimentClassifier.load(tmp_path)
-    assert not wl.SentimentClassifier.is_saved(tmp_path)
+    assert not is_model_directory(tmp_path)
 
 
 def test_a_tokenizer_without_vocabulary_is_refused():
     with pytest.raises(wl.ConfigError, match="must have a vocabulary"):
-        wl.SentimentClassifier(tokenizer=wl.Tokenizer(), backbone=wl.WeiboLSTM(10))
+        wl.SentimentClassifier(tokenizer=wl.Tokenizer(), model=wl.WeiboLSTM(10))
 
 
 def test_serving_does_not_import_the_training_job(fitted, tmp_path, repo_root):

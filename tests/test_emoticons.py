@@ -7,7 +7,12 @@ import pytest
 
 from tests.synthetic import texts_and_labels
 from weibo_lstm import LabeledTexts, SentimentClassifier
-from weibo_lstm.data.emoticons import drop_emoticons, emoticon_audit, emoticons
+from weibo_lstm.data.emoticons import (
+    choose_emoticon_dropout,
+    drop_emoticons,
+    emoticon_audit,
+    emoticons,
+)
 
 
 def emoticon_labelled(n, seed=0):
@@ -58,39 +63,43 @@ def test_drop_emoticons_strips_a_seeded_share_and_keeps_labels():
 
 
 @pytest.mark.parametrize("corpus, expected", [("emoticons", 0.7), ("words", 0.0)])
-def test_fit_decides_emoticon_dropout_from_the_audit_and_says_so(corpus, expected, caplog):
+def test_fit_decides_emoticon_dropout_from_the_audit_and_says_so(
+    corpus, expected, caplog, monkeypatch
+):
     if corpus == "emoticons":
         train = emoticon_labelled(128)
     else:
         texts, labels = texts_and_labels(128, seed=3)
         train = LabeledTexts([t.replace("[", "").replace("]", "") for t in texts], labels)
-    classifier = tiny_classifier(train)
     with caplog.at_level(logging.INFO, logger="weibo_lstm"):
-        assert classifier.with_emoticon_dropout(train, None) == expected
+        assert choose_emoticon_dropout(train, None) == expected
     said = [r.getMessage() for r in caplog.records if "follow the emoticons" in r.getMessage()]
     assert len(said) == int(expected > 0)
-    assert classifier.with_emoticon_dropout(train, 0.2) == 0.2  # a given share is kept
+    assert choose_emoticon_dropout(train, 0.2) == 0.2  # a given share is kept
     with pytest.raises(ValueError, match=r"Received: emoticon_dropout=1\.5"):
-        classifier.with_emoticon_dropout(train, 1.5)
-    # `fit` decides it the same way: the training posts it tokenizes are those of
-    # `tokenize_for_training` with the decided share.
+        choose_emoticon_dropout(train, 1.5)
+    # `fit` decides it the same way, and drops that share of the training posts'
+    # emoticons (seeded by the data order's seed) before it tokenizes them.
+    import weibo_lstm.tasks.sentiment_classifier as module
+
     seen = []
-    tokenize = classifier.tokenize_for_training
 
-    def spy(data, share, **kwargs):
-        seen.append(share)
-        return tokenize(data, share, **kwargs)
+    def spy(data, share, *, seed):
+        seen.append((len(data), share, seed))
+        return drop_emoticons(data, share, seed=seed)
 
-    classifier.tokenize_for_training = spy
-    classifier.fit(train, train, epochs=1, batch_size=32, quiet=True, wide=False)
-    assert seen == [expected]
+    monkeypatch.setattr(module, "drop_emoticons", spy)
+    classifier = tiny_classifier(train)
+    classifier.fit(train, train, epochs=1, batch_size=32, quiet=True, wide=False, seed=3)
+    assert classifier.emoticon_dropout == expected
+    assert seen == ([(len(train), expected, 3)] if expected else [])
 
 
 @pytest.mark.parametrize("share", [0.5, 0.0])
 def test_the_mixing_sees_the_emoticon_posts_raw_and_stripped_under_emoticon_dropout(
     share, monkeypatch
 ):
-    import weibo_lstm.tasks.sentiment_classifier as module
+    import weibo_lstm.tasks.wide_part as module
 
     train = emoticon_labelled(128, seed=2)
     validation = LabeledTexts(
@@ -104,8 +113,8 @@ def test_the_mixing_sees_the_emoticon_posts_raw_and_stripped_under_emoticon_drop
         seen.append((mixing_rows, emoticon_ids))
         return real(deep, train_rows, mixing_rows, *args, emoticon_ids=emoticon_ids, **kwargs)
 
-    real = module.wide_and_deep
-    monkeypatch.setattr(module, "wide_and_deep", spy)
+    real = module.WideAndDeep.fit
+    monkeypatch.setattr(module.WideAndDeep, "fit", spy)
     classifier.fit(train, validation, epochs=1, batch_size=32, quiet=True, emoticon_dropout=share)
     ((rows, ids),) = seen
     if share:
@@ -115,10 +124,10 @@ def test_the_mixing_sees_the_emoticon_posts_raw_and_stripped_under_emoticon_drop
             [*validation.texts, *stripped], [*validation.labels, *validation.labels[:48]]
         )
         assert ids == tuple(classifier.tokenizer(["["], ragged=True).flat_values.numpy())
-        assert classifier.backbone.emoticon_mixing is not None
+        assert classifier.model.emoticon_mixing is not None
     else:
         reference = validation
-        assert ids == () and classifier.backbone.emoticon_mixing is None
+        assert ids == () and classifier.model.emoticon_mixing is None
     expected = classifier.tokenize(reference)
     np.testing.assert_array_equal(rows.values, expected.values)
     np.testing.assert_array_equal(rows.labels, expected.labels)

@@ -166,7 +166,7 @@ def test_predictor_buckets_by_length_and_keeps_the_input_order(
 def model_dir(trained, tmp_path_factory):
     model, tokenizer = trained
     path = tmp_path_factory.mktemp("train") / "model_1"
-    SentimentClassifier(tokenizer=tokenizer, backbone=model).save(
+    SentimentClassifier(tokenizer=tokenizer, model=model).save(
         path, metadata={"report": {"final_test_accuracy": 0.9}}
     )
     return path

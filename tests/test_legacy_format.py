@@ -27,7 +27,7 @@ def test_old_directories_predict_what_0_2_predicted(name):
     expected = np.array(EXPECTED["probabilities"][name])
     np.testing.assert_array_equal(classifier.predict(EXPECTED["texts"]), expected)
     kind = wl.WideAndDeep if name == "wide_and_deep" else wl.WeiboLSTMClassifier
-    assert isinstance(classifier.backbone, kind)
+    assert isinstance(classifier.model, kind)
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -49,7 +49,7 @@ def test_every_old_weight_finds_its_new_place():
         assert legacy_format.is_legacy(config)
         renamed = {legacy_format.convert_weight_key(k, config) for k in arrays}
         assert len(renamed) == len(arrays)
-        model = wl.SentimentClassifier.load(LEGACY / name).backbone
+        model = wl.SentimentClassifier.load(LEGACY / name).model
         assert len(model.weights) == len(arrays)
 
 

