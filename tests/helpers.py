@@ -65,8 +65,12 @@ _LOADER = textwrap.dedent(
     ops = {n.op for n in graph.node} | {
         n.op for f in graph.library.function for n in f.node_def
     }
+    def plain(v):
+        values = v.numpy().tolist()
+        return [x.decode("utf-8") for x in values] if v.dtype == tf.string else values
+
     print(json.dumps({
-        "outputs": {k: v.numpy().tolist() for k, v in outputs.items()},
+        "outputs": {k: plain(v) for k, v in outputs.items()},
         "dtypes": {k: v.dtype.name for k, v in outputs.items()},
         "input": {k: [v.dtype.name, v.shape.as_list()]
                   for k, v in serve.structured_input_signature[1].items()},

@@ -126,7 +126,7 @@ def test_fit_learns_from_labelled_texts(fitted, corpus):
 def test_fit_passes_wide_options_to_the_wide_part(corpus, make_classifier):
     train, val = corpus
     classifier = make_classifier(train.texts)
-    with pytest.raises(ValueError, match="`wide_options` needs `wide=True`"):
+    with pytest.raises(wl.ConfigError, match="`wide_options` must be None with wide=False"):
         classifier.fit(train, val, wide=False, wide_options={"max_features": 40})
     assert classifier.trainer is None  # refused before any training
     options = dict(epochs=1, batch_size=16, quiet=True)

@@ -68,29 +68,38 @@ def infer_class_names(labels: Iterable[str]) -> tuple[str, ...]:
     """The class names a column of CSV labels uses.
 
     Polarity spellings give `CLASS_NAMES` (binary) or `POLARITY` (with 中性); integers
-    `0 … K-1` (K > 2) give their digits; other names give themselves, sorted.
+    `0 … K-1` (K > 2) give their digits; other names give themselves, lower-cased and
+    sorted.
 
     Raises:
-        UnknownLabel: labels that mix polarity spellings with other names (a typo in a
-            binary file); the first odd label.
+        UnknownLabel: both polarities spelled beside another label (a typo in a
+            sentiment file), or integers that are not 0 … K-1; the first odd label.
 
     Example:
 
     >>> infer_class_names(["1", "0", "积极"]), infer_class_names(["pos", "neutral"])
     (('消极', '积极'), ('消极', '积极', '中性'))
-    >>> infer_class_names(["sad", "happy", "sad"]), infer_class_names(["2", "0", "1"])
-    (('happy', 'sad'), ('0', '1', '2'))
+    >>> infer_class_names(["sad", "happy", "neutral"]), infer_class_names(["2", "0", "1"])
+    (('happy', 'neutral', 'sad'), ('0', '1', '2'))
     """
     distinct = sorted({label.strip() for label in labels})
     polarity = {label: _polarity_spelling(label) for label in distinct}
     if all(polarity.values()):
         return POLARITY if "中性" in polarity.values() else CLASS_NAMES
+    odd = [label for label in distinct if polarity[label] is None]
     if all(label.isdigit() for label in distinct):
         numbers = sorted(int(label) for label in distinct)
         if numbers == list(range(len(numbers))):
             return tuple(str(n) for n in numbers)
-    odd = [label for label in distinct if polarity[label] is None]
-    if len(odd) < len(distinct):
+        odd = [label for label in distinct if int(label) >= len(numbers)]  # ids must be 0..K-1
+        raise UnknownLabel(
+            f"unknown label {odd[0]!r}: integer labels must be 0 … K-1, or give the class "
+            "names (--class-names)",
+            odd[0],
+        )
+    # Both polarities spelled: a sentiment file with a stray label (a typo). One
+    # polarity name among others (SMP2020's `neutral`) is an emotion label set.
+    if {"消极", "积极"} <= set(polarity.values()):
         raise UnknownLabel(
             f"unknown label {odd[0]!r} among polarity labels; expected 1/0 or 积极/消极/中性 "
             "(also 正面/负面, positive/negative/neutral, pos/neg/neu), or give the class "

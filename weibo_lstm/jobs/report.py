@@ -182,7 +182,9 @@ def report_columns(report: Mapping, class_names: Sequence[str] = CLASS_NAMES) ->
             value = report[name][key]
             columns[f"report_{label}_{key}"] = int(value) if key == "support" else value
         if name == names[-1]:
-            columns["report_accuracy"] = report.get("accuracy", report["micro avg"]["f1-score"])
+            # scikit-learn gives a micro average instead when a class is missing
+            accuracy = report["accuracy"] if "accuracy" in report else report["micro avg"]
+            columns["report_accuracy"] = accuracy if "accuracy" in report else accuracy["f1-score"]
     return columns
 
 

@@ -315,7 +315,7 @@ class SentimentClassifier:
         if evaluator is None or evaluator.model is not network:
             options = self.trainer.options if self.trainer else TrainerOptions()
             objective = ClassificationObjective(num_classes=len(self.class_names))
-            evaluator = DistributedEvaluator(
+            evaluator = DistributedTrainer(  # a trainer evaluates with its own batches
                 model=network, objective=objective, strategy=self.strategy, options=options
             )
             self._evaluators[part] = evaluator

@@ -44,7 +44,7 @@ class DistributedEvaluator:
     >>> evaluator = DistributedEvaluator(model=WeiboLSTM(20, lstm_units=(4,), dense_units=0),
     ...     strategy=tf.distribute.get_strategy(), global_batch_size=4)
     >>> evaluator.predict(examples).shape, sorted(evaluator.evaluate(examples))
-    ((10, 2), ['accuracy', 'loss', 'precision', 'recall'])
+    ((10, 2), ['accuracy', 'loss', 'macro_f1', 'precision', 'recall'])
     """
 
     def __init__(
