@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import weibo_lstm as wl
-from weibo_lstm.serving.model_format import is_model_directory
 from weibo_lstm.models.presets import DEFAULT_MODEL, trained_model_path
+from weibo_lstm.serving.model_format import is_model_directory
 
 # Texts whose label a person does not doubt, from none of the training corpora.
 CLEAR = {"很差": 0, "[泪]": 0, "太好吃了": 1, "质量非常好，很满意": 1, "垃圾，再也不买了": 0}
