@@ -114,3 +114,16 @@ def load_in_fresh_process(path, texts, tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def batch_mask_problems(ids: np.ndarray) -> list[str]:
+    """Rows of a padded id batch (0 = padding) that cuDNN could not take."""
+    mask = np.asarray(ids) != 0
+    problems = []
+    for row, m in enumerate(mask):
+        length = int(m.sum())
+        if length == 0:
+            problems.append(f"row {row} is fully masked")
+        elif not m[:length].all():
+            problems.append(f"row {row} is not right-padded")
+    return problems

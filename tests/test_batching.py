@@ -227,8 +227,8 @@ def test_large_batch_plans_feed_right_padded_length_buckets_without_masked_rows(
     # right-padded with at least one token; buckets pad each batch only to its own
     # longest row. One bucketing window (16 global batches) minus 5 rows: the last
     # batch ends with 5 padding rows.
+    from tests.helpers import batch_mask_problems
     from weibo_lstm import WeiboLSTM
-    from weibo_lstm.models.cudnn import batch_mask_problems
     from weibo_lstm.models.presets import PRESETS
     from weibo_lstm.preprocessing.tokenizer import OOV_ID
     from weibo_lstm.training.option_groups import make_options

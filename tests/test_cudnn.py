@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 
+from tests.helpers import batch_mask_problems
 from weibo_lstm import LabeledTexts, Tokenizer, WeiboLSTM
 from weibo_lstm.distribute.strategies import cpu_strategy
-from weibo_lstm.models.cudnn import batch_mask_problems, cudnn_incompatibilities, lstm_layers
+from weibo_lstm.models.cudnn import cudnn_incompatibilities, lstm_layers
 from weibo_lstm.models.presets import PRESETS
 from weibo_lstm.preprocessing.tokenized_examples import TokenizedExamples
 from weibo_lstm.training import input_pipeline as batching

@@ -150,3 +150,89 @@ def test_functions_are_short():
                 if length > MAX_FUNCTION_LINES:
                     long_functions.append(f"{module}.{node.name}: {length} lines")
     assert not long_functions, "\n".join(long_functions)
+
+
+#: Modules above every layer: what users and the command line start from.
+ENTRY_POINTS = ("weibo_lstm", "weibo_lstm.__main__", "weibo_lstm.cli.main")
+#: Longest module allowed, in lines.
+MAX_MODULE_LINES = 400
+
+
+def _exported_modules() -> set[str]:
+    """The modules `weibo_lstm/__init__._EXPORTS` names (imported lazily, by string)."""
+    tree = ast.parse((PACKAGE / "__init__.py").read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "_EXPORTS" for t in node.targets
+        ):
+            return {f"weibo_lstm.{ast.literal_eval(v)}" for v in node.value.values}
+    raise AssertionError("weibo_lstm/__init__.py has no _EXPORTS")
+
+
+def test_every_module_serves_the_library_or_the_command_line():
+    """A module that neither the public API nor the command line reaches (through
+    imports) is code only experiments use: it belongs in benchmarks/ or tools/."""
+    graph = _graph()
+    reached, todo = set(), [*ENTRY_POINTS, *_exported_modules()]
+    while todo:
+        module = todo.pop()
+        if module in reached or module not in graph:
+            continue
+        reached.add(module)
+        parts = module.split(".")  # importing a.b.c runs a/__init__ and a/b/__init__
+        todo += [".".join(parts[:i]) for i in range(1, len(parts))] + sorted(graph[module])
+    assert not sorted(set(graph) - reached), sorted(set(graph) - reached)
+
+
+def _public_definitions() -> dict[str, set[str]]:
+    """Module -> the public functions and classes it defines at top level."""
+    found = {}
+    for module, path in _modules().items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        found[module] = {
+            node.name
+            for node in tree.body
+            if isinstance(node, ast.FunctionDef | ast.ClassDef) and not node.name.startswith("_")
+        }
+    return found
+
+
+def _names_used(path: pathlib.Path) -> set[str]:
+    """Every identifier `path` reads or imports (its own definitions' names excluded)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Name):
+            names.add(node.id)
+        elif isinstance(node, ast.Attribute):
+            names.add(node.attr)
+        elif isinstance(node, ast.alias):
+            names.add(node.name.split(".")[-1])
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            names.add(node.value)  # `_EXPORTS` names its classes as strings
+    return names
+
+
+def test_every_public_function_and_class_is_used_by_the_package():
+    """A public function or class that no other module of the package uses (nor the
+    public API exports) serves only tests or experiments."""
+    modules = _modules()
+    used_elsewhere = {
+        module: set().union(*(_names_used(p) for m, p in modules.items() if m != module))
+        for module in modules
+    }
+    unused = [
+        f"{module}.{name}"
+        for module, names in _public_definitions().items()
+        for name in sorted(names)
+        if name not in used_elsewhere[module] and name not in _names_used(modules[module])
+    ]
+    assert not unused, "public but used by nothing in the package:\n" + "\n".join(unused)
+
+
+def test_modules_are_short():
+    long_modules = [
+        f"{module}: {len(path.read_text(encoding='utf-8').splitlines())} lines"
+        for module, path in _modules().items()
+        if len(path.read_text(encoding="utf-8").splitlines()) > MAX_MODULE_LINES
+    ]
+    assert not long_modules, "\n".join(long_modules)

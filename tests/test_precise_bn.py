@@ -10,10 +10,19 @@ from weibo_lstm.training import input_pipeline as batching
 from weibo_lstm.training.precise_bn import (
     PreciseBatchNorm,
     batch_norm_layers,
-    recompute_batch_norm_statistics,
 )
 
 SMALL = dict(embedding_dim=8, lstm_units=(6, 4), dense_units=5)
+
+
+def recompute_batch_norm_statistics(
+    model, examples, *, strategy, global_batch_size, num_batches=200, seed=0, epoch=0
+):
+    """A one-off `PreciseBatchNorm` (what the controller runs before each validation)."""
+    precise = PreciseBatchNorm(
+        model, strategy=strategy, global_batch_size=global_batch_size, num_batches=num_batches
+    )
+    return precise(examples, seed=seed, epoch=epoch)
 
 
 def _examples(n=96, seed=0):

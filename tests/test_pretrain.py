@@ -12,7 +12,7 @@ import pytest
 from tests.synthetic import texts_and_labels, write_csv
 from tests.test_checkpointing import start
 from weibo_lstm.jobs.train import RunConfig, run_training
-from weibo_lstm.models.encoder import load_encoder, read_encoder_metadata
+from weibo_lstm.models.encoder import load_encoder
 from weibo_lstm.models.presets import PRETRAINED_ENCODER
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,7 +59,8 @@ def test_pretrain_command_reads_lines_and_csvs_and_writes_an_encoder(tmp_path):
     report = json.loads((tmp_path / "enc" / "pretrain_report.json").read_text("utf-8"))
     assert len(report["epochs"]) == 2 and report["best_epoch"] in (1, 2)
     assert report["config"]["mixed_precision"] == "bfloat16"
-    assert read_encoder_metadata(tmp_path / "enc")["report"]["best_epoch"] == report["best_epoch"]
+    metadata = json.loads((tmp_path / "enc" / "encoder.json").read_text("utf-8"))["metadata"]
+    assert metadata["report"]["best_epoch"] == report["best_epoch"]
     assert list((tmp_path / "enc" / "tensorboard").iterdir())
 
 

@@ -1,4 +1,4 @@
-"""`weibo-lstm predict`: label texts (arguments, or stdin lines) as JSON lines."""
+"""`weibo-lstm predict`: label texts (arguments, stdin lines, or a file to a file)."""
 
 from __future__ import annotations
 
@@ -42,6 +42,24 @@ def add_command(commands) -> None:
         "(any model, faster for many texts); auto (default): numpy for texts given as "
         "arguments when the model allows it, else tensorflow",
     )
+    predict.add_argument(
+        "--input",
+        metavar="FILE",
+        help="score a file: CSV, TSV, JSON lines or text (one per line), by its extension; "
+        "needs --output",
+    )
+    predict.add_argument(
+        "--output",
+        metavar="FILE",
+        help="write every input row and column, in order, with label, score and one "
+        "probability column per class (format by its extension)",
+    )
+    predict.add_argument(
+        "--text-column",
+        metavar="NAME",
+        help="the input's text column (default: review, evaluation, text, content, "
+        "comment or sentence, or the only column)",
+    )
     predict.add_argument("text", nargs="*", help="texts to label (default: read stdin)")
     common.add_memory_growth_argument(predict)
     common.add_verbose_argument(predict)
@@ -49,8 +67,81 @@ def add_command(commands) -> None:
 
 
 def predict_command(args: argparse.Namespace) -> int:
-    """Prints one JSON line per text: its label, score and class probabilities."""
-    predictor = _numpy_predictor(args)
+    """Prints one JSON line per text (its label, score and class probabilities), or
+    scores `--input` into `--output`."""
+    if args.input or args.output:
+        return _predict_file(args)
+    predictor = _predictor(args)
+    if args.text:
+        rows = enumerate(args.text, start=1)
+        window = len(args.text)
+    else:
+        from weibo_lstm.data.prediction_files import read_lines
+
+        rows = read_lines(sys.stdin.buffer)
+        # Typing at a terminal wants each answer at once; a pipe wants throughput.
+        window = 1 if sys.stdin.isatty() else args.window
+    blank = []
+    names = predictor.class_names
+    texts = _skip_blank(rows, blank)
+    from weibo_lstm.serving.streaming import stream
+
+    batch = lambda rows: predictor.predict([text for _, text in rows])  # noqa: E731
+    for (number, text), outputs in stream(batch, texts, window=window):
+        line = {"text": text, **answer(outputs, names)}
+        if not args.text:
+            line = {"line": number, **line}  # joins an answer back to its input line
+        print(json.dumps(line, ensure_ascii=False), flush=True)
+    if blank:
+        logger.warning(
+            "%d blank text%s skipped (nothing to label)", len(blank), "" if len(blank) == 1 else "s"
+        )
+    return 0
+
+
+def _predict_file(args: argparse.Namespace) -> int:
+    """Scores every row of `--input` and writes them all to `--output`."""
+    from weibo_lstm.data.prediction_files import read_table, write_table
+
+    if not (args.input and args.output):
+        raise UserError("predict: --input and --output go together (see --help)")
+    if args.text:
+        raise UserError("predict: give texts or --input, not both (see --help)")
+    table = read_table(args.input, text_column=args.text_column)
+    predictor = _predictor(args, files=True)
+    names = predictor.class_names
+    rows = [i for i, text in enumerate(table.texts) if text and text.strip()]
+    columns = {"label": [""] * len(table.texts), "score": [None] * len(table.texts)}
+    columns.update({f"p_{name}": [None] * len(table.texts) for name in names})
+    for start in _progress(range(0, len(rows), args.window), len(rows), args.window):
+        chunk = rows[start : start + args.window]
+        outputs = predictor.predict([table.texts[i] for i in chunk])
+        for i, index in enumerate(chunk):
+            result = answer({k: v[i] for k, v in outputs.items()}, names)
+            columns["label"][index], columns["score"][index] = result["label"], result["score"]
+            for name, p in result["probabilities"].items():
+                columns[f"p_{name}"][index] = p
+    written = write_table(args.output, table, columns)
+    logger.info(
+        "%s: %d rows scored (%d blank, left unlabelled) -> %s (columns %s)",
+        *(args.input, len(rows), len(table.texts) - len(rows), args.output, ", ".join(written)),
+    )
+    return 0
+
+
+def _progress(chunks, total: int, window: int):
+    """`chunks`, with a progress bar on a terminal when there are several."""
+    if total <= window or not sys.stderr.isatty():
+        return chunks
+    from tqdm import tqdm
+
+    return tqdm(chunks, unit="batch", desc="predict", leave=False)
+
+
+def _predictor(args: argparse.Namespace, files: bool = False):
+    """The NumPy predictor when `--engine` asks for one (or `auto` allows it: texts
+    given as arguments), else TensorFlow's."""
+    predictor = None if files and args.engine == "auto" else _numpy_predictor(args)
     if predictor is None:
         common.quiet_tensorflow(["--verbose"] if args.verbose else [])
         from weibo_lstm.serving.predictor import Predictor
@@ -58,21 +149,7 @@ def predict_command(args: argparse.Namespace) -> int:
         predictor = Predictor.load(
             common.model_path(args), batch_size=args.batch_size, memory_growth=args.memory_growth
         )
-    if args.text:
-        texts, window = args.text, len(args.text)
-    else:
-        texts = (line.rstrip("\r\n") for line in sys.stdin)
-        # Typing at a terminal wants each answer at once; a pipe wants throughput.
-        window = 1 if sys.stdin.isatty() else args.window
-    blank = []
-    names = predictor.class_names
-    for text, outputs in predictor.stream(_skip_blank(texts, blank), window=window):
-        print(json.dumps({"text": text, **answer(outputs, names)}, ensure_ascii=False), flush=True)
-    if blank:
-        logger.warning(
-            "%d blank text%s skipped (nothing to label)", len(blank), "" if len(blank) == 1 else "s"
-        )
-    return 0
+    return predictor
 
 
 def answer(outputs: dict, class_names) -> dict:
@@ -116,10 +193,11 @@ def _numpy_predictor(args):
     return None
 
 
-def _skip_blank(texts, skipped: list):
-    """`texts` without the empty or whitespace-only ones, which are appended to `skipped`."""
-    for text in texts:
-        if text.strip():
-            yield text
+def _skip_blank(rows, skipped: list):
+    """`(number, text)` rows without the empty or whitespace-only texts, which are
+    appended to `skipped`."""
+    for row in rows:
+        if row[1].strip():
+            yield row
         else:
-            skipped.append(text)
+            skipped.append(row)

@@ -127,6 +127,9 @@ class WeiboLSTMBackbone(keras.Model):
             dropout=(0 <= self.dropout < 1, "in [0, 1)"),
             l2=(self.l2 >= 0, ">= 0"),
         )
+        self._create_layers()
+
+    def _create_layers(self) -> None:
         # The layers are created in a fixed order: with Keras' global seed set, each
         # draws its initializer and dropout seeds when it is created.
         self._token_seed = (

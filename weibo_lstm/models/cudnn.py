@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 
 import keras
-import numpy as np
 
 logger = logging.getLogger("weibo_lstm")
 
@@ -63,25 +62,6 @@ def cudnn_incompatibilities(model: keras.Layer) -> list[str]:
             for k, ok in checks.items()
             if not ok
         ]
-    return problems
-
-
-def batch_mask_problems(ids: np.ndarray) -> list[str]:
-    """Rows of a padded id batch (0 = padding) that cuDNN could not take.
-
-    Example:
-
-    >>> batch_mask_problems(np.array([[3, 4, 0], [0, 0, 0], [5, 0, 6]]))
-    ['row 1 is fully masked', 'row 2 is not right-padded']
-    """
-    mask = np.asarray(ids) != 0
-    problems = []
-    for row, m in enumerate(mask):
-        length = int(m.sum())
-        if length == 0:
-            problems.append(f"row {row} is fully masked")
-        elif not m[:length].all():
-            problems.append(f"row {row} is not right-padded")
     return problems
 
 

@@ -114,12 +114,6 @@ def load_encoder(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray], 
     return arguments, weights, Tokenizer.load(path / _TOKENIZER_DIR)
 
 
-def read_encoder_metadata(path: str | os.PathLike) -> dict:
-    """The `metadata` stored by `save_encoder`."""
-    with open(Path(path) / _CONFIG_FILE, encoding="utf-8") as f:
-        return json.load(f)["metadata"]
-
-
 def set_encoder_weights(
     model: WeiboLSTMBackbone | WeiboLSTMClassifier, weights: dict[str, np.ndarray]
 ) -> None:
