@@ -78,7 +78,10 @@ def predict_command(args: argparse.Namespace) -> int:
     else:
         from weibo_lstm.data.prediction_files import read_lines
 
-        rows = read_lines(sys.stdin.buffer)
+        # The bytes, so that text that is not UTF-8 is one clear error (a text stream
+        # without them, e.g. a notebook's, is already decoded).
+        stdin = getattr(sys.stdin, "buffer", None)
+        rows = read_lines(stdin) if stdin is not None else _numbered(sys.stdin)
         # Typing at a terminal wants each answer at once; a pipe wants throughput.
         window = 1 if sys.stdin.isatty() else args.window
     blank = []
@@ -191,6 +194,11 @@ def _numpy_predictor(args):
             "without BatchNorm (wide & deep or not); use --engine tensorflow"
         )
     return None
+
+
+def _numbered(lines):
+    """`(line number, text)` of decoded lines, line endings stripped."""
+    return ((i, line.rstrip("\r\n")) for i, line in enumerate(lines, start=1))
 
 
 def _skip_blank(rows, skipped: list):

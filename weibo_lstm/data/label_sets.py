@@ -72,8 +72,8 @@ def infer_class_names(labels: Iterable[str]) -> tuple[str, ...]:
     sorted.
 
     Raises:
-        UnknownLabel: both polarities spelled beside another label (a typo in a
-            sentiment file), or integers that are not 0 … K-1; the first odd label.
+        UnknownLabel: a positive or negative spelling beside another label (a typo in
+            a sentiment file), or integers that are not 0 … K-1; the first odd label.
 
     Example:
 
@@ -97,9 +97,10 @@ def infer_class_names(labels: Iterable[str]) -> tuple[str, ...]:
             "names (--class-names)",
             odd[0],
         )
-    # Both polarities spelled: a sentiment file with a stray label (a typo). One
-    # polarity name among others (SMP2020's `neutral`) is an emotion label set.
-    if {"消极", "积极"} <= set(polarity.values()):
+    # A positive or negative spelling beside other labels: a sentiment file with a
+    # stray label (a typo). A neutral one among others (SMP2020's `neutral`) is an
+    # emotion label set.
+    if {"消极", "积极"} & set(polarity.values()):
         raise UnknownLabel(
             f"unknown label {odd[0]!r} among polarity labels; expected 1/0 or 积极/消极/中性 "
             "(also 正面/负面, positive/negative/neutral, pos/neg/neu), or give the class "

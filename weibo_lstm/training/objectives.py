@@ -198,8 +198,8 @@ class ClassificationObjective(Objective):
         f1 = np.divide(2 * precision * recall, total, out=np.zeros_like(true), where=total > 0)
         binary = self.num_classes == 2
         return {
-            f"{prefix}loss": stats[0] / count,
-            f"{prefix}accuracy": stats[2] / count,
+            f"{prefix}loss": float(stats[0] / count),
+            f"{prefix}accuracy": float(stats[2] / count),
             f"{prefix}precision": float(precision[1] if binary else precision.mean()),
             f"{prefix}recall": float(recall[1] if binary else recall.mean()),
             f"{prefix}macro_f1": float(f1.mean()),
