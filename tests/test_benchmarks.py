@@ -19,7 +19,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 #: What a benchmark or tool may import from benchmarks/ and tools/: helpers, never a script.
-HELPERS = {"benchmarks.common", "benchmarks.machine", "benchmarks.allreduce"}
+HELPERS = {"benchmarks.common", "benchmarks.machine", "benchmarks.allreduce", "tools.corpora"}
 
 
 def run(module: str, args: list[str], cwd: Path) -> str:
