@@ -90,9 +90,12 @@ def main(argv=None) -> int:
     labels = virus.test.labels
     for size in args.sizes:
         train = sample(virus.train, size, args.seed)
-        scratch = lambda: wl.SentimentClassifier.from_preset(  # noqa: E731
-            class_names=train.class_names, vocabulary_texts=train.texts, seed=args.seed
-        )
+
+        def scratch(train=train):
+            return wl.SentimentClassifier.from_preset(
+                class_names=train.class_names, vocabulary_texts=train.texts, seed=args.seed
+            )
+
         predicted, seconds = {}, {}
         for name, make in (("fine_tuned", fine_tuned), ("from_scratch", scratch)):
             predicted[name], seconds[name] = train_deep(
