@@ -10,9 +10,11 @@ from __future__ import annotations
 import inspect
 
 import keras
+import tensorflow as tf
 
 from weibo_lstm.errors import ConfigError
 from weibo_lstm.models.backbone import WeiboLSTMBackbone
+from weibo_lstm.models.calibration import EPSILON
 from weibo_lstm.models.classification_head import ClassificationHead
 
 
@@ -23,6 +25,8 @@ class WeiboLSTMClassifier(keras.Model):
     Args:
         backbone: maps ids to `pooled_output` features.
         head: maps those features to class probabilities.
+        temperature: the probabilities are `softmax(log p / temperature)`
+            (`weibo_lstm.models.calibration`; 1: the head's as they are).
         **kwargs: passed to `keras.Model` (`name`, `dtype`).
 
     Example:
@@ -33,10 +37,17 @@ class WeiboLSTMClassifier(keras.Model):
     TensorShape([1, 3])
     """
 
-    def __init__(self, backbone: WeiboLSTMBackbone, head: ClassificationHead, **kwargs):
+    def __init__(
+        self,
+        backbone: WeiboLSTMBackbone,
+        head: ClassificationHead,
+        temperature: float = 1.0,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.backbone = backbone
         self.head = head
+        self.temperature = float(temperature)
 
     @property
     def num_classes(self) -> int:
@@ -52,7 +63,10 @@ class WeiboLSTMClassifier(keras.Model):
 
     def call(self, inputs, training=None):
         features = self.backbone(inputs, training=training)
-        return self.head(features["pooled_output"], training=training)
+        probabilities = self.head(features["pooled_output"], training=training)
+        if self.temperature == 1.0:
+            return probabilities
+        return scaled(probabilities, self.temperature)
 
     def get_config(self) -> dict:
         config = super().get_config()
@@ -62,6 +76,8 @@ class WeiboLSTMClassifier(keras.Model):
                 "head": keras.saving.serialize_keras_object(self.head),
             }
         )
+        if self.temperature != 1.0:  # uncalibrated configs stay what they were
+            config["temperature"] = self.temperature
         return config
 
     @classmethod
@@ -70,6 +86,12 @@ class WeiboLSTMClassifier(keras.Model):
         for key in ("backbone", "head"):
             config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)
+
+
+def scaled(probabilities, temperature: float):
+    """`softmax(log p / temperature)` in the graph (`calibration.temperature_scaled`)."""
+    logits = tf.math.log(tf.clip_by_value(probabilities, EPSILON, 1.0)) / temperature
+    return tf.nn.softmax(logits)
 
 
 #: The keyword arguments both parts take: one value regularises the whole model.

@@ -50,16 +50,20 @@ def stacked_logits(
 
 
 def stacked_probabilities(
-    probabilities: np.ndarray, wide_logits: np.ndarray, mixing: tuple[float, ...]
+    probabilities: np.ndarray,
+    wide_logits: np.ndarray,
+    mixing: tuple[float, ...],
+    temperature: float = 1.0,
 ) -> np.ndarray:
-    """`[n, K]` probabilities `softmax(a · log p + b · z_wide + c)` of the K-class stack
-    (`mixing` = `(a, b, c_0, …, c_{K-1})`).
+    """`[n, K]` probabilities `softmax((a · log p + b · z_wide + c) / temperature)` of the
+    K-class stack (`mixing` = `(a, b, c_0, …, c_{K-1})`).
 
     >>> p = stacked_probabilities(np.array([[0.2, 0.8, 1e-9]]), np.zeros((1, 3)), (1, 0, 0, 0, 0))
     >>> p.round(3).tolist()
     [[0.2, 0.8, 0.0]]
     """
     logits = _multiclass_logits(np.asarray(probabilities), np.asarray(wide_logits), mixing)
+    logits = logits / temperature
     logits -= logits.max(1, keepdims=True)
     exp = np.exp(logits)
     return exp / exp.sum(1, keepdims=True)

@@ -50,6 +50,8 @@ class WideAndDeep(keras.Model):
         emoticon_mixing: the same for the rows holding one of `emoticon_ids`
             (None: `mixing` for every row).
         emoticon_ids: token ids that mark a row as one with an emoticon.
+        temperature: the mixed logits are divided by it (`weibo_lstm.models.calibration`;
+            1: as the mixing gives them).
         **kwargs: passed to `keras.Model`.
 
     Example:
@@ -71,11 +73,13 @@ class WideAndDeep(keras.Model):
         mixing: tuple[float, float, float] = (1.0, 1.0, 0.0),
         emoticon_mixing: tuple[float, float, float] | None = None,
         emoticon_ids: tuple[int, ...] = (),
+        temperature: float = 1.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.deep = deep
         self.wide = wide
+        self.temperature = float(temperature)
         self.num_classes = wide.num_classes
         self.mixing = _mixing(mixing, "mixing", self.num_classes)
         self.emoticon_mixing = (
@@ -189,6 +193,8 @@ class WideAndDeep(keras.Model):
             if self.num_classes > 2:
                 has_emoticon = has_emoticon[:, None]
             logits = tf.where(has_emoticon, _mixed(self.emoticon_mixing, deep, wide), logits)
+        if self.temperature != 1.0:
+            logits = logits / self.temperature
         if self.num_classes > 2:
             return tf.nn.softmax(logits)
         positive = tf.sigmoid(logits)
@@ -207,6 +213,8 @@ class WideAndDeep(keras.Model):
                 "emoticon_ids": list(self.emoticon_ids),
             }
         )
+        if self.temperature != 1.0:  # uncalibrated configs stay what they were
+            config["temperature"] = self.temperature
         return config
 
     @classmethod

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from weibo_lstm.models.bigrams import bigram_ids
+from weibo_lstm.models.calibration import temperature_scaled
 from weibo_lstm.models.ngram_features import tfidf_logits
 from weibo_lstm.models.stacking import rows_holding, stacked_logits, stacked_probabilities
 from weibo_lstm.preprocessing import tokenizer_files
@@ -57,9 +58,11 @@ class NumpyPredictor:
         path = Path(path)
         config, weights = _read_model(path / model_format.MODEL_FILE)
         self.mixing = self.emoticon_mixing = None
+        self.temperature = 1.0  # of the wide & deep stack
         prefix = ""
         if config["class_name"] == "WideAndDeep":
             wide_and_deep = config["config"]
+            self.temperature = float(wide_and_deep.get("temperature", 1.0))
             self.mixing = tuple(wide_and_deep["mixing"])
             if wide_and_deep.get("emoticon_mixing") is not None:
                 self.emoticon_mixing = tuple(wide_and_deep["emoticon_mixing"])
@@ -72,6 +75,7 @@ class NumpyPredictor:
             self.intercept = intercept.astype(np.float64) if intercept.ndim else float(intercept)
             config, prefix = wide_and_deep["deep"], "deep/"
         self.config, head = _check_classifier(config)
+        self.deep_temperature = float(config["config"].get("temperature", 1.0))
         self.embedding = weights[f"{prefix}backbone/embedding/vars/0"]
         self.bigram_embedding = weights.get(f"{prefix}backbone/bigram_embedding/vars/0")
         lstm_names = sorted(
@@ -165,7 +169,10 @@ class NumpyPredictor:
         logits = x @ self.classifier[0] + self.classifier[1]
         logits = logits - logits.max(1, keepdims=True)
         exp = np.exp(logits)
-        return exp / exp.sum(1, keepdims=True)
+        probabilities = exp / exp.sum(1, keepdims=True)
+        if self.deep_temperature != 1.0:
+            probabilities = temperature_scaled(probabilities, self.deep_temperature)
+        return probabilities
 
     def _wide_and_deep(self, rows: list[np.ndarray], deep: np.ndarray) -> np.ndarray:
         values = np.concatenate(rows)
@@ -183,15 +190,17 @@ class NumpyPredictor:
         if self.emoticon_mixing is not None:
             marked = rows_holding(values, row_splits, self.emoticon_ids)
         if linear.ndim == 2:  # K classes
-            probabilities = stacked_probabilities(deep, linear, self.mixing)
+            probabilities = stacked_probabilities(deep, linear, self.mixing, self.temperature)
             if marked is not None:
-                emoticon = stacked_probabilities(deep, linear, self.emoticon_mixing)
+                emoticon = stacked_probabilities(
+                    deep, linear, self.emoticon_mixing, self.temperature
+                )
                 probabilities = np.where(marked[:, None], emoticon, probabilities)
             return probabilities
         logits = stacked_logits(deep, linear, self.mixing)
         if marked is not None:
             logits = np.where(marked, stacked_logits(deep, linear, self.emoticon_mixing), logits)
-        positive = _sigmoid(logits)
+        positive = _sigmoid(logits / self.temperature)
         return np.stack([1 - positive, positive], axis=-1)
 
 
@@ -231,7 +240,8 @@ def _pool(x, mask, lengths, mode: str):
 
 
 def _sigmoid(x):
-    return 1 / (1 + np.exp(-x))
+    with np.errstate(over="ignore"):  # exp(-x) overflows to inf for very negative x: 0
+        return 1 / (1 + np.exp(-x))
 
 
 def _check_classifier(config: dict) -> tuple[dict, dict]:

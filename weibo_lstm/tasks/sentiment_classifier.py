@@ -26,6 +26,7 @@ from weibo_lstm.data.emoticons import choose_emoticon_dropout, drop_emoticons
 from weibo_lstm.data.label_sets import onto_classes
 from weibo_lstm.data.labeled_texts import CLASS_NAMES, LabeledTexts
 from weibo_lstm.errors import ConfigError, check_argument
+from weibo_lstm.models.calibration import fit_temperature
 from weibo_lstm.models.presets import TRAINED_MODELS, trained_model_path
 from weibo_lstm.models.wide_and_deep import WideAndDeep
 from weibo_lstm.preprocessing.tokenized_examples import TokenizedExamples
@@ -133,23 +134,19 @@ class SentimentClassifier:
         shipped trained one.
 
         Args:
-            preset: a `weibo_lstm.models.presets.PRESETS` name; None picks the default for
-                the strategy's device (`seed` on GPUs, `pretrained` on a CPU). Or a
-                `TRAINED_MODELS` name (`"sentiment_zh"`): the shipped classifier,
-                trained and ready to predict, or to `fit` on your data
-                (docs/model_card.md); it takes no other argument but `strategy`.
-            vocabulary_texts: texts the tokenizer learns its vocabulary from (the
-                training texts only, so validation and test stay unseen). Not used
-                with a pretrained encoder, whose vocabulary comes with it.
-            vocabulary: or the vocabulary itself.
+            preset: a `PRESETS` name (None: `seed` on GPUs, `pretrained` on a CPU), or a
+                `TRAINED_MODELS` name (`"sentiment_zh"`, `"emotion_zh"`): the shipped
+                classifier, ready to predict or to `fit` on your data; then no other
+                argument but `strategy`.
+            vocabulary_texts: the (training) texts the tokenizer's vocabulary comes
+                from, unless the preset has a pretrained encoder; or `vocabulary`.
+            vocabulary: the vocabulary itself.
             class_names: the classes (`LabeledTexts.class_names` of the data to fit).
             max_length: characters per text after normalisation.
             strip_emoticons: remove bracketed emoticons such as `[哈哈]` first.
-            strategy: the strategy to create the model under (None: all GPUs of this
-                machine, else the CPU; see `default_strategy`).
-            encoder: start from this pretrained encoder directory (`weibo-lstm
-                pretrain`) instead of the preset's (`pretrained` ships one): its
-                tokenizer and encoder weights are loaded, the head is the preset's.
+            strategy: create the model under it (None: all GPUs, else the CPU).
+            encoder: a pretrained encoder directory (`weibo-lstm pretrain`) instead of
+                the preset's: its tokenizer and encoder weights, the preset's head.
             mixed_precision: `"off"`, `"float16"`, `"bfloat16"` (the model's dtype
                 policy; probabilities stay float32), `"auto"` (bfloat16 on GPUs that
                 all support it) or None (the preset's).
@@ -275,6 +272,7 @@ class SentimentClassifier:
             train = drop_emoticons(train, self.emoticon_dropout, seed=options.seed)
         train_x, validation_x = self.tokenize(train), self.tokenize(validation)
         self.wide_and_deep, self._evaluators = None, {}
+        self.deep.temperature = 1.0  # trained and stacked as the head gives them
         self.metadata.pop("wide_fit_s", None)
         objective = ClassificationObjective(num_classes=len(self.class_names))
         self.trainer = DistributedTrainer(
@@ -291,7 +289,21 @@ class SentimentClassifier:
             )
             if fitted is not None:
                 self.wide_and_deep, self.metadata["wide_fit_s"] = fitted
+        self.calibrate(validation)
         return history
+
+    def calibrate(self, validation: LabeledTexts) -> float:
+        """Fits (and returns) the temperature `T` of the served network on `validation`:
+        its probabilities become `softmax(log p / T)`, `T` minimising their negative
+        log-likelihood there (`weibo_lstm.models.calibration`). `fit` calls it."""
+        network = self.model
+        network.temperature, self._evaluators = 1.0, {}
+        rows = self.tokenize(onto_classes(validation, self.class_names))
+        probabilities = self.evaluator().predict(rows)
+        network.temperature = fit_temperature(probabilities, rows.labels, rows.expressible)
+        self._evaluators = {}  # their functions were traced with the old temperature
+        logger.info("Calibrated on validation: temperature %.3f", network.temperature)
+        return network.temperature
 
     def _adopt_classes(self, class_names: tuple[str, ...]) -> None:
         """A new head on the trained backbone when the data's classes differ."""
@@ -306,11 +318,8 @@ class SentimentClassifier:
         self.class_names, self.wide_and_deep = tuple(class_names), None
 
     def evaluator(self, part: str = "model") -> DistributedEvaluator:
-        """The compiled evaluator of `self.model` (`part="model"`) or `self.deep`:
-        the last `fit`'s trainer when it trained that network."""
+        """The compiled evaluator of `self.model` (`part="model"`) or `self.deep`."""
         network = self.model if part == "model" else self.deep
-        if self.trainer is not None and self.trainer.model is network:
-            return self.trainer
         evaluator = self._evaluators.get(part)
         if evaluator is None or evaluator.model is not network:
             options = self.trainer.options if self.trainer else TrainerOptions()
@@ -344,11 +353,7 @@ class SentimentClassifier:
 
     def save(self, path: str | os.PathLike, *, metadata: Mapping | None = None) -> Path:
         """Writes the classifier to directory `path` (created if needed; see the module
-        docstring), with `metadata` added to `self.metadata`; returns `path`.
-
-        Raises:
-            OSError: if a file cannot be written.
-        """
+        docstring), with `metadata` added to `self.metadata`; returns `path`."""
         self.metadata.update(metadata or {})
         return model_directory.write(
             path,
@@ -382,10 +387,8 @@ class SentimentClassifier:
         )
 
     def export(self, path: str | os.PathLike, *, metadata: Mapping | None = None) -> Path:
-        """Writes a SavedModel that takes raw text (see `weibo_lstm.serving.export.export`).
-
-        `self.metadata` is stored beside the graph as `training_run`.
-        """
+        """Writes a SavedModel that takes raw text (`weibo_lstm.serving.export.export`),
+        `self.metadata` beside the graph as `training_run`."""
         extra = {"training_run": self.metadata} if self.metadata else {}
         return export_saved_model(
             self.model,

@@ -1,0 +1,92 @@
+"""Calibrated scores: the fitted temperature, the scaled probabilities in every engine."""
+
+import numpy as np
+import pytest
+
+import weibo_lstm as wl
+from tests.synthetic import EDGE_CASE_TEXTS
+from weibo_lstm.models.calibration import (
+    expected_calibration_error,
+    fit_temperature,
+    temperature_scaled,
+)
+from weibo_lstm.serving.numpy_predictor import NumpyPredictor
+
+
+def test_the_fitted_temperature_minimises_the_negative_log_likelihood():
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 3, 500)
+    logits = rng.normal(size=(500, 3)) + 3 * np.eye(3)[labels] * (rng.random(500) < 0.6)[:, None]
+    probabilities = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    fitted = fit_temperature(probabilities, labels)
+    # By brute force: the negative log-likelihood on a fine grid of temperatures.
+    grid = np.linspace(0.2, 5, 4801)
+    nll = [
+        -np.log(temperature_scaled(probabilities, t)[np.arange(500), labels]).sum() for t in grid
+    ]
+    assert fitted == pytest.approx(grid[int(np.argmin(nll))], abs=2e-3)
+
+
+def test_expected_calibration_error_by_hand():
+    probabilities = np.array([[0.8, 0.2], [0.7, 0.3], [0.4, 0.6], [0.1, 0.9]])
+    labels = np.array([0, 1, 1, 1])
+    # Bins of width 1/15: 0.6 → bin 9, 0.7 → bin 10, 0.8 → bin 12, 0.9 → bin 13, one row
+    # each: |0.6 - 1| + |0.7 - 0| + |0.8 - 1| + |0.9 - 1|, over 4 rows.
+    expected = (0.4 + 0.7 + 0.2 + 0.1) / 4
+    assert expected_calibration_error(probabilities, labels) == pytest.approx(expected)
+
+
+@pytest.fixture(scope="module")
+def calibrated(tmp_path_factory, texts_and_labels, make_classifier):
+    texts, labels = texts_and_labels(200, seed=11, noise=0.2)  # noisy: not fully sure
+    data = wl.LabeledTexts(texts, labels)
+    classifier = make_classifier(texts, batch_norm=False)
+    classifier.fit(data, data, epochs=2, batch_size=16, learning_rate=1e-2, quiet=True)
+    path = classifier.save(tmp_path_factory.mktemp("calibrated") / "model")
+    return classifier, data, path
+
+
+def test_fit_calibrates_the_served_network_and_the_score_is_the_hand_computation(calibrated):
+    classifier, data, _ = calibrated
+    model = classifier.model
+    assert isinstance(model, wl.WideAndDeep) and model.temperature != 1.0
+    texts = list(data.texts[:20])
+    calibrated_probabilities = classifier.predict(texts)
+    temperature, model.temperature = model.temperature, 1.0
+    classifier._evaluators = {}
+    raw = classifier.predict(texts)
+    model.temperature = temperature
+    # Two classes: P(积极) = sigmoid(logit / T), logit the stack's log-odds.
+    raw = np.clip(raw.astype(np.float64), 1e-12, 1)
+    logit = np.log(raw[:, 1]) - np.log(raw[:, 0])
+    by_hand = 1 / (1 + np.exp(-logit / temperature))
+    np.testing.assert_allclose(calibrated_probabilities[:, 1], by_hand, atol=1e-5)
+    assert (calibrated_probabilities.argmax(1) == raw.argmax(1)).all()  # the labels stay
+
+
+def test_every_engine_applies_the_temperature(calibrated, tmp_path, load_in_fresh_process):
+    classifier, _, path = calibrated
+    texts = [t for t in EDGE_CASE_TEXTS if t.strip()]
+    expected = classifier.predict(texts)
+    np.testing.assert_allclose(
+        NumpyPredictor(path).predict(texts)["probabilities"], expected, atol=1e-5
+    )
+    np.testing.assert_allclose(
+        wl.SentimentClassifier.load(path).predict(texts), expected, atol=1e-5
+    )
+    exported = classifier.export(tmp_path / "serving")
+    served = load_in_fresh_process(exported, [t.encode() for t in texts], tmp_path)
+    np.testing.assert_allclose(served["outputs"]["probabilities"], expected, atol=1e-5)
+
+
+def test_a_deep_only_classifier_is_calibrated_too(texts_and_labels, make_classifier, tmp_path):
+    texts, labels = texts_and_labels(160, seed=12, noise=0.2)
+    data = wl.LabeledTexts(texts, labels)
+    classifier = make_classifier(texts, batch_norm=False)
+    classifier.fit(data, data, epochs=2, batch_size=16, learning_rate=1e-2, quiet=True, wide=False)
+    assert classifier.model is classifier.deep and classifier.deep.temperature != 1.0
+    path = classifier.save(tmp_path / "deep")
+    texts = list(data.texts[:10])
+    np.testing.assert_allclose(
+        NumpyPredictor(path).predict(texts)["probabilities"], classifier.predict(texts), atol=1e-5
+    )
