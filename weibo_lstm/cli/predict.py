@@ -60,6 +60,13 @@ def add_command(commands) -> None:
         help="the input's text column (default: review, evaluation, text, content, "
         "comment or sentence, or the only column)",
     )
+    predict.add_argument(
+        "--explain",
+        action="store_true",
+        help="add why each text got its label: the n-grams of the wide part (exact "
+        "contributions to the label's logit) and the characters of the deep part "
+        "(leave-one-out occlusion), the 5 strongest of each; needs the NumPy engine",
+    )
     predict.add_argument("text", nargs="*", help="texts to label (default: read stdin)")
     common.add_memory_growth_argument(predict)
     common.add_verbose_argument(predict)
@@ -71,6 +78,8 @@ def predict_command(args: argparse.Namespace) -> int:
     scores `--input` into `--output`."""
     if args.input or args.output:
         return _predict_file(args)
+    if args.explain:
+        args.engine = "numpy"  # explanations read the model's arrays
     predictor = _predictor(args)
     if args.text:
         rows = enumerate(args.text, start=1)
@@ -92,6 +101,11 @@ def predict_command(args: argparse.Namespace) -> int:
     batch = lambda rows: predictor.predict([text for _, text in rows])  # noqa: E731
     for (number, text), outputs in stream(batch, texts, window=window):
         line = {"text": text, **answer(outputs, names)}
+        if args.explain:
+            from weibo_lstm.serving.explanations import explain
+
+            (why,) = explain(predictor, [text])
+            line["explanation"] = {k: v for k, v in why.items() if k != "label"}
         if not args.text:
             line = {"line": number, **line}  # joins an answer back to its input line
         print(json.dumps(line, ensure_ascii=False), flush=True)

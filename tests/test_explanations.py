@@ -1,0 +1,65 @@
+"""Explanations: the wide part's n-gram contributions exactly, the deep part by occlusion."""
+
+import numpy as np
+import pytest
+
+from weibo_lstm.models.ngram_features import tfidf_logits
+from weibo_lstm.models.presets import trained_model_path
+from weibo_lstm.serving.explanations import deep_effects, explain, wide_contributions
+from weibo_lstm.serving.numpy_predictor import NumpyPredictor
+
+TEXTS = ["今天的外卖太难吃了，再也不点了", "一般般", "质量很好，物流也快[哈哈]", "好"]
+
+
+@pytest.fixture(scope="module")
+def predictor():
+    return NumpyPredictor(trained_model_path())
+
+
+@pytest.mark.parametrize("text", TEXTS)
+def test_the_wide_contributions_sum_to_the_wide_logit(predictor, text):
+    ids = predictor.ids([text])[0]
+    logit = tfidf_logits(
+        ids,
+        np.array([0, len(ids)]),
+        keys=predictor.keys,
+        idf=predictor.idf,
+        coef=predictor.coef,
+        intercept=predictor.intercept,
+        max_order=predictor.max_order,
+    )[0]
+    for label, sign in ((1, 1.0), (0, -1.0)):  # 积极's logit, and turned around for 消极
+        terms, intercept = wide_contributions(predictor, ids, label)
+        assert sum(t["contribution"] for t in terms) + intercept == pytest.approx(
+            sign * logit, abs=1e-5
+        )
+
+
+def test_a_characters_effect_is_the_drop_without_it(predictor):
+    text = "太难吃了"
+    effects = deep_effects(predictor, text, label=0)
+    assert [e["char"] for e in effects] == list(text)
+    full = predictor._deep(predictor.ids([text]))[0, 0]
+    without = predictor._deep(predictor.ids(["太吃了"]))[0, 0]  # 难 left out, by hand
+    assert effects[1]["effect"] == pytest.approx(full - without, abs=1e-6)
+
+
+def test_explain_gives_the_label_and_the_strongest_evidence(predictor):
+    (why,) = explain(predictor, ["今天的外卖太难吃了，再也不点了"], top_k=3)
+    assert why["label"] == "消极"
+    assert len(why["wide"]) == 3 and len(why["deep"]) == 3
+    assert any("难" in term["ngram"] for term in why["wide"])
+    magnitudes = [abs(e["effect"]) for e in why["deep"]]
+    assert magnitudes == sorted(magnitudes, reverse=True)
+
+
+def test_predict_explain_prints_the_evidence_with_the_label(capsys):
+    import json
+
+    from weibo_lstm.cli.main import main
+
+    assert main(["predict", "--explain", "太难吃了"]) == 0
+    line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert line["label"] == "消极"
+    assert {"wide", "wide_intercept", "deep"} <= set(line["explanation"])
+    assert [e["char"] for e in line["explanation"]["deep"]] != []
