@@ -355,6 +355,13 @@ def test_shipped_model_build_then_score_a_three_class_model(tmp_path, write_csv)
     assert "old" in tests["waimai"] and "tfidf_binary" in tests["waimai"]
     assert 0 <= results["neutral_statements"]["share_neutral"] <= 1
     assert results["neutral_statements"]["statements"] >= 60
+    # Its calibration, before and after the temperature, with the diagrams.
+    png, calibration = tmp_path / "calibration.png", tmp_path / "calibration.json"
+    args = ["--model", str(model), "--shared", str(shared), "--png", str(png)]
+    run("benchmarks.calibration", [*args, "--results", str(calibration)], tmp_path)
+    tests = json.loads(calibration.read_text("utf-8"))["tests"]
+    assert {"usual", "waimai"} <= set(tests) and png.stat().st_size > 0
+    assert all(0 <= t[when]["ece"] <= 1 for t in tests.values() for when in ("before", "after"))
 
 
 def test_accuracy_average_mode_averages_per_seed_runs(tmp_path, monkeypatch, capsys):
