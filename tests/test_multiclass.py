@@ -170,3 +170,51 @@ def test_relabelled_corpora_train_on_their_own_classes_only():
         [False, True, True],
         [False, True, True],
     ]
+
+
+def test_fit_continues_a_trained_model_or_puts_a_new_head_on_its_backbone(tmp_path):
+    """The same classes: the trained head goes on training; other classes: a new head
+    on the trained backbone (the 0.2 `best` directory of tests/data, tiny)."""
+    from pathlib import Path
+
+    trained = Path(__file__).parent / "data" / "legacy_0.2" / "best"
+    binary = wl.load_csv(write_classes(tmp_path / "binary.csv", ("消极", "积极"), n=64, seed=1))
+    classifier = wl.SentimentClassifier.load(trained)
+    backbone, head = classifier.deep.backbone, classifier.deep.head
+    before = [w.numpy().copy() for w in head.weights]
+    classifier.fit(binary, binary, epochs=1, batch_size=16, quiet=True, wide=False)
+    assert classifier.deep.head is head and classifier.deep.backbone is backbone
+    assert any(not np.array_equal(a, w.numpy()) for a, w in zip(before, head.weights, strict=True))
+
+    three = wl.load_csv(write_classes(tmp_path / "three.csv", POLARITY, n=90, seed=2))
+    classifier = wl.SentimentClassifier.load(trained)
+    backbone = classifier.deep.backbone
+    encoder = [w.numpy().copy() for w in backbone.weights]
+    classifier.fit(
+        three, three, epochs=1, batch_size=16, quiet=True, wide=False, learning_rate=1e-9
+    )
+    assert classifier.class_names == POLARITY and classifier.deep.num_classes == 3
+    assert classifier.deep.backbone is backbone  # the trained backbone, under a new head
+    for a, w in zip(encoder, backbone.weights, strict=True):
+        np.testing.assert_allclose(a, w.numpy(), atol=1e-6)  # barely moved at that rate
+    assert classifier.predict(["好"]).shape == (1, 3)
+
+
+def test_train_init_starts_from_a_trained_model_directory(tmp_path, fast_train_flags, read_report):
+    from pathlib import Path
+
+    trained = Path(__file__).parent / "data" / "legacy_0.2" / "best"
+    data = write_classes(tmp_path / "three.csv", POLARITY, n=120, seed=3)
+    flags = [f for f in fast_train_flags if f not in ("--preset", "best")]
+    out = tmp_path / "out"
+    assert (
+        main(
+            ["train", "--init", str(trained), "--data", str(data), "--output-dir", str(out), *flags]
+        )
+        == 0
+    )
+    (model_dir,) = out.glob("model_*")
+    assert wl.SentimentClassifier.load(model_dir).class_names == POLARITY
+    row, _ = read_report(out)
+    # The 0.2 directory records no preset: the device's default budget trained it.
+    assert row["model"] == "pretrained" and int(row["epochs_run"]) == 4
