@@ -106,6 +106,25 @@ def test_wait_for_quiet_gives_up_after_the_timeout(monkeypatch):
     assert machine.wait_for_quiet(1.2, timeout_s=0)["quiet"]
 
 
+def test_pipeline_benchmark_times_the_pipeline_and_the_commands(tmp_path):
+    """One repeat on the NumPy engine (the TensorFlow one starts TensorFlow: seconds);
+    the numbers are not judged here, only that each is measured as documented."""
+    out = tmp_path / "pipeline.json"
+    args = ["--engines", "numpy", "--repeats", "1", "--calls", "3", "--output", str(out)]
+    table = run("benchmarks.pipeline", args, tmp_path)
+    result = json.loads(out.read_text("utf-8"))
+    row = result["pipeline"]["numpy"]
+    assert row["tensorflow_imported"] is False
+    assert row["first_call_ms"] > 0 and row["repeated_call_ms"] > 0 and row["build_s"] > 0
+    evaluate = result["commands"]["weibo-lstm evaluate --data missing.csv"]
+    assert evaluate["exit_status"] == 2
+    assert evaluate["stderr_last_line"] == "error: missing.csv: no such file"
+    assert result["commands"]["weibo-lstm predict 很差"]["exit_status"] == 0
+    assert set(result["targets"]["repeated_call_met"]) == {"numpy"}
+    assert {"load_average", "machine"} <= set(result["before"]) and "after" in result
+    assert "| wl.pipeline, numpy | first call" in table and str(out) in table
+
+
 @pytest.mark.slow
 def test_accuracy_benchmark_compares_the_three_models_with_an_audit(tmp_path, write_csv):
     data = write_csv(tmp_path / "posts.csv", 300, seed=6)

@@ -127,19 +127,30 @@ def test_evaluate_and_predict_use_the_saved_model(trained, read_report, write_cs
     assert "precision(积极) " in metrics_line and "recall(积极) " in metrics_line
 
 
-def test_predict_reads_stdin(trained, read_report, monkeypatch, capsys, caplog):
+def test_predict_reads_stdin(trained, read_report, monkeypatch, capsys):
     _, out = trained
     row, _ = read_report(out)
     monkeypatch.setattr(sys, "stdin", __import__("io").StringIO("好\n\n差[泪]\n \u3000\n"))
-    with caplog.at_level("WARNING", logger="weibo_lstm"):
-        assert cli.main(["predict", "--model", row["model_dir"]]) == 0
+    assert cli.main(["predict", "--model", row["model_dir"]]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    # Blank lines are skipped, never labelled, with one warning for the run.
-    assert [x["text"] for x in lines] == ["好", "差[泪]"]
-    assert all(0 <= x["positive_probability"] <= 1 for x in lines)
-    assert [r.getMessage() for r in caplog.records if "blank" in r.getMessage()] == [
-        "2 blank texts skipped (nothing to label)"
+    # Every line answered, in place; a blank one unlabelled (as wl.pipeline gives it []).
+    assert [(x["line"], x["text"]) for x in lines] == [
+        (1, "好"),
+        (2, ""),
+        (3, "差[泪]"),
+        (4, " \u3000"),
     ]
+    for x in (lines[0], lines[2]):
+        assert 0 <= x["positive_probability"] <= 1 and x["label"] in ("积极", "消极")
+    assert lines[1] == {
+        "line": 2,
+        "text": "",
+        "label": "",
+        "score": None,
+        "probabilities": {"消极": None, "积极": None},
+        "positive_probability": None,
+    }
+    assert lines[3]["label"] == "" and lines[3]["score"] is None
 
 
 @pytest.mark.parametrize(
@@ -585,14 +596,30 @@ def test_memory_growth_flag_reaches_the_runtime(monkeypatch):
 
 @pytest.mark.parametrize("command", ["evaluate", "predict", "export"])
 @pytest.mark.parametrize("flag, expected", [([], True), (["--no-memory-growth"], False)])
-def test_commands_set_memory_growth_before_loading(command, flag, expected, tmp_path, monkeypatch):
+def test_commands_set_memory_growth_before_loading(
+    command, flag, expected, tmp_path, monkeypatch, write_csv
+):
     from weibo_lstm.distribute import devices as distribution
+    from weibo_lstm.serving import model_directory
+
+    class Stop(Exception):
+        pass
 
     seen = []
-    monkeypatch.setattr(distribution, "configure_gpu_memory_growth", seen.append)
-    extra = {"evaluate": ["--data", "x.csv"], "predict": ["text"], "export": ["--output", "sm"]}
-    status = cli.main([command, "--model", str(tmp_path / "missing"), *flag, *extra[command]])
-    assert status == 2  # no model there: the growth setting came first
+
+    def configure(growth):
+        seen.append(growth)
+        raise Stop  # before anything is loaded
+
+    monkeypatch.setattr(distribution, "configure_gpu_memory_growth", configure)
+    monkeypatch.setattr(model_directory, "read", lambda *a, **k: seen.append("read"))
+    extra = {
+        "evaluate": ["--data", str(write_csv(tmp_path / "x.csv", 20))],
+        "predict": ["--engine", "tensorflow", "text"],
+        "export": ["--output", str(tmp_path / "sm")],
+    }
+    with pytest.raises(Stop):
+        cli.main([command, *flag, *extra[command]])  # the shipped model
     assert seen == [expected]
 
 

@@ -196,9 +196,14 @@ def test_cli_export_then_predict_from_either_artifact(
         capsys,
     )
     from_saved = predict_lines(["--model", str(output)], stdin, monkeypatch, capsys)
-    # The blank line is skipped, never labelled (one warning per run).
-    assert [x["text"] for x in from_saved] == [*texts, "好[哈哈]"]
+    # Every line answered in place; the blank one unlabelled.
+    assert [x["text"] for x in from_saved] == [*texts, "", "好[哈哈]"]
+    assert [x["line"] for x in from_saved] == list(range(1, len(texts) + 3))
     assert [x["text"] for x in from_dir] == [x["text"] for x in from_saved]
+    blank = len(texts)
+    assert from_saved[blank]["label"] == from_dir[blank]["label"] == ""
+    assert from_saved[blank]["positive_probability"] is None
+    del from_dir[blank], from_saved[blank]
     np.testing.assert_allclose(
         [x["positive_probability"] for x in from_dir],
         [x["positive_probability"] for x in from_saved],
@@ -213,7 +218,7 @@ def test_cli_export_then_predict_from_either_artifact(
         (["predict", "--model", "{tmp}/nowhere", "好"], "no such model directory or SavedModel"),
         (["export", "--model", "{tmp}/nowhere", "--output", "{tmp}/o"], "no such model directory"),
         (["predict", "--model", "{tmp}/busy", "好"], "neither a trained model directory"),
-        (["export", "--model", "{tmp}/busy", "--output", "{tmp}/o"], "not a trained model"),
+        (["export", "--model", "{tmp}/busy", "--output", "{tmp}/o"], "neither a trained model"),
         (["export", "--model", "{model}", "--output", "{tmp}/busy"], "already exists (use --force"),
         (
             ["export", "--model", "{model}", "--output", "{tmp}/busy", "--force"],

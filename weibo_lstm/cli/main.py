@@ -28,6 +28,9 @@ logger = logging.getLogger("weibo_lstm")
 #: the subparsers and sets `run` (a function of the parsed arguments returning the exit
 #: status). A new subcommand is one module and one entry here.
 COMMANDS = (train, pretrain, evaluate, predict, export)
+#: The commands that check their model and files first and start TensorFlow only
+#: then, if at all (`common.quiet_tensorflow`), so that a wrong path is answered at once.
+CHECK_FIRST = ("evaluate", "predict", "export")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,7 +69,7 @@ def run(argv: Sequence[str] | None, parser: argparse.ArgumentParser) -> int:
             parser.print_help()
             return USER_ERROR
         setup_logging(getattr(args, "verbose", False))
-        if getattr(args, "command", None) != "predict":  # predict may not need TensorFlow
+        if getattr(args, "command", None) not in CHECK_FIRST:
             quiet_tensorflow(argv)  # before the command imports TensorFlow
         return args.run(args)
     except Preempted as e:

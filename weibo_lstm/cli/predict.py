@@ -8,7 +8,7 @@ import logging
 import sys
 
 from weibo_lstm.cli import common
-from weibo_lstm.errors import DataError, UserError
+from weibo_lstm.errors import ConfigError, UserError
 
 logger = logging.getLogger("weibo_lstm")
 
@@ -74,13 +74,13 @@ def add_command(commands) -> None:
 
 
 def predict_command(args: argparse.Namespace) -> int:
-    """Prints one JSON line per text (its label, score and class probabilities), or
-    scores `--input` into `--output`."""
+    """Prints one JSON line per text (its label, score and class probabilities; a
+    blank text gets an empty label), or scores `--input` into `--output`."""
     if args.input or args.output:
         return _predict_file(args)
     if args.explain:
         args.engine = "numpy"  # explanations read the model's arrays
-    predictor = _predictor(args)
+    pipe = _pipeline(args)
     if args.text:
         rows = enumerate(args.text, start=1)
         window = len(args.text)
@@ -93,26 +93,20 @@ def predict_command(args: argparse.Namespace) -> int:
         rows = read_lines(stdin) if stdin is not None else _numbered(sys.stdin)
         # Typing at a terminal wants each answer at once; a pipe wants throughput.
         window = 1 if sys.stdin.isatty() else args.window
-    blank = []
-    names = predictor.class_names
-    texts = _skip_blank(rows, blank)
     from weibo_lstm.serving.streaming import stream
 
-    batch = lambda rows: predictor.predict([text for _, text in rows])  # noqa: E731
-    for (number, text), outputs in stream(batch, texts, window=window):
-        line = {"text": text, **answer(outputs, names)}
-        if args.explain:
+    # A blank text is answered too, unlabelled, so every input has its line.
+    batch = lambda rows: {"probabilities": pipe.probabilities([t for _, t in rows])}  # noqa: E731
+    for (number, text), outputs in stream(batch, rows, window=window):
+        line = {"text": text, **answer(outputs["probabilities"], pipe.class_names)}
+        if args.explain and text.strip():
             from weibo_lstm.serving.explanations import explain
 
-            (why,) = explain(predictor, [text])
+            (why,) = explain(pipe.predictor, [text])
             line["explanation"] = {k: v for k, v in why.items() if k != "label"}
         if not args.text:
             line = {"line": number, **line}  # joins an answer back to its input line
         print(json.dumps(line, ensure_ascii=False), flush=True)
-    if blank:
-        logger.warning(
-            "%d blank text%s skipped (nothing to label)", len(blank), "" if len(blank) == 1 else "s"
-        )
     return 0
 
 
@@ -125,23 +119,22 @@ def _predict_file(args: argparse.Namespace) -> int:
     if args.text:
         raise UserError("predict: give texts or --input, not both (see --help)")
     table = read_table(args.input, text_column=args.text_column)
-    predictor = _predictor(args, files=True)
-    names = predictor.class_names
-    rows = [i for i, text in enumerate(table.texts) if text and text.strip()]
-    columns = {"label": [""] * len(table.texts), "score": [None] * len(table.texts)}
-    columns.update({f"p_{name}": [None] * len(table.texts) for name in names})
-    for start in _progress(range(0, len(rows), args.window), len(rows), args.window):
-        chunk = rows[start : start + args.window]
-        outputs = predictor.predict([table.texts[i] for i in chunk])
-        for i, index in enumerate(chunk):
-            result = answer({k: v[i] for k, v in outputs.items()}, names)
-            columns["label"][index], columns["score"][index] = result["label"], result["score"]
+    pipe = _pipeline(args, files=True)
+    names = pipe.class_names
+    columns = {"label": [], "score": [], **{f"p_{name}": [] for name in names}}
+    total = len(table.texts)
+    for start in _progress(range(0, total, args.window), total, args.window):
+        for row in pipe.probabilities(table.texts[start : start + args.window]):
+            result = answer(row, names)  # a blank text: label "", scores None
+            columns["label"].append(result["label"])
+            columns["score"].append(result["score"])
             for name, p in result["probabilities"].items():
-                columns[f"p_{name}"][index] = p
+                columns[f"p_{name}"].append(p)
     written = write_table(args.output, table, columns)
+    blank = columns["label"].count("")
     logger.info(
         "%s: %d rows scored (%d blank, left unlabelled) -> %s (columns %s)",
-        *(args.input, len(rows), len(table.texts) - len(rows), args.output, ", ".join(written)),
+        *(args.input, total - blank, blank, args.output, ", ".join(written)),
     )
     return 0
 
@@ -155,71 +148,58 @@ def _progress(chunks, total: int, window: int):
     return tqdm(chunks, unit="batch", desc="predict", leave=False)
 
 
-def _predictor(args: argparse.Namespace, files: bool = False):
-    """The NumPy predictor when `--engine` asks for one (or `auto` allows it: texts
-    given as arguments), else TensorFlow's."""
-    predictor = None if files and args.engine == "auto" else _numpy_predictor(args)
-    if predictor is None:
-        common.quiet_tensorflow(["--verbose"] if args.verbose else [])
-        from weibo_lstm.serving.predictor import Predictor
-
-        predictor = Predictor.load(
-            common.model_path(args), batch_size=args.batch_size, memory_growth=args.memory_growth
-        )
-    return predictor
-
-
-def answer(outputs: dict, class_names) -> dict:
-    """What `predict` prints for one text's outputs: `label`, `score` (the probability of
-    `label`, as a Hugging Face pipeline gives it), `probabilities` ({class: p}), and for
-    binary sentiment `positive_probability` (P(积极))."""
-    label = int(outputs["label_id"])
-    probabilities = [round(float(p), 6) for p in outputs["probabilities"]]
-    result = {
-        "label": class_names[label],
-        "score": probabilities[label],
-        "probabilities": dict(zip(class_names, probabilities, strict=True)),
-    }
-    if "positive_probability" in outputs:
-        result["positive_probability"] = round(float(outputs["positive_probability"]), 6)
-    return result
-
-
-def _numpy_predictor(args):
-    """A `NumpyPredictor` when `--engine` asks for one (or `auto` allows it), else None.
+def _pipeline(args: argparse.Namespace, files: bool = False):
+    """A `SentimentPipeline` on the engine `--engine` names; `auto` is the NumPy engine
+    for texts given as arguments when the model allows it, else TensorFlow (faster for
+    many texts). The model is found, and the engine chosen, before TensorFlow starts.
 
     Raises:
-        UserError: for `--engine numpy` with a model it cannot run.
+        UserError: for a `--model` that is not a model, or `--engine numpy` with a
+            model it cannot run.
     """
-    if args.engine == "tensorflow" or (args.engine == "auto" and not args.text):
-        return None
-    from weibo_lstm.serving import model_format
-    from weibo_lstm.serving.numpy_predictor import NumpyPredictor
+    from weibo_lstm.serving import engines
+    from weibo_lstm.tasks.pipeline import SentimentPipeline
 
+    path = common.model_path(args)
+    engine = "tensorflow" if args.engine == "auto" and (files or not args.text) else args.engine
     try:
-        directory = model_format.resolve(common.model_path(args))
-    except DataError:
-        directory = None  # a SavedModel, or nothing: the TensorFlow path says which
-    if directory is not None and NumpyPredictor.supports(directory):
-        return NumpyPredictor(directory)
-    if args.engine == "numpy":
+        engine = engines.choose(path, engine=engine)
+    except ConfigError:
         raise UserError(
-            f"{common.model_path(args)}: --engine numpy runs model directories of WeiboLSTM "
-            "without BatchNorm (wide & deep or not); use --engine tensorflow"
-        )
-    return None
+            f"{path}: --engine numpy runs model directories of WeiboLSTM without BatchNorm "
+            "(wide & deep or not); use --engine tensorflow"
+        ) from None
+    if engine == "tensorflow":
+        common.quiet_tensorflow(["--verbose"] if args.verbose else [])
+    predictor = engines.load(
+        path, engine=engine, batch_size=args.batch_size, memory_growth=args.memory_growth
+    )
+    return SentimentPipeline(predictor, batch_size=args.batch_size)
+
+
+def answer(probabilities, class_names) -> dict:
+    """What `predict` prints for one text's class probabilities: `label`, `score` (the
+    probability of `label`, as a Hugging Face pipeline gives it), `probabilities`
+    ({class: p}), and for binary sentiment `positive_probability` (P(积极)). A blank
+    text (a row of NaN: nothing to label) gets label `""` and None for every number."""
+    import numpy as np
+
+    if np.isnan(probabilities).any():
+        values, label, name = [None] * len(class_names), None, ""
+    else:
+        values = [round(float(p), 6) for p in probabilities]
+        label = int(np.argmax(probabilities))
+        name = class_names[label]
+    result = {
+        "label": name,
+        "score": None if label is None else values[label],
+        "probabilities": dict(zip(class_names, values, strict=True)),
+    }
+    if len(class_names) == 2:
+        result["positive_probability"] = values[1]
+    return result
 
 
 def _numbered(lines):
     """`(line number, text)` of decoded lines, line endings stripped."""
     return ((i, line.rstrip("\r\n")) for i, line in enumerate(lines, start=1))
-
-
-def _skip_blank(rows, skipped: list):
-    """`(number, text)` rows without the empty or whitespace-only texts, which are
-    appended to `skipped`."""
-    for row in rows:
-        if row[1].strip():
-            yield row
-        else:
-            skipped.append(row)

@@ -54,6 +54,9 @@ class NumpyPredictor:
     [0, 1]
     """
 
+    #: What `weibo_lstm.serving.engines` calls this engine.
+    engine = "numpy"
+
     def __init__(self, path: str | os.PathLike):
         path = Path(path)
         config, weights = _read_model(path / model_format.MODEL_FILE)

@@ -48,6 +48,9 @@ class Predictor:
     ((3, 2), dtype('int32'))
     """
 
+    #: What `weibo_lstm.serving.engines` calls this engine.
+    engine = "tensorflow"
+
     def __init__(
         self,
         serve: Callable[[tf.Tensor], dict],

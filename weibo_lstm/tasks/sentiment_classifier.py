@@ -1,10 +1,10 @@
 """SentimentClassifier: the task that owns a tokenizer, a classifier network and their files.
 
 A classifier is a `Tokenizer` (its preprocessor: raw text to ids), a deep network (a
-`WeiboLSTMClassifier`: backbone and classification head) and, once `fit` has added it,
-a wide part stacked with it (`WideAndDeep`), with the names of its classes. It trains
-itself with `DistributedTrainer` from `LabeledTexts`, evaluates and predicts raw
-texts, and is the one owner of the on-disk format of a trained model:
+`WeiboLSTMClassifier`: backbone and head) and, once `fit` has added it, a wide part
+stacked with it (`WideAndDeep`), with its class names. It trains with
+`DistributedTrainer` from `LabeledTexts`, evaluates and predicts raw texts (for
+labels, see `weibo_lstm.pipeline`), and owns the on-disk format of a trained model:
 
     model.keras        the network (Keras format, weights included)
     tokenizer/         tokenizer.json (options) and vocabulary.tsv
@@ -31,7 +31,7 @@ from weibo_lstm.models.presets import TRAINED_MODELS, trained_model_path
 from weibo_lstm.models.wide_and_deep import WideAndDeep
 from weibo_lstm.preprocessing.tokenized_examples import TokenizedExamples
 from weibo_lstm.preprocessing.tokenizer import DEFAULT_MAX_LENGTH, Tokenizer
-from weibo_lstm.serving import model_directory
+from weibo_lstm.serving import answers, model_directory
 from weibo_lstm.serving.export import export as export_saved_model
 from weibo_lstm.serving.predictor import Predictor
 from weibo_lstm.tasks import construction, wide_part
@@ -100,9 +100,9 @@ class SentimentClassifier:
         self.trainer: DistributedTrainer | None = None
         self.emoticon_dropout: float | None = None
         self._seed: int | None = None  # `from_preset`'s, for a head `fit` replaces
-        # One evaluator per network ("model", "deep"), compiled once, for the network
-        # it was made for.
+        # One evaluator per network ("model", "deep"), compiled once, for that network.
         self._evaluators: dict[str, DistributedEvaluator] = {}
+        self._predictor: tuple | None = None  # (what it was built from, Predictor)
 
     @property
     def model(self) -> keras.Model:
@@ -280,12 +280,9 @@ class SentimentClassifier:
         )
         history = self.trainer.fit(train_x, validation_x, controller_options)
         if wide:
+            emoticon_texts = validation if self.emoticon_dropout else None
             fitted = wide_part.fit(
-                self,
-                train_x,
-                validation_x,
-                validation if self.emoticon_dropout else None,
-                **(wide_options or {}),
+                self, train_x, validation_x, emoticon_texts, **(wide_options or {})
             )
             if fitted is not None:
                 self.wide_and_deep, self.metadata["wide_fit_s"] = fitted
@@ -301,7 +298,8 @@ class SentimentClassifier:
         rows = self.tokenize(onto_classes(validation, self.class_names))
         probabilities = self.evaluator().predict(rows)
         network.temperature = fit_temperature(probabilities, rows.labels, rows.expressible)
-        self._evaluators = {}  # their functions were traced with the old temperature
+        # Their functions were traced with the old temperature.
+        self._evaluators, self._predictor = {}, None
         logger.info("Calibrated on validation: temperature %.3f", network.temperature)
         return network.temperature
 
@@ -309,9 +307,7 @@ class SentimentClassifier:
         """A new head on the trained backbone when the data's classes differ."""
         if class_names == self.class_names:
             return
-        logger.info(
-            "The data's classes %s are new: a new head on the model's backbone", class_names
-        )
+        logger.info("The data's classes %s are new: a new head on the backbone", class_names)
         self.deep = construction.with_new_head(
             self.deep, len(class_names), strategy=self.strategy, seed=self._seed
         )
@@ -344,12 +340,21 @@ class SentimentClassifier:
         return self.evaluator().predict(examples)
 
     def predictor(self, **kwargs) -> Predictor:
-        """A `Predictor` (length-bucketed batches) running this classifier in process."""
-        return Predictor.from_keras(self.model, self.tokenizer, self.class_names, **kwargs)
+        """A `Predictor` (length-bucketed batches) running this classifier in process; the
+        same one (traced once) while the network, tokenizer, classes and `kwargs` are."""
+        key = (self.model, self.tokenizer, self.class_names, kwargs)
+        if self._predictor is None or self._predictor[0] != key:  # objects: by identity
+            self._predictor = key, Predictor.from_keras(*key[:3], **kwargs)
+        return self._predictor[1]
 
-    def predict(self, texts: Sequence[str], *, batch_size: int = 256) -> np.ndarray:
-        """Class probabilities `[len(texts), K]` of raw texts (columns: `class_names`)."""
-        return self.predictor(batch_size=batch_size).predict(texts)["probabilities"]
+    def predict(self, texts: str | Sequence[str], *, batch_size: int = 256) -> np.ndarray:
+        """Class probabilities `[len(texts), K]` of raw texts (columns: `class_names`),
+        or `[K]` of one text given as a `str`. A blank text (empty or whitespace only)
+        has nothing to label: its row is NaN (`weibo_lstm.serving.answers`)."""
+        one = isinstance(texts, str)
+        predict = self.predictor(batch_size=batch_size).predict
+        rows = answers.probabilities(predict, [texts] if one else texts, len(self.class_names))
+        return rows[0] if one else rows
 
     def save(self, path: str | os.PathLike, *, metadata: Mapping | None = None) -> Path:
         """Writes the classifier to directory `path` (created if needed; see the module
@@ -390,10 +395,7 @@ class SentimentClassifier:
         """Writes a SavedModel that takes raw text (`weibo_lstm.serving.export.export`),
         `self.metadata` beside the graph as `training_run`."""
         extra = {"training_run": self.metadata} if self.metadata else {}
+        metadata = {**extra, **(metadata or {})}
         return export_saved_model(
-            self.model,
-            self.tokenizer,
-            path,
-            class_names=self.class_names,
-            metadata={**extra, **(metadata or {})},
+            self.model, self.tokenizer, path, class_names=self.class_names, metadata=metadata
         )
