@@ -4,11 +4,7 @@ A classifier is a `Tokenizer` (its preprocessor: raw text to ids), a deep networ
 `WeiboLSTMClassifier`: backbone and classification head) and, once `fit` has added it,
 a wide part stacked with it (`WideAndDeep`), with the names of its classes. It trains
 itself with `DistributedTrainer` from `LabeledTexts`, evaluates and predicts raw
-texts, and is the one owner of the on-disk format of a trained model:
-
-    model.keras        the network (Keras format, weights included)
-    tokenizer/         tokenizer.json (options) and vocabulary.tsv
-    classifier.json    format, class names, preset, library version, the run's metadata
+texts, and saves and loads itself as a model directory (`serving.model_directory`).
 """
 
 from __future__ import annotations
@@ -31,6 +27,7 @@ from weibo_lstm.models.presets import TRAINED_MODELS, trained_model_path
 from weibo_lstm.models.wide_and_deep import WideAndDeep
 from weibo_lstm.preprocessing.tokenized_examples import TokenizedExamples
 from weibo_lstm.preprocessing.tokenizer import DEFAULT_MAX_LENGTH, Tokenizer
+from weibo_lstm.preprocessing.windows import WindowOptions
 from weibo_lstm.serving import model_directory
 from weibo_lstm.serving.export import export as export_saved_model
 from weibo_lstm.serving.predictor import Predictor
@@ -56,6 +53,7 @@ class SentimentClassifier:
         strategy: the `tf.distribute.Strategy` the model's variables belong to (None:
             TensorFlow's default strategy).
         metadata: JSON-serialisable facts about the model, saved with it.
+        windows: how `predict` reads texts past `max_length` (None: `WindowOptions()`).
 
     Attributes:
         deep: the deep network (the `model` itself, or its deep part).
@@ -84,6 +82,7 @@ class SentimentClassifier:
         preset: str | None = None,
         strategy: tf.distribute.Strategy | None = None,
         metadata: Mapping | None = None,
+        windows: WindowOptions | None = None,
     ):
         if tokenizer.vocabulary is None:
             raise ConfigError(
@@ -97,11 +96,11 @@ class SentimentClassifier:
         self.preset = preset
         self.strategy = strategy or tf.distribute.get_strategy()
         self.metadata = dict(metadata or {})
+        self.windows = windows
         self.trainer: DistributedTrainer | None = None
         self.emoticon_dropout: float | None = None
         self._seed: int | None = None  # `from_preset`'s, for a head `fit` replaces
-        # One evaluator per network ("model", "deep"), compiled once, for the network
-        # it was made for.
+        # One compiled evaluator per network ("model", "deep"), for the network it was made for.
         self._evaluators: dict[str, DistributedEvaluator] = {}
 
     @property
@@ -280,13 +279,8 @@ class SentimentClassifier:
         )
         history = self.trainer.fit(train_x, validation_x, controller_options)
         if wide:
-            fitted = wide_part.fit(
-                self,
-                train_x,
-                validation_x,
-                validation if self.emoticon_dropout else None,
-                **(wide_options or {}),
-            )
+            emoticons = validation if self.emoticon_dropout else None  # the emoticon mixing
+            fitted = wide_part.fit(self, train_x, validation_x, emoticons, **(wide_options or {}))
             if fitted is not None:
                 self.wide_and_deep, self.metadata["wide_fit_s"] = fitted
         self.calibrate(validation)
@@ -345,15 +339,19 @@ class SentimentClassifier:
 
     def predictor(self, **kwargs) -> Predictor:
         """A `Predictor` (length-bucketed batches) running this classifier in process."""
-        return Predictor.from_keras(self.model, self.tokenizer, self.class_names, **kwargs)
+        return Predictor.from_keras(
+            self.model, self.tokenizer, self.class_names, windows=self.windows, **kwargs
+        )
 
     def predict(self, texts: Sequence[str], *, batch_size: int = 256) -> np.ndarray:
-        """Class probabilities `[len(texts), K]` of raw texts (columns: `class_names`)."""
+        """Class probabilities `[len(texts), K]` of raw texts (columns: `class_names`).
+        A text past `max_length` is read to its end in windows (`self.windows`); `evaluate`
+        and `predict_examples` read its first `max_length` ids, as training does."""
         return self.predictor(batch_size=batch_size).predict(texts)["probabilities"]
 
     def save(self, path: str | os.PathLike, *, metadata: Mapping | None = None) -> Path:
-        """Writes the classifier to directory `path` (created if needed; see the module
-        docstring), with `metadata` added to `self.metadata`; returns `path`."""
+        """Writes the classifier to directory `path` (created if needed; the format of
+        `serving.model_directory`), with `metadata` added to `self.metadata`; returns `path`."""
         self.metadata.update(metadata or {})
         return model_directory.write(
             path,
@@ -362,6 +360,7 @@ class SentimentClassifier:
             preset=self.preset,
             class_names=self.class_names,
             metadata=self.metadata,
+            windows=self.windows,
         )
 
     @classmethod
@@ -375,7 +374,6 @@ class SentimentClassifier:
         Raises:
             DataError: if `path` is neither a saved classifier nor holds one.
         """
-        strategy = strategy or tf.distribute.get_strategy()
         model, tokenizer, about = model_directory.read(path, strategy=strategy)
         return cls(
             tokenizer=tokenizer,
@@ -384,6 +382,7 @@ class SentimentClassifier:
             preset=about.get("preset"),
             strategy=strategy,
             metadata=about.get("metadata"),
+            windows=WindowOptions.from_json(about.get("windows")),
         )
 
     def export(self, path: str | os.PathLike, *, metadata: Mapping | None = None) -> Path:
@@ -396,4 +395,5 @@ class SentimentClassifier:
             path,
             class_names=self.class_names,
             metadata={**extra, **(metadata or {})},
+            windows=self.windows,
         )
