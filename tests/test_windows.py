@@ -278,3 +278,16 @@ def test_window_options_name_and_echo_a_bad_value(kwargs, message):
     assert message in str(error.value)
     assert WindowOptions.from_json(None) is None
     assert WindowOptions.from_json({"pooling": "max"}) == WindowOptions("max")
+
+
+def test_numpy_runs_many_windows_in_passes_of_bounded_size(classifier, tmp_path, monkeypatch):
+    from weibo_lstm.serving import numpy_predictor
+
+    classifier.windows = None
+    predictor = NumpyPredictor(classifier.save(tmp_path / "model"))
+    texts = probe_texts()
+    whole = predictor.predict(texts)["probabilities"]
+    monkeypatch.setattr(numpy_predictor, "_MAX_ROWS", 7)  # passes cut through texts
+    assert len(predictor.windows(texts)[0]) > 7 * 10
+    np.testing.assert_allclose(predictor.predict(texts)["probabilities"], whole, atol=1e-6)
+    np.testing.assert_allclose(whole, classifier.predict(texts), atol=1e-5)

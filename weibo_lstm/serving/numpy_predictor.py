@@ -32,6 +32,8 @@ from weibo_lstm.preprocessing.windows import WindowOptions, pool, window_starts
 from weibo_lstm.serving import legacy_format, model_format, streaming
 
 _POOLINGS = ("mean", "max", "mean_max", "last")
+#: Windows per model pass (`window_probabilities`).
+_MAX_ROWS = 4096
 
 
 class UnsupportedModel(ValueError):
@@ -166,12 +168,16 @@ class NumpyPredictor:
         """`(probabilities, counts)`: float32 `[sum(counts), K]` of every window of
         `texts` (`windows`), text by text, and each text's number of windows."""
         rows, counts = self.windows(texts)
-        if not rows:
-            return np.zeros((0, len(self.class_names)), np.float32), counts
-        probabilities = self._deep(rows)
-        if self.mixing is not None:
-            probabilities = self._wide_and_deep(rows, probabilities)
-        return probabilities.astype(np.float32), counts
+        parts = [np.zeros((0, len(self.class_names)), np.float32)]
+        # At most _MAX_ROWS windows per pass: long texts multiply the rows, and a pass
+        # holds [rows, steps, features] activations.
+        for start in range(0, len(rows), _MAX_ROWS):
+            chunk = rows[start : start + _MAX_ROWS]
+            probabilities = self._deep(chunk)
+            if self.mixing is not None:
+                probabilities = self._wide_and_deep(chunk, probabilities)
+            parts.append(probabilities.astype(np.float32))
+        return np.concatenate(parts), counts
 
     def stream(self, texts: Iterable[str], *, window: int = 4096):
         """Yields `(text, outputs)` per text, in input order, `window` texts at a time
