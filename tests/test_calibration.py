@@ -65,6 +65,16 @@ def test_fit_calibrates_the_served_network_and_the_score_is_the_hand_computation
     np.testing.assert_allclose(scaled[:, 1], 1 / (1 + np.exp(-logit / 2.5)), atol=1e-5)
     assert (scaled.argmax(1) == raw.argmax(1)).all()  # the labels stay
     assert np.abs(scaled - raw).max() > 1e-3  # and the scores soften
+    # The report kept with the model: its ECE on validation, before and after.
+    report = wl.SentimentClassifier.load(path).metadata["calibration"]
+    assert report["temperature"] == classifier.model.temperature
+    assert report["rows"] == len(data.texts)
+    raw_all = raw_classifier.predict(list(data.texts))
+    labels = np.asarray(data.labels)
+    before = expected_calibration_error(raw_all, labels)
+    after = expected_calibration_error(temperature_scaled(raw_all, report["temperature"]), labels)
+    assert report["ece_before"] == pytest.approx(before, abs=2e-3)
+    assert report["ece_after"] == pytest.approx(after, abs=2e-3)
 
 
 def test_every_engine_applies_the_temperature(calibrated, tmp_path, load_in_fresh_process):

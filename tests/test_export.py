@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.helpers import windowed_reference
 from weibo_lstm import LabeledTexts, Predictor, SentimentClassifier, Tokenizer, WeiboLSTM
 from weibo_lstm.cli import main as cli
 from weibo_lstm.distribute.strategies import cpu_strategy
@@ -43,8 +44,9 @@ def train_small(texts_and_labels, strategy, tokenizer_options, seed=0):
 
 
 def reference_probabilities(model, tokenizer, texts):
-    """The in-process model on ids padded to `max_length` (the training layout)."""
-    return model(tokenizer(tf.constant(texts, tf.string)), training=False).numpy()
+    """The in-process model on ids padded to `max_length` (the training layout), long
+    texts read in windows pooled by hand (`tests.helpers.windowed_reference`)."""
+    return windowed_reference(model, tokenizer, texts)
 
 
 @pytest.fixture(scope="module")

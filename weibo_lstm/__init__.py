@@ -49,6 +49,7 @@ if TYPE_CHECKING:  # what IDEs and type checkers see; at run time the names load
     from weibo_lstm.models.presets import PRESETS, PRETRAINED_ENCODER, Preset, get_preset
     from weibo_lstm.models.wide_and_deep import WideAndDeep
     from weibo_lstm.preprocessing.tokenizer import Tokenizer
+    from weibo_lstm.preprocessing.windows import WindowOptions
     from weibo_lstm.serving.export import export, serving_function
     from weibo_lstm.serving.predictor import Predictor
     from weibo_lstm.tasks.pipeline import SentimentPipeline, pipeline
@@ -99,6 +100,7 @@ _EXPORTS = {
     "WarmupCosineDecay": "training.schedules",
     "EMOTICON_PATTERN": "data.emoticons",
     "Tokenizer": "preprocessing.tokenizer",
+    "WindowOptions": "preprocessing.windows",
     "DistributedTrainer": "training.trainer",
     "backbone_from_encoder": "models.encoder",
     "classifier_from_encoder": "models.encoder",
@@ -175,6 +177,7 @@ __all__ = [
     "WeiboLSTMClassifier",
     "WeiboLSTMError",
     "WideAndDeep",
+    "WindowOptions",
     "__version__",
     "backbone_from_encoder",
     "classifier_from_encoder",

@@ -82,3 +82,30 @@ def expected_calibration_error(
         if inside.any():
             error += inside.mean() * abs(confidence[inside].mean() - correct[inside].mean())
     return float(error)
+
+
+def calibrate(
+    probabilities: np.ndarray, labels: np.ndarray, expressible: np.ndarray | None = None
+) -> dict[str, float]:
+    """Fits the temperature on validation rows and reports it with their ECE before
+    and after (over the rows labelled among all classes: `expressible` all true).
+
+    Returns:
+        `{"temperature", "ece_before", "ece_after", "rows"}`; `SentimentClassifier`
+        keeps it in its metadata as `calibration`.
+
+    >>> report = calibrate(np.array([[0.01, 0.99], [0.99, 0.01]] * 50), np.array([1, 1] * 50))
+    >>> report["temperature"] > 1, report["ece_after"] < report["ece_before"]
+    (True, True)
+    """
+    temperature = fit_temperature(probabilities, labels, expressible)
+    single = np.ones(len(labels), bool) if expressible is None else np.asarray(expressible).all(1)
+    rows, labels = np.asarray(probabilities)[single], np.asarray(labels)[single]
+    return {
+        "temperature": round(temperature, 4),
+        "ece_before": round(expected_calibration_error(rows, labels), 4),
+        "ece_after": round(
+            expected_calibration_error(temperature_scaled(rows, temperature), labels), 4
+        ),
+        "rows": int(single.sum()),
+    }

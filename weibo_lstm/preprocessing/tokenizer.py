@@ -22,6 +22,7 @@ from weibo_lstm.preprocessing.normalization import (
     PAD_ID,
     WHITESPACE_PATTERN,
 )
+from weibo_lstm.preprocessing.windows import WindowOptions
 
 #: Characters per text after normalisation, unless a tokenizer is given another `max_length`.
 DEFAULT_MAX_LENGTH = 180
@@ -221,14 +222,75 @@ class Tokenizer(tf.Module):
 
         Returns:
             int32 ids of shape `[batch, max_length]` (or `[max_length]` for a scalar),
-            truncated to `max_length`, padded with 0.
+            truncated to `max_length`, padded with 0. Training and evaluation read
+            these; prediction reads long texts to the end with `windows`.
         """
         self._require_vocabulary()
         texts = tf.convert_to_tensor(texts, tf.string)
         scalar = texts.shape.rank == 0
         if scalar:
             texts = tf.reshape(texts, [1])
-        codepoints = self._normalized_codepoints(texts)[:, : self.max_length]
+        ids = self._dense(self._ragged_ids(texts, self.max_length), ragged, pad_to_max_length)
+        if scalar:
+            ids = ids[0]
+        return ids
+
+    def windows(
+        self,
+        texts: tf.Tensor | Sequence[str],
+        *,
+        stride: int | None = None,
+        ragged: bool = False,
+        pad_to_max_length: bool = True,
+    ) -> tuple[tf.Tensor | tf.RaggedTensor, tf.Tensor]:
+        """Every id of every text, in overlapping windows of `max_length` ids, for
+        prediction (`__call__`, which training uses, keeps the first `max_length`).
+
+        Text `i` of `L` ids gives `1 + ceil(max(L - max_length, 0) / stride)` windows,
+        window `j` starting at `min(j * stride, max(L - max_length, 0))`: the last one
+        ends at the text's end, and a text that fits is one window, its `__call__` row
+        (`weibo_lstm.preprocessing.windows` is the NumPy twin and says how the windows'
+        probabilities pool). Core TensorFlow ops only, like `__call__`.
+
+        Args:
+            texts: a 1-D batch of strings.
+            stride: ids between the starts of two windows, 1 to `max_length` (None:
+                `max_length // 2`).
+            ragged: return the windows as a `tf.RaggedTensor` without padding.
+            pad_to_max_length: as for `__call__`.
+
+        Returns:
+            `(windows, text_index)`: int32 ids `[num_windows, max_length]` (the windows
+            of text 0 first, in order, then those of text 1, …) and int32
+            `[num_windows]`, the text each window belongs to.
+
+        Example:
+
+        >>> tokenizer = Tokenizer(list("abcdefg"), max_length=4)
+        >>> ids, text_index = tokenizer.windows(["abcdefg", "ab"], stride=2, ragged=True)
+        >>> ids.to_list(), text_index.numpy().tolist()
+        ([[2, 3, 4, 5], [4, 5, 6, 7], [5, 6, 7, 8], [2, 3]], [0, 0, 0, 1])
+        """
+        self._require_vocabulary()
+        stride = WindowOptions(stride=stride).stride_for(self.max_length)
+        ids = self._ragged_ids(tf.convert_to_tensor(texts, tf.string), None)
+        lengths = ids.row_lengths()
+        extra = tf.maximum(lengths - self.max_length, 0)
+        counts = 1 + (extra + stride - 1) // stride
+        text_index = tf.repeat(tf.range(tf.size(lengths, tf.int64)), counts)
+        position = tf.ragged.range(counts).flat_values  # j, within each text
+        starts = tf.minimum(position * stride, tf.gather(extra, text_index))
+        offsets = tf.gather(ids.row_starts(), text_index) + starts
+        window_lengths = tf.minimum(tf.gather(lengths, text_index), self.max_length)
+        positions = tf.ragged.range(offsets, offsets + window_lengths)
+        windows = positions.with_flat_values(tf.gather(ids.flat_values, positions.flat_values))
+        return self._dense(windows, ragged, pad_to_max_length), tf.cast(text_index, tf.int32)
+
+    def _ragged_ids(self, texts: tf.Tensor, limit: int | None) -> tf.RaggedTensor:
+        """int64 ids of a 1-D batch, each row cut to `limit` ids (None: all)."""
+        codepoints = self._normalized_codepoints(texts)
+        if limit is not None:
+            codepoints = codepoints[:, :limit]
         ids = tf.ragged.map_flat_values(self._table.lookup, codepoints)
         # Never emit an empty row: give it a single OOV id.
         empty = tf.equal(ids.row_lengths(), 0)
@@ -236,13 +298,15 @@ class Tokenizer(tf.Module):
             tf.fill([tf.reduce_sum(tf.cast(empty, tf.int32))], tf.constant(OOV_ID, tf.int64)),
             tf.cast(empty, tf.int64),
         )
-        ids = tf.concat([ids, filler], axis=1)
+        return tf.concat([ids, filler], axis=1)
+
+    def _dense(
+        self, ids: tf.RaggedTensor, ragged: bool, pad_to_max_length: bool
+    ) -> tf.Tensor | tf.RaggedTensor:
         ids = tf.cast(ids, tf.int32)
         if not ragged:
             width = self.max_length if pad_to_max_length else None
             ids = ids.to_tensor(PAD_ID, shape=[None, width])
-        if scalar:
-            ids = ids[0]
         return ids
 
     def _require_vocabulary(self):

@@ -18,7 +18,9 @@ import keras
 import tensorflow as tf
 
 from weibo_lstm.data.labeled_texts import CLASS_NAMES
+from weibo_lstm.errors import check_argument
 from weibo_lstm.preprocessing.tokenizer import Tokenizer
+from weibo_lstm.preprocessing.windows import POOLINGS, WindowOptions
 from weibo_lstm.version import __version__
 
 #: Name of the serving signature (`serving_default` is an alias of it).
@@ -44,30 +46,46 @@ _FORMAT = "weibo_lstm.export/1"
 
 
 def serving_function(
-    model: keras.Model, tokenizer: Tokenizer, class_names: Sequence[str] = CLASS_NAMES
+    model: keras.Model,
+    tokenizer: Tokenizer,
+    class_names: Sequence[str] = CLASS_NAMES,
+    *,
+    windows: WindowOptions | None = None,
 ) -> tf.types.experimental.Function:
     """The raw-text → probabilities `tf.function` that `export` saves.
 
-    Texts are padded to the longest row of the batch rather than to
-    `tokenizer.max_length`: the model masks padding, so the probabilities are the
-    same and short batches cost less.
+    A text longer than `tokenizer.max_length` ids is read to its end: in overlapping
+    windows (`Tokenizer.windows`), the model run on each, their probabilities pooled
+    (`pool_windows`; `weibo_lstm.preprocessing.windows` defines both). A text that fits
+    is one window: its probabilities are the model's on its ids. Windows are padded to
+    the longest of the batch rather than to `tokenizer.max_length`: the model masks
+    padding, so the probabilities are the same and short batches cost less.
 
     Args:
         model: a classifier taking `[batch, time]` int ids to `[batch, K]`
             probabilities (e.g. a `WeiboLSTMClassifier`).
         tokenizer: the tokenizer the model was trained with.
         class_names: the names of the model's K classes.
+        windows: how long texts are read (None: `WindowOptions()`, the library default).
 
     Returns:
         A `tf.function` with input signature `[tf.TensorSpec([None], tf.string)]`
         returning the dict described by `OUTPUTS` (two classes) or
         `MULTICLASS_OUTPUTS`.
+
+    Raises:
+        ConfigError: if the stride of `windows` is larger than `tokenizer.max_length`.
     """
     names = tf.constant(list(class_names))
+    windows = windows or WindowOptions()
+    stride = windows.stride_for(tokenizer.max_length)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=INPUT_NAME)])
     def serve(texts):
-        probabilities = model(tokenizer(texts, pad_to_max_length=False), training=False)
+        ids, text_index = tokenizer.windows(texts, stride=stride, pad_to_max_length=False)
+        probabilities = pool_windows(
+            model(ids, training=False), text_index, tf.size(texts), windows.pooling
+        )
         label_id = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
         if len(class_names) == 2:
             return {
@@ -84,6 +102,43 @@ def serving_function(
     return serve
 
 
+def pool_windows(
+    probabilities: tf.Tensor, text_index: tf.Tensor, num_texts: tf.Tensor, pooling: str
+) -> tf.Tensor:
+    """The texts' probabilities `[num_texts, K]` from their windows' `[W, K]`, in
+    TensorFlow core ops: the twin of `weibo_lstm.preprocessing.windows.pool` (`mean`,
+    `max`: the most confident window, the earliest on ties, `last`).
+
+    Args:
+        probabilities: the windows' probabilities, those of text 0 first (as
+            `Tokenizer.windows` orders them).
+        text_index: int32 `[W]`, the text of each window; every text has one.
+        num_texts: the number of texts.
+        pooling: one of `weibo_lstm.preprocessing.windows.POOLINGS`.
+
+    Example:
+
+    >>> p = tf.constant([[0.75, 0.25], [0.125, 0.875], [0.5, 0.5], [0.25, 0.75]])
+    >>> pool_windows(p, tf.constant([0, 0, 0, 1]), 2, "max").numpy().tolist()
+    [[0.125, 0.875], [0.25, 0.75]]
+    """
+    check_argument("pooling", pooling, pooling in POOLINGS, f"one of {POOLINGS}")
+    if pooling == "mean":
+        sums = tf.math.unsorted_segment_sum(probabilities, text_index, num_texts)
+        ones = tf.ones_like(text_index, probabilities.dtype)
+        return sums / tf.math.unsorted_segment_sum(ones, text_index, num_texts)[:, None]
+    window = tf.range(tf.size(text_index))
+    if pooling == "max":
+        confidence = tf.reduce_max(probabilities, axis=1)
+        best = tf.math.unsorted_segment_max(confidence, text_index, num_texts)
+        # Not a best window: past the end, so the earliest best one is the minimum.
+        candidate = tf.where(confidence == tf.gather(best, text_index), window, tf.size(window))
+        chosen = tf.math.unsorted_segment_min(candidate, text_index, num_texts)
+    else:  # "last"
+        chosen = tf.math.unsorted_segment_max(window, text_index, num_texts)
+    return tf.gather(probabilities, chosen)
+
+
 def export(
     model: keras.Model,
     tokenizer: Tokenizer,
@@ -91,6 +146,7 @@ def export(
     *,
     class_names: Sequence[str] = CLASS_NAMES,
     metadata: dict | None = None,
+    windows: WindowOptions | None = None,
 ) -> Path:
     """Writes `model` and `tokenizer` as one SavedModel that takes raw text.
 
@@ -109,6 +165,9 @@ def export(
             earlier export there are overwritten).
         metadata: extra JSON-serialisable information stored in
             `assets.extra/weibo_lstm.json` (e.g. the training run's report).
+        windows: how texts longer than `tokenizer.max_length` are read (see
+            `serving_function`; None: the library default); the graph holds it, and
+            the metadata states it (`windows`: pooling, stride, size).
 
     Returns:
         `path`, as a `Path`.
@@ -140,14 +199,22 @@ def export(
     archive.track(model)
     # The tokenizer is a tf.Module: tracking it saves its lookup table's resource.
     archive.track(tokenizer)
-    archive.add_endpoint(SIGNATURE, serving_function(model, tokenizer, class_names))
+    windows = windows or WindowOptions()
+    serve = serving_function(model, tokenizer, class_names, windows=windows)
+    archive.add_endpoint(SIGNATURE, serve)
     archive.write_out(str(path), verbose=False)
-    _write_metadata(path, tokenizer, tuple(class_names), metadata)
+    stated = {
+        "pooling": windows.pooling,
+        "stride": windows.stride_for(tokenizer.max_length),
+        "size": tokenizer.max_length,
+    }
+    _write_metadata(path, tokenizer, tuple(class_names), {**(metadata or {}), "windows": stated})
     return path
 
 
 def read_metadata(path: str | os.PathLike) -> dict:
-    """The metadata `export` stored beside the graph (tokenizer options, version, …)."""
+    """The metadata `export` stored beside the graph (tokenizer options, windows,
+    version, …)."""
     with open(Path(path) / _METADATA_FILE, encoding="utf-8") as f:
         return json.load(f)
 

@@ -2,7 +2,8 @@
 
     model.keras        the backbone (Keras format, weights included)
     tokenizer/         tokenizer.json (options) and vocabulary.tsv
-    classifier.json    format, preset, library version and the training run's metadata
+    classifier.json    format, preset, class names, library version, the training run's
+                       metadata, and `windows` (how long texts are read) when set
 
 `SentimentClassifier.save` / `load` write and read it through this module, and
 `Predictor.load` reads it without the task or the training job. A training output
@@ -29,6 +30,7 @@ import weibo_lstm.models.classifier
 import weibo_lstm.models.language_model
 import weibo_lstm.models.wide_and_deep  # noqa: F401
 from weibo_lstm.preprocessing.tokenizer import Tokenizer
+from weibo_lstm.preprocessing.windows import WindowOptions
 from weibo_lstm.serving import legacy_format
 from weibo_lstm.serving.model_format import (
     CLASSIFIER_FILE,
@@ -64,8 +66,10 @@ def write(
     preset: str | None,
     class_names: tuple[str, ...],
     metadata: Mapping,
+    windows: WindowOptions | None = None,
 ) -> Path:
-    """Writes a model directory (created if needed) and returns its path.
+    """Writes a model directory (created if needed) and returns its path; `windows`
+    (how long texts are read) is stored only when set: None leaves the library default.
 
     Raises:
         OSError: if a file cannot be written.
@@ -81,6 +85,8 @@ def write(
         "class_names": list(class_names),
         "metadata": dict(metadata),
     }
+    if windows is not None:
+        about["windows"] = windows.to_json()
     with open(path / CLASSIFIER_FILE, "w", encoding="utf-8") as f:
         json.dump(about, f, ensure_ascii=False, indent=2, default=_json_default)
     return path
@@ -98,7 +104,8 @@ def read(
 
     Returns:
         The backbone, the tokenizer and the contents of `classifier.json` (`preset`,
-        `metadata`, ...; `{}` when the directory predates it).
+        `metadata`, `windows` when set (`WindowOptions.from_json`), ...; `{}` when the
+        directory predates it).
 
     Raises:
         DataError: if `path` is neither a model directory nor holds one.

@@ -2,7 +2,8 @@
 
     model.keras        the backbone (Keras format, weights included)
     tokenizer/         tokenizer.json (options) and vocabulary.tsv
-    classifier.json    format, preset, library version and the training run's metadata
+    classifier.json    format, preset, class names, library version, the training run's
+                       metadata, and `windows` (how long texts are read) when set
 
 `model_directory` writes and reads it with Keras; `numpy_predictor` reads it without.
 """
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from weibo_lstm.data.labeled_texts import CLASS_NAMES
 from weibo_lstm.errors import DataError
+from weibo_lstm.preprocessing.windows import WindowOptions
 
 FORMAT = "weibo_lstm.SentimentClassifier/1"
 MODEL_FILE = "model.keras"
@@ -97,3 +99,12 @@ def read_class_names(path: str | os.PathLike, num_classes: int) -> tuple[str, ..
     if len(names) != num_classes:
         raise DataError(f"{file}: {len(names)} class names for a model of {num_classes} classes")
     return tuple(names)
+
+
+def read_windows(path: str | os.PathLike) -> WindowOptions | None:
+    """How the model in directory `path` reads long texts (`classifier.json`'s
+    `windows`), or None: not set, the library default."""
+    file = Path(path) / CLASSIFIER_FILE
+    if not file.is_file():
+        return None
+    return WindowOptions.from_json(json.loads(file.read_text("utf-8")).get("windows"))

@@ -6,8 +6,9 @@ without BatchNorm, unidirectional, mean / max / mean+max / last pooling, float32
 optionally the deep part of a `WideAndDeep` — this module reads a model directory
 (`model.keras` through `h5py`, the tokenizer's files; the old format through
 `legacy_format`) and computes the same probabilities as the Keras model with NumPy:
-the `Tokenizer`'s normalisation (`weibo_lstm.preprocessing.normalization`), the LSTM
-step by step, the wide part with `tfidf_logits`. Nothing here imports TensorFlow;
+the `Tokenizer`'s normalisation (`weibo_lstm.preprocessing.normalization`), long texts
+in windows (`weibo_lstm.preprocessing.windows`), the LSTM step by step, the wide part
+with `tfidf_logits`. Nothing here imports TensorFlow;
 tests/test_numpy_predictor.py checks it against the Keras model on edge-case texts.
 `NumpyPredictor.supports(path)` says whether a directory can be run this way; other
 models go through `Predictor`.
@@ -27,9 +28,12 @@ from weibo_lstm.models.ngram_features import tfidf_logits
 from weibo_lstm.models.stacking import rows_holding, stacked_logits, stacked_probabilities
 from weibo_lstm.preprocessing import tokenizer_files
 from weibo_lstm.preprocessing.normalization import OOV_ID, normalized_codepoints
+from weibo_lstm.preprocessing.windows import WindowOptions, pool, window_starts
 from weibo_lstm.serving import legacy_format, model_format, streaming
 
 _POOLINGS = ("mean", "max", "mean_max", "last")
+#: Windows per model pass (`window_probabilities`).
+_MAX_ROWS = 4096
 
 
 class UnsupportedModel(ValueError):
@@ -94,6 +98,8 @@ class NumpyPredictor:
         self.classifier = tuple(weights[f"{prefix}head/classifier/vars/{i}"] for i in range(2))
         self.tokenizer = _read_tokenizer(path / model_format.TOKENIZER_DIR)
         self.class_names = model_format.read_class_names(path, head["num_classes"])
+        #: How texts longer than `max_length` are read (`classifier.json`, else the default).
+        self.window_options = model_format.read_windows(path) or WindowOptions()
         if len(self.lstms) != len(self.config["lstm_units"]):
             raise UnsupportedModel(f"{path}: {len(self.lstms)} LSTM weight sets in model.keras")
 
@@ -111,10 +117,27 @@ class NumpyPredictor:
 
     # ------------------------------------------------------------------ tokenizer
     def ids(self, texts: Sequence[str]) -> list[np.ndarray]:
-        """Token ids of each text, as `Tokenizer(texts, ragged=True)` gives them."""
-        return [self._ids(text) for text in texts]
+        """Token ids of each text, as `Tokenizer(texts, ragged=True)` gives them
+        (truncated to `max_length`, as training reads them)."""
+        max_length = self.tokenizer[0]["max_length"]
+        return [self._ids(text)[:max_length] for text in texts]
+
+    def windows(self, texts: Sequence[str]) -> tuple[list[np.ndarray], np.ndarray]:
+        """`(windows, counts)`: the ids of every text in the model's windows, as
+        `Tokenizer.windows(texts, ragged=True)` gives them, and how many windows each
+        text has (`weibo_lstm.preprocessing.windows`)."""
+        size = self.tokenizer[0]["max_length"]
+        stride = self.window_options.stride_for(size)
+        rows, counts = [], []
+        for text in texts:
+            ids = self._ids(text)
+            starts = window_starts(len(ids), size, stride)
+            rows.extend(ids[start : start + size] for start in starts)
+            counts.append(len(starts))
+        return rows, np.array(counts, np.int64)
 
     def _ids(self, text: str) -> np.ndarray:
+        """Every id of `text` (not truncated)."""
         options, vocabulary = self.tokenizer
         codepoints = normalized_codepoints(
             text,
@@ -123,22 +146,17 @@ class NumpyPredictor:
             fold_width=options["fold_width"],
             lowercase=options["lowercase"],
         )
-        ids = [vocabulary.get(int(cp), OOV_ID) for cp in codepoints[: options["max_length"]]]
+        ids = [vocabulary.get(int(cp), OOV_ID) for cp in codepoints]
         return np.array(ids or [OOV_ID], np.int64)  # never an empty row
 
     # ------------------------------------------------------------------ model
     def predict(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         """The outputs `Predictor.predict` returns for raw `texts`: `probabilities`
         `[N, K]` and `label_id` `[N]`, and `positive_probability` `[N]` (two classes) or
-        `label` `[N]` (the class names, K > 2)."""
-        rows = self.ids(list(texts))
-        if not rows:
-            probabilities = np.zeros((0, len(self.class_names)), np.float32)
-        else:
-            probabilities = self._deep(rows)
-            if self.mixing is not None:
-                probabilities = self._wide_and_deep(rows, probabilities)
-        probabilities = probabilities.astype(np.float32)
+        `label` `[N]` (the class names, K > 2). Long texts are read in windows, pooled
+        as the model's `window_options` say."""
+        probabilities, counts = self.window_probabilities(list(texts))
+        probabilities = pool(probabilities, counts, self.window_options.pooling)
         label_id = probabilities.argmax(1).astype(np.int32)
         if len(self.class_names) == 2:
             return {
@@ -148,6 +166,21 @@ class NumpyPredictor:
             }
         names = np.array(self.class_names)
         return {"probabilities": probabilities, "label_id": label_id, "label": names[label_id]}
+
+    def window_probabilities(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """`(probabilities, counts)`: float32 `[sum(counts), K]` of every window of
+        `texts` (`windows`), text by text, and each text's number of windows."""
+        rows, counts = self.windows(texts)
+        parts = [np.zeros((0, len(self.class_names)), np.float32)]
+        # At most _MAX_ROWS windows per pass: long texts multiply the rows, and a pass
+        # holds [rows, steps, features] activations.
+        for start in range(0, len(rows), _MAX_ROWS):
+            chunk = rows[start : start + _MAX_ROWS]
+            probabilities = self._deep(chunk)
+            if self.mixing is not None:
+                probabilities = self._wide_and_deep(chunk, probabilities)
+            parts.append(probabilities.astype(np.float32))
+        return np.concatenate(parts), counts
 
     def stream(self, texts: Iterable[str], *, window: int = 4096):
         """Yields `(text, outputs)` per text, in input order, `window` texts at a time

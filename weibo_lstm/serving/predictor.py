@@ -15,6 +15,7 @@ from weibo_lstm.data.labeled_texts import CLASS_NAMES
 from weibo_lstm.distribute import devices
 from weibo_lstm.errors import DataError
 from weibo_lstm.preprocessing.tokenizer import Tokenizer
+from weibo_lstm.preprocessing.windows import WindowOptions
 from weibo_lstm.serving import model_directory, streaming
 from weibo_lstm.serving.export import SIGNATURE, read_metadata, serving_function
 
@@ -25,7 +26,8 @@ class Predictor:
     Texts are sorted by length, cut into batches of `batch_size`, run, and put
     back in their original order: each batch is padded only to its own longest
     text, which on Weibo posts (median 53 characters, a long tail to the
-    180-character limit) saves most of the padding work.
+    180-character limit) saves most of the padding work. A text longer than the
+    limit is read to its end in windows (`weibo_lstm.serving.export.serving_function`).
 
     Args:
         serve: a function from a 1-D `tf.string` tensor to the dict of
@@ -76,12 +78,16 @@ class Predictor:
         model: keras.Model,
         tokenizer: Tokenizer,
         class_names: Sequence[str] | None = None,
+        *,
+        windows: WindowOptions | None = None,
         **kwargs,
     ) -> Predictor:
         """Runs `model` in this process (the graph `weibo_lstm.serving.export` would save;
-        `class_names` default: 消极, 积极)."""
+        `class_names` default: 消极, 积极; `windows`: how long texts are read, None: the
+        library default)."""
         names = {} if class_names is None else {"class_names": tuple(class_names)}
-        return cls(serving_function(model, tokenizer, **names), **names, **kwargs)
+        serve = serving_function(model, tokenizer, **names, windows=windows)
+        return cls(serve, **names, **kwargs)
 
     @classmethod
     def from_saved_model(cls, path: str | os.PathLike, **kwargs) -> Predictor:
@@ -131,7 +137,8 @@ class Predictor:
                 "SavedModel (saved_model.pb): pass the --output-dir of `weibo-lstm train`, one "
                 "of its model_* directories, or the --output of `weibo-lstm export`"
             ) from None
-        return cls.from_keras(model, tokenizer, about.get("class_names"), **kwargs)
+        windows = WindowOptions.from_json(about.get("windows"))
+        return cls.from_keras(model, tokenizer, about.get("class_names"), windows=windows, **kwargs)
 
     def predict(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         """The outputs for `texts`, in their order (`weibo_lstm.serving.export.OUTPUTS`

@@ -3,12 +3,9 @@
 A classifier is a `Tokenizer` (its preprocessor: raw text to ids), a deep network (a
 `WeiboLSTMClassifier`: backbone and head) and, once `fit` has added it, a wide part
 stacked with it (`WideAndDeep`), with its class names. It trains with
-`DistributedTrainer` from `LabeledTexts`, evaluates and predicts raw texts (for
-labels, see `weibo_lstm.pipeline`), and owns the on-disk format of a trained model:
-
-    model.keras        the network (Keras format, weights included)
-    tokenizer/         tokenizer.json (options) and vocabulary.tsv
-    classifier.json    format, class names, preset, library version, the run's metadata
+`DistributedTrainer` from `LabeledTexts`, evaluates and predicts raw texts (for labels,
+see `weibo_lstm.pipeline`), and saves and loads itself as a model directory
+(`serving.model_directory`).
 """
 
 from __future__ import annotations
@@ -26,11 +23,12 @@ from weibo_lstm.data.emoticons import choose_emoticon_dropout, drop_emoticons
 from weibo_lstm.data.label_sets import onto_classes
 from weibo_lstm.data.labeled_texts import CLASS_NAMES, LabeledTexts
 from weibo_lstm.errors import ConfigError, check_argument
-from weibo_lstm.models.calibration import fit_temperature
+from weibo_lstm.models import calibration
 from weibo_lstm.models.presets import TRAINED_MODELS, trained_model_path
 from weibo_lstm.models.wide_and_deep import WideAndDeep
 from weibo_lstm.preprocessing.tokenized_examples import TokenizedExamples
 from weibo_lstm.preprocessing.tokenizer import DEFAULT_MAX_LENGTH, Tokenizer
+from weibo_lstm.preprocessing.windows import WindowOptions
 from weibo_lstm.serving import answers, model_directory
 from weibo_lstm.serving.export import export as export_saved_model
 from weibo_lstm.serving.predictor import Predictor
@@ -56,6 +54,7 @@ class SentimentClassifier:
         strategy: the `tf.distribute.Strategy` the model's variables belong to (None:
             TensorFlow's default strategy).
         metadata: JSON-serialisable facts about the model, saved with it.
+        windows: how `predict` reads texts past `max_length` (None: `WindowOptions()`).
 
     Attributes:
         deep: the deep network (the `model` itself, or its deep part).
@@ -84,6 +83,7 @@ class SentimentClassifier:
         preset: str | None = None,
         strategy: tf.distribute.Strategy | None = None,
         metadata: Mapping | None = None,
+        windows: WindowOptions | None = None,
     ):
         if tokenizer.vocabulary is None:
             raise ConfigError(
@@ -97,6 +97,7 @@ class SentimentClassifier:
         self.preset = preset
         self.strategy = strategy or tf.distribute.get_strategy()
         self.metadata = dict(metadata or {})
+        self.windows = windows
         self.trainer: DistributedTrainer | None = None
         self.emoticon_dropout: float | None = None
         self._seed: int | None = None  # `from_preset`'s, for a head `fit` replaces
@@ -229,12 +230,11 @@ class SentimentClassifier:
         """Trains the classifier on `train`; `validation` chooses the best epoch and
         the wide & deep mixing.
 
-        When `train`'s classes are not the classifier's (a shipped model fitted on a
-        corpus with other labels), the trained backbone gets a new head for them; with
-        the same classes, training continues from the trained weights. The deep
-        network is trained with `DistributedTrainer`, its best validation epoch kept;
-        with `wide`, a TF-IDF + logistic regression over character 1–3-grams is then
-        fitted on the same rows and stacked with it on `validation` (`tasks.wide_part`).
+        The deep network trains with `DistributedTrainer` (best validation epoch kept),
+        from the trained weights, or with a new head on the trained backbone when
+        `train`'s classes are not the classifier's; with `wide`, a TF-IDF + logistic
+        regression over character 1–3-grams is stacked with it (`tasks.wide_part`); the
+        result is calibrated on `validation` (`calibrate`).
 
         Args:
             train: labelled training texts.
@@ -280,10 +280,8 @@ class SentimentClassifier:
         )
         history = self.trainer.fit(train_x, validation_x, controller_options)
         if wide:
-            emoticon_texts = validation if self.emoticon_dropout else None
-            fitted = wide_part.fit(
-                self, train_x, validation_x, emoticon_texts, **(wide_options or {})
-            )
+            emoticons = validation if self.emoticon_dropout else None  # the emoticon mixing
+            fitted = wide_part.fit(self, train_x, validation_x, emoticons, **(wide_options or {}))
             if fitted is not None:
                 self.wide_and_deep, self.metadata["wide_fit_s"] = fitted
         self.calibrate(validation)
@@ -293,15 +291,14 @@ class SentimentClassifier:
         """Fits (and returns) the temperature `T` of the served network on `validation`:
         its probabilities become `softmax(log p / T)`, `T` minimising their negative
         log-likelihood there (`weibo_lstm.models.calibration`). `fit` calls it."""
-        network = self.model
-        network.temperature, self._evaluators = 1.0, {}
+        self.model.temperature, self._evaluators = 1.0, {}
         rows = self.tokenize(onto_classes(validation, self.class_names))
         probabilities = self.evaluator().predict(rows)
-        network.temperature = fit_temperature(probabilities, rows.labels, rows.expressible)
-        # Their functions were traced with the old temperature.
-        self._evaluators, self._predictor = {}, None
-        logger.info("Calibrated on validation: temperature %.3f", network.temperature)
-        return network.temperature
+        report = calibration.calibrate(probabilities, rows.labels, rows.expressible)
+        self.model.temperature, self.metadata["calibration"] = report["temperature"], report
+        self._evaluators, self._predictor = {}, None  # traced with the old temperature
+        logger.info("Calibrated on validation: %s", report)
+        return self.model.temperature
 
     def _adopt_classes(self, class_names: tuple[str, ...]) -> None:
         """A new head on the trained backbone when the data's classes differ."""
@@ -341,24 +338,26 @@ class SentimentClassifier:
 
     def predictor(self, **kwargs) -> Predictor:
         """A `Predictor` (length-bucketed batches) running this classifier in process; the
-        same one (traced once) while the network, tokenizer, classes and `kwargs` are."""
-        key = (self.model, self.tokenizer, self.class_names, kwargs)
+        same one (traced once) while the network, tokenizer, classes, windows and `kwargs` are."""
+        key = (self.model, self.tokenizer, self.class_names, self.windows, kwargs)
         if self._predictor is None or self._predictor[0] != key:  # objects: by identity
-            self._predictor = key, Predictor.from_keras(*key[:3], **kwargs)
+            self._predictor = key, Predictor.from_keras(*key[:3], windows=self.windows, **kwargs)
         return self._predictor[1]
 
     def predict(self, texts: str | Sequence[str], *, batch_size: int = 256) -> np.ndarray:
         """Class probabilities `[len(texts), K]` of raw texts (columns: `class_names`),
-        or `[K]` of one text given as a `str`. A blank text (empty or whitespace only)
-        has nothing to label: its row is NaN (`weibo_lstm.serving.answers`)."""
+        or `[K]` of one text given as a `str`. A text past `max_length` is read to its end
+        in windows (`self.windows`; `evaluate` and `predict_examples` read its first
+        `max_length` ids, as training does). A blank text (empty or whitespace only) has
+        nothing to label: its row is NaN (`weibo_lstm.serving.answers`)."""
         one = isinstance(texts, str)
         predict = self.predictor(batch_size=batch_size).predict
         rows = answers.probabilities(predict, [texts] if one else texts, len(self.class_names))
         return rows[0] if one else rows
 
     def save(self, path: str | os.PathLike, *, metadata: Mapping | None = None) -> Path:
-        """Writes the classifier to directory `path` (created if needed; see the module
-        docstring), with `metadata` added to `self.metadata`; returns `path`."""
+        """Writes the classifier to directory `path` (created if needed; the format of
+        `serving.model_directory`), with `metadata` added to `self.metadata`; returns `path`."""
         self.metadata.update(metadata or {})
         return model_directory.write(
             path,
@@ -367,6 +366,7 @@ class SentimentClassifier:
             preset=self.preset,
             class_names=self.class_names,
             metadata=self.metadata,
+            windows=self.windows,
         )
 
     @classmethod
@@ -380,7 +380,6 @@ class SentimentClassifier:
         Raises:
             DataError: if `path` is neither a saved classifier nor holds one.
         """
-        strategy = strategy or tf.distribute.get_strategy()
         model, tokenizer, about = model_directory.read(path, strategy=strategy)
         return cls(
             tokenizer=tokenizer,
@@ -389,6 +388,7 @@ class SentimentClassifier:
             preset=about.get("preset"),
             strategy=strategy,
             metadata=about.get("metadata"),
+            windows=WindowOptions.from_json(about.get("windows")),
         )
 
     def export(self, path: str | os.PathLike, *, metadata: Mapping | None = None) -> Path:
@@ -396,6 +396,5 @@ class SentimentClassifier:
         `self.metadata` beside the graph as `training_run`."""
         extra = {"training_run": self.metadata} if self.metadata else {}
         metadata = {**extra, **(metadata or {})}
-        return export_saved_model(
-            self.model, self.tokenizer, path, class_names=self.class_names, metadata=metadata
-        )
+        about = {"class_names": self.class_names, "windows": self.windows}
+        return export_saved_model(self.model, self.tokenizer, path, metadata=metadata, **about)

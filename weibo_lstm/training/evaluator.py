@@ -93,6 +93,10 @@ class DistributedEvaluator:
     def evaluate(self, examples: TokenizedExamples, prefix: str = "") -> dict[str, float]:
         """Exact metrics: every example counts once, whatever the replicas and batch.
 
+        The examples are what they are: tokenized texts are truncated to the
+        tokenizer's `max_length`, as in training, whereas prediction from raw text
+        (`weibo_lstm.serving.export.serving_function`) reads long texts in windows.
+
         Returns:
             The objective's metrics (for classification: `loss`, the mean
             cross-entropy without regularisation, `accuracy`, and `precision` /
@@ -108,7 +112,8 @@ class DistributedEvaluator:
         return self.objective.metrics(stats, prefix)
 
     def predict(self, examples: TokenizedExamples) -> np.ndarray:
-        """The objective's per-row outputs `[n, ...]` (class probabilities), in input order."""
+        """The objective's per-row outputs `[n, ...]` (class probabilities), in input order,
+        of the examples as given (truncated texts: see `evaluate`)."""
         if self._predict_fn is None:
 
             def step(iterator):
