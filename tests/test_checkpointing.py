@@ -81,6 +81,7 @@ def data():
 @pytest.mark.parametrize(
     "strategy_name", [pytest.param("mirrored_1", marks=pytest.mark.slow), "mirrored_2"]
 )
+@pytest.mark.slow
 def test_resume_mid_epoch_is_bit_exact(data, tmp_path, strategy_name, caplog):
     """Crash in epoch 2, resume into a differently initialised model: same result.
 

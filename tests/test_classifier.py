@@ -128,6 +128,7 @@ def test_fit_learns_from_labelled_texts(fitted, corpus):
     assert metrics["accuracy"] == pytest.approx(accuracy, abs=1e-9)
 
 
+@pytest.mark.slow
 def test_fit_passes_wide_options_to_the_wide_part(corpus, make_classifier):
     train, val = corpus
     classifier = make_classifier(train.texts)

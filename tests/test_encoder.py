@@ -82,6 +82,7 @@ def test_encoder_arguments_cannot_be_overridden(pretrained):
         backbone_from_encoder(pretrained.encoder_dir, lstm_units=(8,))
 
 
+@pytest.mark.slow
 def test_fine_tune_from_the_encoder_then_export_loads_with_plain_tensorflow(
     pretrained, tmp_path, load_in_fresh_process
 ):

@@ -136,6 +136,7 @@ def test_export_rejects_a_model_that_is_not_binary(tmp_path):
         export(model, tokenizer, tmp_path / "x")
 
 
+@pytest.mark.slow
 def test_predictor_buckets_by_length_and_keeps_the_input_order(
     trained, exported, texts_and_labels, edge_case_strings
 ):

@@ -337,6 +337,7 @@ def test_checkpoints_resume_with_the_loss_scale(data, tmp_path):
 
 # ------------------------------------------------------------------ export
 @pytest.mark.parametrize("mode", MODES_FLOAT16_SLOW)
+@pytest.mark.slow
 def test_export_serves_float32_with_plain_tensorflow(
     mode, tmp_path, edge_case_texts, load_in_fresh_process
 ):

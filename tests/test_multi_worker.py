@@ -124,6 +124,7 @@ def max_difference(a, b) -> float:
     "batch_norm",
     [pytest.param(False, id="plain"), pytest.param(True, id="batch_norm", marks=pytest.mark.slow)],
 )
+@pytest.mark.slow
 def test_two_workers_train_like_one_process_with_the_same_global_batch(
     processes, tmp_path, batch_norm
 ):

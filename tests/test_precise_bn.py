@@ -1,6 +1,7 @@
 """Precise BatchNorm: population statistics of shuffled batches, equal on 1 or 2 replicas."""
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from weibo_lstm import WeiboLSTM
@@ -92,6 +93,7 @@ def test_weights_other_than_the_statistics_do_not_change_and_models_without_bn_a
     )
 
 
+@pytest.mark.slow
 def test_the_trainer_recomputes_the_statistics_before_each_validation(monkeypatch):
     import weibo_lstm.training.controller
     from tests.helpers import trainer_options

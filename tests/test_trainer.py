@@ -145,6 +145,7 @@ def test_clipped_training_on_two_replicas_matches_one_replica(data):
     assert max(np.abs(a - b).max() for a, b in zip(reference, runs[1, None], strict=True)) > 1e-3
 
 
+@pytest.mark.slow
 def test_synchronized_batch_norm_matches_across_replica_counts(data):
     kwargs = dict(synchronized_batch_norm=True, dropout=0.0)
     initial = build(tf.distribute.get_strategy(), **kwargs).get_weights()
@@ -187,6 +188,7 @@ def test_loss_decreases_and_task_is_learned():
     assert history.best_metrics["val_accuracy"] > 0.9
 
 
+@pytest.mark.slow
 def test_learning_rate_follows_scaled_warmup_cosine(data):
     strategy = STRATEGIES["mirrored_2"]()
     opts, loop = options(32, 2, epochs=4, lr_scaling="sqrt", learning_rate=1e-3, warmup_epochs=2)
@@ -413,6 +415,7 @@ def test_stop_raises_a_one_line_error_and_keeps_the_last_good_weights():
     assert all(np.isfinite(w.numpy()).all() for w in trainer.model.weights)
 
 
+@pytest.mark.slow
 def test_skip_goes_on_and_counts_the_skipped_steps(caplog):
     trainer, loop = poisoned_trainer(on_nonfinite="skip", epochs=2)
     initial = [w.numpy().copy() for w in trainer.model.trainable_weights]

@@ -148,6 +148,7 @@ def test_fit_mixing_matches_a_bounded_optimizer_when_a_weight_would_be_negative(
 
 
 @pytest.mark.parametrize("kind", ["hybrid", "gated_hybrid"])
+@pytest.mark.slow
 def test_save_load_and_export_with_plain_tensorflow(
     kind, request, tmp_path, edge_case_texts, load_in_fresh_process
 ):

@@ -157,6 +157,7 @@ def test_the_last_sentence_of_a_long_text_counts(classifier, pooling):
 
 
 # ------------------------------------------------------------------ three engines
+@pytest.mark.slow
 def test_keras_the_saved_model_and_numpy_agree_for_each_pooling(classifier, tmp_path):
     texts = probe_texts()
     paths, keras_outputs = [], {}
