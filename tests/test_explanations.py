@@ -63,3 +63,27 @@ def test_predict_explain_prints_the_evidence_with_the_label(capsys):
     assert line["label"] == "消极"
     assert {"wide", "wide_intercept", "deep"} <= set(line["explanation"])
     assert [e["char"] for e in line["explanation"]["deep"]] != []
+
+
+def test_the_pipeline_explains_each_texts_label_as_explain_does(predictor):
+    import weibo_lstm as wl
+    from weibo_lstm.errors import ConfigError
+    from weibo_lstm.tasks.pipeline import SentimentPipeline
+
+    pipe = wl.pipeline(top_k=None)
+    texts = ["太难吃了", " ", "质量很好"]
+    answers = pipe(texts, explain=True)
+    assert answers[1] == []  # blank: nothing to explain
+    for text, answer in zip(texts[::2], answers[::2], strict=True):
+        (why,) = explain(predictor, [text])
+        assert answer[0]["label"] == why["label"]
+        assert answer[0]["explanation"] == {k: v for k, v in why.items() if k != "label"}
+        assert all("explanation" not in other for other in answer[1:])
+    assert "explanation" not in pipe("太难吃了")[0]
+
+    class TensorFlowEngine:  # what a `Predictor` offers a pipeline
+        engine, class_names = "tensorflow", predictor.class_names
+        predict = predictor.predict
+
+    with pytest.raises(ConfigError, match="Argument `explain` must be False on the TensorFlow"):
+        SentimentPipeline(TensorFlowEngine())("好", explain=True)

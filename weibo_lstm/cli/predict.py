@@ -100,10 +100,8 @@ def predict_command(args: argparse.Namespace) -> int:
     for (number, text), outputs in stream(batch, rows, window=window):
         line = {"text": text, **answer(outputs["probabilities"], pipe.class_names)}
         if args.explain and text.strip():
-            from weibo_lstm.serving.explanations import explain
-
-            (why,) = explain(pipe.predictor, [text])
-            line["explanation"] = {k: v for k, v in why.items() if k != "label"}
+            (top,) = pipe(text, top_k=1, explain=True)
+            line["explanation"] = top["explanation"]
         if not args.text:
             line = {"line": number, **line}  # joins an answer back to its input line
         print(json.dumps(line, ensure_ascii=False), flush=True)

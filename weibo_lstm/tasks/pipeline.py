@@ -56,12 +56,15 @@ class SentimentPipeline:
         self.top_k = _checked_top_k(top_k)
         self.batch_size = int(batch_size)
 
-    def __call__(self, texts: str | Iterable[str], *, top_k=_SAME) -> list:
+    def __call__(self, texts: str | Iterable[str], *, top_k=_SAME, explain: bool = False) -> list:
         """The labels of `texts`.
 
         Args:
             texts: one text (`str`) or several.
             top_k: this call's `top_k` (default: the pipeline's).
+            explain: add to each text's first answer an `"explanation"`: the n-grams
+                of the wide part and the characters of the deep part that moved its
+                score most (`weibo_lstm.serving.explanations.explain`; NumPy engine).
 
         Returns:
             For one `str`, a list of `{"label": class name, "score": probability}`,
@@ -69,13 +72,26 @@ class SentimentPipeline:
             several texts, one such list per text, in their order.
 
         Raises:
-            ConfigError: for texts that are not strings, or an invalid `top_k`.
+            ConfigError: for texts that are not strings, an invalid `top_k`, or
+                `explain` on the TensorFlow engine.
         """
         top_k = self.top_k if top_k is _SAME else _checked_top_k(top_k)
         one = isinstance(texts, str)
-        rows = self.probabilities([texts] if one else texts)
+        texts = answers.text_list([texts] if one else texts)
+        rows = self.probabilities(texts)
         labels = [answers.top_classes(row, self.class_names, top_k) for row in rows]
+        if explain:
+            self._add_explanations(texts, labels)
         return labels[0] if one else labels
+
+    def _add_explanations(self, texts: list[str], labels: list[list[dict]]) -> None:
+        check_argument("explain", True, self.engine == "numpy", "False on the TensorFlow engine")
+        from weibo_lstm.serving.explanations import explain
+
+        for text, answer in zip(texts, labels, strict=True):
+            if answer:  # a blank text has no label to explain
+                (why,) = explain(self.predictor, [text])
+                answer[0]["explanation"] = {k: v for k, v in why.items() if k != "label"}
 
     def probabilities(self, texts: Iterable[str]) -> np.ndarray:
         """Class probabilities `[N, K]` (float32, columns `class_names`), a row of NaN
