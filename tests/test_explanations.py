@@ -28,11 +28,13 @@ def test_the_wide_contributions_sum_to_the_wide_logit(predictor, text):
         intercept=predictor.intercept,
         max_order=predictor.max_order,
     )[0]
-    for label, sign in ((1, 1.0), (0, -1.0)):  # 积极's logit, and turned around for 消极
+    if np.ndim(logit) == 0:  # two classes: 积极's logit, and turned around for 消极
+        logit = np.array([-logit, logit])
+    assert len(logit) == len(predictor.class_names)
+    for label, expected in enumerate(logit):
         terms, intercept = wide_contributions(predictor, ids, label)
-        assert sum(t["contribution"] for t in terms) + intercept == pytest.approx(
-            sign * logit, abs=1e-5
-        )
+        total = sum(t["contribution"] for t in terms) + intercept
+        assert total == pytest.approx(float(expected), abs=1e-5)
 
 
 def test_a_characters_effect_is_the_drop_without_it(predictor):

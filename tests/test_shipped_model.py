@@ -37,11 +37,8 @@ def test_the_shipped_model_is_small_and_complete():
     size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
     assert size <= 15e6, f"{size / 1e6:.1f} MB"
     about = json.loads((path / "classifier.json").read_text("utf-8"))
-    # The builder's path when it was built (it moved from benchmarks/ to tools/).
-    assert about["metadata"]["built_by"] in {
-        "tools/build_shipped_model.py",
-        "benchmarks/shipped_model.py",
-    }
+    assert about["metadata"]["built_by"] == "tools/build_shipped_model.py build --model sentiment_zh"
+    assert about["class_names"] == ["消极", "积极", "中性"]
 
 
 def test_from_preset_loads_it_ready_to_predict():
@@ -72,9 +69,8 @@ def test_predict_without_model_uses_it_in_a_fresh_process(repo_root):
     labels = [wl.CLASS_NAMES.index(line["label"]) for line in lines]
     assert labels == list(CLEAR.values())
     for line in lines:
-        assert line["score"] == pytest.approx(
-            max(line["positive_probability"], 1 - line["positive_probability"]), abs=1e-6
-        )
+        assert list(line["probabilities"]) == ["消极", "积极", "中性"]
+        assert line["score"] == pytest.approx(max(line["probabilities"].values()), abs=1e-6)
 
 
 def test_evaluate_without_model_scores_a_csv(tmp_path, repo_root):
@@ -83,3 +79,36 @@ def test_evaluate_without_model_scores_a_csv(tmp_path, repo_root):
     report = json.loads(_weibo_lstm(["evaluate", "--data", str(data), "--json"], repo_root))
     assert report["rows"] == len(CLEAR) and report["metrics"]["accuracy"] == 1.0
     assert np.isclose(report["classification_report"]["accuracy"], 1.0)
+
+
+# One plain emotion each, from none of the training corpora.
+EMOTIONS = {
+    "气死我了，太过分了": "angry",
+    "今天好开心啊": "happy",
+    "好害怕，晚上不敢一个人出门": "fear",
+    "竟然是他！没想到": "surprise",
+    "难过得哭了一整晚": "sad",
+}
+
+
+def test_emotion_zh_is_shipped_small_and_answers_without_tensorflow(repo_root):
+    path = trained_model_path("emotion_zh")
+    assert is_model_directory(path)
+    assert sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) <= 15e6
+    code = (
+        "import json, sys, weibo_lstm as wl\n"
+        "pipe = wl.pipeline('emotion_zh', top_k=None)\n"
+        f"answers = pipe({list(EMOTIONS)!r})\n"
+        "print(json.dumps({'engine': pipe.engine, 'tensorflow': 'tensorflow' in sys.modules,"
+        " 'answers': answers}))\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(repo_root), TF_CPP_MIN_LOG_LEVEL="3")
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = json.loads(result.stdout)
+    assert out["engine"] == "numpy" and out["tensorflow"] is False
+    assert [answer[0]["label"] for answer in out["answers"]] == list(EMOTIONS.values())
+    names = sorted(a["label"] for a in out["answers"][0])
+    assert names == ["angry", "fear", "happy", "neutral", "sad", "surprise"]

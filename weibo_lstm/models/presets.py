@@ -204,7 +204,7 @@ PRETRAINED_ENCODER = ASSETS / "pretrained_char_lm"
 #: Trained classifiers shipped as package data (name -> directory under `ASSETS`),
 #: built by `tools/build_shipped_model.py`; see docs/model_card.md. Unlike `PRESETS`,
 #: `SentimentClassifier.from_preset` loads them ready to predict.
-TRAINED_MODELS = {"sentiment_zh": "sentiment_zh"}
+TRAINED_MODELS = {"sentiment_zh": "sentiment_zh", "emotion_zh": "emotion_zh"}
 #: What `weibo-lstm predict`, `evaluate` and `export` use without `--model`.
 DEFAULT_MODEL = "sentiment_zh"
 
