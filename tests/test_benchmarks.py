@@ -106,6 +106,18 @@ def test_wait_for_quiet_gives_up_after_the_timeout(monkeypatch):
     assert machine.wait_for_quiet(1.2, timeout_s=0)["quiet"]
 
 
+def test_prediction_files_benchmark_scores_a_file_end_to_end(tmp_path, write_csv):
+    data = write_csv(tmp_path / "posts.csv", 40)
+    out = tmp_path / "files.json"
+    args = ["--data", str(data), "--engines", "numpy", "--sizes", "30", "70"]
+    run("benchmarks.prediction_files", [*args, "--repeats", "1", "--output", str(out)], tmp_path)
+    result = json.loads(out.read_text("utf-8"))
+    assert set(result["results"]) == {"numpy_30", "numpy_70"}
+    row = result["results"]["numpy_70"]
+    assert row["rows"] == 70 and row["posts_per_s"] == pytest.approx(70 / row["median_s"], rel=0.01)
+    assert result["target_posts_per_s"] == 4000 and "load_before" in result
+
+
 def test_pipeline_benchmark_times_the_pipeline_and_the_commands(tmp_path):
     """One repeat on the NumPy engine (the TensorFlow one starts TensorFlow: seconds);
     the numbers are not judged here, only that each is measured as documented."""

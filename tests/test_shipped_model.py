@@ -37,7 +37,9 @@ def test_the_shipped_model_is_small_and_complete():
     size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
     assert size <= 15e6, f"{size / 1e6:.1f} MB"
     about = json.loads((path / "classifier.json").read_text("utf-8"))
-    assert about["metadata"]["built_by"] == "tools/build_shipped_model.py build --model sentiment_zh"
+    assert (
+        about["metadata"]["built_by"] == "tools/build_shipped_model.py build --model sentiment_zh"
+    )
     assert about["class_names"] == ["消极", "积极", "中性"]
 
 
