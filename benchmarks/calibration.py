@@ -52,7 +52,7 @@ def test_parts(classifier, shared: Path) -> dict[str, wl.LabeledTexts]:
 def scored(classifier, test: wl.LabeledTexts, temperature: float) -> np.ndarray:
     """`[n, K]` probabilities at `temperature`, renormalised over the classes each row
     can express."""
-    classifier.model.temperature, classifier._evaluators = temperature, {}
+    classifier.model.temperature = temperature
     probabilities = classifier.predict(list(test.texts)).astype(np.float64)
     if test.expressible is not None:
         probabilities = np.where(test.expressible, probabilities, 0.0)

@@ -65,6 +65,12 @@ def test_fit_calibrates_the_served_network_and_the_score_is_the_hand_computation
     np.testing.assert_allclose(scaled[:, 1], 1 / (1 + np.exp(-logit / 2.5)), atol=1e-5)
     assert (scaled.argmax(1) == raw.argmax(1)).all()  # the labels stay
     assert np.abs(scaled - raw).max() > 1e-3  # and the scores soften
+    # A temperature set after predicting is applied too (nothing traced keeps the old).
+    raw_classifier.model.temperature = 2.5
+    np.testing.assert_allclose(raw_classifier.predict(texts), scaled, atol=1e-6)
+    rows = raw_classifier.tokenize(data.subset(np.arange(20)))
+    np.testing.assert_allclose(raw_classifier.predict_examples(rows), scaled, atol=1e-5)
+    raw_classifier.model.temperature = 1.0
     # The report kept with the model: its ECE on validation, before and after.
     report = wl.SentimentClassifier.load(path).metadata["calibration"]
     assert report["temperature"] == classifier.model.temperature

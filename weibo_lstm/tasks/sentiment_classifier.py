@@ -291,12 +291,11 @@ class SentimentClassifier:
         """Fits (and returns) the temperature `T` of the served network on `validation`:
         its probabilities become `softmax(log p / T)`, `T` minimising their negative
         log-likelihood there (`weibo_lstm.models.calibration`). `fit` calls it."""
-        self.model.temperature, self._evaluators = 1.0, {}
+        self.model.temperature = 1.0
         rows = self.tokenize(onto_classes(validation, self.class_names))
         probabilities = self.evaluator().predict(rows)
         report = calibration.calibrate(probabilities, rows.labels, rows.expressible)
         self.model.temperature, self.metadata["calibration"] = report["temperature"], report
-        self._evaluators, self._predictor = {}, None  # traced with the old temperature
         logger.info("Calibrated on validation: %s", report)
         return self.model.temperature
 
@@ -313,14 +312,15 @@ class SentimentClassifier:
     def evaluator(self, part: str = "model") -> DistributedEvaluator:
         """The compiled evaluator of `self.model` (`part="model"`) or `self.deep`."""
         network = self.model if part == "model" else self.deep
-        evaluator = self._evaluators.get(part)
+        key = (part, network.temperature)  # a trace holds the temperature
+        evaluator = self._evaluators.get(key)
         if evaluator is None or evaluator.model is not network:
             options = self.trainer.options if self.trainer else TrainerOptions()
             objective = ClassificationObjective(num_classes=len(self.class_names))
             evaluator = DistributedTrainer(  # a trainer evaluates with its own batches
                 model=network, objective=objective, strategy=self.strategy, options=options
             )
-            self._evaluators[part] = evaluator
+            self._evaluators[key] = evaluator
         return evaluator
 
     def evaluate(
@@ -338,8 +338,10 @@ class SentimentClassifier:
 
     def predictor(self, **kwargs) -> Predictor:
         """A `Predictor` (length-bucketed batches) running this classifier in process; the
-        same one (traced once) while the network, tokenizer, classes, windows and `kwargs` are."""
+        same one (traced once) while the network, its temperature, tokenizer, classes,
+        windows and `kwargs` are."""
         key = (self.model, self.tokenizer, self.class_names, self.windows, kwargs)
+        key += (self.model.temperature,)  # a trace holds it
         if self._predictor is None or self._predictor[0] != key:  # objects: by identity
             self._predictor = key, Predictor.from_keras(*key[:3], windows=self.windows, **kwargs)
         return self._predictor[1]
