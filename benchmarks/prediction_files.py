@@ -84,7 +84,7 @@ def main(argv=None) -> int:
                 results[f"{engine}_{size}"] = {
                     "rows": size,
                     "seconds": [round(t, 2) for t in times],
-                    "median_s": round(median, 2),
+                    "median_s": round(median, 3),
                     "posts_per_s": round(size / median, 1),
                 }
                 print(engine, size, results[f"{engine}_{size}"], flush=True)

@@ -45,7 +45,7 @@ class SentimentPipeline:
     >>> from weibo_lstm.serving.engines import load, locate
     >>> pipe = SentimentPipeline(load(locate("sentiment_zh")), top_k=None)
     >>> [answer["label"] for answer in pipe("太好吃了")], pipe.engine
-    (['积极', '消极'], 'numpy')
+    (['积极', '消极', '中性'], 'numpy')
     """
 
     def __init__(self, predictor, *, top_k: int | None = 1, batch_size: int = 256):

@@ -317,11 +317,10 @@ class SentimentClassifier:
         if evaluator is None or evaluator.model is not network:
             options = self.trainer.options if self.trainer else TrainerOptions()
             objective = ClassificationObjective(num_classes=len(self.class_names))
-            evaluator = DistributedTrainer(  # a trainer evaluates with its own batches
+            self._evaluators[key] = DistributedTrainer(  # a trainer evaluates its own batches
                 model=network, objective=objective, strategy=self.strategy, options=options
             )
-            self._evaluators[key] = evaluator
-        return evaluator
+        return self._evaluators[key]
 
     def evaluate(
         self, data: LabeledTexts | TokenizedExamples, *, prefix: str = ""
@@ -337,11 +336,10 @@ class SentimentClassifier:
         return self.evaluator().predict(examples)
 
     def predictor(self, **kwargs) -> Predictor:
-        """A `Predictor` (length-bucketed batches) running this classifier in process; the
-        same one (traced once) while the network, its temperature, tokenizer, classes,
-        windows and `kwargs` are."""
-        key = (self.model, self.tokenizer, self.class_names, self.windows, kwargs)
-        key += (self.model.temperature,)  # a trace holds it
+        """A `Predictor` (length-bucketed batches) of this classifier in process, traced
+        once while its network, temperature, tokenizer, classes, windows and `kwargs` stay."""
+        net = self.model
+        key = (net, self.tokenizer, self.class_names, self.windows, kwargs, net.temperature)
         if self._predictor is None or self._predictor[0] != key:  # objects: by identity
             self._predictor = key, Predictor.from_keras(*key[:3], windows=self.windows, **kwargs)
         return self._predictor[1]
