@@ -56,12 +56,7 @@ def locate(model: str | os.PathLike) -> Path:
     try:
         return model_format.resolve(path)
     except DataError:
-        raise DataError(
-            f"{path}: neither a trained model directory (model.keras + tokenizer/), "
-            "a training output directory with model_YYYYMMDD_HHMMSS runs, nor an exported "
-            "SavedModel (saved_model.pb): pass the --output-dir of `weibo-lstm train`, one "
-            "of its model_* directories, or the --output of `weibo-lstm export`"
-        ) from None
+        raise DataError(f"{path}: {model_format.NOT_A_MODEL}") from None
 
 
 def choose(path: str | os.PathLike, *, engine: str = "auto", device: str | None = None) -> str:

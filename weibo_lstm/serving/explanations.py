@@ -19,7 +19,6 @@ from collections.abc import Sequence
 import numpy as np
 
 from weibo_lstm.models.ngram_features import KEY_BITS, ngram_keys
-from weibo_lstm.preprocessing.normalization import normalized_codepoints
 
 
 def wide_contributions(
@@ -104,13 +103,7 @@ def explain(predictor, texts: Sequence[str], *, top_k: int = 5) -> list[dict]:
 
 def _characters(predictor, text: str) -> list[str]:
     options, _ = predictor.tokenizer
-    codepoints = normalized_codepoints(
-        text,
-        strip_emoticons=options["strip_emoticons"],
-        collapse_whitespace=options["collapse_whitespace"],
-        fold_width=options["fold_width"],
-        lowercase=options["lowercase"],
-    )[: options["max_length"]]
+    codepoints = predictor.codepoints(text)[: options["max_length"]]
     return [chr(c) for c in codepoints] or [""]
 
 

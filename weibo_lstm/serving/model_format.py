@@ -26,6 +26,14 @@ FORMAT = "weibo_lstm.SentimentClassifier/1"
 MODEL_FILE = "model.keras"
 TOKENIZER_DIR = "tokenizer"
 CLASSIFIER_FILE = "classifier.json"
+#: What a path that is not a model is told (`engines.locate`, `Predictor.load`).
+NOT_A_MODEL = (
+    "neither a trained model directory (model.keras + tokenizer/), a training output "
+    "directory with model_YYYYMMDD_HHMMSS runs, nor an exported SavedModel "
+    "(saved_model.pb): pass the --output-dir of `weibo-lstm train`, one of its model_* "
+    "directories, or the --output of `weibo-lstm export`"
+)
+
 #: The directories the training job saves classifiers in, inside its output directory.
 _RUN_DIR = re.compile(r"model_\d{8}_\d{6}")
 

@@ -136,17 +136,21 @@ class NumpyPredictor:
             counts.append(len(starts))
         return rows, np.array(counts, np.int64)
 
-    def _ids(self, text: str) -> np.ndarray:
-        """Every id of `text` (not truncated)."""
-        options, vocabulary = self.tokenizer
-        codepoints = normalized_codepoints(
+    def codepoints(self, text: str) -> list[int]:
+        """The code points of `text` normalised as the tokenizer does (not truncated)."""
+        options, _ = self.tokenizer
+        return normalized_codepoints(
             text,
             strip_emoticons=options["strip_emoticons"],
             collapse_whitespace=options["collapse_whitespace"],
             fold_width=options["fold_width"],
             lowercase=options["lowercase"],
         )
-        ids = [vocabulary.get(int(cp), OOV_ID) for cp in codepoints]
+
+    def _ids(self, text: str) -> np.ndarray:
+        """Every id of `text` (not truncated)."""
+        _, vocabulary = self.tokenizer
+        ids = [vocabulary.get(int(cp), OOV_ID) for cp in self.codepoints(text)]
         return np.array(ids or [OOV_ID], np.int64)  # never an empty row
 
     # ------------------------------------------------------------------ model

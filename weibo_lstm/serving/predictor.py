@@ -16,7 +16,7 @@ from weibo_lstm.distribute import devices
 from weibo_lstm.errors import DataError
 from weibo_lstm.preprocessing.tokenizer import Tokenizer
 from weibo_lstm.preprocessing.windows import WindowOptions
-from weibo_lstm.serving import model_directory, streaming
+from weibo_lstm.serving import model_directory, model_format, streaming
 from weibo_lstm.serving.export import SIGNATURE, read_metadata, serving_function
 
 
@@ -131,12 +131,7 @@ class Predictor:
         try:
             model, tokenizer, about = model_directory.read(path)
         except DataError:
-            raise DataError(
-                f"{path}: neither a trained model directory (model.keras + tokenizer/), "
-                "a training output directory with model_YYYYMMDD_HHMMSS runs, nor an exported "
-                "SavedModel (saved_model.pb): pass the --output-dir of `weibo-lstm train`, one "
-                "of its model_* directories, or the --output of `weibo-lstm export`"
-            ) from None
+            raise DataError(f"{path}: {model_format.NOT_A_MODEL}") from None
         windows = WindowOptions.from_json(about.get("windows"))
         return cls.from_keras(model, tokenizer, about.get("class_names"), windows=windows, **kwargs)
 
