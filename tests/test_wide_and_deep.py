@@ -20,6 +20,7 @@ def hybrid(texts_and_labels):
     examples = TokenizedExamples.from_texts(tokenizer, LabeledTexts(texts, labels))
     linear = NgramLogisticRegression.fit(examples.values, examples.row_splits, examples.labels)
     model = WeiboLSTM(tokenizer.vocabulary_size, embedding_dim=8, lstm_units=(8,), dense_units=0)
+    model(tokenizer(texts[:4]))  # built, as a trained one is (unbuilt, it saves no weights)
     return WideAndDeep(model, linear, mixing=(0.7, 1.3, -0.2)), tokenizer, texts
 
 
