@@ -99,9 +99,8 @@ def predict_command(args: argparse.Namespace) -> int:
     batch = lambda rows: {"probabilities": pipe.probabilities([t for _, t in rows])}  # noqa: E731
     for (number, text), outputs in stream(batch, rows, window=window):
         line = {"text": text, **answer(outputs["probabilities"], pipe.class_names)}
-        if args.explain and text.strip():
-            (top,) = pipe(text, top_k=1, explain=True)
-            line["explanation"] = top["explanation"]
+        if args.explain and line["label"]:  # a blank text has nothing to explain
+            (line["explanation"],) = pipe.explanations([text])
         if not args.text:
             line = {"line": number, **line}  # joins an answer back to its input line
         print(json.dumps(line, ensure_ascii=False), flush=True)

@@ -84,14 +84,20 @@ class SentimentPipeline:
             self._add_explanations(texts, labels)
         return labels[0] if one else labels
 
-    def _add_explanations(self, texts: list[str], labels: list[list[dict]]) -> None:
+    def explanations(self, texts: list[str]) -> list[dict]:
+        """Why each (non-blank) text got its label: `{"wide", "wide_intercept", "deep"}`,
+        the n-grams and characters that moved its score most
+        (`weibo_lstm.serving.explanations.explain`; NumPy engine only)."""
         check_argument("explain", True, self.engine == "numpy", "False on the TensorFlow engine")
         from weibo_lstm.serving.explanations import explain
 
-        for text, answer in zip(texts, labels, strict=True):
-            if answer:  # a blank text has no label to explain
-                (why,) = explain(self.predictor, [text])
-                answer[0]["explanation"] = {k: v for k, v in why.items() if k != "label"}
+        whys = explain(self.predictor, texts)
+        return [{k: v for k, v in why.items() if k != "label"} for why in whys]
+
+    def _add_explanations(self, texts: list[str], labels: list[list[dict]]) -> None:
+        shown = [i for i, answer in enumerate(labels) if answer]  # a blank text has none
+        for i, why in zip(shown, self.explanations([texts[i] for i in shown]), strict=True):
+            labels[i][0]["explanation"] = why
 
     def probabilities(self, texts: Iterable[str]) -> np.ndarray:
         """Class probabilities `[N, K]` (float32, columns `class_names`), a row of NaN
