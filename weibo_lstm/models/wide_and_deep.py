@@ -159,23 +159,9 @@ class WideAndDeep(keras.Model):
                 **wide_options,
             )
         wide_logits = wide.decision_function(validation.values, validation.row_splits)
-        marked = None
-        if emoticon_ids:
-            marked = rows_holding(validation.values, validation.row_splits, emoticon_ids)
-        if marked is not None and any(len(np.unique(labels[m])) < 2 for m in (marked, ~marked)):
-            marked = None  # one kind of post is missing a class: one mixing for all rows
-        kinds = {}
-        parts = (deep_probabilities, wide_logits, labels)
-        if marked is None:
-            mixing = _fit_mixing(*parts, validation.expressible)
-        else:
-            mixing, emoticon_mixing = (
-                _fit_mixing(*(x[m] for x in parts), _rows(validation.expressible, m))
-                for m in (~marked, marked)
-            )
-            kinds = {"emoticon_mixing": emoticon_mixing, "emoticon_ids": tuple(emoticon_ids)}
+        kinds = _fit_mixings(deep_probabilities, wide_logits, validation, emoticon_ids)
         with strategy.scope():
-            model = cls(deep, wide, mixing=mixing, name="wide_and_deep", **kinds)
+            model = cls(deep, wide, name="wide_and_deep", **kinds)
             model(tf.ones([1, 1], tf.int32))  # built, so it saves and exports at once
         return model
 
@@ -238,6 +224,30 @@ def _mixed(mixing, deep, wide):
     a, b, *c = mixing
     bias = c[0] if len(c) == 1 else tf.constant(c, deep.dtype)
     return a * deep + b * wide + bias
+
+
+def _fit_mixings(deep_probabilities, wide_logits, validation, emoticon_ids) -> dict:
+    """`{"mixing"}`, or with `emoticon_ids` `{"mixing", "emoticon_mixing", "emoticon_ids"}`:
+    the mixing of the validation rows without an emoticon id and that of the rows with
+    one (one mixing for all rows when either kind misses a class)."""
+    labels = np.asarray(validation.labels)
+    marked = None
+    if emoticon_ids:
+        marked = rows_holding(validation.values, validation.row_splits, emoticon_ids)
+    if marked is not None and any(len(np.unique(labels[m])) < 2 for m in (marked, ~marked)):
+        marked = None  # one kind of post is missing a class: one mixing for all rows
+    parts = (deep_probabilities, wide_logits, labels)
+    if marked is None:
+        return {"mixing": _fit_mixing(*parts, validation.expressible)}
+    mixing, emoticon_mixing = (
+        _fit_mixing(*(x[m] for x in parts), _rows(validation.expressible, m))
+        for m in (~marked, marked)
+    )
+    return {
+        "mixing": mixing,
+        "emoticon_mixing": emoticon_mixing,
+        "emoticon_ids": tuple(emoticon_ids),
+    }
 
 
 def _fit_mixing(deep_probabilities, wide_logits, labels, expressible):
