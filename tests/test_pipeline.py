@@ -16,12 +16,11 @@ from weibo_lstm.serving.numpy_predictor import NumpyPredictor
 BLANK = ("", "   \u3000 ", "\n\t")
 
 
-def _fit(texts, labels, class_names, path):
+def _fit(make_classifier, texts, labels, class_names, path):
     """A small wide & deep classifier fitted for one epoch, saved at `path`."""
     data = wl.LabeledTexts(texts, labels, class_names=class_names)
-    classifier = wl.SentimentClassifier.from_preset(
-        "best",
-        vocabulary_texts=texts,
+    classifier = make_classifier(
+        texts,
         class_names=class_names,
         max_length=40,
         embedding_dim=8,
@@ -35,14 +34,14 @@ def _fit(texts, labels, class_names, path):
 
 
 @pytest.fixture(scope="module")
-def binary(texts_and_labels, tmp_path_factory):
+def binary(texts_and_labels, tmp_path_factory, make_classifier):
     texts, labels = texts_and_labels(80, seed=11)
     path = tmp_path_factory.mktemp("binary") / "model"
-    return _fit(texts, labels, wl.CLASS_NAMES, path), path
+    return _fit(make_classifier, texts, labels, wl.CLASS_NAMES, path), path
 
 
 @pytest.fixture(scope="module")
-def three_classes(tmp_path_factory):
+def three_classes(tmp_path_factory, make_classifier):
     rng = np.random.default_rng(3)
     cues, filler = "好差中", list("的了是我你他这那在有和")
     texts, labels = [], []
@@ -52,7 +51,7 @@ def three_classes(tmp_path_factory):
         texts.append("".join(words))
         labels.append(i % 3)
     path = tmp_path_factory.mktemp("three") / "model"
-    return _fit(texts, labels, POLARITY, path), path
+    return _fit(make_classifier, texts, labels, POLARITY, path), path
 
 
 def _keras(classifier, texts):

@@ -52,12 +52,11 @@ def probe_texts() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def classifier(texts_and_labels):
+def classifier(texts_and_labels, make_classifier):
     """A small wide & deep classifier trained on the generated corpus."""
     texts, labels = texts_and_labels(160, seed=38)
-    classifier = wl.SentimentClassifier.from_preset(
-        "best",
-        vocabulary_texts=texts,
+    classifier = make_classifier(
+        texts,
         max_length=MAX_LENGTH,
         embedding_dim=8,
         lstm_units=(8,),
@@ -199,11 +198,10 @@ def test_texts_that_fit_are_bit_identical_to_the_model_run_directly(classifier, 
     np.testing.assert_allclose(mixed, direct, atol=1e-6, rtol=0)
 
 
-def test_three_classes(texts_and_labels, tmp_path):
+def test_three_classes(texts_and_labels, make_classifier, tmp_path):
     texts, _ = texts_and_labels(60, seed=3)
-    classifier = wl.SentimentClassifier.from_preset(
-        "best",
-        vocabulary_texts=texts,
+    classifier = make_classifier(
+        texts,
         class_names=POLARITY,
         max_length=16,
         embedding_dim=8,
