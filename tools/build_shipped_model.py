@@ -10,7 +10,8 @@ n-grams stacked on validation), through `SentimentClassifier.fit`.
   partial` (the default) trains the binary rows on the likelihood of their label among
   消极 and 积极; `naive` as if they could say 中性; `three` leaves them out. Emoticon
   dropout 0.7 (the weibo labels follow the emoticons), two mixings.
-- `emotion_zh`: SMP2020-EWECT's six classes from its usual training file.
+- `emotion_zh`: SMP2020-EWECT's six classes from its usual training file, and with
+  `--emotion-corpora usual virus` from the virus one too (validated on usual alone).
 
 Two steps, so that the test rows are scored once, after every choice is made on
 validation:
@@ -62,7 +63,7 @@ def data(args, parts):
     """`(train, validation, tests)` of the model `args.model`."""
     if args.model == "sentiment_zh":
         return corpora.polarity(parts, args.pooling)
-    return corpora.emotions(parts)
+    return corpora.emotions(parts, args.emotion_corpora)
 
 
 def scores(classifier, rows: wl.LabeledTexts, part: str = "model") -> dict:
@@ -127,6 +128,7 @@ def build(args) -> dict:
         metadata={
             "built_by": f"tools/build_shipped_model.py build --model {args.model}",
             "pooling": args.pooling if args.model == "sentiment_zh" else None,
+            "emotion_corpora": args.emotion_corpora if args.model == "emotion_zh" else None,
             "training_rows": len(train),
             "validation_rows": len(val),
             "best_epoch": history.best_epoch,
@@ -137,6 +139,7 @@ def build(args) -> dict:
         "model": args.model,
         "pooling": args.pooling,
         "init": args.init,
+        "emotion_corpora": args.emotion_corpora,
         "train_rows": len(train),
         "val_rows": len(val),
         "best_epoch": history.best_epoch,
@@ -156,8 +159,12 @@ def tfidf_baselines(args, parts) -> dict:
     """TF-IDF + LR fitted on the model's training rows (as scikit-learn can: every row a
     class of its own), and for three-class polarity on the emotion corpora alone."""
     if args.model == "emotion_zh":
-        train, _, _ = corpora.emotions(parts)
-        return {"tfidf_usual": fit_tfidf(train, C=2.0)}  # C chosen on validation
+        usual, _, _ = corpora.emotions(parts)
+        baselines = {"tfidf_usual": fit_tfidf(usual, C=2.0)}  # C chosen on validation
+        if args.emotion_corpora != ["usual"]:  # and on the model's own training rows
+            train, _, _ = corpora.emotions(parts, args.emotion_corpora)
+            baselines["tfidf_same_rows"] = fit_tfidf(train, C=2.0)
+        return baselines
     emotion_only, _, _ = corpora.polarity(parts, "three")
     naive, _, _ = corpora.polarity(parts, "naive")
     binary = concatenate([parts[n].train for n in BINARY_PARTS])
@@ -229,6 +236,13 @@ def main(argv=None) -> int:
     parser.add_argument("--old", help="score: the model a rebuild replaces (binary splits)")
     parser.add_argument("--pooling", choices=("partial", "naive", "three"), default="partial")
     parser.add_argument("--init", help="build: start from this trained model directory")
+    parser.add_argument(
+        "--emotion-corpora",
+        nargs="+",
+        choices=("usual", "virus"),
+        default=["usual"],
+        help="emotion_zh: the SMP2020 training files (validation: usual's)",
+    )
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--max-features", type=int, default=150_000)
     parser.add_argument("--seed", type=int, default=42)

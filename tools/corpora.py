@@ -156,9 +156,10 @@ def polarity(parts: dict[str, Parts], pooling: str = "partial"):
 
 
 def emotions(parts: dict[str, Parts], names=("usual",)):
-    """`(train, validation, tests)` of SMP2020's six classes from the corpora `names`."""
+    """`(train, validation, tests)` of SMP2020's six classes, trained on the corpora
+    `names` and validated on usual's validation rows (what the model is chosen for)."""
     train = concatenate([parts[n].train for n in names], "emotion train")
-    val = concatenate([parts[n].val for n in names], "emotion validation")
+    val = parts["usual"].val
     tests = {n: parts[n].test for n in ("usual", "virus")}
     return train, val, tests
 
