@@ -8,8 +8,9 @@ n-grams stacked on validation), through `SentimentClassifier.fit`.
 - `sentiment_zh`: three classes, 消极 / 积极 / 中性, from the binary corpora and the
   emotion corpora mapped by `EMOTION_TO_POLARITY` (surprise dropped). `--pooling
   partial` (the default) trains the binary rows on the likelihood of their label among
-  消极 and 积极; `naive` as if they could say 中性; `three` leaves them out. Emoticon
-  dropout 0.7 (the weibo labels follow the emoticons), two mixings.
+  消极 and 积极; `naive` as if they could say 中性; `three` leaves them out.
+  `--emotion-repeats N` repeats the emotion corpora's rows N times. Emoticon dropout
+  0.7 (the weibo labels follow the emoticons), two mixings.
 - `emotion_zh`: SMP2020-EWECT's six classes from its usual training file, and with
   `--emotion-corpora usual virus` from the virus one too (validated on usual alone).
 
@@ -62,7 +63,7 @@ BINARY_PARTS = tuple(corpora.BINARY)
 def data(args, parts):
     """`(train, validation, tests)` of the model `args.model`."""
     if args.model == "sentiment_zh":
-        return corpora.polarity(parts, args.pooling)
+        return corpora.polarity(parts, args.pooling, args.emotion_repeats)
     return corpora.emotions(parts, args.emotion_corpora)
 
 
@@ -128,6 +129,7 @@ def build(args) -> dict:
         metadata={
             "built_by": f"tools/build_shipped_model.py build --model {args.model}",
             "pooling": args.pooling if args.model == "sentiment_zh" else None,
+            "emotion_repeats": args.emotion_repeats if args.model == "sentiment_zh" else None,
             "emotion_corpora": args.emotion_corpora if args.model == "emotion_zh" else None,
             "training_rows": len(train),
             "validation_rows": len(val),
@@ -140,6 +142,7 @@ def build(args) -> dict:
         "pooling": args.pooling,
         "init": args.init,
         "emotion_corpora": args.emotion_corpora,
+        "emotion_repeats": args.emotion_repeats,
         "train_rows": len(train),
         "val_rows": len(val),
         "best_epoch": history.best_epoch,
@@ -236,6 +239,12 @@ def main(argv=None) -> int:
     parser.add_argument("--old", help="score: the model a rebuild replaces (binary splits)")
     parser.add_argument("--pooling", choices=("partial", "naive", "three"), default="partial")
     parser.add_argument("--init", help="build: start from this trained model directory")
+    parser.add_argument(
+        "--emotion-repeats",
+        type=int,
+        default=1,
+        help="sentiment_zh: the emotion corpora's training rows this many times",
+    )
     parser.add_argument(
         "--emotion-corpora",
         nargs="+",

@@ -132,14 +132,17 @@ def _protect(parts: dict[str, Parts]) -> dict[str, Parts]:
     return parts
 
 
-def polarity(parts: dict[str, Parts], pooling: str = "partial"):
+def polarity(parts: dict[str, Parts], pooling: str = "partial", emotion_repeats: int = 1):
     """`(train, validation, tests)` of three-class polarity (消极, 积极, 中性).
 
     `pooling`: `"partial"` (binary rows can express 消极 and 积极 only), `"naive"`
     (binary rows as if a third class were possible), `"three"` (the emotion corpora
     alone). Emotions map by `EMOTION_TO_POLARITY` (surprise has no polarity: dropped).
+    `emotion_repeats`: the emotion corpora's training rows that many times (the binary
+    corpora have about four times their rows).
     """
-    names = [*EMOTION_TRAIN] if pooling == "three" else [*BINARY, *EMOTION_TRAIN]
+    emotion = [*EMOTION_TRAIN] * emotion_repeats
+    names = emotion if pooling == "three" else [*BINARY, *emotion]
 
     def mapped(data: wl.LabeledTexts) -> wl.LabeledTexts:
         data = relabel(data, POLARITY, EMOTION_TO_POLARITY)
@@ -148,7 +151,7 @@ def polarity(parts: dict[str, Parts], pooling: str = "partial"):
         return data
 
     train = concatenate([mapped(parts[n].train) for n in names], "polarity train")
-    val = concatenate([mapped(parts[n].val) for n in names], "polarity validation")
+    val = concatenate([mapped(parts[n].val) for n in dict.fromkeys(names)], "polarity validation")
     tests = {
         n: relabel(parts[n].test, POLARITY, EMOTION_TO_POLARITY) for n in parts if parts[n].test
     }
