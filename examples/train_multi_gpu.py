@@ -23,7 +23,6 @@ from weibo_lstm.cli.main import run
 
 
 def main(argv=None) -> int:
-    common.quiet_tensorflow(argv)  # before TensorFlow is imported (building the parser does)
     parser = common.ArgumentParser(prog="train_multi_gpu.py", description=__doc__.split("\n\n")[0])
     train.add_train_arguments(parser)
     parser.set_defaults(run=train.train_command, command="train")

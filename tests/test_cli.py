@@ -180,6 +180,31 @@ def test_user_errors_are_one_line_without_traceback(tmp_path, args, message, cap
     assert message in err and "\n" not in err and "Traceback" not in err
 
 
+def test_train_answers_a_wrong_path_without_starting_tensorflow(tmp_path):
+    """Each wrong input of `train` is one line and exit 2, before TensorFlow loads."""
+    cases = {
+        "--data": (str(tmp_path / "missing.csv"), "missing.csv: no such file"),
+        "--val-data": (str(tmp_path), "is a directory; give the CSV file inside it"),
+        "--init": (str(tmp_path / "nowhere"), "nowhere: no such model directory"),
+        "--encoder": (str(tmp_path / "none"), "none: no such encoder directory"),
+    }
+    code = (
+        "import sys, json\n"
+        "from weibo_lstm.cli.main import main\n"
+        f"cases = {cases!r}\n"
+        "statuses = [main(['train', flag, value]) for flag, (value, _) in cases.items()]\n"
+        "print(json.dumps([statuses, 'tensorflow' in sys.modules]))\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
+    statuses, loaded = json.loads(result.stdout.splitlines()[-1])
+    assert statuses == [2, 2, 2, 2] and not loaded
+    errors = result.stderr.strip().splitlines()
+    assert [m in e for (_, m), e in zip(cases.values(), errors, strict=True)] == [True] * 4
+
+
 def test_unwritable_output_dir_fails_before_training(tmp_path, write_csv, fast_train_flags, capsys):
     data = write_csv(tmp_path / "d.csv", 50)
     blocker = tmp_path / "file"

@@ -30,7 +30,7 @@ logger = logging.getLogger("weibo_lstm")
 COMMANDS = (train, pretrain, evaluate, predict, export)
 #: The commands that check their model and files first and start TensorFlow only
 #: then, if at all (`common.quiet_tensorflow`), so that a wrong path is answered at once.
-CHECK_FIRST = ("evaluate", "predict", "export")
+CHECK_FIRST = ("train", "evaluate", "predict", "export")
 
 
 def build_parser() -> argparse.ArgumentParser:

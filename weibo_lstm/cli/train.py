@@ -131,9 +131,37 @@ def train_settings(args: argparse.Namespace):
     return config, options
 
 
+def check_inputs(config) -> None:
+    """Answers a CSV or starting model that is not there at once, not after the
+    seconds TensorFlow takes to start.
+
+    Raises:
+        DataError: `data`, `val_data` or `test_data` is not a file, or `init` (not a
+            shipped model's name) or `encoder` is not a model directory.
+    """
+    from pathlib import Path
+
+    from weibo_lstm.data.text_files import check_file
+    from weibo_lstm.errors import DataError
+    from weibo_lstm.models.presets import TRAINED_MODELS, encoder_path
+    from weibo_lstm.serving import model_format
+
+    for csv in (config.data, config.val_data, config.test_data):
+        if csv is not None:
+            check_file(Path(csv))
+    if config.init is not None and config.init not in TRAINED_MODELS:
+        model_format.resolve(config.init)
+    if config.encoder is not None and not Path(encoder_path(config.encoder)).is_dir():
+        raise DataError(f"{config.encoder}: no such encoder directory")
+
+
 def train_command(args: argparse.Namespace) -> int:
-    """Runs the training job (`weibo_lstm.jobs.train.run_training`)."""
+    """Runs the training job (`weibo_lstm.jobs.train.run_training`), after
+    `check_inputs`."""
+    config, options = train_settings(args)
+    check_inputs(config)
+    common.quiet_tensorflow(["--verbose"] if args.verbose else [])
     from weibo_lstm.jobs import train as job
 
-    job.run_training(*train_settings(args))
+    job.run_training(config, options)
     return 0

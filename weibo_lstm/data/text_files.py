@@ -20,6 +20,22 @@ TEXT_COLUMNS = ("review", "evaluation", "text", "content", "comment", "sentence"
 ENCODINGS = ("utf-8-sig", "gb18030")
 
 
+def check_file(path: Path, *, kind: str = "CSV") -> None:
+    """Raises `DataError` (one line) unless `path` is a file: cheap, for a command to
+    answer a wrong path before it starts TensorFlow.
+
+    >>> check_file(Path("missing.csv"))
+    Traceback (most recent call last):
+    ...
+    weibo_lstm.errors.DataError: missing.csv: no such file
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory; give the {kind} file inside it")
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+
+
 def read_text_file(path: Path, *, kind: str = "CSV") -> tuple[str, str]:
     """The decoded text of `path` and the encoding it was read with.
 
@@ -48,10 +64,7 @@ def read_text_file(path: Path, *, kind: str = "CSV") -> tuple[str, str]:
     ...
     weibo_lstm.errors.DataError: ...gbk.txt, line 2: not UTF-8 or GB18030/GBK text; save it as UTF-8 text
     """
-    if path.is_dir():
-        raise DataError(f"{path}: is a directory; give the {kind} file inside it")
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
+    check_file(path, kind=kind)
     try:
         raw = path.read_bytes()
     except OSError as e:
