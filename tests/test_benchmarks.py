@@ -454,6 +454,7 @@ def test_scripts_import_helpers_never_each_other_nor_edit_sys_path(path):
     assert "sys.path" not in path.read_text("utf-8")
 
 
+@pytest.mark.slow
 def test_long_posts_benchmark_scores_truncation_and_every_pooling(
     tmp_path, write_csv, make_classifier
 ):

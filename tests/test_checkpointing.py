@@ -219,6 +219,7 @@ def test_restore_fills_every_model_and_optimizer_variable(one_epoch_run, data):
         np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.slow
 def test_finished_run_trains_nothing_and_fresh_starts_over(one_epoch_run, data, caplog):
     caplog.set_level(logging.INFO, logger="weibo_lstm")
     directory, trained, history = one_epoch_run

@@ -165,6 +165,7 @@ def test_save_load_round_trip_matches_the_in_memory_model(fitted, corpus, tmp_pa
     np.testing.assert_allclose(outputs["probabilities"], expected, atol=1e-6, rtol=0)
 
 
+@pytest.mark.slow
 def test_export_serves_the_same_probabilities(
     fitted, tmp_path, edge_case_texts, load_in_fresh_process
 ):
@@ -198,6 +199,7 @@ def test_a_tokenizer_without_vocabulary_is_refused():
         wl.SentimentClassifier(tokenizer=wl.Tokenizer(), model=wl.WeiboLSTM(10))
 
 
+@pytest.mark.slow
 def test_serving_does_not_import_the_training_job(fitted, tmp_path, repo_root):
     """`Predictor.load` of a saved classifier runs without `weibo_lstm.jobs.train`."""
     from tests.helpers import run_python

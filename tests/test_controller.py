@@ -69,6 +69,7 @@ def default_run(data):
     return fit(Controller, data)
 
 
+@pytest.mark.slow
 def test_early_stopping_and_best_weights_give_the_same_run_in_either_order(data, default_run):
     runs = [default_run, fit(PatienceFirst, data)]
     for history, weights, recorder in runs:

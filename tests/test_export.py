@@ -66,6 +66,7 @@ def exported(trained, tmp_path_factory):
 
 
 # Runs in a fresh interpreter that cannot import weibo_lstm or tensorflow_text.
+@pytest.mark.slow
 def test_saved_model_loads_with_only_tensorflow_and_matches_the_model(
     trained, exported, tmp_path, edge_case_texts, load_in_fresh_process
 ):
@@ -258,6 +259,7 @@ def test_exported_graph_runs_on_a_single_post(exported):
     assert Path(exported, "assets.extra", "weibo_lstm.json").is_file()
 
 
+@pytest.mark.slow
 def test_cli_export_model_version_writes_the_tf_serving_layout(model_dir, tmp_path, capsys):
     """`--model-version 3` writes BASE/3/, and the `saved_model_cli run` command the
     export prints (the one docs/serving.md shows) runs the serving signature."""

@@ -121,7 +121,8 @@ def test_training_on_the_sampled_loss_lowers_the_full_softmax_loss():
     assert last < 0.9 * first
 
 
-@pytest.mark.parametrize("mode", [pytest.param("float16", marks=pytest.mark.slow), "bfloat16"])
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["float16", "bfloat16"])
 def test_mixed_precision_pretraining_computes_in_half_and_still_learns(mode):
     """The encoder computes in half precision, the output softmax in float32 from
     float32 weights; float16 gets loss scaling; the sampled loss still teaches."""
@@ -159,6 +160,7 @@ def test_texts_to_examples_drops_rows_that_predict_nothing():
     assert examples.labels.tolist() == [0, 0]
 
 
+@pytest.mark.slow
 def test_two_replicas_equal_one_replica_at_the_same_global_batch():
     """Full softmax, no dropout: 2 replicas × 8 rows == 1 replica × 16 rows, 1e-5."""
     rng = np.random.default_rng(3)

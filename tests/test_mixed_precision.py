@@ -220,6 +220,7 @@ def train_weights(replicas, mode, initial, data):
     return [w.numpy() for w in model.weights]
 
 
+@pytest.mark.slow
 def test_two_replicas_match_one_replica_in_bfloat16(data):
     """Same global batch, same initial weights: 1 and 2 replicas agree up to rounding.
 
@@ -287,6 +288,7 @@ def test_an_overflow_on_one_replica_is_skipped_by_loss_scaling_not_the_guard():
     assert all(np.isfinite(w.numpy()).all() for w in trainer.model.weights)
 
 
+@pytest.mark.slow
 def test_overflows_from_a_huge_loss_scale_do_not_stop_a_run(data):
     """float16 overflows at scale 2^40: the scaler halves its way down; `stop` never fires."""
     strategy = cpu_strategy(2)
@@ -308,6 +310,7 @@ def test_overflows_from_a_huge_loss_scale_do_not_stop_a_run(data):
     assert all(np.isfinite(w.numpy()).all() for w in model.weights)
 
 
+@pytest.mark.slow
 def test_a_nonfinite_loss_is_still_the_guards():
     strategy = cpu_strategy(2)
     trainer, loop = poisoned_trainer(strategy, "loss", on_nonfinite="stop", steps_per_loop=7)
@@ -316,6 +319,7 @@ def test_a_nonfinite_loss_is_still_the_guards():
     assert all(np.isfinite(w.numpy()).all() for w in trainer.model.weights)
 
 
+@pytest.mark.slow
 def test_checkpoints_resume_with_the_loss_scale(data, tmp_path):
     strategy = cpu_strategy(2)
     opts, loop = options(32, 2, epochs=1, checkpoint_dir=str(tmp_path))

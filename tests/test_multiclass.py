@@ -55,7 +55,12 @@ def write_classes(path, names, n=240, seed=0):
     return path
 
 
-@pytest.fixture(scope="module", params=[POLARITY, EMOTIONS], ids=["three", "six"])
+# Six classes run with `-m slow` (CI runs them); three stay in the default suite.
+@pytest.fixture(
+    scope="module",
+    params=[POLARITY, pytest.param(EMOTIONS, marks=pytest.mark.slow)],
+    ids=["three", "six"],
+)
 def trained(request, tmp_path_factory, fast_train_flags):
     """One training run per label set, through the command line."""
     names = request.param

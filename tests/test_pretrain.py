@@ -43,6 +43,7 @@ def command(texts, output, *extra):
     ]
 
 
+@pytest.mark.slow
 def test_pretrain_command_reads_lines_and_csvs_and_writes_an_encoder(tmp_path):
     lines = write_lines(tmp_path / "posts.txt", 150, seed=1)
     labelled = write_csv(tmp_path / "reviews.csv", 100, seed=2)

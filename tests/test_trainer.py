@@ -75,6 +75,7 @@ def test_replicas_match_single_replica_at_the_same_global_batch(data, strategy_n
     assert max(np.abs(a - b).max() for a, b in zip(reference, initial, strict=True)) > 1e-3
 
 
+@pytest.mark.slow
 def test_a_fixed_global_batch_is_split_over_the_replicas_with_an_unscaled_rate(data):
     # global_batch_size=32 on 2 replicas: 16 per replica at the given rate, whatever
     # batch_size and lr_scaling say; the same run as batch_size=16 without scaling.
@@ -126,6 +127,7 @@ def test_clipping_clips_the_summed_gradient_as_tf_clip_by_global_norm_does():
             np.testing.assert_allclose(got, want.numpy(), rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_clipped_training_on_two_replicas_matches_one_replica(data):
     kwargs = dict(batch_norm=False, dropout=0.0)
     initial = build(tf.distribute.get_strategy(), **kwargs).get_weights()
@@ -281,6 +283,7 @@ def test_exact_evaluation_counts_every_example_once():
     np.testing.assert_allclose(one.predict(data), probabilities, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_steps_per_loop_runs_every_step_including_the_partial_loop(data):
     strategy = STRATEGIES["mirrored_2"]()
     opts, loop = options(32, 2, epochs=2, steps_per_loop=4)
