@@ -70,7 +70,9 @@ def test_fit_calibrates_the_served_network_and_the_score_is_the_hand_computation
     np.testing.assert_allclose(raw_classifier.predict(texts), scaled, atol=1e-6)
     rows = raw_classifier.tokenize(data.subset(np.arange(20)))
     np.testing.assert_allclose(raw_classifier.predict_examples(rows), scaled, atol=1e-5)
-    raw_classifier.model.temperature = 1.0
+    raw_classifier.model.temperature = 1.0  # and back, with one evaluator kept, not one per T
+    np.testing.assert_allclose(raw_classifier.predict_examples(rows), raw, atol=1e-5)
+    assert list(raw_classifier._evaluators) == ["model"]
     # The report kept with the model: its ECE on validation, before and after.
     report = wl.SentimentClassifier.load(path).metadata["calibration"]
     assert report["temperature"] == classifier.model.temperature

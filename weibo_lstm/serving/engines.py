@@ -126,7 +126,7 @@ def load(
     check_device(device)
     with tf.device(device):  # the variables too
         predictor = Predictor.load(path, batch_size=batch_size, memory_growth=memory_growth)
-    return on_device(predictor, device)
+    return _serving_on(predictor, device)
 
 
 def check_device(device: str) -> None:
@@ -151,9 +151,14 @@ def on_device(predictor, device: str | None):
     """A `Predictor` running `predictor`'s model on `device` (None: `predictor`)."""
     if device is None:
         return predictor
+    check_device(device)
+    return _serving_on(predictor, device)
+
+
+def _serving_on(predictor, device: str):
+    """`on_device` for a `device` already checked."""
     import tensorflow as tf
 
-    check_device(device)
     serve = predictor.serve
 
     def serve_on_device(texts):

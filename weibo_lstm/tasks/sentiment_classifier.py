@@ -101,8 +101,8 @@ class SentimentClassifier:
         self.trainer: DistributedTrainer | None = None
         self.emoticon_dropout: float | None = None
         self._seed: int | None = None  # `from_preset`'s, for a head `fit` replaces
-        # One evaluator per network ("model", "deep"), compiled once, for that network.
-        self._evaluators: dict[str, DistributedEvaluator] = {}
+        # "model" or "deep" -> ((network, temperature) it was compiled for, evaluator).
+        self._evaluators: dict[str, tuple[tuple, DistributedEvaluator]] = {}
         self._predictor: tuple | None = None  # (what it was built from, Predictor)
 
     @property
@@ -312,15 +312,15 @@ class SentimentClassifier:
     def evaluator(self, part: str = "model") -> DistributedEvaluator:
         """The compiled evaluator of `self.model` (`part="model"`) or `self.deep`."""
         network = self.model if part == "model" else self.deep
-        key = (part, network.temperature)  # a trace holds the temperature
-        evaluator = self._evaluators.get(key)
-        if evaluator is None or evaluator.model is not network:
+        key = (network, network.temperature)  # a trace holds the temperature
+        if part not in self._evaluators or self._evaluators[part][0] != key:
             options = self.trainer.options if self.trainer else TrainerOptions()
             objective = ClassificationObjective(num_classes=len(self.class_names))
-            self._evaluators[key] = DistributedTrainer(  # a trainer evaluates its own batches
+            evaluator = DistributedTrainer(  # a trainer evaluates its own batches
                 model=network, objective=objective, strategy=self.strategy, options=options
             )
-        return self._evaluators[key]
+            self._evaluators[part] = key, evaluator
+        return self._evaluators[part][1]
 
     def evaluate(
         self, data: LabeledTexts | TokenizedExamples, *, prefix: str = ""
