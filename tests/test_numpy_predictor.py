@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -89,6 +90,14 @@ def test_unsupported_models_are_refused(tmp_path, texts_and_labels):
     classifier.model(classifier.tokenizer(texts[:2]))
     path = classifier.save(tmp_path / "seed")  # BatchNorm
     assert not NumpyPredictor.supports(path) and not NumpyPredictor.supports(tmp_path)
+    unbuilt = wl.SentimentClassifier.from_preset(
+        "best", vocabulary_texts=texts, max_length=20, embedding_dim=4, lstm_units=(4,)
+    )
+    with warnings.catch_warnings():  # Keras warns that the model is not built
+        warnings.simplefilter("ignore")
+        unbuilt_path = unbuilt.save(tmp_path / "unbuilt")
+    assert not NumpyPredictor.supports(unbuilt_path)  # no weights: the TensorFlow engine
+    assert wl.pipeline(unbuilt_path)("很好")[0]["label"] in ("消极", "积极")
     with pytest.raises(UnsupportedModel, match="BatchNorm"):
         NumpyPredictor(path)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")

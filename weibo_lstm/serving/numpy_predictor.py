@@ -105,9 +105,13 @@ class NumpyPredictor:
 
     @staticmethod
     def supports(path: str | os.PathLike) -> bool:
-        """Whether `path` is a model directory whose architecture this class computes."""
+        """Whether `path` is a model directory whose architecture this class computes
+        (a model saved before it was built has no weights to compute with)."""
+        file = Path(path) / model_format.MODEL_FILE
         try:
-            config, _ = _read_model(Path(path) / model_format.MODEL_FILE, weights=False)
+            if model_format.read_model_file(file, weights=False)[0].get("build_config") is None:
+                return False
+            config, _ = _read_model(file, weights=False)
             if config["class_name"] == "WideAndDeep":
                 config = config["config"]["deep"]
             _check_classifier(config)
