@@ -427,7 +427,9 @@ def test_full_disk_fails_before_training(tmp_path, capsys, monkeypatch):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(os, "fsync", full)
-    args = ["train", "--data", "x.csv", "--output-dir", str(tmp_path / "out")]
+    data = tmp_path / "x.csv"  # there (a missing file is answered first), never read
+    data.write_text("label,review\n1,好\n", "utf-8")
+    args = ["train", "--data", str(data), "--output-dir", str(tmp_path / "out")]
     assert cli.main(args) == 2
     err = capsys.readouterr().err.strip()
     assert (
