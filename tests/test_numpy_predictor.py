@@ -97,6 +97,8 @@ def test_unsupported_models_are_refused(tmp_path, texts_and_labels):
         warnings.simplefilter("ignore")
         unbuilt_path = unbuilt.save(tmp_path / "unbuilt")
     assert not NumpyPredictor.supports(unbuilt_path)  # no weights: the TensorFlow engine
+    with pytest.raises(UnsupportedModel, match="saved before the model was built"):
+        NumpyPredictor(unbuilt_path)
     assert wl.pipeline(unbuilt_path)("很好")[0]["label"] in ("消极", "积极")
     with pytest.raises(UnsupportedModel, match="BatchNorm"):
         NumpyPredictor(path)

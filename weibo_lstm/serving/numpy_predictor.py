@@ -106,12 +106,9 @@ class NumpyPredictor:
     @staticmethod
     def supports(path: str | os.PathLike) -> bool:
         """Whether `path` is a model directory whose architecture this class computes
-        (a model saved before it was built has no weights to compute with)."""
-        file = Path(path) / model_format.MODEL_FILE
+        (built: a model saved before it was built has no weights to compute with)."""
         try:
-            if model_format.read_model_file(file, weights=False)[0].get("build_config") is None:
-                return False
-            config, _ = _read_model(file, weights=False)
+            config, _ = _read_model(Path(path) / model_format.MODEL_FILE, weights=False)
             if config["class_name"] == "WideAndDeep":
                 config = config["config"]["deep"]
             _check_classifier(config)
@@ -312,8 +309,11 @@ def _check_classifier(config: dict) -> tuple[dict, dict]:
 
 def _read_model(path: Path, weights: bool = True) -> tuple[dict, dict[str, np.ndarray]]:
     """`(config, {weight name: array})` of a `.keras` file, in today's format (an old
-    file's config and names are converted by `legacy_format`)."""
+    file's config and names are converted by `legacy_format`); `UnsupportedModel` for a
+    model saved before it was built (its file has no weights)."""
     config, arrays = model_format.read_model_file(path, weights=weights)
+    if config.get("build_config") is None:  # legacy conversion drops it: check first
+        raise UnsupportedModel(f"{path}: saved before the model was built: no weights")
     if legacy_format.is_legacy(config):
         arrays = {legacy_format.convert_weight_key(k, config): v for k, v in arrays.items()}
         config = legacy_format.convert_config(config)
