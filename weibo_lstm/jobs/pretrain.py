@@ -23,6 +23,7 @@ import numpy as np
 
 from weibo_lstm.data.csv_files import load_csv
 from weibo_lstm.data.labeled_texts import LabeledTexts
+from weibo_lstm.data.text_files import check_file
 from weibo_lstm.distribute.strategies import default_strategy
 from weibo_lstm.errors import DataError
 from weibo_lstm.jobs.config import PretrainConfig, pretrain_options
@@ -66,8 +67,7 @@ def read_texts(paths: Sequence[str]) -> list[str]:
         if path.suffix.lower() == ".csv":
             texts.extend(load_csv(path).texts)
             continue
-        if not path.is_file():
-            raise DataError(f"{path}: no such file")
+        check_file(path, kind="text")
         try:
             with open(path, encoding="utf-8-sig", errors="replace") as f:
                 texts.extend(s for s in (line.strip() for line in f) if s)
