@@ -316,7 +316,7 @@ class SentimentClassifier:
         if part not in self._evaluators or self._evaluators[part][0] != key:
             options = self.trainer.options if self.trainer else TrainerOptions()
             objective = ClassificationObjective(num_classes=len(self.class_names))
-            evaluator = DistributedTrainer(  # a trainer evaluates its own batches
+            evaluator = DistributedTrainer(  # a trainer evaluates with its own batches
                 model=network, objective=objective, strategy=self.strategy, options=options
             )
             self._evaluators[part] = key, evaluator
